@@ -1,0 +1,341 @@
+"""The command core: declarations, parsing, the context a handler sees and what it returns.
+
+A handler is ``async def handler(ctx: Context, args: Args) -> list[Output]``. It reads and
+writes the database through ``storage`` (inside the transaction the shell opened for this
+command), never calls the network, and returns outputs that the Matrix shell performs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import html
+import re
+import shlex
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from storage.db import Database
+    from storage.hashing import Keyring, Member
+
+
+class Role(enum.IntEnum):
+    MEMBER = 0
+    COORDINATOR = 1
+    ADMIN = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class CommandError(Exception):
+    """A problem the member can fix; the message is shown to them as is (mini-markup)."""
+
+
+class UsageError(CommandError):
+    """Wrong syntax: the reply adds the command's usage line."""
+
+
+# ---------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A notice in the room of the command. ``private`` replies carry no reply relation, so the
+    homeserver cannot link the answer to the member's message."""
+
+    text: str
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class Post:
+    """A message to another room the bot is in (``m.text`` for reminders that should notify)."""
+
+    room_id: str
+    text: str
+    msgtype: str = "m.notice"
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    """A notice to the asking member's encrypted DM with the bot (created if needed)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Announce:
+    """The same notice to each listed room and to every DM the bot has, so that receiving it
+    reveals nothing about who caused it."""
+
+    text: str
+    room_ids: tuple[str, ...] = ()
+    all_dms: bool = True
+
+
+@dataclass(frozen=True)
+class RedactCommand:
+    """Redact the member's command message (if the bot may), after the command is recorded."""
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Tell a background service (such as the scheduler) that its plan changed."""
+
+    service: str
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """Post to many rooms and report back, in the command's room, which failed."""
+
+    room_ids: tuple[str, ...]
+    text: str
+    msgtype: str = "m.text"
+
+
+Output = Reply | Post | DirectMessage | Announce | RedactCommand | Wake | Broadcast
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass(frozen=True)
+class RoomView:
+    room_id: str
+    name: str
+    is_dm: bool
+    encrypted: bool
+
+
+class Shell(Protocol):
+    """What handlers may ask the Matrix shell, read-only and without network calls."""
+
+    def rooms(self) -> list[RoomView]: ...
+    def can_redact(self, room_id: str) -> bool: ...
+    def master_key_fingerprint(self) -> str | None: ...
+
+
+@dataclass
+class Context:
+    db: Database
+    keyring: Keyring
+    settings: Settings
+    member: Member
+    role: Role
+    room: RoomView
+    now: datetime  # timezone-aware UTC
+    shell: Shell
+    event_id: str | None = None
+    prefix: str = "!"
+
+    def require(self, role: Role) -> None:
+        if self.role < role:
+            raise CommandError(f"Only a {role.label} can do that. Ask a {role.label} of this room.")
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@dataclass(frozen=True)
+class Args:
+    tokens: tuple[str, ...]  # shell-split words after the command name
+    rest: str  # the raw text after the command name, spacing kept
+
+    def options(self, spec: dict[str, type]) -> tuple[list[str], dict[str, Any]]:
+        """Split ``--name value`` / ``--flag`` options (declared in ``spec``: ``bool`` for flags,
+        ``int``/``str`` for valued options) from positional words."""
+        positional: list[str] = []
+        found: dict[str, Any] = {}
+        tokens = list(self.tokens)
+        i = 0
+        while i < len(tokens):
+            word = tokens[i]
+            if word.startswith("--") and len(word) > 2:
+                name, _, inline = word[2:].partition("=")
+                name = name.lower()
+                if name not in spec:
+                    known = ", ".join(f"`--{n}`" for n in spec) or "none"
+                    raise UsageError(f"Unknown option `--{name}`. Options here: {known}.")
+                kind = spec[name]
+                if kind is bool:
+                    found[name] = True
+                else:
+                    if not inline:
+                        if i + 1 >= len(tokens):
+                            raise UsageError(f"`--{name}` needs a value.")
+                        i += 1
+                        inline = tokens[i]
+                    found[name] = _convert(name, inline, kind)
+            else:
+                positional.append(word)
+            i += 1
+        return positional, found
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    if kind is int:
+        if not re.fullmatch(r"[+-]?\d{1,12}", raw.strip()):
+            raise UsageError(f"`--{name}` takes a whole number, not `{raw[:40]}`.")
+        return int(raw)
+    return raw
+
+
+# ---------------------------------------------------------------- declarations
+
+Handler = Callable[[Context, Args], Awaitable[list[Output]]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # one or two words: "help", "pledge create"
+    usage: str  # without prefix: "pledge create <slug> <title…> [--goal N]"
+    summary: str
+    role: Role
+    handler: Handler
+    example: str = ""
+    details: str = ""  # longer help shown by !help <command>
+    family: str = ""
+
+
+REGISTRY: dict[str, Command] = {}
+
+
+def command(
+    name: str,
+    *,
+    usage: str,
+    summary: str,
+    role: Role = Role.MEMBER,
+    example: str = "",
+    details: str = "",
+) -> Callable[[Handler], Handler]:
+    """Declare a command once; ``!help`` is generated from these declarations."""
+
+    def register(handler: Handler) -> Handler:
+        key = name.lower()
+        if key in REGISTRY:
+            raise RuntimeError(f"command {key!r} declared twice")
+        family = handler.__module__.rsplit(".", 1)[-1]
+        REGISTRY[key] = Command(key, usage, summary, role, handler, example, details, family)
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True)
+class MemberData:
+    """How one domain lists (``!mydata``) and deletes (``!forget``) a member's records."""
+
+    name: str
+    describe: Callable[[Context], Awaitable[list[str]]]
+    forget: Callable[[Context], Awaitable[int]]
+
+
+MEMBER_DATA: list[MemberData] = []
+
+
+def member_data(
+    name: str,
+) -> Callable[[type], type]:
+    """Class decorator: a class with ``describe`` and ``forget`` static coroutines."""
+
+    def register(cls: type) -> type:
+        MEMBER_DATA.append(MemberData(name, cls.describe, cls.forget))  # type: ignore[attr-defined]
+        return cls
+
+    return register
+
+
+# ---------------------------------------------------------------- parsing
+
+MAX_COMMAND_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Parsed:
+    command: Command | None
+    name: str  # what the member typed as the command name
+    args: Args
+    error: str | None = None
+
+
+def parse(body: str, prefix: str) -> Parsed | None:
+    """``None`` when the text is not addressed to the bot. Otherwise the command (or ``None``
+    with an error text for unknown commands and broken quoting)."""
+    text = body.strip()
+    if not text.startswith(prefix):
+        return None
+    text = text[len(prefix) :]
+    if not text or text[0].isspace():
+        return None  # a bare prefix or "! something" is ordinary chat
+    head = text.split(None, 1)[0][:64]
+    if len(body) > MAX_COMMAND_CHARS:
+        return Parsed(None, head.lower(), Args((), ""), f"That message is too long for a command "
+                      f"(over {MAX_COMMAND_CHARS} characters). Send a shorter one.")
+    words = text.split(None, 2)
+    first = words[0].lower()
+    second = words[1].lower() if len(words) > 1 else ""
+    if second and f"{first} {second}" in REGISTRY:
+        name, rest = f"{first} {second}", words[2] if len(words) > 2 else ""
+    else:
+        name, rest = first, text[len(words[0]) :].strip()
+    try:
+        tokens = tuple(shlex.split(rest, posix=True)) if rest else ()
+    except ValueError:
+        return Parsed(REGISTRY.get(name), name, Args((), rest),
+                      "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`.")
+    found = REGISTRY.get(name)
+    if found is None:
+        return Parsed(None, first, Args(tokens, rest), unknown_command_text(first, prefix))
+    return Parsed(found, name, Args(tokens, rest))
+
+
+def unknown_command_text(name: str, prefix: str) -> str:
+    shown = name[:40]
+    text = f"Unknown command `{prefix}{shown}`. Try `{prefix}help`."
+    heads = sorted({n.split()[0] for n in REGISTRY})
+    close = difflib.get_close_matches(name, heads, n=1, cutoff=0.6)
+    if close:
+        text += f" Did you mean `{prefix}{close[0]}`?"
+    return text
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------- rendering
+
+_CODE = re.compile(r"`([^`\n]+)`")
+_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+
+
+def render(text: str) -> tuple[str, str]:
+    """Mini-markup to (plain body, HTML). Everything is escaped first, so member input placed
+    in a reply can never become HTML. Supports `code`, **bold** and line breaks."""
+    escaped = html.escape(text, quote=False)
+    formatted = _CODE.sub(r"<code>\1</code>", escaped)
+    formatted = _BOLD.sub(r"<strong>\1</strong>", formatted)
+    formatted = formatted.replace("\n", "<br>")
+    plain = _BOLD.sub(r"\1", text)
+    return plain, formatted
+
+
+def code(value: str, limit: int = 80) -> str:
+    """Quote member input for a reply: trimmed and with backticks removed so it stays one span."""
+    cleaned = value.replace("`", "'").replace("\n", " ")
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "…"
+    return f"`{cleaned}`"
+
+
+def lines(items: Sequence[str]) -> str:
+    return "\n".join(items)
