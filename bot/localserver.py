@@ -1,0 +1,181 @@
+"""A throwaway Synapse homeserver on loopback, for the demo and the test suite.
+
+Synapse is installed on demand into its own virtual environment (never a runtime dependency
+of the bot): ``ORGANIZER_SYNAPSE_VENV`` or ``~/.cache/organizer-bot/synapse-venv``. The server
+binds 127.0.0.1 only, trusts no key servers (no network), and is stopped by its own PID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SYNAPSE_SPEC = "matrix-synapse>=1.120"
+GENEROUS = {"per_second": 1000, "burst_count": 1000}
+
+
+def synapse_python() -> Path:
+    """The Python of a venv with Synapse, created and installed if missing."""
+    venv = Path(os.environ.get("ORGANIZER_SYNAPSE_VENV", Path.home() / ".cache/organizer-bot/synapse-venv"))
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import synapse"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    print(f"Installing Synapse (test homeserver) into {venv} …", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", SYNAPSE_SPEC],
+                   check=True)
+    return python
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _yaml(value: Any) -> str:
+    """JSON is valid YAML: write the config without a YAML dependency."""
+    return json.dumps(value, indent=2)
+
+
+@dataclass
+class LocalSynapse:
+    directory: Path
+    port: int = field(default_factory=free_port)
+    server_name: str = "localhost"
+    rc_message: dict[str, float] = field(default_factory=lambda: dict(GENEROUS))
+    process: subprocess.Popen[bytes] | None = None
+    shared_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "homeserver.yaml"
+
+    def write_config(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        d = self.directory.resolve()
+        log_config = d / "log.config"
+        log_config.write_text(_yaml({
+            "version": 1,
+            "formatters": {"f": {"format": "%(asctime)s %(name)s %(levelname)s %(message)s"}},
+            "handlers": {"file": {"class": "logging.FileHandler", "filename": str(d / "homeserver.log"),
+                                  "formatter": "f"}},
+            "root": {"level": "WARNING", "handlers": ["file"]},
+            "disable_existing_loggers": False,
+        }))
+        limits = {"per_second": 1000, "burst_count": 1000}
+        config = {
+            "server_name": self.server_name,
+            "pid_file": str(d / "homeserver.pid"),
+            "listeners": [{
+                "port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+                "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
+            }],
+            "database": {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
+            "log_config": str(log_config),
+            "media_store_path": str(d / "media"),
+            "signing_key_path": str(d / "signing.key"),
+            "registration_shared_secret": self.shared_secret,
+            "macaroon_secret_key": secrets.token_urlsafe(32),
+            "form_secret": secrets.token_urlsafe(32),
+            "report_stats": False,
+            "trusted_key_servers": [],
+            "suppress_key_server_warning": True,
+            "enable_registration": False,
+            "presence": {"enabled": False},
+            "url_preview_enabled": False,
+            "rc_message": self.rc_message,
+            "rc_registration": limits,
+            "rc_login": {"address": limits, "account": limits, "failed_attempts": limits},
+            "rc_joins": {"local": limits, "remote": limits},
+            "rc_joins_per_room": limits,
+            "rc_invites": {"per_room": limits, "per_user": limits, "per_issuer": limits},
+            "rc_admin_redaction": limits,
+            "rc_key_requests": limits,
+            "rc_room_creation": limits,
+            "rc_3pid_validation": limits,
+            "rc_delayed_event_mgmt": limits,
+            "rc_presence": {"per_user": limits},
+        }
+        self.config_path.write_text(_yaml(config))
+
+    def start(self, timeout: float = 60) -> LocalSynapse:
+        python = synapse_python()
+        if not self.config_path.exists():
+            self.write_config()
+            subprocess.run([str(python), "-m", "synapse.app.homeserver", "-c", str(self.config_path),
+                            "--generate-keys"], check=True, capture_output=True)
+        log = open(self.directory / "stdout.log", "ab")  # noqa: SIM115 - owned by the process
+        self.process = subprocess.Popen(
+            [str(python), "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Synapse exited early; see {self.directory / 'homeserver.log'}")
+            try:
+                with urllib.request.urlopen(self.url + "/_matrix/client/versions", timeout=2):
+                    return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("Synapse did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def set_rc_message(self, per_second: float, burst_count: int) -> None:
+        """Change the message rate limit (takes effect on the next start)."""
+        self.rc_message = {"per_second": per_second, "burst_count": burst_count}
+        config = json.loads(self.config_path.read_text())
+        config["rc_message"] = self.rc_message
+        self.config_path.write_text(_yaml(config))
+
+    # ------------------------------------------------------------ users
+
+    def register(self, localpart: str, password: str, admin: bool = False) -> str:
+        """Register a user through the shared-secret admin API; returns the Matrix ID."""
+        endpoint = self.url + "/_synapse/admin/v1/register"
+        with urllib.request.urlopen(endpoint, timeout=10) as response:
+            nonce = json.load(response)["nonce"]
+        body = {"nonce": nonce, "username": localpart, "password": password, "admin": admin,
+                "mac": _hexmac(self.shared_secret, nonce, localpart, password, admin)}
+        request = urllib.request.Request(endpoint, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.load(response)["user_id"])
+
+
+def _hexmac(secret: str, nonce: str, user: str, password: str, admin: bool) -> str:
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha1)
+    mac.update(nonce.encode() + b"\x00" + user.encode() + b"\x00" + password.encode() + b"\x00")
+    mac.update(b"admin" if admin else b"notadmin")
+    return mac.hexdigest()
