@@ -339,3 +339,45 @@ def code(value: str, limit: int = 80) -> str:
 
 def lines(items: Sequence[str]) -> str:
     return "\n".join(items)
+
+
+# ---------------------------------------------------------------- timed work
+
+
+@dataclass
+class Env:
+    """What background work (scheduled reminders, deadlines) sees: like a Context without
+    an asking member or room."""
+
+    db: Database
+    keyring: Keyring
+    settings: Settings
+    now: datetime
+    shell: Shell
+
+
+@dataclass(frozen=True)
+class DueSource:
+    """Something that falls due at a time: action reminders, pledge deadlines, roll-call closes.
+
+    ``next_due`` returns the earliest pending time (UTC) or ``None``. ``fire`` handles every
+    item due at or before ``env.now``, marks them done and returns what to post; the scheduler
+    runs it inside one transaction together with queueing those posts, so nothing is posted
+    twice or lost across a crash."""
+
+    name: str
+    next_due: Callable[[Database], Awaitable[datetime | None]]
+    fire: Callable[[Env], Awaitable[list[Output]]]
+
+
+DUE_SOURCES: list[DueSource] = []
+
+
+def due_source(name: str) -> Callable[[type], type]:
+    """Class decorator: a class with ``next_due(db)`` and ``fire(env)`` static coroutines."""
+
+    def register(cls: type) -> type:
+        DUE_SOURCES.append(DueSource(name, cls.next_due, cls.fire))  # type: ignore[attr-defined]
+        return cls
+
+    return register
