@@ -144,12 +144,18 @@ class Database:
                 _TX_OWNER.reset(token)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; returns the last row ID for INSERTs, else the rows changed."""
+        """Run one statement; returns the number of rows it changed."""
         cursor = await self.conn.execute(sql, params)
         try:
-            if sql.lstrip()[:6].upper() == "INSERT":
-                return cursor.lastrowid or 0
             return cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT; returns the new row's ID (0 if nothing was inserted)."""
+        cursor = await self.conn.execute(sql, params)
+        try:
+            return (cursor.lastrowid or 0) if cursor.rowcount > 0 else 0
         finally:
             await cursor.close()
 

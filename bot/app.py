@@ -1,0 +1,62 @@
+"""Start-up and shutdown of the running bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.config import Settings
+from bot.scheduler import Scheduler
+from bot.shell import LoginFailed, MatrixShell
+from commands import load_all
+from storage import core
+from storage.db import Database, KeyMismatchError
+from storage.hashing import Keyring
+
+log = logging.getLogger("organizer_bot")
+SHUTDOWN_SECONDS = 8
+
+
+class StartupError(Exception):
+    """A problem the admin must fix; printed as one line, exit code 2."""
+
+
+async def open_database(settings: Settings) -> tuple[Database, Keyring]:
+    keyring = Keyring(settings.hash_key)
+    settings.BOT_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    load_all()
+    try:
+        db = await Database.open(settings.db_path, keyring.fingerprint())
+    except KeyMismatchError as exc:
+        raise StartupError(str(exc)) from None
+    return db, keyring
+
+
+async def run_bot(settings: Settings) -> int:
+    db, keyring = await open_database(settings)
+    shell = MatrixShell(settings, db, keyring)
+    shell.add_service("scheduler", Scheduler(shell))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shell.stop)
+    try:
+        try:
+            await shell.login()
+        except LoginFailed as exc:
+            raise StartupError(f"MATRIX_PASSWORD/MATRIX_ACCESS_TOKEN: {exc}") from None
+        async with db.transaction():
+            await core.expire_handled(db)
+        await _on_start(shell)
+        log.info("organizer-bot started; device keys ready")
+        await shell.run()
+    finally:
+        with contextlib.suppress(Exception):
+            await db.close()
+    log.info("stopped cleanly")
+    return 0
+
+
+async def _on_start(shell: MatrixShell) -> None:
+    """Start-up hooks of the command families (data loading, cross-signing)."""

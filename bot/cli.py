@@ -1,0 +1,224 @@
+"""The ``organizer-bot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+DESCRIPTION = """organizer-bot: an end-to-end-encrypted Matrix bot for worker organizing
+(pledges, company roll-calls, action reminders, contract lookups) that stores only keyed
+hashes of members. Configuration comes from the environment and an env file (.env by
+default); see config.example.env."""
+
+
+def _env_file_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-file", type=Path, default=None, metavar="PATH",
+                        help="env file with the configuration (default: ./.env if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="organizer-bot", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the bot", description=(
+        "Start the bot: log in (first start) or restore the saved session, sync, answer commands, "
+        "send reminders. Stops cleanly on SIGTERM/SIGINT. Exit code 2 on invalid configuration."))
+    _env_file_arg(run)
+
+    init = sub.add_parser("init", help="write a new env file with freshly generated secrets",
+                          description="Write an env file with a new BOT_HASH_KEY and BOT_STORE_KEY "
+                                      "(refuses to overwrite an existing file).")
+    init.add_argument("--output", type=Path, default=Path(".env"), metavar="PATH",
+                      help="where to write it (default: ./.env)")
+    init.add_argument("--homeserver", default="https://matrix.example.org", help="MATRIX_HOMESERVER to write")
+    init.add_argument("--user-id", default="@organizer-bot:example.org", help="MATRIX_USER_ID to write")
+
+    check = sub.add_parser("check-config", help="validate and print the effective configuration",
+                           description="Validate the configuration and print it with secrets masked.")
+    _env_file_arg(check)
+
+    demo = sub.add_parser("demo", help="try the bot against a throwaway local Synapse", description=(
+        "Start a throwaway Synapse on 127.0.0.1, register the bot and a demo member, open an encrypted "
+        "room and give you a prompt as that member. Nothing is kept unless --keep is given."))
+    demo.add_argument("--dir", type=Path, default=None, help="where to keep the demo homeserver and bot data")
+    demo.add_argument("--script", default=None, metavar="TEXT",
+                      help="send these commands (separated by ';') instead of prompting, print answers, exit")
+
+    health = sub.add_parser("healthcheck", help="exit 0 if the bot synced in the last 2 minutes",
+                            description="Exit 0 when the running bot synced successfully in the last "
+                                        "2 minutes (state in BOT_DATA_DIR), 1 otherwise, with one line why.")
+    _env_file_arg(health)
+
+    backup = sub.add_parser("backup", help="consistent online copy of bot.db",
+                            description="Copy bot.db with SQLite's backup API; safe while the bot runs.")
+    backup.add_argument("path", type=Path, help="file to write")
+    _env_file_arg(backup)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Subcommands contributed by other modules (contracts, operations)."""
+    found = []
+    for module in ("bot.contracts_cli", "bot.ops_cli"):
+        try:
+            imported = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        found.append(imported.register)
+    return found
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "env_file", None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args))
+        return int(COMMANDS[args.command](args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot import logs
+    from bot.app import StartupError, run_bot
+
+    settings = _settings(args)
+    logs.setup(settings.BOT_LOG_LEVEL, settings.BOT_LOG_FORMAT)
+    try:
+        return asyncio.run(run_bot(settings))
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path: Path = args.output
+    if path.exists():
+        print(f"error: {path} exists; not overwriting it. Move it away or choose --output.", file=sys.stderr)
+        return EXIT_CONFIG
+    text = render_env({
+        "MATRIX_HOMESERVER": args.homeserver,
+        "MATRIX_USER_ID": args.user_id,
+        "MATRIX_PASSWORD": "change-me",
+        "BOT_DATA_DIR": "./data",
+        "BOT_HASH_KEY": new_hash_key(),
+        "BOT_STORE_KEY": new_store_key(),
+    })
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    print(f"Wrote {path} (mode 0600). Set MATRIX_PASSWORD, then run `organizer-bot check-config`.")
+    print("Keep a copy of BOT_HASH_KEY and BOT_STORE_KEY somewhere safe: without them the data is unreadable.")
+    return 0
+
+
+def new_hash_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_store_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def render_env(values: dict[str, str]) -> str:
+    lines = ["# organizer-bot configuration (see config.example.env for every key)"]
+    lines += [f"{key}={value}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    width = max(len(k) for k in settings.masked())
+    for key, value in settings.masked().items():
+        print(f"{key.ljust(width)}  {value}")
+    print("configuration ok")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return asyncio.run(run_demo(args.dir, args.script))
+
+
+HEALTH_MAX_AGE = 120
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = settings.BOT_DATA_DIR / "health.json"
+    try:
+        last = float(json.loads(path.read_text())["last_sync"])
+    except (OSError, ValueError, KeyError):
+        print("unhealthy: the bot has not synced yet (no health state)")
+        return 1
+    age = time.time() - last
+    if age > HEALTH_MAX_AGE:
+        print(f"unhealthy: last successful sync {int(age)} s ago")
+        return 1
+    print(f"healthy: last successful sync {int(age)} s ago")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from storage.db import Database
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        print(f"error: no database at {settings.db_path}", file=sys.stderr)
+        return 1
+    if args.path.exists():
+        print(f"error: {args.path} exists; choose a new file", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def copy() -> None:
+        db = await Database.open(settings.db_path)
+        try:
+            await db.backup(args.path)
+        finally:
+            await db.close()
+        os.chmod(args.path, 0o600)
+
+    asyncio.run(copy())
+    print(f"backup written to {args.path}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "init": cmd_init,
+    "check-config": cmd_check_config,
+    "demo": cmd_demo,
+    "healthcheck": cmd_healthcheck,
+    "backup": cmd_backup,
+}

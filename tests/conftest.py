@@ -1,0 +1,69 @@
+"""Shared fixtures: one Synapse for the session; the bot and members per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.localserver import LocalSynapse
+from tests.harness import PASSWORD, BotProcess, Member
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def synapse() -> Iterator[LocalSynapse]:
+    directory = Path(tempfile.mkdtemp(prefix="organizer-synapse-"))
+    hs = LocalSynapse(directory).start()
+    try:
+        yield hs
+    finally:
+        hs.stop()
+        if not os.environ.get("KEEP_SYNAPSE"):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def make_bot(synapse: LocalSynapse, tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
+    """Factory: ``make_bot(BOT_TRUST="cross-signed")`` registers a fresh bot user and returns an
+    unstarted :class:`BotProcess` with that extra configuration."""
+    made: list[BotProcess] = []
+
+    def make(**extra_env: str) -> BotProcess:
+        localpart = f"bot{next(_counter)}x{os.getpid()}"
+        user_id = synapse.register(localpart, PASSWORD)
+        bot = BotProcess(synapse, tmp_path / localpart, user_id, extra_env=dict(extra_env))
+        made.append(bot)
+        return bot
+
+    yield make
+    for bot in made:
+        bot.stop()
+
+
+@pytest.fixture
+def bot(make_bot: Callable[..., BotProcess]) -> BotProcess:
+    """A started bot with the default configuration."""
+    return make_bot().start()
+
+
+@pytest.fixture
+async def members(synapse: LocalSynapse, tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    """Factory: ``await members("alice", bot)`` logs in a fresh E2EE member client."""
+    made: list[Member] = []
+
+    async def make(name: str, bot: BotProcess) -> Member:
+        localpart = f"{name}{next(_counter)}x{os.getpid()}"
+        member = await Member.create(synapse, localpart, tmp_path, bot.user_id)
+        made.append(member)
+        return member
+
+    yield make
+    for member in made:
+        await member.close()

@@ -1,0 +1,315 @@
+"""Real parts for integration tests: the bot as a subprocess (``organizer-bot run`` with an
+env file, as an admin starts it) and members as matrix-nio E2EE clients with their own devices."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    MegolmEvent,
+    RoomCreateResponse,
+    RoomMessage,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+from bot.localserver import LocalSynapse
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+def bot_command() -> list[str]:
+    """``organizer-bot`` from this environment; ``python -m bot`` (the same entry point) when the
+    console script is not installed."""
+    script = Path(sys.executable).parent / "organizer-bot"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "bot"]
+
+
+@dataclass
+class BotProcess:
+    hs: LocalSynapse
+    directory: Path
+    user_id: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    hash_key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    store_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    starts: int = 0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def env_file(self) -> Path:
+        return self.directory / "bot.env"
+
+    def write_env(self) -> None:
+        values = {
+            "MATRIX_HOMESERVER": self.hs.url,
+            "MATRIX_USER_ID": self.user_id,
+            "MATRIX_PASSWORD": PASSWORD,
+            "BOT_DATA_DIR": str(self.data_dir),
+            "BOT_HASH_KEY": self.hash_key,
+            "BOT_STORE_KEY": self.store_key,
+            "BOT_LOG_LEVEL": "INFO",
+            "BOT_TALLY_INTERVAL": "0",
+        }
+        values.update(self.extra_env)
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+    def start(self, wait: bool = True, timeout: float = 60) -> BotProcess:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.write_env()
+        self.starts += 1
+        self.log_path = self.directory / f"bot-{self.starts}.log"
+        health = self.data_dir / "health.json"
+        before = health.stat().st_mtime if health.exists() else 0.0
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MATRIX_", "BOT_"))}
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        self.process = subprocess.Popen(
+            [*bot_command(), "run", "--env-file", str(self.env_file)],
+            stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+            cwd=self.directory, env=env, start_new_session=True,
+        )
+        if wait:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.log()}")
+                if health.exists() and health.stat().st_mtime > before:
+                    return self
+                time.sleep(0.05)
+            raise RuntimeError("bot did not complete its first sync:\n" + self.log())
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        logs = sorted(self.directory.glob("bot-*.log"))
+        return "".join(p.read_text(errors="replace") for p in logs)
+
+    def run_cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run another ``organizer-bot`` subcommand with this bot's env file."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MATRIX_", "BOT_"))}
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        self.write_env()
+        return subprocess.run([*bot_command(), *args], cwd=self.directory, env=env, capture_output=True,
+                              text=True, input=input_text, timeout=120)
+
+
+@dataclass
+class Received:
+    room_id: str
+    event_id: str
+    sender: str
+    content: dict[str, Any]
+
+    @property
+    def body(self) -> str:
+        return str(self.content.get("body", ""))
+
+    @property
+    def html(self) -> str:
+        return str(self.content.get("formatted_body", ""))
+
+    @property
+    def relates_to(self) -> dict[str, Any]:
+        return dict(self.content.get("m.relates_to") or {})
+
+
+class Member:
+    """A test member: a real matrix-nio E2EE client with its own device and store."""
+
+    def __init__(self, client: AsyncClient, bot_id: str) -> None:
+        self.client = client
+        self.bot_id = bot_id
+        self.received: list[Received] = []
+        self.undecryptable = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._first_sync = asyncio.Event()
+
+    @property
+    def user_id(self) -> str:
+        return str(self.client.user_id)
+
+    @classmethod
+    async def create(cls, hs: LocalSynapse, localpart: str, directory: Path, bot_id: str) -> Member:
+        user_id = f"@{localpart}:{hs.server_name}"
+        try:
+            hs.register(localpart, PASSWORD)
+        except Exception:  # noqa: BLE001 - already registered in this homeserver
+            pass
+        store = directory / f"member-{localpart}-{secrets.token_hex(3)}"
+        store.mkdir(parents=True)
+        config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True, max_limit_exceeded=None)
+        client = AsyncClient(hs.url, user_id, store_path=str(store), config=config)
+        response = await client.login(PASSWORD, device_name=f"test-{localpart}")
+        assert client.access_token, response
+        if client.should_upload_keys:
+            await client.keys_upload()
+        member = cls(client, bot_id)
+        member._task = asyncio.create_task(member._sync_loop())
+        await asyncio.wait_for(member._first_sync.wait(), 30)
+        return member
+
+    async def _sync_loop(self) -> None:
+        client = self.client
+        while True:
+            try:
+                response = await client.sync(timeout=1000, full_state=not self._first_sync.is_set())
+            except Exception:  # noqa: BLE001 - the homeserver may be stopped by a test
+                await asyncio.sleep(0.5)
+                continue
+            if isinstance(response, SyncResponse):
+                for room_id, info in response.rooms.join.items():
+                    for event in info.timeline.events:
+                        if isinstance(event, MegolmEvent):
+                            self.undecryptable += 1
+                        elif isinstance(event, RoomMessage) and event.sender != client.user_id:
+                            self.received.append(Received(room_id, event.event_id, event.sender,
+                                                          event.source.get("content", {})))
+                for room_id in response.rooms.invite:
+                    await client.join(room_id)
+                try:
+                    if client.should_upload_keys:
+                        await client.keys_upload()
+                    if client.should_query_keys:
+                        await client.keys_query()
+                    if client.should_claim_keys:
+                        await client.keys_claim(client.get_users_for_key_claiming())
+                    await client.send_to_device_messages()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._first_sync.set()
+                async with self._changed:
+                    self._changed.notify_all()
+            else:
+                await asyncio.sleep(0.2)
+
+    async def wait_for(self, predicate: Any, timeout: float = 20.0) -> Any:
+        """Wait until ``predicate()`` returns something truthy; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = predicate()
+            if found:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("condition not met in time")
+            async with self._changed:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
+                except TimeoutError:
+                    pass
+
+    async def create_room(self, *, encrypted: bool = True, invite_bot: bool = True, name: str = "test room",
+                          invite: tuple[str, ...] = (), power: dict[str, int] | None = None) -> str:
+        initial_state = []
+        if encrypted:
+            initial_state.append({"type": "m.room.encryption", "state_key": "",
+                                  "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
+        invitees = ([self.bot_id] if invite_bot else []) + list(invite)
+        power_override = None
+        if power:
+            power_override = {"users": {self.user_id: 100, **power}}
+        response = await self.client.room_create(name=name, invite=invitees, initial_state=initial_state,
+                                                 power_level_override=power_override)
+        assert isinstance(response, RoomCreateResponse), response
+        room_id = response.room_id
+        for user in invitees:
+            await self.wait_joined(room_id, user)
+        return room_id
+
+    async def create_dm(self) -> str:
+        response = await self.client.room_create(
+            is_direct=True, invite=[self.bot_id],
+            initial_state=[{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        assert isinstance(response, RoomCreateResponse), response
+        await self.wait_joined(response.room_id, self.bot_id)
+        return response.room_id
+
+    async def wait_joined(self, room_id: str, user_id: str, timeout: float = 30) -> None:
+        def joined() -> bool:
+            room = self.client.rooms.get(room_id)
+            return room is not None and user_id in room.users
+
+        await self.wait_for(joined, timeout)
+
+    async def join(self, room_id: str) -> None:
+        await self.client.join(room_id)
+        await self.wait_joined(room_id, self.user_id)
+
+    async def send(self, room_id: str, text: str, *, content: dict[str, Any] | None = None) -> str:
+        body = content if content is not None else {"msgtype": "m.text", "body": text}
+        response = await self.client.room_send(room_id, "m.room.message", body, ignore_unverified_devices=True)
+        assert isinstance(response, RoomSendResponse), response
+        return str(response.event_id)
+
+    def from_bot(self, room_id: str | None = None) -> list[Received]:
+        return [r for r in self.received if r.sender == self.bot_id and (room_id is None or r.room_id == room_id)]
+
+    async def ask(self, room_id: str, text: str, timeout: float = 20, **kwargs: Any) -> Received:
+        """Send a command and return the bot's next message in that room."""
+        seen = len(self.from_bot(room_id))
+        await self.send(room_id, text, **kwargs)
+        found = await self.wait_for(lambda: self.from_bot(room_id)[seen:], timeout)
+        return found[0]  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.client.close()
+
+
+def scan_for_secrets(paths: list[Path], needles: list[str]) -> list[str]:
+    """Files (or texts) under ``paths`` that contain any needle, bytewise, case-insensitive."""
+    hits = []
+    lowered = [n.lower().encode() for n in needles if n]
+    for path in paths:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        for file in files:
+            data = file.read_bytes().lower()
+            for needle in lowered:
+                if needle in data:
+                    hits.append(f"{file}: {needle.decode()}")
+    return hits
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=1, default=str)
