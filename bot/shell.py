@@ -58,6 +58,7 @@ from commands.base import (
     RedactCommand,
     Reply,
     Role,
+    RoomFacts,
     RoomView,
     UsageError,
     Wake,
@@ -124,6 +125,32 @@ class MatrixShell:
 
     def master_key_fingerprint(self) -> str | None:
         return self.master_fingerprint
+
+    def dm_room_of(self, member: Member) -> str | None:
+        assert self.client is not None
+        user_id = member.reveal()
+        for room in self.client.rooms.values():
+            if room.encrypted and self._is_dm(room) and user_id in room.users:
+                return str(room.room_id)
+        return None
+
+    def room_facts(self, room_id: str) -> RoomFacts | None:
+        assert self.client is not None
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return None
+        servers: dict[str, int] = {}
+        for user_id in room.users:
+            server = user_id.split(":", 1)[1]
+            servers[server] = servers.get(server, 0) + 1
+        powers = {
+            room.user_name(user_id) or user_id: level
+            for user_id, level in room.power_levels.users.items()
+            if level >= 50 and user_id in room.users and user_id != self.client.user_id
+        }
+        return RoomFacts(room.room_id, room.display_name, bool(room.encrypted), room.join_rule,
+                         room.history_visibility, room.guest_access, servers, powers,
+                         self.can_redact(room_id))
 
     def _view(self, room: MatrixRoom) -> RoomView:
         return RoomView(room.room_id, room.display_name, self._is_dm(room), bool(room.encrypted))

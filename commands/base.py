@@ -114,12 +114,31 @@ class RoomView:
     encrypted: bool
 
 
+@dataclass(frozen=True)
+class RoomFacts:
+    """Room state for safety checks (``!audit``); read from the synced state, no network."""
+
+    room_id: str
+    name: str
+    encrypted: bool
+    join_rule: str
+    history_visibility: str
+    guest_access: str
+    member_servers: dict[str, int]  # homeserver name → joined members on it
+    powers: dict[str, int]  # display names of members at or above moderator → power level
+    bot_can_redact: bool
+
+
 class Shell(Protocol):
     """What handlers may ask the Matrix shell, read-only and without network calls."""
 
     def rooms(self) -> list[RoomView]: ...
     def can_redact(self, room_id: str) -> bool: ...
     def master_key_fingerprint(self) -> str | None: ...
+    def dm_room_of(self, member: Member) -> str | None:
+        """The existing encrypted DM between the bot and ``member``, if any."""
+        ...
+    def room_facts(self, room_id: str) -> RoomFacts | None: ...
 
 
 @dataclass
@@ -371,6 +390,16 @@ class DueSource:
 
 
 DUE_SOURCES: list[DueSource] = []
+
+# Retention: each domain deletes its records of closed/past things older than the cutoff and
+# returns how many rows it removed. Run daily by the operations job (BOT_RETENTION_DAYS).
+RetentionHook = Callable[["Database", datetime], Awaitable[int]]
+RETENTION_HOOKS: list[RetentionHook] = []
+
+# Aggregate export (`organizer-bot export-aggregates`): each domain returns JSON-able data of
+# aggregate counts only, every count passed through the one small-cell rule.
+ExportHook = Callable[[Env], Awaitable[dict[str, Any]]]
+EXPORT_HOOKS: dict[str, ExportHook] = {}
 
 
 def due_source(name: str) -> Callable[[type], type]:
