@@ -12,12 +12,11 @@ import binascii
 import os
 import zoneinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 MIN_HASH_KEY_BYTES = 32
 SECRET_FILE_KEYS = ("BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_PASSWORD")

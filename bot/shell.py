@@ -252,7 +252,7 @@ class MatrixShell:
                 break
             try:
                 response = sync.result()
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 response = SyncError(type(exc).__name__)
             if not isinstance(response, SyncResponse):
                 self._set_online(False, getattr(response, "message", "sync failed"))
@@ -295,7 +295,7 @@ class MatrixShell:
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()
-        except (aiohttp.ClientError, asyncio.TimeoutError, LocalProtocolError) as exc:
+        except (TimeoutError, aiohttp.ClientError, LocalProtocolError) as exc:
             log.warning("key maintenance failed: %s", type(exc).__name__)
 
     # ------------------------------------------------------------ incoming
@@ -355,7 +355,7 @@ class MatrixShell:
                 await client.request_room_key(event)
             except LocalProtocolError:
                 pass  # already requested
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 log.warning("room key request failed")
             return
         if not isinstance(event, RoomMessage):
@@ -578,7 +578,7 @@ class MatrixShell:
                 return await self._send(dm_room, payload["content"], item.txn_id) is not None
             if payload["kind"] == "broadcast":
                 return await self._deliver_broadcast(item)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return False
         log.error("unknown outbox item kind dropped")
         return True

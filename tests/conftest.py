@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.localserver import LocalSynapse
+from tests.fakes import World, make_world
 from tests.harness import PASSWORD, BotProcess, Member
 
 _counter = itertools.count()
@@ -67,3 +68,26 @@ async def members(synapse: LocalSynapse, tmp_path: Path) -> AsyncIterator[Callab
     yield make
     for member in made:
         await member.close()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    """A database and handler context for unit tests (see tests/fakes.py)."""
+    made = await make_world(tmp_path)
+    yield made
+    await made.db.close()
+
+
+@pytest.fixture
+async def make_world_with(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    """Factory for a World with settings overrides: ``await make_world_with(BOT_MIN_CELL=3)``."""
+    made: list[World] = []
+
+    async def make(**overrides: object) -> World:
+        w = await make_world(tmp_path / f"w{len(made)}", **overrides)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        await w.db.close()

@@ -1,0 +1,107 @@
+"""A Context for calling handlers directly in unit tests (no homeserver)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from commands import base, load_all
+from commands.base import Args, Context, Env, Output, Role, RoomFacts, RoomView
+from storage.db import Database
+from storage.hashing import Keyring, Member
+
+TEST_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "MATRIX_HOMESERVER": "http://127.0.0.1:1", "MATRIX_USER_ID": "@bot:example.org",
+        "MATRIX_PASSWORD": "x", "BOT_DATA_DIR": tmp_path, "BOT_HASH_KEY": TEST_KEY,
+        "BOT_STORE_KEY": "store-key-for-tests", "BOT_TALLY_INTERVAL": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class FakeShell:
+    views: list[RoomView] = field(default_factory=list)
+    redact: bool = True
+    fingerprint: str | None = "ABCD EFGH"
+    dms: dict[str, str] = field(default_factory=dict)  # user id → DM room id
+
+    def rooms(self) -> list[RoomView]:
+        return list(self.views)
+
+    def can_redact(self, room_id: str) -> bool:
+        return self.redact
+
+    def master_key_fingerprint(self) -> str | None:
+        return self.fingerprint
+
+    def dm_room_of(self, member: Member) -> str | None:
+        return self.dms.get(member.reveal())
+
+    def room_facts(self, room_id: str) -> RoomFacts | None:
+        return None
+
+
+ROOM = RoomView("!room:example.org", "Test room", is_dm=False, encrypted=True)
+DM = RoomView("!dm:example.org", "DM", is_dm=True, encrypted=True)
+
+
+@dataclass
+class World:
+    """A database and everything a handler needs; ``run`` calls a command like the shell does."""
+
+    db: Database
+    keyring: Keyring
+    settings: Settings
+    shell: FakeShell
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+
+    def ctx(self, user: str = "@alice:example.org", role: Role = Role.MEMBER, room: RoomView = ROOM) -> Context:
+        return Context(db=self.db, keyring=self.keyring, settings=self.settings, member=Member(self.keyring, user),
+                       role=role, room=room, now=self.now, shell=self.shell, event_id="$event", prefix="!")
+
+    def env(self) -> Env:
+        return Env(db=self.db, keyring=self.keyring, settings=self.settings, now=self.now, shell=self.shell)
+
+    async def run(self, text: str, user: str = "@alice:example.org", role: Role = Role.MEMBER,
+                  room: RoomView = ROOM) -> list[Output]:
+        """Parse ``text`` and run it as ``user`` inside a transaction; errors become replies."""
+        parsed = base.parse(text, "!")
+        assert parsed is not None, "not a command"
+        if parsed.command is None:
+            return [base.Reply(parsed.error or "")]
+        ctx = self.ctx(user, role, room)
+        async with self.db.transaction():
+            try:
+                ctx.require(parsed.command.role)
+                return await parsed.command.handler(ctx, parsed.args)
+            except base.UsageError as exc:
+                return [base.Reply(f"{exc}\nUsage: `!{parsed.command.usage}`")]
+            except base.CommandError as exc:
+                return [base.Reply(str(exc))]
+
+
+async def make_world(tmp_path: Path, **overrides: Any) -> World:
+    load_all()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    s = settings(tmp_path, **overrides)
+    keyring = Keyring(s.hash_key)
+    db = await Database.open(tmp_path / "bot.db", keyring.fingerprint())
+    return World(db, keyring, s, FakeShell(views=[ROOM, DM]))
+
+
+def texts(outputs: list[Output]) -> str:
+    """All text of the outputs, joined, for assertions."""
+    return "\n".join(getattr(o, "text", "") for o in outputs)
+
+
+def args(*tokens: str) -> Args:
+    return Args(tuple(tokens), " ".join(tokens))

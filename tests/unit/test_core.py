@@ -1,0 +1,137 @@
+"""Parsing, hashing, storage bookkeeping and migrations."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from commands import base, load_all
+from commands.base import Reply
+from storage import core
+from storage.db import Database, KeyMismatchError, register_migrations
+from storage.hashing import Keyring, Member
+from tests.fakes import DM, texts
+
+load_all()
+
+
+def test_parse_quotes_and_case():
+    parsed = base.parse('!HELP "privacy"', "!")
+    assert parsed and parsed.command and parsed.command.name == "help"
+    assert parsed.args.tokens == ("privacy",)
+
+
+def test_parse_ignores_chat_and_bare_prefix():
+    assert base.parse("hello there", "!") is None
+    assert base.parse("!", "!") is None
+    assert base.parse("! not a command", "!") is None
+
+
+def test_unknown_command_suggests_closest():
+    parsed = base.parse("!privcy", "!")
+    assert parsed and parsed.command is None
+    assert parsed.error == "Unknown command `!privcy`. Try `!help`. Did you mean `!privacy`?"
+
+
+def test_unbalanced_quote_is_explained():
+    parsed = base.parse('!help "oops', "!")
+    assert parsed and parsed.error and "quote is not closed" in parsed.error
+
+
+def test_render_escapes_member_html():
+    plain, html = base.render("`<script>alert(1)</script>` **bold**")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<strong>bold</strong>" in html and plain == "`<script>alert(1)</script>` bold"
+
+
+def test_options_parsing_and_errors():
+    parsed = base.Args(("a", "--goal", "5", "--flag"), "")
+    positional, options = parsed.options({"goal": int, "flag": bool})
+    assert positional == ["a"] and options == {"goal": 5, "flag": True}
+    with pytest.raises(base.UsageError, match="whole number"):
+        base.Args(("--goal", "x"), "").options({"goal": int})
+    with pytest.raises(base.UsageError, match="Unknown option"):
+        base.Args(("--nope",), "").options({"goal": int})
+
+
+def test_keyed_references_differ_by_purpose_and_key():
+    ring, other = Keyring(b"a" * 32), Keyring(b"b" * 32)
+    uid = "@alice:example.org"
+    assert ring.ref("p1", uid) != ring.ref("p2", uid)
+    assert ring.ref("p1", uid) != other.ref("p1", uid)
+    assert ring.ref("p1", uid) != hashlib.sha256(uid.encode()).digest()
+    assert Member(ring, uid).ref("x") == Member(ring, uid).ref("x")
+    assert uid not in repr(Member(ring, uid))
+
+
+def test_short_key_refused():
+    with pytest.raises(ValueError):
+        Keyring(b"short")
+
+
+def test_seal_roundtrip_and_tamper():
+    ring = Keyring(b"a" * 32)
+    blob = ring.seal("dm", "!room:example.org")
+    assert b"room" not in blob and ring.unseal("dm", blob) == "!room:example.org"
+    with pytest.raises(InvalidTag):
+        ring.unseal("other-purpose", blob)
+
+
+async def test_migrations_apply_once_and_are_versioned(tmp_path):
+    register_migrations("unit_demo", ["CREATE TABLE demo (x INTEGER);", "ALTER TABLE demo ADD COLUMN y TEXT;"])
+    db = await Database.open(tmp_path / "m.db")
+    assert await db.schema_version("unit_demo") == 2
+    await db.close()
+    db = await Database.open(tmp_path / "m.db")  # re-open: nothing re-applied
+    assert await db.schema_version("unit_demo") == 2
+    assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
+    await db.close()
+
+
+async def test_wrong_key_refused_without_changes(tmp_path):
+    db = await Database.open(tmp_path / "k.db", Keyring(b"a" * 32).fingerprint())
+    await db.close()
+    before = (tmp_path / "k.db").read_bytes()
+    with pytest.raises(KeyMismatchError):
+        await Database.open(tmp_path / "k.db", Keyring(b"b" * 32).fingerprint())
+    assert (tmp_path / "k.db").read_bytes() == before
+
+
+async def test_transaction_rolls_back(world, tmp_path):
+    with pytest.raises(RuntimeError):
+        async with world.db.transaction():
+            await core.mark_handled(world.db, world.keyring, "$e1")
+            raise RuntimeError
+    assert not await core.already_handled(world.db, world.keyring, "$e1")
+
+
+async def test_outbox_is_sealed_and_ordered(world, tmp_path):
+    async with world.db.transaction():
+        await core.enqueue(world.db, world.keyring, "t1", "!r:x", {"kind": "send", "content": {"body": "secret one"}})
+        await core.enqueue(world.db, world.keyring, "t1", "!r:x", {"kind": "send", "content": {"body": "dup"}})
+        await core.enqueue(world.db, world.keyring, "t2", "!r:x", {"kind": "send", "content": {"body": "two"}})
+    items = await core.pending(world.db, world.keyring)
+    assert [i.txn_id for i in items] == ["t1", "t2"]
+    assert items[0].payload["content"]["body"] == "secret one"
+    raw = (tmp_path / "bot.db").read_bytes() + (tmp_path / "bot.db-wal").read_bytes()
+    assert b"secret one" not in raw and b"!r:x" not in raw
+
+
+async def test_help_lists_by_role_and_explains(world, tmp_path):
+    out = texts(await world.run("!help"))
+    assert "`!privacy`" in out and "`!forget [confirm]`" in out
+    out = texts(await world.run("!help forget"))
+    assert "Example: `!forget confirm`" in out
+    out = texts(await world.run("!help privcy"))
+    assert "Did you mean `!help privacy`?" in out
+
+
+async def test_forget_needs_confirmation_and_mydata_goes_to_dm(world, tmp_path):
+    out = await world.run("!forget")
+    assert "!forget confirm" in texts(out)
+    out = await world.run("!forget confirm")
+    assert "deleted 0 records" in texts(out)
+    out = await world.run("!mydata", room=DM)
+    assert isinstance(out[0], Reply) and "nothing" in out[0].text
