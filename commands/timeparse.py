@@ -61,9 +61,7 @@ _DATEPARSER_SETTINGS: dict[str, Any] = {
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTH_WORDS = frozenset(
-    w.lower() for w in (*calendar.month_name[1:], *calendar.month_abbr[1:], "sept")
-)
+_MONTH_WORDS = frozenset(w.lower() for w in (*calendar.month_name[1:], *calendar.month_abbr[1:], "sept"))
 
 
 # ---------------------------------------------------------------- zones
@@ -102,7 +100,11 @@ def zone_suggestions(word: str, limit: int = 3) -> list[str]:
 
     choices = list(_zone_names().values())
     found = process.extract(
-        word[:64], choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit,
+        word[:64],
+        choices,
+        scorer=fuzz.WRatio,
+        processor=utils.default_process,
+        limit=limit,
         score_cutoff=70,
     )
     best = found[0][1] if found else 0
@@ -154,6 +156,12 @@ def _after_gap(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     return hi.replace(microsecond=0).astimezone(zone)
 
 
+def _after(a: datetime, b: datetime) -> bool:
+    """Real-time order. Python compares two datetimes sharing a tzinfo by wall time, ignoring
+    ``fold``, which is wrong for the repeated hour of a fall-back night."""
+    return a.astimezone(UTC) > b.astimezone(UTC)
+
+
 def wall_time(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     """The forgiving resolution recurrences use: gap -> first time after it, fold -> first one."""
     resolved, status = _resolve(naive.replace(tzinfo=None), zone)
@@ -190,9 +198,7 @@ _BARE_TIME = re.compile(
 )
 _UNIT = r"(?P<unit>w|wks?|weeks?|d|days?|h|hrs?|hours?|m|mins?|minutes?|months?|y|yrs?|years?)"
 _DURATION_PART = re.compile(r"(?P<n>\d{1,6})\s*" + _UNIT + r"(?![a-z])", re.IGNORECASE)
-_DURATION = re.compile(
-    r"(?:in\s+)?(?:\d{1,6}\s*[a-z]+(?:\s*,\s*|\s+and\s+|\s*))+", re.IGNORECASE
-)
+_DURATION = re.compile(r"(?:in\s+)?(?:\d{1,6}\s*[a-z]+(?:\s*,\s*|\s+and\s+|\s*))+", re.IGNORECASE)
 _TIME_LOOKING = re.compile(r"\d:\d|\d\s*[ap]\.?m\b|\bat\s+\d|\bnoon\b|\bmidnight\b", re.IGNORECASE)
 
 
@@ -267,7 +273,7 @@ def _parse_local(body: str, *, now: datetime, zone: zoneinfo.ZoneInfo, original:
     if bare:
         wall = _bare_time(bare, original)
         candidate = _strict(datetime.combine(now_local.date(), wall), zone, original)
-        if candidate <= now_local:
+        if not _after(candidate, now_local):
             candidate = _strict(datetime.combine(now_local.date() + timedelta(days=1), wall), zone, original)
         return candidate
 
@@ -325,9 +331,7 @@ def _bare_time(match: re.Match[str], original: str) -> time:
     return time(hour, minute)
 
 
-def _from_duration(
-    body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, original: str
-) -> datetime | None:
+def _from_duration(body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime | None:
     """``in 2 hours 30 minutes``: days/weeks/months/years move the wall clock, hours/minutes the
     real clock (so ``in 2 hours`` is two real hours even across a DST change). ``None`` when the
     text is not only durations (``in 2 weeks 10am``): dateparser reads those."""
@@ -411,7 +415,9 @@ def _from_dateparser(body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, or
                 f"I couldn't read the time of day in {code(original, 60)}. Write it like `9am`, "
                 "`14:30` or `noon`, for example `tomorrow 14:30`."
             )
-        found = datetime.combine(found.date(), DEFAULT_HOUR)
+        lowered = body.lower()
+        if not (lowered.startswith("in ") or lowered.endswith((" ago", " from now"))):
+            found = datetime.combine(found.date(), DEFAULT_HOUR)  # an offset keeps the time of day
     return _strict(found, zone, original)
 
 
@@ -493,7 +499,12 @@ def format_duration(seconds: float | timedelta) -> str:
 
 # ---------------------------------------------------------------- leads
 
-_LEAD_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+_LEAD_UNITS = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+}
 _LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
 
 
@@ -501,7 +512,9 @@ def parse_leads(text: str) -> list[timedelta]:
     """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
     A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
     if len(text) > MAX_INPUT_CHARS:
-        raise CommandError(f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`.")
+        raise CommandError(
+            f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
+        )
     items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
     if not items:
         raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
@@ -529,10 +542,15 @@ def parse_leads(text: str) -> list[timedelta]:
 # ---------------------------------------------------------------- recurrence
 
 _KINDS = {
-    "day": "daily", "daily": "daily", "everyday": "daily",
-    "weekday": "weekdays", "weekdays": "weekdays",
-    "week": "weekly", "weekly": "weekly",
-    "month": "monthly", "monthly": "monthly",
+    "day": "daily",
+    "daily": "daily",
+    "everyday": "daily",
+    "weekday": "weekdays",
+    "weekdays": "weekdays",
+    "week": "weekly",
+    "weekly": "weekly",
+    "month": "monthly",
+    "monthly": "monthly",
 }
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
 RECURRENCE_EXAMPLES = "`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`"
@@ -600,7 +618,7 @@ class Recurrence:
         for _ in range(800):
             if matches(day):
                 candidate = wall_time(datetime.combine(day, wall), tz)
-                if candidate > prev:
+                if _after(candidate, prev):
                     return candidate
             day += timedelta(days=1)
         raise RuntimeError(f"no occurrence of {self.spec} found after {previous}")  # unreachable
@@ -634,7 +652,7 @@ def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     itr = croniter(expr, prev.replace(tzinfo=None))
     for _ in range(1000):
         candidate = wall_time(itr.get_next(datetime), zone)
-        if candidate > prev:
+        if _after(candidate, prev):
             return candidate
     raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
 
