@@ -54,8 +54,6 @@ _DATEPARSER_SETTINGS: dict[str, Any] = {
     "PREFER_DATES_FROM": "future",
     "RETURN_AS_TIMEZONE_AWARE": False,
     "RETURN_TIME_AS_PERIOD": True,
-    "PREFER_DAY_OF_MONTH": "first",
-    "DATE_ORDER": "YMD",
 }
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -199,7 +197,8 @@ _BARE_TIME = re.compile(
 _UNIT = r"(?P<unit>w|wks?|weeks?|d|days?|h|hrs?|hours?|m|mins?|minutes?|months?|y|yrs?|years?)"
 _DURATION_PART = re.compile(r"(?P<n>\d{1,6})\s*" + _UNIT + r"(?![a-z])", re.IGNORECASE)
 _DURATION = re.compile(r"(?:in\s+)?(?:\d{1,6}\s*[a-z]+(?:\s*,\s*|\s+and\s+|\s*))+", re.IGNORECASE)
-_TIME_LOOKING = re.compile(r"\d:\d|\d\s*[ap]\.?m\b|\bat\s+\d|\bnoon\b|\bmidnight\b", re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"\b\d{1,4}/\d{1,2}(?:/\d{1,4})?\b|\b\d{1,2}\.\d{1,2}\.\d{2,4}\b")
+_TIME_LOOKING = re.compile(r"\d[:.]\d|\d\s*[ap]\.?m\b|\bat\s+\d|\bnoon\b|\bmidnight\b", re.IGNORECASE)
 
 
 def _unreadable(text: str) -> CommandError:
@@ -379,6 +378,11 @@ def _from_dateparser(body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, or
     from dateparser.date import DateDataParser
     from dateparser.timezone_parser import pop_tz_offset_from_string
 
+    if _NUMERIC_DATE.search(body):
+        raise CommandError(
+            f"{code(original, 60)} reads as different days in different countries. Write the date as "
+            "`YYYY-MM-DD`, like `2026-12-01 10:00`, or with the month's name, like `Dec 1`."
+        )
     try:
         remaining, found_tz = pop_tz_offset_from_string(body)
     except Exception:
@@ -452,6 +456,11 @@ def _strict(naive: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime
 
 def _iso_with_offset(value: datetime) -> str:
     return value.isoformat(timespec="minutes")
+
+
+def warm_up() -> None:
+    """Load dateparser's English data now (about 0.1 s) rather than on a member's first command."""
+    parse_when("tomorrow 9am", now=datetime(2026, 1, 1, tzinfo=UTC), default_zone="UTC")
 
 
 # ---------------------------------------------------------------- formatting

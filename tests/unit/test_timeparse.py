@@ -21,6 +21,7 @@ from commands.timeparse import (
     parse_leads,
     parse_recurrence,
     parse_when,
+    warm_up,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -187,9 +188,20 @@ def test_zone_abbreviations_are_refused(text: str) -> None:
     assert "abbreviations" in error(text)
 
 
-@pytest.mark.parametrize("text", ["tomorrow at 9", "tomorrow 10", "tomorrow 9:75", "tomorrow at 13pm"])
+@pytest.mark.parametrize(
+    "text", ["tomorrow at 9", "tomorrow 10", "tomorrow 9:75", "tomorrow at 13pm", "tomorrow 10.30"]
+)
 def test_a_time_of_day_dateparser_dropped_is_not_silently_replaced(text: str) -> None:
     assert "time of day" in error(text)
+
+
+@pytest.mark.parametrize("text", ["12/01/2026", "01/12/2026 10:00", "1.12.2026", "12/1"])
+def test_numeric_dates_with_slashes_or_dots_are_refused_as_ambiguous(text: str) -> None:
+    assert "YYYY-MM-DD" in error(text)
+
+
+def test_warm_up() -> None:
+    warm_up()
 
 
 @pytest.mark.parametrize("text", ["march", "2027"])
