@@ -553,17 +553,25 @@ def is_device_trusted(user_id: str, device_id: str) -> bool:
 
 @dataclass
 class TrustChange:
+    """Devices ``apply_trust`` newly verified and newly blacklisted, as (user ID, device ID)."""
+
     trusted: set[tuple[str, str]] = field(default_factory=set)
     blocked: set[tuple[str, str]] = field(default_factory=set)
-    rooms_rekeyed: set[str] = field(default_factory=set)
 
 
 async def apply_trust(client: nio.AsyncClient, mode: str, room_user_ids: Iterable[str]) -> TrustChange:
     """Map cross-signing onto nio's device flags (mode ``cross-signed``); ``tofu`` leaves nio as is.
 
+    (Switching back to ``tofu`` does not lift blacklists; a fresh E2EE store does.)
+
     Cross-signed devices whose keys nio knows exactly as signed become verified; every other device
     of these users is blacklisted, so ``room_send`` gives room keys to cross-signed devices only.
-    A device that loses trust makes the bot drop its outbound session in rooms that user shares.
+    nio's verify/blacklist calls drop the outbound room key in every room of that user, so a device
+    that loses trust does not read the next message and one that gains it gets a new key.
+
+    Call it before each ``room_send`` in strict mode (cheap while the cache is fresh). Devices nio
+    learns between this call and ``room_send`` would be shared with if ``ignore_unverified_devices``
+    is ``True``; with ``False`` nio raises ``OlmUnverifiedDeviceError`` instead: call again and retry.
     """
     change = TrustChange()
     if mode not in TRUST_MODES:
@@ -588,17 +596,10 @@ async def apply_trust(client: nio.AsyncClient, mode: str, room_user_ids: Iterabl
                     client.verify_device(device)
                     change.trusted.add((uid, device.id))
             elif not client.olm.is_device_blacklisted(device):
-                was_shared = client.olm.is_device_verified(device) or client.olm.is_device_ignored(device)
                 if client.olm.is_device_verified(device):
                     client.unverify_device(device)
                 client.blacklist_device(device)
-                if was_shared:
-                    change.blocked.add((uid, device.id))
-    blocked_users = {uid for uid, _ in change.blocked}
-    for room_id, room in client.rooms.items():
-        if room.encrypted and blocked_users & set(room.users) and room_id in client.olm.outbound_group_sessions:
-            client.invalidate_outbound_session(room_id)
-            change.rooms_rekeyed.add(room_id)
+                change.blocked.add((uid, device.id))
     return change
 
 

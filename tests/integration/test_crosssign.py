@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from nio import AsyncClient, RoomCreateResponse
+from nio import AsyncClient, MegolmEvent, RoomCreateResponse, RoomMessageNotice, RoomMessageText, SyncResponse
 
 from bot import crosssign
 from bot.crosssign import CrossSigningError, CrossSigningKeys, ensure_cross_signing
@@ -147,6 +147,16 @@ async def test_a_reset_identity_is_replaced_by_a_new_one_only_with_the_password(
         await bot.close()
 
 
+async def timeline_bodies(client: AsyncClient, room_id: str) -> list[str | None]:
+    """Bodies of the bot's notices in the next sync; ``None`` for each event that does not decrypt."""
+    response = await client.sync(timeout=3000)
+    assert isinstance(response, SyncResponse)
+    room = response.rooms.join.get(room_id)
+    events = room.timeline.events if room else []
+    return [e.body if isinstance(e, RoomMessageNotice) else None
+            for e in events if isinstance(e, RoomMessageNotice | MegolmEvent)]
+
+
 async def test_strict_trust_keeps_cross_signed_member_devices_only(synapse: LocalSynapse, tmp_path: Path) -> None:
     bot_id = synapse.register("bot4", PASSWORD)
     member_id = synapse.register("member4", PASSWORD)
@@ -179,7 +189,25 @@ async def test_strict_trust_keeps_cross_signed_member_devices_only(synapse: Loca
         devices = bot.device_store[member_id]
         assert devices[phone.device_id].verified and not devices[phone.device_id].blacklisted
         assert devices[laptop.device_id].blacklisted and not devices[laptop.device_id].verified
-        assert (member_id, phone.device_id) in change.trusted
+        assert (member_id, phone.device_id) in change.trusted and (member_id, laptop.device_id) in change.blocked
+
+        # The bot's room key reaches the cross-signed phone only.
+        for member in (phone, laptop):
+            await member.sync(timeout=0, full_state=True)
+            await member.keys_query()
+        await bot.room_send(created.room_id, "m.room.message", {"msgtype": "m.notice", "body": "strict hello"},
+                            ignore_unverified_devices=True)
+        assert await timeline_bodies(phone, created.room_id) == ["strict hello"]
+        assert await timeline_bodies(laptop, created.room_id) == [None]  # undecryptable on the laptop
+
+        # Messages from both devices decrypt, but only the phone counts as a trusted sender.
+        for member, text in ((phone, "from phone"), (laptop, "from laptop")):
+            await member.room_send(created.room_id, "m.room.message", {"msgtype": "m.text", "body": text},
+                                   ignore_unverified_devices=True)
+        response = await bot.sync(timeout=3000)
+        events = [e for e in response.rooms.join[created.room_id].timeline.events if isinstance(e, RoomMessageText)]
+        senders = {e.body: crosssign.trusted_sender_device(bot, e) for e in events}
+        assert senders == {"from phone": phone.device_id, "from laptop": None}
 
         # The laptop's owner cross-signs it later: after invalidation it becomes trusted.
         await ensure_cross_signing(laptop, tmp_path / "member-data", STORE_KEY, password=None)
@@ -187,6 +215,9 @@ async def test_strict_trust_keeps_cross_signed_member_devices_only(synapse: Loca
         await crosssign.apply_trust(bot, "cross-signed", [member_id])
         assert bot.device_store[member_id][laptop.device_id].verified
         assert not bot.device_store[member_id][laptop.device_id].blacklisted
+        await bot.room_send(created.room_id, "m.room.message", {"msgtype": "m.notice", "body": "welcome laptop"},
+                            ignore_unverified_devices=True)
+        assert await timeline_bodies(laptop, created.room_id) == ["welcome laptop"]
     finally:
         for client in (bot, phone, laptop):
             await client.close()
