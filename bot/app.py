@@ -9,7 +9,7 @@ import signal
 
 from bot.config import Settings
 from bot.scheduler import Scheduler
-from bot.shell import LoginFailed, MatrixShell
+from bot.shell import LoginFailed, MatrixShell, StoreUnreadable
 from commands import load_all
 from storage import core
 from storage.db import Database, KeyMismatchError
@@ -46,6 +46,8 @@ async def run_bot(settings: Settings) -> int:
             await shell.login()
         except LoginFailed as exc:
             raise StartupError(f"MATRIX_PASSWORD/MATRIX_ACCESS_TOKEN: {exc}") from None
+        except StoreUnreadable as exc:
+            raise StartupError(str(exc)) from None
         async with db.transaction():
             await core.expire_handled(db)
         await _on_start(shell)
@@ -59,4 +61,9 @@ async def run_bot(settings: Settings) -> int:
 
 
 async def _on_start(shell: MatrixShell) -> None:
-    """Start-up hooks of the command families (data loading, cross-signing)."""
+    """Start-up work before the first sync: shipped data, parser warm-up, cross-signing."""
+    from commands import contract_data, timeparse
+
+    await contract_data.ensure_loaded(shell.db)
+    timeparse.warm_up()
+    await shell.ensure_cross_signing()

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, help="file to write")
     _env_file_arg(backup)
 
+    doctor = sub.add_parser("doctor", help="check the set-up and say how to fix problems", description=(
+        "Check configuration, homeserver reachability, login, the E2EE store key, device keys, cross-signing "
+        "(keys present, the device signed) and encryption in every joined room. Exit 0 when all are ok."))
+    _env_file_arg(doctor)
+
     for register in _extensions():
         register(sub)
     return parser
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = getattr(args, "handler", None)
         if handler is not None:
             return int(handler(args))
+        if getattr(args, "contracts_run", None) is not None:
+            return _with_database(args, args.contracts_run)
         return int(COMMANDS[args.command](args))
     except ConfigError as exc:
         for problem in exc.problems:
@@ -119,6 +127,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _with_database(args: argparse.Namespace, work: Callable[..., Any]) -> int:
+    """Run ``await work(args, db)`` with the bot database open (migrated, key checked)."""
+    from bot.app import StartupError, open_database
+
+    settings = _settings(args)
+
+    async def go() -> int:
+        db, _ = await open_database(settings)
+        try:
+            return int(await work(args, db))
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(go())
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import print_checks, run_checks
+
+    settings = _settings(args)
+    return 0 if print_checks(asyncio.run(run_checks(settings))) else 1
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -221,4 +256,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "healthcheck": cmd_healthcheck,
     "backup": cmd_backup,
+    "doctor": cmd_doctor,
 }

@@ -24,9 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Manage the public ICE contract data behind !contracts.",
     )
     sub = parser.add_subparsers(dest="contracts_command", metavar="COMMAND", required=True)
-    sub.add_parser("load", help="(re)load the dataset shipped with the bot")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", type=Path, default=None, metavar="PATH",
+                        help="env file with the configuration (default: ./.env if present)")
+    sub.add_parser(
+        "load", parents=[common], help="(re)load the dataset shipped with the bot")
     imp = sub.add_parser(
-        "import-usaspending",
+        "import-usaspending", parents=[common],
         help="import USAspending Prime Award Summaries / Prime Transactions CSV downloads",
         description="Import USAspending contract downloads in one transaction: all files import, or nothing "
         "changes. Re-importing the same file changes nothing.",
@@ -38,12 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     imp.add_argument("--as-of", help="vintage of the download (YYYY-MM-DD); default: the date in the file "
                      "name, else each row's last_modified_date")
-    ref = sub.add_parser("refresh", help="fetch ICE awards of the known companies from the USAspending API")
+    ref = sub.add_parser(
+        "refresh", parents=[common], help="fetch ICE awards of the known companies from the USAspending API")
     ref.add_argument("--api-url", default=API_URL, help="search endpoint (default: %(default)s)")
     ref.add_argument("--company", action="append", dest="companies", metavar="NAME",
                      help="only this company (repeatable)")
     ref.add_argument("--backoff", type=float, default=1.0, help=argparse.SUPPRESS)
-    sub.add_parser("stats", help="what the contract data holds")
+    sub.add_parser(
+        "stats", parents=[common], help="what the contract data holds")
     parser.set_defaults(contracts_run=run)
     return parser
 

@@ -34,7 +34,9 @@ from nio import (
     LoginError,
     MatrixRoom,
     MegolmEvent,
+    OlmUnverifiedDeviceError,
     RoomCreateError,
+    RoomCreateEvent,
     RoomKeyEvent,
     RoomMessage,
     RoomSendError,
@@ -43,6 +45,7 @@ from nio import (
 )
 from nio.api import RoomPreset
 
+from bot import crosssign
 from bot.config import Settings
 from commands import base
 from commands.base import (
@@ -76,10 +79,19 @@ ENCRYPTION_ONLY_TEXT = (
 )
 EDIT_TEXT = "I don't run edited commands. Send the corrected command as a new message."
 THROTTLE_TEXT = "You're sending commands faster than I take them; I'll ignore yours for a minute."
+UNTRUSTED_TEXT = (
+    "I ignored a command from one of your sessions because it is not verified (cross-signed) by you, and this "
+    "bot only talks to verified sessions. In Element: Settings → Sessions → select the session → Verify, "
+    "then send the command again."
+)
 PENDING_UNDECRYPTED_MAX = 500
 
 
 class LoginFailed(Exception):
+    pass
+
+
+class StoreUnreadable(Exception):
     pass
 
 
@@ -106,6 +118,8 @@ class MatrixShell:
         self._throttle_noticed: dict[str, float] = {}
         self._online: bool | None = None
         self._in_flight = 0
+        self._dm_refs: set[bytes] = set()
+        self._creators: dict[str, set[str]] = {}  # room ID → creators (implicit top power from v12)
         self.master_fingerprint: str | None = None
         self.ready = asyncio.Event()  # set after the first successful sync
 
@@ -155,9 +169,16 @@ class MatrixShell:
     def _view(self, room: MatrixRoom) -> RoomView:
         return RoomView(room.room_id, room.display_name, self._is_dm(room), bool(room.encrypted))
 
-    @staticmethod
-    def _is_dm(room: MatrixRoom) -> bool:
-        return len(room.users) + len(room.invited_users) <= 2
+    def _is_dm(self, room: MatrixRoom) -> bool:
+        """A direct chat: invited with ``is_direct`` (or opened by us as one), with one member besides us."""
+        if len(room.users) + len(room.invited_users) > 2:
+            return False
+        return self.keyring.ref("room", room.room_id) in self._dm_refs
+
+    async def _mark_dm(self, room_id: str) -> None:
+        async with self.db.transaction():
+            await core.set_flag(self.db, self.keyring, room_id, "dm")
+        self._dm_refs.add(self.keyring.ref("room", room_id))
 
     # ------------------------------------------------------------ login and session
 
@@ -185,8 +206,14 @@ class MatrixShell:
                        "access_token": s.MATRIX_ACCESS_TOKEN.get_secret_value()}
             self._save_session(session)
         if session is not None:
-            client.restore_login(session["user_id"], session["device_id"], session["access_token"])
-            client.load_store()
+            try:
+                client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+            except Exception as exc:  # noqa: BLE001 - nio raises pickle/db errors of several types
+                await client.close()
+                raise StoreUnreadable(
+                    f"BOT_STORE_KEY does not open the E2EE store in {s.store_dir} ({type(exc).__name__}); "
+                    "start with the key it was created with. Nothing was changed."
+                ) from None
         else:
             if s.MATRIX_PASSWORD is None:
                 raise LoginFailed("no saved session and no MATRIX_PASSWORD to log in with")
@@ -197,9 +224,23 @@ class MatrixShell:
             self._save_session({"user_id": response.user_id, "device_id": response.device_id,
                                 "access_token": response.access_token})
         self.client = client
+        self._dm_refs = await core.rooms_with_flag(self.db, "dm")
         if client.should_upload_keys:
             await client.keys_upload()
         return client
+
+    async def ensure_cross_signing(self) -> None:
+        """Cross-sign our device (Element's "exclude insecure devices" ignores unsigned ones)."""
+        assert self.client is not None
+        password = self.settings.MATRIX_PASSWORD.get_secret_value() if self.settings.MATRIX_PASSWORD else None
+        try:
+            state = await crosssign.ensure_cross_signing(
+                self.client, self.settings.BOT_DATA_DIR, self.settings.store_key, password)
+        except crosssign.CrossSigningError as exc:
+            log.error("cross-signing not set up: %s (run `organizer-bot doctor`)", exc)
+            return
+        self.master_fingerprint = state.fingerprint
+        log.info("cross-signing master key fingerprint: %s", state.fingerprint)
 
     def _saved_session(self) -> dict[str, str] | None:
         if not self.session_path.exists():
@@ -301,6 +342,8 @@ class MatrixShell:
     # ------------------------------------------------------------ incoming
 
     async def _handle_sync(self, client: AsyncClient, response: SyncResponse) -> None:
+        if response.device_list.changed:
+            crosssign.invalidate(response.device_list.changed)
         for room_id, info in response.rooms.invite.items():
             await self._handle_invite(client, room_id, info.invite_state)
         keys_arrived = any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events)
@@ -310,15 +353,21 @@ class MatrixShell:
             room = client.rooms.get(room_id)
             if room is None:
                 continue
+            for event in [*info.state, *info.timeline.events]:
+                if isinstance(event, RoomCreateEvent):
+                    extra = event.source.get("content", {}).get("additional_creators") or []
+                    self._creators[room_id] = {event.sender, *[u for u in extra if isinstance(u, str)]}
             for event in info.timeline.events:
                 await self._handle_event(client, room, event)
 
     async def _handle_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
-        inviter = next(
-            (e.sender for e in state if getattr(e, "membership", None) == "invite"
+        invite = next(
+            (e for e in state if getattr(e, "membership", None) == "invite"
              and getattr(e, "state_key", None) == client.user_id),
             None,
         )
+        inviter = invite.sender if invite is not None else None
+        is_direct = bool(invite is not None and (getattr(invite, "content", None) or {}).get("is_direct"))
         server = inviter.split(":", 1)[1] if inviter and ":" in inviter else ""
         if server not in self.settings.allowed_servers:
             log.info("rejected an invite from a server that is not allowed")
@@ -332,6 +381,8 @@ class MatrixShell:
             return
         async with self.db.transaction():
             await core.set_flag(self.db, self.keyring, room_id, "joined_at", joined_at)
+        if is_direct:
+            await self._mark_dm(room_id)
         log.info("joined a room")
 
     async def _retry_undecrypted(self, client: AsyncClient) -> None:
@@ -379,15 +430,44 @@ class MatrixShell:
         joined_at = await core.get_flag(self.db, self.keyring, room.room_id, "joined_at")
         if joined_at is not None and event.server_timestamp < joined_at:
             return  # sent before the bot was in the room
+        if self.settings.BOT_TRUST == "cross-signed" and not await self._from_trusted_device(client, event):
+            return
         await self._run_command(room, event, parsed, relation if isinstance(relation, dict) else {}, is_edit)
+
+    async def _from_trusted_device(self, client: AsyncClient, event: Any) -> bool:
+        """Strict mode: only commands from devices their owner cross-signed run; the member
+        is told once, in a DM, why and how to verify."""
+        if getattr(event, "decrypted", False):
+            await crosssign.cross_signed_devices(client, [event.sender])
+            if crosssign.trusted_sender_device(client, event) is not None:
+                return True
+        async with self.db.transaction():
+            if await core.set_flag(self.db, self.keyring, "member:" + event.sender, "told_untrusted"):
+                txn = self.keyring.ref("txn", "untrusted:" + event.event_id).hex()[:24]
+                await core.enqueue(self.db, self.keyring, f"ut{txn}", "", {
+                    "kind": "dm", "user": event.sender, "any_device": True,
+                    "content": _content(UNTRUSTED_TEXT, "m.notice", None)})
+            await core.mark_handled(self.db, self.keyring, event.event_id)
+        self._outbox_kick.set()
+        log.info("ignored a command from an unverified device of member %s", Member(self.keyring, event.sender).tag)
+        return False
 
     def _role(self, room: MatrixRoom, user_id: str) -> Role:
         if user_id in self.settings.BOT_ADMINS:
             return Role.ADMIN
-        if not self._is_dm(room) and room.power_levels.get_user_level(user_id) >= \
-                self.settings.BOT_COORDINATOR_POWER_LEVEL:
+        if self._is_dm(room):
+            return Role.MEMBER  # a DM's creator holds power 100 there; that makes nobody a coordinator
+        if self._power_level(room, user_id) >= self.settings.BOT_COORDINATOR_POWER_LEVEL:
             return Role.COORDINATOR
         return Role.MEMBER
+
+    def _power_level(self, room: MatrixRoom, user_id: str) -> int | float:
+        """Power level, counting room creators as all-powerful in room versions 12+ (MSC4289),
+        which nio 0.26 does not know."""
+        legacy = room.room_version in {str(v) for v in range(1, 12)}
+        if not legacy and user_id in self._creators.get(room.room_id, ()):
+            return float("inf")
+        return int(room.power_levels.get_user_level(user_id))
 
     def _throttled(self, tag: str, now: float) -> tuple[bool, bool]:
         """(drop this command, send the one notice now) for a member over the rate."""
@@ -577,7 +657,8 @@ class MatrixShell:
                 dm_room = await self.dm_room(payload["user"])
                 if dm_room is None:
                     return True
-                return await self._send(dm_room, payload["content"], item.txn_id) is not None
+                return await self._send(dm_room, payload["content"], item.txn_id,
+                                        any_device=bool(payload.get("any_device"))) is not None
             if payload["kind"] == "broadcast":
                 return await self._deliver_broadcast(item)
         except (TimeoutError, aiohttp.ClientError, OSError):
@@ -585,26 +666,53 @@ class MatrixShell:
         log.error("unknown outbox item kind dropped")
         return True
 
-    async def _send(self, room_id: str, content: dict[str, Any], txn_id: str) -> str | None:
+    async def _send(self, room_id: str, content: dict[str, Any], txn_id: str, any_device: bool = False) -> str | None:
         """Send one message; returns the event ID, ``""`` for a permanent failure (logged),
-        or raises for transport trouble so the caller retries."""
+        or raises for transport trouble so the caller retries.
+
+        ``any_device`` (strict trust mode only): share this one message's room key with every device in
+        the room, then rotate the key; used for the notice that tells an unverified session to verify."""
         assert self.client is not None
         if room_id not in self.client.rooms:
             log.warning("dropped a message for a room the bot is not in")
             return ""
+        strict = self.settings.BOT_TRUST == "cross-signed"
+        if strict and any_device:
+            self._trust_everyone_once(room_id)
+            strict = False
         try:
-            result = await self.client.room_send(
-                room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
-            )
+            for attempt in range(3):
+                if strict:
+                    await crosssign.apply_trust(self.client, "cross-signed", self.client.rooms[room_id].users)
+                try:
+                    result = await self.client.room_send(
+                        room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=not strict
+                    )
+                    break
+                except OlmUnverifiedDeviceError:
+                    if attempt == 2:
+                        raise
+                    crosssign.invalidate()  # a device appeared since the last check
         except LocalProtocolError as exc:
             log.warning("send failed: %s", type(exc).__name__)
             return ""
+        if any_device and self.settings.BOT_TRUST == "cross-signed":
+            self.client.invalidate_outbound_session(room_id)
+            crosssign.invalidate()  # the next send re-applies strict trust to these devices
         if isinstance(result, RoomSendError):
             if result.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON"):
                 log.warning("send refused: %s", result.status_code)
                 return ""
             raise aiohttp.ClientError(result.status_code or "send error")
         return str(result.event_id)
+
+    def _trust_everyone_once(self, room_id: str) -> None:
+        assert self.client is not None and self.client.olm is not None
+        self.client.invalidate_outbound_session(room_id)
+        for user_id in self.client.rooms[room_id].users:
+            for device in self.client.device_store.active_user_devices(user_id):
+                if self.client.olm.is_device_blacklisted(device):
+                    self.client.unblacklist_device(device)
 
     async def _deliver_broadcast(self, item: core.Outgoing) -> bool:
         assert self.client is not None
@@ -636,13 +744,15 @@ class MatrixShell:
         if isinstance(result, RoomCreateError):
             log.warning("could not open a DM: %s", result.status_code)
             return None
-        # wait for the room to appear through sync so that nio can encrypt for it
-        for _ in range(100):
+        await self._mark_dm(result.room_id)
+        # wait for the room to sync and the member to join: room keys are shared with joined members
+        for _ in range(200):
             room = self.client.rooms.get(result.room_id)
-            if room is not None and room.encrypted:
+            if room is not None and room.encrypted and user_id in room.users:
                 return str(result.room_id)
             await asyncio.sleep(0.1)
-        return None
+        room = self.client.rooms.get(result.room_id)
+        return str(result.room_id) if room is not None and room.encrypted else None
 
     # ------------------------------------------------------------ services
 

@@ -11,7 +11,6 @@ import difflib
 import enum
 import html
 import re
-import shlex
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -306,7 +305,7 @@ def parse(body: str, prefix: str) -> Parsed | None:
     else:
         name, rest = first, text[len(words[0]) :].strip()
     try:
-        tokens = tuple(shlex.split(rest, posix=True)) if rest else ()
+        tokens = tuple(split_words(rest)) if rest else ()
     except ValueError:
         return Parsed(REGISTRY.get(name), name, Args((), rest),
                       "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`.")
@@ -314,6 +313,34 @@ def parse(body: str, prefix: str) -> Parsed | None:
     if found is None:
         return Parsed(None, first, Args(tokens, rest), unknown_command_text(first, prefix))
     return Parsed(found, name, Args(tokens, rest))
+
+
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+
+
+def split_words(text: str) -> list[str]:
+    """Split on white space; a word that *starts* with a quote runs to its closing quote, so
+    `"Sign the letter"` is one word while `Macy's` stays as typed. Raises ``ValueError`` for a
+    quote that is never closed."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        closing = _QUOTES.get(text[i])
+        if closing is not None:
+            end = text.find(closing, i + 1)
+            if end < 0:
+                raise ValueError("unclosed quote")
+            words.append(text[i + 1 : end])
+            i = end + 1
+            continue
+        start = i
+        while i < n and not text[i].isspace():
+            i += 1
+        words.append(text[start:i])
+    return words
 
 
 def unknown_command_text(name: str, prefix: str) -> str:

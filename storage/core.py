@@ -81,3 +81,9 @@ async def set_flag(db: Database, keyring: Keyring, room_id: str, flag: str, valu
         (keyring.ref("room", room_id), flag, value),
     )
     return bool(changed)
+
+
+async def rooms_with_flag(db: Database, flag: str) -> set[bytes]:
+    """The keyed references of every room with ``flag`` set."""
+    rows = await db.fetchall("SELECT room_ref FROM room_flags WHERE flag=?", (flag,))
+    return {bytes(row[0]) for row in rows}

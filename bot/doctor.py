@@ -1,0 +1,86 @@
+"""``organizer-bot doctor``: check a set-up step by step and say how to fix each problem."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
+
+from bot import crosssign
+from bot.config import Settings
+from bot.crosssign import Check
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    checks: list[Check] = [Check("configuration", True, "valid")]
+    reachable = await _reachable(settings.MATRIX_HOMESERVER)
+    checks.append(Check("homeserver reachable", reachable is None, reachable or settings.MATRIX_HOMESERVER,
+                        "" if reachable is None else "check MATRIX_HOMESERVER and that the server is up"))
+    if reachable is not None:
+        return checks
+    session_path = settings.BOT_DATA_DIR / "session.json"
+    if not session_path.exists():
+        checks.append(Check("login", False, "no saved session yet",
+                            "start the bot once (`organizer-bot run`) with MATRIX_PASSWORD set"))
+        return checks
+    session: dict[str, Any] = json.loads(session_path.read_text())
+    config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, pickle_key=settings.store_key,
+                               max_timeouts=2)
+    client = AsyncClient(settings.MATRIX_HOMESERVER, settings.MATRIX_USER_ID,
+                         store_path=str(settings.store_dir), config=config)
+    try:
+        try:
+            client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+            checks.append(Check("E2EE store key", True, "the store opens with BOT_STORE_KEY"))
+        except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
+            checks.append(Check("E2EE store key", False, f"the store does not open ({type(exc).__name__})",
+                                "use the BOT_STORE_KEY the store was created with"))
+            return checks
+        whoami = await client.whoami()
+        ok = isinstance(whoami, WhoamiResponse) and whoami.user_id == settings.MATRIX_USER_ID
+        checks.append(Check("login", ok, f"device {session['device_id']}" if ok else "saved access token refused",
+                            "" if ok else "delete session.json and the e2ee/ store, then start with MATRIX_PASSWORD"))
+        if not ok:
+            return checks
+        checks.extend(await crosssign.doctor_checks(client, settings.BOT_DATA_DIR, settings.store_key))
+        checks.append(await _rooms_encrypted(client))
+    finally:
+        await client.close()
+    return checks
+
+
+async def _reachable(url: str) -> str | None:
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            async with http.get(url + "/_matrix/client/versions") as response:
+                if response.status != 200:
+                    return f"{url} answered HTTP {response.status}"
+                return None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"{url}: {type(exc).__name__}"
+
+
+async def _rooms_encrypted(client: AsyncClient) -> Check:
+    rooms = await client.joined_rooms()
+    if not isinstance(rooms, JoinedRoomsResponse):
+        return Check("encryption in joined rooms", False, "could not list joined rooms", "check the access token")
+    plain = []
+    for room_id in rooms.rooms:
+        state = await client.room_get_state_event(room_id, "m.room.encryption")
+        if not isinstance(state, RoomGetStateEventResponse) or not state.content.get("algorithm"):
+            plain.append(room_id)
+    if plain:
+        return Check("encryption in joined rooms", False, f"{len(plain)} of {len(rooms.rooms)} rooms unencrypted: "
+                     + ", ".join(plain[:10]), "enable encryption in those rooms, or remove the bot from them")
+    return Check("encryption in joined rooms", True, f"all {len(rooms.rooms)} rooms encrypted")
+
+
+def print_checks(checks: list[Check]) -> bool:
+    for check in checks:
+        status = "ok     " if check.ok else "PROBLEM"
+        print(f"[{status}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            print(f"          fix: {check.fix}")
+    return all(c.ok for c in checks)
