@@ -2,7 +2,7 @@
 
 import importlib
 
-FAMILIES = ("help", "privacy")
+FAMILIES = ("help", "privacy", "pledges")
 
 
 def load_all() -> None:
