@@ -586,9 +586,9 @@ async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
         raise UsageError(f"{code(action, 20)} is not `add` or `remove`.")
     names = {v.room_id: v.name for v in ctx.shell.rooms()}
     rooms = await announce_rooms(ctx.db, ctx.keyring, pledge)
-    shown = [names.get(r, "a room I have left") for r in rooms]
+    shown = [code(names[r], 60) if r in names else "a room I have left" for r in rooms]
     return [Reply(f"News of {code(pledge.slug)} goes to every DM I have and to: "
-                  + (", ".join(code(n, 60) for n in shown) if shown else "no room") + ".")]
+                  + (", ".join(shown) if shown else "no room") + ".")]
 
 
 # ---------------------------------------------------------------- deadlines, member data, retention, export
