@@ -2,7 +2,7 @@
 
 import importlib
 
-FAMILIES = ("help", "privacy", "companies", "contracts")
+FAMILIES = ("help", "privacy", "companies", "contracts", "pledges", "rollcall")
 
 
 def load_all() -> None:

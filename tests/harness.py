@@ -245,7 +245,9 @@ class Member:
         invitees = ([self.bot_id] if invite_bot else []) + list(invite)
         power_override = None
         if power:
-            power_override = {"users": {self.user_id: 100, **power}}
+            # room version 12 (Synapse's default, MSC4289): the creator has implicit top power and
+            # must not appear in the users map
+            power_override = {"users": {u: level for u, level in power.items() if u != self.user_id}}
         response = await self.client.room_create(name=name, invite=invitees, initial_state=initial_state,
                                                  power_level_override=power_override)
         assert isinstance(response, RoomCreateResponse), response

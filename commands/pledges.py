@@ -1,0 +1,658 @@
+"""Pledges: "Sign the open letter" (goal 500), conditional pledges ("I will walk out if 100
+others do") and per-workplace thresholds ("…if 50 at my company do").
+
+Decisions where the issue left room:
+
+* **Slugs** are 1-32 characters ``a-z``, ``0-9`` and ``-``, starting with a letter or digit;
+  typed upper case is lowered. ``create``, ``info``, ``close`` and ``rooms`` (the two-word
+  subcommands) are refused. A slug stays taken until retention deletes the closed pledge, so
+  ``pledge info`` after a close still shows the final result.
+* **Options** of ``pledge create``: ``--goal N``, ``--threshold N`` (whole numbers above 0;
+  ``--name=value`` works too), ``--per-company``, and ``--deadline WHEN``, where WHEN is every
+  word after ``--deadline`` up to the next ``--option`` (quotes are optional).
+* **Per-company thresholds** must be at least ``BOT_MIN_CELL``: announcing that a company met
+  its threshold reveals that at least that many people there signed.
+* **Announce rooms**: the creation room (sealed), plus rooms a coordinator adds by typing
+  ``pledge rooms <slug> add`` there (which also posts the pledge there). Threshold notices and
+  the final result go to those rooms and to every DM the bot has (:class:`Announce`).
+* **Shown counts**: the overall count of an ordinary pledge is exact (acknowledgements name
+  nobody). For per-company pledges every overall figure (ack, list, info, result, export) is the
+  small-cell rule's total text, because an exact total next to suppressed company rows would
+  reveal the pooled small companies by subtraction.
+* **In rooms**, ``pledge``/``unpledge`` answers (including errors) carry no reply relation, the
+  command is redacted when ``BOT_REDACT_SENSITIVE``, and problems with a company name are
+  explained by DM rather than echoing an employer into the room.
+* Closed pledges (or ones past their deadline) cannot be signed or withdrawn from; the final
+  result stands, and ``forget`` still deletes a member's rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from commands import companies
+from commands.base import (
+    EXPORT_HOOKS,
+    REGISTRY,
+    RETENTION_HOOKS,
+    Announce,
+    Args,
+    CommandError,
+    Context,
+    DirectMessage,
+    Env,
+    Output,
+    RedactCommand,
+    Reply,
+    Role,
+    UsageError,
+    Wake,
+    closest,
+    code,
+    command,
+    due_source,
+    member_data,
+)
+from commands.suppression import Suppressed, suppress
+from commands.timeparse import format_when, parse_when
+from storage import pledges as store
+from storage.db import Database
+from storage.hashing import Keyring
+from storage.pledges import Pledge
+
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+MAX_TITLE = 200
+MAX_COMPANY = 80
+MAX_NUMBER = 10_000_000
+BAR_CELLS = 10
+TITLE_PURPOSE = "pledge-title"
+ROOM_PURPOSE = "pledge-room"
+
+
+def member_purpose(pledge_id: int) -> str:
+    """The per-pledge purpose of signer rows: ``ctx.member.ref(member_purpose(id))``."""
+    return f"pledge:{pledge_id}"
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def reserved_slugs() -> set[str]:
+    return {name.split()[1] for name in REGISTRY if name.startswith("pledge ")}
+
+
+def check_slug(raw: str, prefix: str = "!") -> str:
+    slug = raw.strip().lower()
+    if slug in reserved_slugs():
+        raise CommandError(
+            f"{code(slug)} can't name a pledge: `{prefix}pledge {slug}` is a command. Pick another short name."
+        )
+    if not SLUG.fullmatch(slug):
+        raise CommandError(
+            f"{code(raw, 40)} is not a usable pledge name. Use 1-32 lowercase letters, digits and dashes, "
+            f"like `letter` or `walkout-dec1`."
+        )
+    return slug
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    slug: str
+    title: str
+    goal: int | None = None
+    threshold: int | None = None
+    per_company: bool = False
+    deadline: str | None = None
+
+
+_INT_OPTIONS = ("goal", "threshold")
+_OPTIONS = ("goal", "threshold", "per-company", "deadline")
+
+
+def _is_option(word: str) -> bool:
+    return word.startswith("--") and len(word) > 2
+
+
+def _number(name: str, raw: str) -> int:
+    if not re.fullmatch(r"[+-]?\d{1,12}", raw.strip()):
+        raise UsageError(f"`--{name}` takes a whole number, not {code(raw, 40)}.")
+    value = int(raw)
+    if value <= 0:
+        raise CommandError(f"`--{name}` must be a whole number above 0, not {value}.")
+    if value > MAX_NUMBER:
+        raise CommandError(f"`--{name}` can be at most {MAX_NUMBER:,}.")
+    return value
+
+
+def parse_create(tokens: tuple[str, ...] | list[str], prefix: str = "!") -> CreateRequest:
+    """Split ``pledge create`` words into slug, title and options (see the module docstring)."""
+    words: list[str] = []
+    found: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        if not _is_option(word):
+            words.append(word)
+            i += 1
+            continue
+        name, eq, inline = word[2:].partition("=")
+        name = name.lower()
+        if name not in _OPTIONS:
+            known = ", ".join(f"`--{n}`" for n in _OPTIONS)
+            raise UsageError(f"Unknown option {code('--' + name, 40)}. Options here: {known}.")
+        if name in found:
+            raise UsageError(f"`--{name}` is given twice.")
+        i += 1
+        if name == "per-company":
+            if eq:
+                raise UsageError("`--per-company` takes no value.")
+            found[name] = True
+            continue
+        values = [inline] if eq else []
+        if name == "deadline":
+            while i < len(tokens) and not _is_option(tokens[i]):
+                values.append(tokens[i])
+                i += 1
+            text = " ".join(v for v in values if v.strip())
+            if not text:
+                raise UsageError("`--deadline` needs a time, like `--deadline Dec 31` or `--deadline in 2 weeks`.")
+            found[name] = text
+            continue
+        if not eq:
+            if i >= len(tokens) or _is_option(tokens[i]):
+                raise UsageError(f"`--{name}` needs a number, like `--{name} 100`.")
+            values.append(tokens[i])
+            i += 1
+        found[name] = _number(name, values[0])
+    if not words:
+        raise UsageError("Give the pledge a short name and a title.")
+    slug = check_slug(words[0], prefix)
+    title = " ".join(" ".join(words[1:]).split())
+    if not title:
+        raise UsageError(f"Give the pledge a title after its name, like "
+                         f"`{prefix}pledge create {slug} Sign the open letter`.")
+    if len(title) > MAX_TITLE:
+        raise CommandError(f"That title is too long ({len(title)} characters); keep it under {MAX_TITLE}.")
+    goal, threshold = found.get("goal"), found.get("threshold")
+    if goal is not None and threshold is not None and threshold > goal:
+        raise CommandError(f"The threshold ({threshold}) can't be above the goal ({goal}).")
+    return CreateRequest(slug, title, goal, threshold, bool(found.get("per-company")), found.get("deadline"))
+
+
+# ---------------------------------------------------------------- shown figures
+
+
+@dataclass(frozen=True)
+class Tally:
+    total: int  # exact, never shown for per-company pledges
+    text: str  # what may be shown
+    shown: int  # a figure that may be shown (lower bound for the bar)
+    companies: Suppressed | None
+
+
+async def tally(db: Database, pledge: Pledge, k: int) -> Tally:
+    if not pledge.per_company:
+        n = await store.count(db, pledge.id)
+        return Tally(n, str(n), n, None)
+    counts = await store.company_counts(db, pledge.id)
+    displays = await store.company_displays(db, pledge.id)
+    labelled: dict[str, int] = {}
+    for key, n in counts.items():
+        label = displays.get(key, key)
+        labelled[label] = labelled.get(label, 0) + n
+    rows = suppress(labelled, k)
+    lower = rows.total_exact if rows.total_exact is not None else sum(r.exact_value or 0 for r in rows.rows)
+    return Tally(sum(counts.values()), rows.total_text, lower, rows)
+
+
+def bar(shown: int, goal: int, text: str | None = None) -> str:
+    filled = min(BAR_CELLS, shown * BAR_CELLS // goal) if goal > 0 else 0
+    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {text or shown}/{goal}"
+
+
+def have_signed(t: Tally) -> str:
+    return f"{t.text} {'has' if t.text == '1' else 'have'} signed"
+
+
+def title_of(keyring: Keyring, pledge: Pledge) -> str:
+    return keyring.unseal(TITLE_PURPOSE, pledge.title_sealed)
+
+
+def deadline_text(pledge: Pledge) -> str:
+    return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
+
+
+async def threshold_state(db: Database, pledge: Pledge) -> str:
+    if pledge.threshold is None:
+        return ""
+    if not pledge.per_company:
+        return f"threshold {pledge.threshold}: {'met' if pledge.announced else 'waiting'}"
+    met = await store.announced_companies(db, pledge.id)
+    if not met:
+        return f"threshold {pledge.threshold} per company: waiting"
+    displays = await store.company_displays(db, pledge.id)
+    names = sorted((displays.get(c, c) for c in met), key=str.casefold)
+    return f"threshold {pledge.threshold} per company: met at {', '.join(names)}"
+
+
+async def progress_line(db: Database, pledge: Pledge, t: Tally) -> str:
+    parts = [bar(t.shown, pledge.goal, t.text) if pledge.goal else have_signed(t)]
+    if pledge.deadline and pledge.is_open:
+        parts.append(f"deadline {deadline_text(pledge)}")
+    state = await threshold_state(db, pledge)
+    if state:
+        parts.append(state)
+    return " · ".join(parts)
+
+
+# ---------------------------------------------------------------- lookups
+
+
+async def open_list(ctx: Context) -> str:
+    pledges = await store.open_pledges(ctx.db)
+    if not pledges:
+        return "There are no open pledges."
+    return "Open pledges: " + ", ".join(code(p.slug) for p in pledges) + "."
+
+
+async def find(ctx: Context, raw: str) -> Pledge:
+    slug = raw.strip().lower()
+    pledge = await store.by_slug(ctx.db, slug) if SLUG.fullmatch(slug) else None
+    if pledge is not None:
+        return pledge
+    text = f"No pledge {code(raw, 40)}."
+    hint = closest(slug, await store.all_slugs(ctx.db))
+    if hint:
+        text += f" Did you mean {code(hint)}?"
+    raise CommandError(text + "\n" + await open_list(ctx))
+
+
+async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tuple[str, ...]:
+    return tuple(keyring.unseal(ROOM_PURPOSE, blob) for blob in await store.rooms(db, pledge.id))
+
+
+def accepting(pledge: Pledge, now: datetime) -> bool:
+    return pledge.is_open and (pledge.deadline is None or pledge.deadline > now)
+
+
+# ---------------------------------------------------------------- announcements
+
+
+async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None) -> list[Output]:
+    """Announce a threshold the moment it is first reached; the announced mark is written in the
+    same transaction as the signature and the queued notice, so it happens exactly once."""
+    if pledge.threshold is None:
+        return []
+    title = title_of(keyring, pledge)
+    if pledge.per_company:
+        if company is None:
+            return []
+        n = (await store.company_counts(db, pledge.id)).get(company, 0)
+        if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
+            return []
+        display = (await store.company_displays(db, pledge.id)).get(company, company)
+        text = (f"📣 **Pledge `{pledge.slug}` is active at {display}**: {pledge.threshold} people there have "
+                f"signed “{title}”.")
+    else:
+        n = await store.count(db, pledge.id)
+        if n < pledge.threshold or not await store.mark_announced(db, pledge.id):
+            return []
+        text = f"📣 **Pledge `{pledge.slug}` is active**: the threshold of {pledge.threshold} was met for “{title}”."
+    return [Announce(text, await announce_rooms(db, keyring, pledge))]
+
+
+async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: datetime, k: int,
+                       reason: str) -> list[Output]:
+    """Close and announce the final result once (``[]`` if it was closed already)."""
+    if not await store.close(db, pledge.id, now):
+        return []
+    pledge = await store.by_slug(db, pledge.slug) or pledge
+    t = await tally(db, pledge, k)
+    lines = [f"🏁 **Pledge `{pledge.slug}` has closed** ({reason}): “{title_of(keyring, pledge)}”",
+             f"Final count: {have_signed(t)}."]
+    if pledge.goal:
+        reached = t.shown >= pledge.goal
+        lines.append(f"Goal of {pledge.goal}: {'reached' if reached else 'not reached'}. {bar(t.shown, pledge.goal, t.text)}")
+    state = await threshold_state(db, pledge)
+    if state:
+        lines.append(state[0].upper() + state[1:].replace(": waiting", ": not met") + ".")
+    if t.companies is not None:
+        lines.extend(t.companies.lines("All companies"))
+    return [Announce("\n".join(lines), await announce_rooms(db, keyring, pledge))]
+
+
+# ---------------------------------------------------------------- commands
+
+SIGN_DETAILS = (
+    "Best typed in an encrypted DM with me: there nobody else sees it. In a room I record it, answer without "
+    "naming or replying to you, and remove your message if I may. For a per-company pledge add your employer "
+    "(`AWS` counts for Amazon); company figures are shown only for groups of at least the minimum size. "
+    "`unpledge <slug>` withdraws your signature, `pledges` lists open pledges."
+)
+
+
+@command("pledge", usage="pledge <slug> [company]", summary="Sign a pledge (best in a DM with me).",
+         example="pledge letter", details=SIGN_DETAILS)
+async def pledge_sign(ctx: Context, args: Args) -> list[Output]:
+    return await _sensitive(ctx, lambda: _sign(ctx, args))
+
+
+@command("unpledge", usage="unpledge <slug>", summary="Withdraw your signature from a pledge.",
+         example="unpledge letter", details="Works in a DM with me or in a room (your message is removed there).")
+async def unpledge(ctx: Context, args: Args) -> list[Output]:
+    return await _sensitive(ctx, lambda: _unsign(ctx, args))
+
+
+class _CompanyProblem(CommandError):
+    """A problem with the employer given: explained by DM when asked in a room."""
+
+
+async def _sensitive(ctx: Context, work: Any) -> list[Output]:
+    """Run a sign/withdraw: in rooms every answer is private (no reply relation) and the command
+    is redacted afterwards when configured; the answers never name the member."""
+    in_room = not ctx.room.is_dm
+    redact: list[Output] = [RedactCommand()] if in_room and ctx.settings.BOT_REDACT_SENSITIVE else []
+    try:
+        outputs: list[Output] = await work()
+    except _CompanyProblem as exc:
+        if not in_room:
+            raise
+        return [Reply("I couldn't record that; I sent you the reason in a direct message.", private=True),
+                DirectMessage(str(exc)), *redact]
+    except CommandError as exc:
+        if not in_room:
+            raise
+        text = str(exc)
+        if isinstance(exc, UsageError):
+            text += f"\nUsage: `{ctx.prefix}pledge <slug> [company]`"
+        return [Reply(text, private=True), *redact]
+    return outputs + (redact if in_room else [])
+
+
+async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str]:
+    text = " ".join(text.split())
+    if len(text) > MAX_COMPANY:
+        raise _CompanyProblem(f"That company name is too long; keep it under {MAX_COMPANY} characters.")
+    found = await companies.directory(ctx.db)
+    company = found.resolve(text)
+    if company is not None:
+        return company.key, company.display
+    close = found.suggest(text)
+    if close:
+        raise _CompanyProblem(
+            f"I don't know the company {code(text)}. Did you mean " + " or ".join(f"**{c}**" for c in close)
+            + f"? Type `{ctx.prefix}pledge {slug} {close[0]}`. If yours is a different company, ask a coordinator "
+            f"to add it with `{ctx.prefix}company alias`. Nothing was recorded."
+        )
+    key = companies.normalize(text)
+    if not key:
+        raise _CompanyProblem("A company name needs letters or digits. Nothing was recorded.")
+    return key, text
+
+
+async def _sign(ctx: Context, args: Args) -> list[Output]:
+    if not args.tokens:
+        raise UsageError("Name the pledge to sign. " + await open_list(ctx))
+    pledge = await find(ctx, args.tokens[0])
+    if not accepting(pledge, ctx.now):
+        raise CommandError(f"Pledge {code(pledge.slug)} is closed. `{ctx.prefix}pledge info {pledge.slug}` "
+                           f"shows the result.")
+    company_text = " ".join(args.tokens[1:]).strip()
+    company: str | None = None
+    display = ""
+    if pledge.per_company:
+        if not company_text:
+            raise CommandError(
+                f"Pledge {code(pledge.slug)} counts signatures per workplace: add your employer, like "
+                f"`{ctx.prefix}pledge {pledge.slug} Amazon` (best in a DM with me). Nothing was recorded."
+            )
+        company, display = await _resolve_company(ctx, pledge.slug, company_text)
+    elif company_text:
+        raise CommandError(f"Pledge {code(pledge.slug)} doesn't ask for a company: type "
+                           f"`{ctx.prefix}pledge {pledge.slug}`. Nothing was recorded.")
+    ref = ctx.member.ref(member_purpose(pledge.id))
+    async with ctx.db.transaction():
+        if not await store.sign(ctx.db, pledge.id, ref, company):
+            text = f"You already signed {code(pledge.slug)}. Nothing was changed."
+            if pledge.per_company:
+                text += f" To change your company, `{ctx.prefix}unpledge {pledge.slug}` first."
+            return [Reply(text, private=True)]
+        if company is not None:
+            await store.note_company(ctx.db, pledge.id, company, display)
+        outputs = await crossings(ctx.db, ctx.keyring, pledge, company)
+        t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+    text = f"A pledge to {code(pledge.slug)} was recorded. {have_signed(t)}."
+    if ctx.room.is_dm and company is not None:
+        text += f" (Counted for {display}.)"
+    return [Reply(text, private=True), *outputs]
+
+
+async def _unsign(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1:
+        raise UsageError("Name the pledge to withdraw from, like `unpledge letter`.")
+    pledge = await find(ctx, args.tokens[0])
+    if not accepting(pledge, ctx.now):
+        raise CommandError(f"Pledge {code(pledge.slug)} is closed and its result stands. "
+                           f"`{ctx.prefix}forget` deletes everything I hold about you.")
+    async with ctx.db.transaction():
+        removed = await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
+        t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+    if not removed:
+        return [Reply(f"You had not signed {code(pledge.slug)}. Nothing was changed.", private=True)]
+    return [Reply(f"Your pledge to {code(pledge.slug)} was withdrawn. {have_signed(t)}.", private=True)]
+
+
+CREATE_DETAILS = (
+    "The name is 1-32 lowercase letters, digits and dashes (not `create`, `info`, `close` or `rooms`); the "
+    "title is the rest. `--goal N`: the number you aim for (shown as a progress bar). `--threshold N`: the "
+    "pledge becomes active when N have signed, announced once here, in rooms added with `pledge rooms`, and "
+    "in every DM I have (so receiving it says nothing about who signed). `--per-company`: members name their "
+    "employer and the threshold counts per company (it must then be at least the minimum group size). "
+    "`--deadline WHEN`: every word after it up to the next `--option` is the time (`Dec 31`, `in 2 weeks`, "
+    "`2026-12-01 17:00 America/New_York`); the pledge closes then by itself and the result is announced."
+)
+
+
+@command("pledge create", usage="pledge create <slug> <title…> [--goal N] [--threshold N] [--per-company] "
+         "[--deadline WHEN]", summary="Start a pledge.", role=Role.COORDINATOR,
+         example="pledge create walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 "
+         "--deadline Nov 30 18:00 America/New_York", details=CREATE_DETAILS)
+async def pledge_create(ctx: Context, args: Args) -> list[Output]:
+    request = parse_create(args.tokens, ctx.prefix)
+    k = ctx.settings.BOT_MIN_CELL
+    if request.per_company and request.threshold is not None and request.threshold < k:
+        raise CommandError(
+            f"A per-company threshold must be at least {k}: announcing that a company met it tells how many "
+            f"signed there, and groups under {k} are never shown."
+        )
+    deadline = None
+    zone = ctx.settings.BOT_DEFAULT_TIMEZONE
+    if request.deadline is not None:
+        when = parse_when(request.deadline, now=ctx.now, default_zone=zone)
+        deadline, zone = when.utc, when.zone.key
+    async with ctx.db.transaction():
+        if await store.by_slug(ctx.db, request.slug) is not None:
+            raise CommandError(f"There is already a pledge {code(request.slug)}. Pick another name.")
+        pledge_id = await store.create(
+            ctx.db, slug=request.slug, title_sealed=ctx.keyring.seal(TITLE_PURPOSE, request.title),
+            goal=request.goal, threshold=request.threshold, per_company=request.per_company,
+            deadline=deadline, zone=zone, now=ctx.now,
+        )
+        await store.add_room(ctx.db, pledge_id, ctx.keyring.ref(ROOM_PURPOSE, ctx.room.room_id),
+                             ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id))
+    facts = []
+    if request.goal:
+        facts.append(f"goal {request.goal}")
+    if request.threshold:
+        facts.append(f"threshold {request.threshold}" + (" per company" if request.per_company else ""))
+    elif request.per_company:
+        facts.append("counted per company")
+    if deadline is not None:
+        facts.append(f"deadline {format_when(deadline, zone)}")
+    p = ctx.prefix
+    sign = f"{p}pledge {request.slug}" + (" <company>" if request.per_company else "")
+    text = (f"Created pledge {code(request.slug)}: “{request.title}”"
+            + (f"\n{' · '.join(facts)}" if facts else "")
+            + f"\nSign with `{sign}`, best in a DM with me. Withdraw with `{p}unpledge {request.slug}`.")
+    outputs: list[Output] = [Reply(text)]
+    if deadline is not None:
+        outputs.append(Wake("scheduler"))
+    return outputs
+
+
+@command("pledges", usage="pledges", summary="Open pledges and how far they are.", example="pledges")
+async def pledges_list(ctx: Context, args: Args) -> list[Output]:
+    pledges = await store.open_pledges(ctx.db)
+    if not pledges:
+        return [Reply("There are no open pledges.")]
+    k = ctx.settings.BOT_MIN_CELL
+    blocks = []
+    for pledge in pledges:
+        t = await tally(ctx.db, pledge, k)
+        blocks.append(f"{code(pledge.slug)} — {title_of(ctx.keyring, pledge)}\n{await progress_line(ctx.db, pledge, t)}")
+    footer = f"\nSign with `{ctx.prefix}pledge <slug>`, best in a DM with me."
+    return [Reply("**Open pledges**\n" + "\n".join(blocks) + footer)]
+
+
+@command("pledge info", usage="pledge info <slug>", summary="Details of one pledge.", example="pledge info letter")
+async def pledge_info(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1:
+        raise UsageError("Name one pledge. " + await open_list(ctx))
+    pledge = await find(ctx, args.tokens[0])
+    t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+    status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, pledge.zone)}" \
+        if pledge.closed_at else "closed"
+    lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{title_of(ctx.keyring, pledge)}”",
+             await progress_line(ctx.db, pledge, t)]
+    if pledge.deadline and not pledge.is_open:
+        lines.append(f"Deadline was {deadline_text(pledge)}.")
+    if t.companies is not None:
+        lines.append("By company:")
+        lines.extend(t.companies.lines("All companies"))
+    if pledge.is_open:
+        sign = f"{ctx.prefix}pledge {pledge.slug}" + (" <company>" if pledge.per_company else "")
+        lines.append(f"Sign with `{sign}`, best in a DM with me.")
+    return [Reply("\n".join(lines))]
+
+
+@command("pledge close", usage="pledge close <slug>", summary="Close a pledge and post its result.",
+         role=Role.COORDINATOR, example="pledge close letter")
+async def pledge_close(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1:
+        raise UsageError("Name the pledge to close.")
+    pledge = await find(ctx, args.tokens[0])
+    async with ctx.db.transaction():
+        outputs = await close_pledge(ctx.db, ctx.keyring, pledge, ctx.now, ctx.settings.BOT_MIN_CELL,
+                                     "closed by a coordinator")
+    if not outputs:
+        raise CommandError(f"Pledge {code(pledge.slug)} is already closed.")
+    announced = outputs[0]
+    if isinstance(announced, Announce) and ctx.room.room_id not in announced.room_ids:
+        outputs.append(Reply(announced.text))
+    return [*outputs, Wake("scheduler")]
+
+
+@command("pledge rooms", usage="pledge rooms <slug> [add|remove]", summary="Where a pledge's news is announced.",
+         role=Role.COORDINATOR, example="pledge rooms letter add",
+         details="`add` (typed in another room) posts the pledge there and announces its threshold and result "
+         "there too; `remove` stops that. Without a word, lists the rooms. Every DM I have always gets them.")
+async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) not in (1, 2):
+        raise UsageError("Name the pledge, then `add` or `remove`.")
+    pledge = await find(ctx, args.tokens[0])
+    action = args.tokens[1].lower() if len(args.tokens) == 2 else "list"
+    ref = ctx.keyring.ref(ROOM_PURPOSE, ctx.room.room_id)
+    if action == "add":
+        if not pledge.is_open:
+            raise CommandError(f"Pledge {code(pledge.slug)} is closed.")
+        async with ctx.db.transaction():
+            added = await store.add_room(ctx.db, pledge.id, ref, ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id))
+            t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+        if not added:
+            return [Reply(f"This room already gets the news of {code(pledge.slug)}.")]
+        sign = f"{ctx.prefix}pledge {pledge.slug}" + (" <company>" if pledge.per_company else "")
+        return [Reply(f"📣 **Pledge {code(pledge.slug)}**: “{title_of(ctx.keyring, pledge)}”\n"
+                      f"{await progress_line(ctx.db, pledge, t)}\nSign with `{sign}`, best in a DM with me. "
+                      f"News of this pledge will be announced here.")]
+    if action == "remove":
+        async with ctx.db.transaction():
+            removed = await store.remove_room(ctx.db, pledge.id, ref)
+        return [Reply(f"This room no longer gets the news of {code(pledge.slug)}." if removed
+                      else f"This room wasn't getting the news of {code(pledge.slug)}.")]
+    if action != "list":
+        raise UsageError(f"{code(action, 20)} is not `add` or `remove`.")
+    names = {v.room_id: v.name for v in ctx.shell.rooms()}
+    rooms = await announce_rooms(ctx.db, ctx.keyring, pledge)
+    shown = [code(names[r], 60) if r in names else "a room I have left" for r in rooms]
+    return [Reply(f"News of {code(pledge.slug)} goes to every DM I have and to: "
+                  + (", ".join(shown) if shown else "no room") + ".")]
+
+
+# ---------------------------------------------------------------- deadlines, member data, retention, export
+
+
+@due_source("pledges")
+class PledgeDeadlines:
+    @staticmethod
+    async def next_due(db: Database) -> datetime | None:
+        return await store.next_deadline(db)
+
+    @staticmethod
+    async def fire(env: Env) -> list[Output]:
+        outputs: list[Output] = []
+        for pledge in await store.due(env.db, env.now):
+            outputs += await close_pledge(env.db, env.keyring, pledge, env.now, env.settings.BOT_MIN_CELL,
+                                          "deadline reached")
+        return outputs
+
+
+@member_data("pledges")
+class PledgeData:
+    @staticmethod
+    async def describe(ctx: Context) -> list[str]:
+        found = []
+        for pledge in await store.all_pledges(ctx.db):
+            signed, company = await store.signature(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
+            if signed:
+                line = f"You signed pledge {code(pledge.slug)} (“{title_of(ctx.keyring, pledge)}”)"
+                if company:
+                    display = (await store.company_displays(ctx.db, pledge.id)).get(company, company)
+                    line += f" for {display}"
+                found.append(line + ("." if pledge.is_open else ", now closed."))
+        return found
+
+    @staticmethod
+    async def forget(ctx: Context) -> int:
+        removed = 0
+        for pledge in await store.all_pledges(ctx.db):
+            removed += int(await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id))))
+        return removed
+
+
+async def _retention(db: Database, cutoff: datetime) -> int:
+    return await store.delete_closed_before(db, cutoff)
+
+
+async def _export(env: Env) -> dict[str, Any]:
+    k = env.settings.BOT_MIN_CELL
+    result = []
+    for pledge in await store.all_pledges(env.db):
+        t = await tally(env.db, pledge, k)
+        entry: dict[str, Any] = {
+            "slug": pledge.slug, "title": title_of(env.keyring, pledge), "open": pledge.is_open,
+            "signed": t.text, "goal": pledge.goal, "threshold": pledge.threshold,
+            "threshold_state": await threshold_state(env.db, pledge) or None,
+            "deadline": pledge.deadline.isoformat() if pledge.deadline else None,
+        }
+        if t.companies is not None:
+            entry["companies"] = [{"company": r.label, "signed": r.shown_text} for r in t.companies.rows]
+        result.append(entry)
+    return {"min_cell": k, "pledges": result}
+
+
+RETENTION_HOOKS.append(_retention)
+EXPORT_HOOKS["pledges"] = _export
+

@@ -1,0 +1,257 @@
+"""Pledges: campaigns members sign, with goals, thresholds and deadlines.
+
+Privacy: a signer row holds only a keyed hash of the member under a key derived for that one
+pledge (``member:pledge:<id>``), so the same member's rows in two pledges cannot be linked
+without the master key; no signing time is stored, and the signer table is ``WITHOUT ROWID``
+(ordered by the hash), so not even insertion order survives. Per-company pledges keep the
+normalized company key with the row. Titles and announce rooms are sealed (AES-GCM) by the
+command layer before they reach this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from storage.db import Database, register_migrations
+
+register_migrations(
+    "pledges",
+    [
+        """
+        CREATE TABLE pledges (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            slug TEXT NOT NULL UNIQUE,            -- short public name chosen by a coordinator
+            title_sealed BLOB NOT NULL,           -- the coordinator's title, sealed
+            goal INTEGER,
+            threshold INTEGER,
+            per_company INTEGER NOT NULL DEFAULT 0,
+            deadline INTEGER,                     -- unix seconds (UTC)
+            zone TEXT NOT NULL DEFAULT 'UTC',     -- IANA zone the deadline was given in
+            created_at INTEGER NOT NULL,
+            closed_at INTEGER,                    -- set once; the final result was announced then
+            announced INTEGER NOT NULL DEFAULT 0  -- overall threshold announced (never reset)
+        );
+        CREATE INDEX pledges_open_deadline ON pledges (deadline) WHERE closed_at IS NULL;
+        -- rooms to announce in: the creation room and rooms added with `pledge rooms <slug> add`
+        CREATE TABLE pledge_rooms (
+            pledge_id INTEGER NOT NULL REFERENCES pledges(id) ON DELETE CASCADE,
+            room_ref BLOB NOT NULL,
+            room_sealed BLOB NOT NULL,
+            PRIMARY KEY (pledge_id, room_ref)
+        ) WITHOUT ROWID;
+        -- one row per signer: keyed hash under the pledge's own key; no time, no order
+        CREATE TABLE pledge_signers (
+            pledge_id INTEGER NOT NULL REFERENCES pledges(id) ON DELETE CASCADE,
+            member_ref BLOB NOT NULL,
+            company TEXT,                         -- normalized company key (per-company pledges)
+            PRIMARY KEY (pledge_id, member_ref)
+        ) WITHOUT ROWID;
+        -- display names of companies signed for (first form given), and per-company thresholds announced
+        CREATE TABLE pledge_companies (
+            pledge_id INTEGER NOT NULL REFERENCES pledges(id) ON DELETE CASCADE,
+            company TEXT NOT NULL,
+            display TEXT NOT NULL,
+            announced INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (pledge_id, company)
+        ) WITHOUT ROWID;
+        """
+    ],
+)
+
+
+@dataclass(frozen=True)
+class Pledge:
+    id: int
+    slug: str
+    title_sealed: bytes
+    goal: int | None
+    threshold: int | None
+    per_company: bool
+    deadline: datetime | None
+    zone: str
+    created_at: datetime
+    closed_at: datetime | None
+    announced: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+_COLUMNS = "id, slug, title_sealed, goal, threshold, per_company, deadline, zone, created_at, closed_at, announced"
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _pledge(row: object) -> Pledge:
+    r = row  # sqlite3.Row
+    return Pledge(
+        id=r[0], slug=r[1], title_sealed=bytes(r[2]), goal=r[3], threshold=r[4], per_company=bool(r[5]),  # type: ignore[index]
+        deadline=_dt(r[6]), zone=r[7], created_at=_dt(r[8]) or datetime.fromtimestamp(0, UTC),  # type: ignore[index]
+        closed_at=_dt(r[9]), announced=bool(r[10]),  # type: ignore[index]
+    )
+
+
+async def create(
+    db: Database, *, slug: str, title_sealed: bytes, goal: int | None, threshold: int | None,
+    per_company: bool, deadline: datetime | None, zone: str, now: datetime,
+) -> int:
+    return await db.insert(
+        "INSERT OR IGNORE INTO pledges (slug, title_sealed, goal, threshold, per_company, deadline, zone, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (slug, title_sealed, goal, threshold, int(per_company), None if deadline is None else _ts(deadline),
+         zone, _ts(now)),
+    )
+
+
+async def by_slug(db: Database, slug: str) -> Pledge | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM pledges WHERE slug=?", (slug,))
+    return _pledge(row) if row else None
+
+
+async def all_pledges(db: Database) -> list[Pledge]:
+    return [_pledge(r) for r in await db.fetchall(f"SELECT {_COLUMNS} FROM pledges ORDER BY id")]
+
+
+async def open_pledges(db: Database) -> list[Pledge]:
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM pledges WHERE closed_at IS NULL ORDER BY id")
+    return [_pledge(r) for r in rows]
+
+
+async def all_slugs(db: Database) -> list[str]:
+    return [r[0] for r in await db.fetchall("SELECT slug FROM pledges")]
+
+
+async def close(db: Database, pledge_id: int, now: datetime) -> bool:
+    """Close an open pledge; ``False`` if it was closed already (so results post once)."""
+    return await db.execute(
+        "UPDATE pledges SET closed_at=? WHERE id=? AND closed_at IS NULL", (_ts(now), pledge_id)
+    ) > 0
+
+
+async def mark_announced(db: Database, pledge_id: int) -> bool:
+    """Mark the overall threshold announced; ``True`` only the first time."""
+    return await db.execute("UPDATE pledges SET announced=1 WHERE id=? AND announced=0", (pledge_id,)) > 0
+
+
+async def next_deadline(db: Database) -> datetime | None:
+    row = await db.fetchone("SELECT MIN(deadline) FROM pledges WHERE closed_at IS NULL AND deadline IS NOT NULL")
+    return _dt(row[0]) if row else None
+
+
+async def due(db: Database, now: datetime) -> list[Pledge]:
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM pledges WHERE closed_at IS NULL AND deadline IS NOT NULL AND deadline <= ? "
+        "ORDER BY deadline, id", (_ts(now),)
+    )
+    return [_pledge(r) for r in rows]
+
+
+# ---------------------------------------------------------------- rooms
+
+
+async def add_room(db: Database, pledge_id: int, room_ref: bytes, room_sealed: bytes) -> bool:
+    return await db.execute(
+        "INSERT OR IGNORE INTO pledge_rooms (pledge_id, room_ref, room_sealed) VALUES (?, ?, ?)",
+        (pledge_id, room_ref, room_sealed),
+    ) > 0
+
+
+async def remove_room(db: Database, pledge_id: int, room_ref: bytes) -> bool:
+    return await db.execute(
+        "DELETE FROM pledge_rooms WHERE pledge_id=? AND room_ref=?", (pledge_id, room_ref)
+    ) > 0
+
+
+async def rooms(db: Database, pledge_id: int) -> list[bytes]:
+    rows = await db.fetchall("SELECT room_sealed FROM pledge_rooms WHERE pledge_id=?", (pledge_id,))
+    return [bytes(r[0]) for r in rows]
+
+
+# ---------------------------------------------------------------- signers
+
+
+async def sign(db: Database, pledge_id: int, member_ref: bytes, company: str | None) -> bool:
+    """Record a signature; ``False`` if this member had signed already (nothing changes)."""
+    return await db.execute(
+        "INSERT OR IGNORE INTO pledge_signers (pledge_id, member_ref, company) VALUES (?, ?, ?)",
+        (pledge_id, member_ref, company),
+    ) > 0
+
+
+async def unsign(db: Database, pledge_id: int, member_ref: bytes) -> bool:
+    return await db.execute(
+        "DELETE FROM pledge_signers WHERE pledge_id=? AND member_ref=?", (pledge_id, member_ref)
+    ) > 0
+
+
+async def signature(db: Database, pledge_id: int, member_ref: bytes) -> tuple[bool, str | None]:
+    """(signed, company key) of one member."""
+    row = await db.fetchone(
+        "SELECT company FROM pledge_signers WHERE pledge_id=? AND member_ref=?", (pledge_id, member_ref)
+    )
+    return (row is not None, row[0] if row else None)
+
+
+async def count(db: Database, pledge_id: int) -> int:
+    row = await db.fetchone("SELECT COUNT(*) FROM pledge_signers WHERE pledge_id=?", (pledge_id,))
+    return int(row[0]) if row else 0
+
+
+async def company_counts(db: Database, pledge_id: int) -> dict[str, int]:
+    """Signers per company key (rows without a company are left out)."""
+    rows = await db.fetchall(
+        "SELECT company, COUNT(*) FROM pledge_signers WHERE pledge_id=? AND company IS NOT NULL GROUP BY company",
+        (pledge_id,),
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def note_company(db: Database, pledge_id: int, company: str, display: str) -> None:
+    await db.execute(
+        "INSERT OR IGNORE INTO pledge_companies (pledge_id, company, display) VALUES (?, ?, ?)",
+        (pledge_id, company, display),
+    )
+
+
+async def company_displays(db: Database, pledge_id: int) -> dict[str, str]:
+    rows = await db.fetchall("SELECT company, display FROM pledge_companies WHERE pledge_id=?", (pledge_id,))
+    return {r[0]: r[1] for r in rows}
+
+
+async def announced_companies(db: Database, pledge_id: int) -> set[str]:
+    rows = await db.fetchall(
+        "SELECT company FROM pledge_companies WHERE pledge_id=? AND announced=1", (pledge_id,)
+    )
+    return {r[0] for r in rows}
+
+
+async def mark_company_announced(db: Database, pledge_id: int, company: str) -> bool:
+    """``True`` only the first time a company's threshold is announced."""
+    return await db.execute(
+        "UPDATE pledge_companies SET announced=1 WHERE pledge_id=? AND company=? AND announced=0",
+        (pledge_id, company),
+    ) > 0
+
+
+# ---------------------------------------------------------------- retention
+
+
+async def delete_closed_before(db: Database, cutoff: datetime) -> int:
+    """Delete pledges closed before ``cutoff`` with all their rows; returns rows removed."""
+    ids = [r[0] for r in await db.fetchall(
+        "SELECT id FROM pledges WHERE closed_at IS NOT NULL AND closed_at < ?", (_ts(cutoff),)
+    )]
+    removed = 0
+    for pledge_id in ids:
+        for table in ("pledge_signers", "pledge_rooms", "pledge_companies"):
+            removed += await db.execute(f"DELETE FROM {table} WHERE pledge_id=?", (pledge_id,))  # noqa: S608
+        removed += await db.execute("DELETE FROM pledges WHERE id=?", (pledge_id,))
+    return removed
