@@ -324,12 +324,14 @@ class MatrixShell:
             log.info("rejected an invite from a server that is not allowed")
             await client.room_leave(room_id)
             return
+        # taken before joining: anything the homeserver stamped earlier was sent before we were in
+        joined_at = int(time.time() * 1000) - 1000
         result = await client.join(room_id)
         if isinstance(result, JoinError):
             log.warning("could not join a room: %s", result.message)
             return
         async with self.db.transaction():
-            await core.set_flag(self.db, self.keyring, room_id, "joined_at", int(time.time() * 1000))
+            await core.set_flag(self.db, self.keyring, room_id, "joined_at", joined_at)
         log.info("joined a room")
 
     async def _retry_undecrypted(self, client: AsyncClient) -> None:

@@ -42,6 +42,7 @@ _DOTCOM = re.compile(r"\.com\b")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize(name: str) -> str:
     """The comparison key of a company name: ``"Amazon.com, Inc."`` → ``"amazon"``,
     ``"Pen-Link, Ltd."`` → ``"penlink"``, ``"Deloitte & Touche"`` → ``"deloitteandtouche"``."""

@@ -236,6 +236,7 @@ def _read_file(
                     + ("s " if len(missing) > 1 else " ") + ", ".join(missing) + ")",
                 )
             index = {name: i for i, name in enumerate(header)}
+            companies: dict[tuple[str, str], str] = {}  # (recipient, parent) → company key; names repeat a lot
             previous_end = reader.line_num
             for record in reader:
                 line, previous_end = previous_end + 1, reader.line_num
@@ -296,7 +297,8 @@ def _read_file(
                     award_id=award_id,
                     vendor=recipient,
                     vendor_key=normalize(recipient),
-                    company_key=company_key_for(directory, [recipient, parent]),
+                    company_key=companies.get((recipient, parent))
+                    or companies.setdefault((recipient, parent), company_key_for(directory, [recipient, parent])),
                     parent=parent,
                     description=description,
                     amount_cents=cents,

@@ -220,7 +220,7 @@ class Member:
             else:
                 await asyncio.sleep(0.2)
 
-    async def wait_for(self, predicate: Any, timeout: float = 20.0) -> Any:
+    async def wait_for(self, predicate: Any, timeout: float = 45.0) -> Any:
         """Wait until ``predicate()`` returns something truthy; returns it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -283,7 +283,7 @@ class Member:
     def from_bot(self, room_id: str | None = None) -> list[Received]:
         return [r for r in self.received if r.sender == self.bot_id and (room_id is None or r.room_id == room_id)]
 
-    async def ask(self, room_id: str, text: str, timeout: float = 20, **kwargs: Any) -> Received:
+    async def ask(self, room_id: str, text: str, timeout: float = 45, **kwargs: Any) -> Received:
         """Send a command and return the bot's next message in that room."""
         seen = len(self.from_bot(room_id))
         await self.send(room_id, text, **kwargs)

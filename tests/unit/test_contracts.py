@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from commands.base import UsageError, render
-from commands.companies import CONTRACTS_CSV, resolve
+from commands.companies import CONTRACTS_CSV, CompanyDirectory, resolve
 from commands.contract_data import dataset_awards, ensure_loaded
-from commands.companies import CompanyDirectory
 from commands.contracts import contracts_cmd, contracts_search_cmd, fts_query, money
 from storage import contracts as store
 from storage.db import Database
@@ -83,8 +83,6 @@ async def test_newer_obligated_source_wins_over_an_older_one(tmp_path: Path) -> 
     database = await Database.open(tmp_path / "x.db")
     try:
         base = dataset_awards(CompanyDirectory.builtin())[0]
-        from dataclasses import replace
-
         old = replace(base, award_key="A1", source="s-old", amount_cents=100, amount_kind="obligated", as_of="2020-01-01")
         new = replace(base, award_key="A1", source="s-new", amount_cents=500, amount_kind="obligated", as_of="2025-01-01")
         press = replace(base, award_key="A1", source="s-press", amount_cents=9999, amount_kind="reported", as_of="2026-01-01")
