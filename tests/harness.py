@@ -244,10 +244,14 @@ class Member:
                                   "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
         invitees = ([self.bot_id] if invite_bot else []) + list(invite)
         power_override = None
+        extra: dict[str, Any] = {}
         if power:
             power_override = {"users": {self.user_id: 100, **power}}
+            # Room version 12 (Synapse's default since 1.135) forbids listing the creator in
+            # ``users`` and gives creators implicit power that matrix-nio 0.26 does not know about.
+            extra["room_version"] = "11"
         response = await self.client.room_create(name=name, invite=invitees, initial_state=initial_state,
-                                                 power_level_override=power_override)
+                                                 power_level_override=power_override, **extra)
         assert isinstance(response, RoomCreateResponse), response
         room_id = response.room_id
         for user in invitees:
