@@ -237,10 +237,11 @@ async def here(ctx: Context, args: Args) -> list[Output]:
     slug_given = ""
     if len(words) >= 2:
         named = await store.by_slug(ctx.db, words[0].lower())
-        if named is not None:
-            if not named.is_open:
-                return say(f"Roll-call {code(named.slug)} is closed.")
+        if named is not None and named.is_open:
             rc, slug_given, words = named, named.slug + " ", words[1:]
+        elif named is not None and len(open_now) != 1:
+            # with exactly one open roll-call, "acme corp" is a company even if `acme` was a roll-call
+            return say(f"Roll-call {code(named.slug)} is closed.")
     if rc is None:
         if not open_now:
             return say("No roll-call is open right now.")

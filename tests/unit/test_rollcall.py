@@ -154,8 +154,11 @@ async def test_several_open_need_the_slug(world):
     assert await store.counts(world.db, 1) == []
     out = await world.run("!rollcall end a", user=COORD, role=Role.COORDINATOR)
     assert "closed" in texts(out)
-    assert "is closed" in await answer(world, "a Google", 1)
     assert "Recorded" in await answer(world, "Meta", 2)  # only b is open now
+    # with one open roll-call, "a Google" is a company name even though `a` was a roll-call
+    assert "Did you mean Google?" in await answer(world, "a Google", 3)
+    await world.run("!rollcall end b", user=COORD, role=Role.COORDINATOR)
+    assert await answer(world, "a Google", 1) == "Roll-call `a` is closed."
 
 
 async def test_here_without_open_rollcall(world):
