@@ -1,0 +1,190 @@
+"""Roll-calls ("who is in, from which company?") and their answers.
+
+A roll-call row holds its slug, the coordinator's title, the room it was started in (sealed:
+the bot posts the final tallies there), its times and the last *shown* tallies (already
+suppressed, JSON) with the time they were computed. An answer row holds only a keyed member
+reference made for this one roll-call (``member:rollcall:<id>``, so answers to two roll-calls
+cannot be linked) and the employer: its normalized key and a display form. No answer time is
+kept, so rows cannot be lined up with the homeserver's message timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from storage.db import Database, register_migrations
+
+register_migrations(
+    "rollcalls",
+    [
+        """
+        CREATE TABLE rollcalls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            slug TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            room_sealed BLOB,                 -- keyring.seal("rollcall-room", room_id)
+            created_at INTEGER NOT NULL,      -- unix seconds
+            closes_at INTEGER,                -- automatic close, unix seconds
+            closed_at INTEGER,                -- NULL while open
+            snapshot TEXT,                    -- shown (suppressed) tallies, JSON
+            snapshot_at INTEGER
+        );
+        CREATE INDEX rollcalls_due ON rollcalls (closes_at) WHERE closed_at IS NULL;
+        CREATE TABLE rollcall_answers (
+            rollcall_id INTEGER NOT NULL REFERENCES rollcalls(id) ON DELETE CASCADE,
+            member_ref BLOB NOT NULL,         -- member.ref("rollcall:<id>")
+            company_key TEXT NOT NULL,        -- commands.companies.normalize(...) or a canonical key
+            company_display TEXT NOT NULL,    -- employer name to show (never a member identifier)
+            PRIMARY KEY (rollcall_id, member_ref)
+        );
+        """
+    ],
+)
+
+
+def _ts(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+@dataclass(frozen=True)
+class RollCall:
+    id: int
+    slug: str
+    title: str
+    room_sealed: bytes | None
+    created_at: datetime
+    closes_at: datetime | None
+    closed_at: datetime | None
+    snapshot: dict[str, Any] | None
+    snapshot_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+_COLUMNS = "id, slug, title, room_sealed, created_at, closes_at, closed_at, snapshot, snapshot_at"
+
+
+def _row(r: Any) -> RollCall:
+    created = _dt(r[4])
+    assert created is not None
+    return RollCall(r[0], r[1], r[2], r[3], created, _dt(r[5]), _dt(r[6]),
+                    json.loads(r[7]) if r[7] else None, _dt(r[8]))
+
+
+async def create(db: Database, slug: str, title: str, room_sealed: bytes | None, now: datetime,
+                 closes_at: datetime | None) -> int:
+    return await db.insert(
+        "INSERT OR IGNORE INTO rollcalls (slug, title, room_sealed, created_at, closes_at) VALUES (?, ?, ?, ?, ?)",
+        (slug, title, room_sealed, _ts(now), _ts(closes_at)),
+    )
+
+
+async def by_slug(db: Database, slug: str) -> RollCall | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM rollcalls WHERE slug=?", (slug,))
+    return _row(row) if row else None
+
+
+async def open_rollcalls(db: Database) -> list[RollCall]:
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NULL ORDER BY id")
+    return [_row(r) for r in rows]
+
+
+async def recent_closed(db: Database, since: datetime, limit: int = 10) -> list[RollCall]:
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NOT NULL AND closed_at >= ? "
+        "ORDER BY closed_at DESC, id DESC LIMIT ?",
+        (_ts(since), limit),
+    )
+    return [_row(r) for r in rows]
+
+
+async def all_rollcalls(db: Database) -> list[RollCall]:
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM rollcalls ORDER BY id")
+    return [_row(r) for r in rows]
+
+
+async def due(db: Database, now: datetime) -> list[RollCall]:
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NULL AND closes_at IS NOT NULL AND closes_at <= ? "
+        "ORDER BY closes_at, id",
+        (_ts(now),),
+    )
+    return [_row(r) for r in rows]
+
+
+async def next_close(db: Database) -> datetime | None:
+    row = await db.fetchone("SELECT MIN(closes_at) FROM rollcalls WHERE closed_at IS NULL AND closes_at IS NOT NULL")
+    return _dt(row[0]) if row and row[0] is not None else None
+
+
+async def close(db: Database, rollcall_id: int, now: datetime) -> bool:
+    """Mark closed; ``False`` if it already was (so the final tallies are posted once)."""
+    changed = await db.execute(
+        "UPDATE rollcalls SET closed_at=? WHERE id=? AND closed_at IS NULL", (_ts(now), rollcall_id)
+    )
+    return changed > 0
+
+
+async def save_snapshot(db: Database, rollcall_id: int, snapshot: dict[str, Any], now: datetime) -> None:
+    await db.execute(
+        "UPDATE rollcalls SET snapshot=?, snapshot_at=? WHERE id=?", (json.dumps(snapshot), _ts(now), rollcall_id)
+    )
+
+
+async def set_answer(db: Database, rollcall_id: int, member_ref: bytes, company_key: str, display: str) -> bool:
+    """Record or replace a member's answer; ``True`` when it replaced an earlier one."""
+    existed = await db.fetchone(
+        "SELECT 1 FROM rollcall_answers WHERE rollcall_id=? AND member_ref=?", (rollcall_id, member_ref)
+    )
+    await db.execute(
+        "INSERT INTO rollcall_answers (rollcall_id, member_ref, company_key, company_display) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(rollcall_id, member_ref) DO UPDATE SET company_key=excluded.company_key, "
+        "company_display=excluded.company_display",
+        (rollcall_id, member_ref, company_key, display),
+    )
+    return existed is not None
+
+
+async def answer_of(db: Database, rollcall_id: int, member_ref: bytes) -> tuple[str, str] | None:
+    row = await db.fetchone(
+        "SELECT company_key, company_display FROM rollcall_answers WHERE rollcall_id=? AND member_ref=?",
+        (rollcall_id, member_ref),
+    )
+    return (row[0], row[1]) if row else None
+
+
+async def delete_answer(db: Database, rollcall_id: int, member_ref: bytes) -> int:
+    return await db.execute(
+        "DELETE FROM rollcall_answers WHERE rollcall_id=? AND member_ref=?", (rollcall_id, member_ref)
+    )
+
+
+async def counts(db: Database, rollcall_id: int) -> list[tuple[str, str, int]]:
+    """(company key, a display form, answers) per stored key."""
+    rows = await db.fetchall(
+        "SELECT company_key, MIN(company_display), COUNT(*) FROM rollcall_answers WHERE rollcall_id=? "
+        "GROUP BY company_key",
+        (rollcall_id,),
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def delete_closed_before(db: Database, cutoff: datetime) -> int:
+    """Retention: closed roll-calls (closed before ``cutoff``) with their answers."""
+    ids = [r[0] for r in await db.fetchall(
+        "SELECT id FROM rollcalls WHERE closed_at IS NOT NULL AND closed_at < ?", (_ts(cutoff),)
+    )]
+    deleted = 0
+    for rollcall_id in ids:
+        deleted += await db.execute("DELETE FROM rollcall_answers WHERE rollcall_id=?", (rollcall_id,))
+        deleted += await db.execute("DELETE FROM rollcalls WHERE id=?", (rollcall_id,))
+    return deleted
