@@ -1,0 +1,118 @@
+"""The one small-cell rule for every aggregate the bot shows (``BOT_MIN_CELL`` = k, default 5).
+
+A count between 1 and k-1 can point at a handful of people, so no shown figure, and no sum or
+difference of shown figures, may equal such a count. The rule:
+
+* A category (company) with at least k answers is shown by name with its exact count.
+* Categories with 1..k-1 answers are never named; their answers are pooled into one row,
+  "Other companies". A pool of at least k is shown exactly: it is a sum of several small cells
+  (one small cell alone is below k), so it reveals none of them. A pool of 1..k-1 is shown
+  as "fewer than k". An empty pool is not shown.
+* The total is exact only when the pool is exact (0 or at least k). Otherwise it is
+  "at least X", where X is the sum of the exact figures shown, so X minus those figures is 0.
+
+Why differencing cannot isolate a small count: every exact figure shown is 0 or at least k,
+and the exact total minus every named row equals the pool, which is then 0 or at least k too.
+Stronger, the output depends on the small cells only through "which class is the pool in"
+(0, 1..k-1, or its exact value when at least k), so two tallies that differ only in how the
+pool is split between small companies (or, when the pool is below k, in its size) look the
+same; the tests check exactly this.
+
+Zero is shown as 0: it names nobody (``suppress_total(0, k) == "0"``). Zero-count categories
+are dropped from the rows; listing a company nobody answered for would say nothing useful.
+
+What this module does not do, on purpose:
+
+* **Differencing over time.** Two snapshots a member apart reveal that one answer changed, and
+  the pool can move between "fewer than k" and exact. Callers refresh shown tallies no more often
+  than an interval, so several changes mix. Rounding figures (a ``quantize`` helper) was left
+  out: a rounded figure still leaks when it crosses a rounding boundary, and it would break
+  exact goals ("40 of 50 signed") that members rely on.
+* **Outside knowledge.** Someone who knows every other company's count can subtract; no
+  aggregate rule stops that.
+* **Normalising names.** Labels are used as given; callers pass canonical company names. A
+  label equal to ``other_label`` (any case) is counted in the pool rather than shown twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_MIN_CELL = 5
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    shown_text: str  # "7" or "fewer than 5"
+    exact_value: int | None  # None when suppressed
+
+    @property
+    def pooled(self) -> bool:
+        return self.exact_value is None
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    rows: list[Row]  # named rows largest first (ties by label), then the pooled row, if any
+    total_text: str  # "212" or "at least 200" or "fewer than 5"
+    total_exact: int | None
+    k: int
+
+    def lines(self, total_label: str = "Total") -> list[str]:
+        """One line per row, then the total: ``Google: 7``, ``Other companies: fewer than 5``."""
+        out = [f"{row.label}: {row.shown_text}" for row in self.rows]
+        out.append(f"{total_label}: {self.total_text}")
+        return out
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"the minimum cell size must be at least 1, not {k}")
+
+
+def fewer_than(k: int) -> str:
+    return f"fewer than {k}"
+
+
+def suppress_total(n: int, k: int) -> str:
+    """A single count that may itself be small: ``0``, ``fewer than k`` for 1..k-1, else exact."""
+    _check_k(k)
+    if n < 0:
+        raise ValueError("counts cannot be negative")
+    if 0 < n < k:
+        return fewer_than(k)
+    return str(n)
+
+
+def suppress(
+    counts: Mapping[str, int],
+    k: int = DEFAULT_MIN_CELL,
+    other_label: str = "Other companies",
+) -> Suppressed:
+    """Apply the small-cell rule to a tally of answers per category (see the module docstring)."""
+    _check_k(k)
+    named: list[tuple[str, int]] = []
+    pool = 0
+    other_key = other_label.casefold()
+    for label, n in counts.items():
+        if n < 0:
+            raise ValueError("counts cannot be negative")
+        if n >= k and label.casefold() != other_key:
+            named.append((label, n))
+        else:
+            pool += n
+    named.sort(key=lambda item: (-item[1], item[0]))
+    rows = [Row(label, str(n), n) for label, n in named]
+    named_sum = sum(n for _, n in named)
+
+    if pool == 0 or pool >= k:
+        if pool:
+            rows.append(Row(other_label, str(pool), pool))
+        total = named_sum + pool
+        return Suppressed(rows, str(total), total, k)
+
+    rows.append(Row(other_label, fewer_than(k), None))
+    total_text = f"at least {named_sum}" if named_sum else fewer_than(k)
+    return Suppressed(rows, total_text, None, k)

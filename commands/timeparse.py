@@ -1,0 +1,703 @@
+"""The one time parser and recurrence engine. Every command that reads a time uses this module.
+
+Pure: the clock is always passed in (``now``), nothing here reads it, touches the database or the
+network. Member-fixable problems raise :class:`CommandError` with a message saying what to type.
+
+Decisions (the why, in one place):
+
+* **Date without a time of day** (``2026-12-01``, ``tomorrow``, ``Dec 31``, ``next monday``,
+  ``next week``) means **09:00 local**. A reminder at midnight is never what a member wants.
+  Offsets from now (``in 2 hours``, ``in 3 days``, ``in 2 weeks``, ``in 1 month``) keep the time
+  of day: ``in 3 days`` at 15:20 is 15:20 three days later.
+* ``in N minutes/hours`` is **elapsed time** (it counts the real hours across a DST change);
+  ``in N days/weeks/months`` is **wall-clock** (same local time on that later day).
+* A bare time (``noon``, ``9am``, ``at 18:30``) is the next such time: today, or tomorrow if it
+  has passed.
+* The zone is a trailing IANA name (``Europe/Berlin``, ``utc``; any case), else
+  ``default_zone``. Abbreviations (``EST``, ``CET``, ``IST``) are refused: they are ambiguous
+  and ignore DST. A numeric offset is accepted only in ISO form (``2026-11-01T01:30-04:00``); it
+  fixes the instant, which is then shown in the zone.
+* A local time that does not exist (in the spring-forward gap) or happens twice (in the
+  fall-back fold) is refused when **parsing**, with a message saying how to fix it.
+  **Recurrences** never refuse: in a gap they fire at the first valid wall time after it
+  (02:30 on spring-forward day in New York becomes 03:00 EDT); in a fold they fire at the first
+  of the two (01:30 EDT, not 01:30 EST).
+* Times more than about five years ahead (:data:`MAX_AHEAD`) are refused, and so is input over
+  :data:`MAX_INPUT_CHARS` characters, before it reaches dateparser.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+from commands.base import CommandError, code
+
+MAX_INPUT_CHARS = 200
+MAX_AHEAD = timedelta(days=5 * 365 + 2)  # "five years", leap days included
+DEFAULT_HOUR = time(9, 0)
+MAX_LEADS = 10
+MAX_LEAD = timedelta(days=365)
+
+EXAMPLES = "`2026-12-01 10:00 America/Chicago`, `tomorrow 9am` or `in 2 hours`"
+
+# dateparser is configured once; only RELATIVE_BASE changes from call to call.
+_LANGUAGES = ["en"]
+_DATEPARSER_SETTINGS: dict[str, Any] = {
+    "PREFER_DATES_FROM": "future",
+    "RETURN_AS_TIMEZONE_AWARE": False,
+    "RETURN_TIME_AS_PERIOD": True,
+}
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTH_WORDS = frozenset(w.lower() for w in (*calendar.month_name[1:], *calendar.month_abbr[1:], "sept"))
+
+
+# ---------------------------------------------------------------- zones
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Lower-cased name -> canonical IANA name, for region zones (with a ``/``) and UTC.
+
+    Legacy names such as ``EST`` or ``CET`` are left out on purpose: they are fixed offsets that
+    read like abbreviations and silently ignore summer time."""
+    names: dict[str, str] = {}
+    for name in zoneinfo.available_timezones():
+        if name.startswith(("posix/", "right/")) or ("/" not in name and name != "UTC"):
+            continue
+        names[name.lower()] = name
+    names.setdefault("utc", "UTC")
+    return names
+
+
+@lru_cache(maxsize=1)
+def _cities() -> dict[str, str]:
+    """``berlin`` -> ``Europe/Berlin``, to suggest the full name when only the city is typed."""
+    cities: dict[str, str] = {}
+    for name in _zone_names().values():
+        if "/" in name and not name.startswith("Etc/"):
+            city = name.rsplit("/", 1)[1].lower()
+            cities.setdefault(city, name)
+            cities.setdefault(city.replace("_", " "), name)
+    return cities
+
+
+def zone_suggestions(word: str, limit: int = 3) -> list[str]:
+    """Close IANA zone names for a mistyped one (``Europe/Berln`` -> ``Europe/Berlin``)."""
+    from rapidfuzz import fuzz, process, utils
+
+    choices = list(_zone_names().values())
+    found = process.extract(
+        word[:64],
+        choices,
+        scorer=fuzz.WRatio,
+        processor=utils.default_process,
+        limit=limit,
+        score_cutoff=70,
+    )
+    best = found[0][1] if found else 0
+    return [name for name, score, _index in found if score >= best - 5]
+
+
+def get_zone(name: str) -> zoneinfo.ZoneInfo:
+    """The zone for an IANA name (any case), or a :class:`CommandError` suggesting close names."""
+    canonical = _zone_names().get(name.strip().lower())
+    if canonical is None:
+        close = zone_suggestions(name)
+        hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+        raise CommandError(
+            f"I don't know the time zone {code(name, 60)}.{hint} Zone names look like "
+            "`America/Chicago`, `Europe/Berlin` or `UTC`."
+        )
+    return zoneinfo.ZoneInfo(canonical)
+
+
+def _as_zone(zone: zoneinfo.ZoneInfo | str) -> zoneinfo.ZoneInfo:
+    return zone if isinstance(zone, zoneinfo.ZoneInfo) else zoneinfo.ZoneInfo(zone)
+
+
+# ---------------------------------------------------------------- local time resolution
+
+
+def _resolve(naive: datetime, zone: zoneinfo.ZoneInfo) -> tuple[datetime, str]:
+    """Attach ``zone`` to a wall time: ``("ok" | "gap" | "fold", fold=0 datetime)``."""
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first, "ok"
+    round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    return first, ("gap" if round_trip != naive else "fold")
+
+
+def _after_gap(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The first valid wall time after the gap that swallows ``naive`` (the transition)."""
+    early = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)  # instant before the jump
+    late = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)  # instant after the jump
+    lo, hi = min(early, late), max(early, late)
+    after = hi.astimezone(zone).utcoffset()
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(zone).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0).astimezone(zone)
+
+
+def _after(a: datetime, b: datetime) -> bool:
+    """Real-time order. Python compares two datetimes sharing a tzinfo by wall time, ignoring
+    ``fold``, which is wrong for the repeated hour of a fall-back night."""
+    return a.astimezone(UTC) > b.astimezone(UTC)
+
+
+def wall_time(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The forgiving resolution recurrences use: gap -> first time after it, fold -> first one."""
+    resolved, status = _resolve(naive.replace(tzinfo=None), zone)
+    return _after_gap(naive.replace(tzinfo=None), zone) if status == "gap" else resolved
+
+
+# ---------------------------------------------------------------- parse_when
+
+
+@dataclass(frozen=True)
+class When:
+    """A parsed moment: ``local`` is aware and in ``zone``."""
+
+    local: datetime
+    zone: zoneinfo.ZoneInfo
+
+    @property
+    def utc(self) -> datetime:
+        return self.local.astimezone(UTC)
+
+    def describe(self) -> str:
+        return format_when(self.local, self.zone)
+
+
+_ISO = re.compile(
+    r"(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})"
+    r"(?:[ T](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?)?"
+    r"\s*(?P<off>Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+_BARE_TIME = re.compile(
+    r"(?:at\s+)?(?:(?P<word>noon|midday|midnight)|(?P<h>\d{1,2})(?::(?P<mi>\d{2}))?\s*(?P<ap>[ap]\.?m\.?)?)",
+    re.IGNORECASE,
+)
+_UNIT = r"(?P<unit>w|wks?|weeks?|d|days?|h|hrs?|hours?|m|mins?|minutes?|months?|y|yrs?|years?)"
+_DURATION_PART = re.compile(r"(?P<n>\d{1,6})\s*" + _UNIT + r"(?![a-z])", re.IGNORECASE)
+_DURATION = re.compile(r"(?:in\s+)?(?:\d{1,6}\s*[a-z]+(?:\s*,\s*|\s+and\s+|\s*))+", re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"\b\d{1,4}/\d{1,2}(?:/\d{1,4})?\b|\b\d{1,2}\.\d{1,2}\.\d{2,4}\b")
+_TIME_LOOKING = re.compile(r"\d[:.]\d|\d\s*[ap]\.?m\b|\bat\s+\d|\bnoon\b|\bmidnight\b", re.IGNORECASE)
+
+
+def _unreadable(text: str) -> CommandError:
+    return CommandError(f"I couldn't read {code(text, 60)} as a time. Try {EXAMPLES}.")
+
+
+def parse_when(
+    text: str,
+    *,
+    now: datetime,
+    default_zone: str | zoneinfo.ZoneInfo,
+    allow_past: bool = False,
+) -> When:
+    """Read a member's time. ``now`` must be aware (any zone). See the module docstring for the
+    forms accepted and the decisions taken; every problem is a :class:`CommandError`."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if not isinstance(text, str):
+        raise CommandError(f"Please give a time, like {EXAMPLES}.")
+    if len(text) > MAX_INPUT_CHARS:
+        raise CommandError(
+            f"That time is too long to read (over {MAX_INPUT_CHARS} characters). Try {EXAMPLES}."
+        )
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise CommandError(f"Please give a time, like {EXAMPLES}.")
+    if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
+        raise _unreadable(text)
+
+    words = cleaned.split(" ")
+    zone = _as_zone(default_zone)
+    last = words[-1]
+    if last.lower() in _zone_names():
+        zone = zoneinfo.ZoneInfo(_zone_names()[last.lower()])
+        words = words[:-1]
+    elif "/" in last and re.search(r"[A-Za-z]{3}", last):
+        get_zone(last)  # raises with suggestions
+    body = " ".join(words)
+    if not body:
+        raise CommandError(f"Please give a date or time before the zone, like {EXAMPLES}.")
+
+    try:
+        local = _parse_local(body, now=now, zone=zone, original=text)
+        now_utc = now.astimezone(UTC)
+        ahead = local.astimezone(UTC) - now_utc
+        shown = format_when(local, zone)
+    except CommandError:
+        raise
+    except (OverflowError, ValueError, ArithmeticError):
+        raise _unreadable(text) from None
+    if not allow_past and ahead <= timedelta(0):
+        raise CommandError(
+            f"{code(text, 60)} is {shown}, which is not in the future. "
+            f"Give a later time, like `in 2 hours` or `tomorrow 9am`."
+        )
+    if ahead > MAX_AHEAD:
+        raise CommandError(
+            f"{code(text, 60)} is more than five years away. Give a time within the next five years."
+        )
+    return When(local, zone)
+
+
+def _parse_local(body: str, *, now: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime:
+    now_local = now.astimezone(zone)
+
+    iso = _ISO.fullmatch(body)
+    if iso:
+        return _from_iso(iso, zone, original)
+
+    bare = _BARE_TIME.fullmatch(body)
+    if bare:
+        wall = _bare_time(bare, original)
+        candidate = _strict(datetime.combine(now_local.date(), wall), zone, original)
+        if not _after(candidate, now_local):
+            candidate = _strict(datetime.combine(now_local.date() + timedelta(days=1), wall), zone, original)
+        return candidate
+
+    if _DURATION.fullmatch(body):
+        offset = _from_duration(body, now_local, zone, original)
+        if offset is not None:
+            return offset
+
+    return _from_dateparser(body, now_local, zone, original)
+
+
+def _from_iso(match: re.Match[str], zone: zoneinfo.ZoneInfo, original: str) -> datetime:
+    try:
+        day = date(int(match["y"]), int(match["mo"]), int(match["d"]))
+        wall = (
+            time(int(match["h"]), int(match["mi"]), int(match["s"] or 0))
+            if match["h"] is not None
+            else DEFAULT_HOUR
+        )
+    except ValueError:
+        raise CommandError(
+            f"{code(original, 60)} is not a real date or time. Dates are `YYYY-MM-DD`, times "
+            "`HH:MM` on a 24-hour clock, like `2026-12-01 10:00`."
+        ) from None
+    naive = datetime.combine(day, wall)
+    offset = match["off"]
+    if offset:
+        if offset.upper() == "Z":
+            tz = UTC
+        else:
+            sign = 1 if offset[0] == "+" else -1
+            digits = offset[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 14 or minutes > 59:
+                raise CommandError(f"{code(offset)} is not a UTC offset. Offsets look like `-05:00`.")
+            tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        return naive.replace(tzinfo=tz).astimezone(zone)
+    return _strict(naive, zone, original)
+
+
+def _bare_time(match: re.Match[str], original: str) -> time:
+    word = (match["word"] or "").lower()
+    if word in ("noon", "midday"):
+        return time(12, 0)
+    if word == "midnight":
+        return time(0, 0)
+    hour, minute = int(match["h"]), int(match["mi"] or 0)
+    ampm = (match["ap"] or "").lower().replace(".", "")
+    if ampm:
+        if not 1 <= hour <= 12:
+            raise CommandError(f"{code(original, 60)} is not a time: with am/pm the hour is 1 to 12.")
+        hour = hour % 12 + (12 if ampm == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise CommandError(f"{code(original, 60)} is not a time. Times look like `9am` or `18:30`.")
+    return time(hour, minute)
+
+
+def _from_duration(body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime | None:
+    """``in 2 hours 30 minutes``: days/weeks/months/years move the wall clock, hours/minutes the
+    real clock (so ``in 2 hours`` is two real hours even across a DST change). ``None`` when the
+    text is not only durations (``in 2 weeks 10am``): dateparser reads those."""
+    rest = re.sub(r"^in\s+", "", body, flags=re.IGNORECASE)
+    months = days = 0
+    elapsed = timedelta()
+    consumed = 0
+    for part in _DURATION_PART.finditer(rest):
+        if rest[consumed : part.start()].strip(" ,").lower() not in ("", "and"):
+            return None
+        consumed = part.end()
+        n, unit = int(part["n"]), part["unit"].lower()
+        if unit.startswith("mo"):
+            months += n
+        elif unit.startswith("y"):
+            months += 12 * n
+        elif unit.startswith("w"):
+            days += 7 * n
+        elif unit.startswith("d"):
+            days += n
+        elif unit.startswith("h"):
+            elapsed += timedelta(hours=n)
+        else:
+            elapsed += timedelta(minutes=n)
+    if consumed == 0 or rest[consumed:].strip(" ,"):
+        return None
+    if months > 12 * 6 or days > 366 * 6 or elapsed > timedelta(days=366 * 6):
+        raise CommandError(
+            f"{code(original, 60)} is more than five years away. Give a time within the next five years."
+        )
+    result = now_local
+    if months or days:
+        naive = _add_months(now_local.replace(tzinfo=None), months) + timedelta(days=days)
+        result = wall_time(naive, zone)
+    return (result.astimezone(UTC) + elapsed).astimezone(zone)
+
+
+def _add_months(value: datetime, months: int) -> datetime:
+    index = value.month - 1 + months
+    year, month = value.year + index // 12, index % 12 + 1
+    return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]))
+
+
+def _from_dateparser(body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime:
+    from dateparser.date import DateDataParser
+    from dateparser.timezone_parser import pop_tz_offset_from_string
+
+    if _NUMERIC_DATE.search(body):
+        raise CommandError(
+            f"{code(original, 60)} reads as different days in different countries. Write the date as "
+            "`YYYY-MM-DD`, like `2026-12-01 10:00`, or with the month's name, like `Dec 1`."
+        )
+    try:
+        remaining, found_tz = pop_tz_offset_from_string(body)
+    except Exception:
+        remaining, found_tz = body, None
+    if found_tz is not None:
+        kept = set(remaining.lower().split())
+        abbreviation = next((w for w in reversed(body.split(" ")) if w.lower() not in kept), body)
+        raise CommandError(
+            f"Time zone abbreviations such as {code(abbreviation, 20)} are ambiguous. Put a zone name "
+            "at the end instead, like `tomorrow 9am America/New_York` or `tomorrow 9am UTC`."
+        )
+
+    settings = dict(_DATEPARSER_SETTINGS, RELATIVE_BASE=now_local.replace(tzinfo=None))
+    try:
+        data = DateDataParser(languages=_LANGUAGES, settings=settings).get_date_data(body)
+    except Exception:  # dateparser raises many kinds on odd input; all mean "unreadable"
+        raise _unreadable(original) from None
+    found = data.date_obj
+    if found is None:
+        raise _with_zone_hint(_unreadable(original), body)
+    if found.tzinfo is not None:
+        found = found.astimezone(zone).replace(tzinfo=None)
+    period = data.period or "day"
+    if period in ("month", "year"):
+        raise CommandError(
+            f"{code(original, 60)} is too vague. Give a day, like `Dec 31` or `2026-12-01 10:00`."
+        )
+    if period in ("day", "week"):
+        last = body.split(" ")[-1]
+        if _TIME_LOOKING.search(body) or (
+            last.isdigit() and not _MONTH_WORDS.intersection(body.lower().split(" "))
+        ):
+            raise CommandError(
+                f"I couldn't read the time of day in {code(original, 60)}. Write it like `9am`, "
+                "`14:30` or `noon`, for example `tomorrow 14:30`."
+            )
+        lowered = body.lower()
+        if not (lowered.startswith("in ") or lowered.endswith((" ago", " from now"))):
+            found = datetime.combine(found.date(), DEFAULT_HOUR)  # an offset keeps the time of day
+    return _strict(found, zone, original)
+
+
+def _with_zone_hint(error: CommandError, body: str) -> CommandError:
+    last = body.split(" ")[-1].lower()
+    full = _cities().get(last)
+    if full:
+        return CommandError(f"{error} For a time zone, write its full name, like `{full}`.")
+    return error
+
+
+def _strict(naive: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime:
+    """Attach the zone, refusing wall times that do not exist or happen twice."""
+    resolved, status = _resolve(naive, zone)
+    stamp = f"{naive:%Y-%m-%d %H:%M}"
+    if status == "gap":
+        after = _after_gap(naive, zone)
+        raise CommandError(
+            f"{stamp} does not exist in {zone.key}: the clocks jump forward that night. "
+            f"Pick another time, such as `{after:%Y-%m-%d %H:%M} {zone.key}`."
+        )
+    if status == "fold":
+        first = naive.replace(tzinfo=zone, fold=0)
+        second = naive.replace(tzinfo=zone, fold=1)
+        raise CommandError(
+            f"{stamp} happens twice in {zone.key}: the clocks go back that night. Add the UTC "
+            f"offset to say which, `{_iso_with_offset(first)}` or `{_iso_with_offset(second)}`, "
+            "or pick another time."
+        )
+    return resolved
+
+
+def _iso_with_offset(value: datetime) -> str:
+    return value.isoformat(timespec="minutes")
+
+
+def warm_up() -> None:
+    """Load dateparser's English data now (about 0.1 s) rather than on a member's first command."""
+    parse_when("tomorrow 9am", now=datetime(2026, 1, 1, tzinfo=UTC), default_zone="UTC")
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def format_when(dt: datetime, zone: zoneinfo.ZoneInfo | str) -> str:
+    """``Tue 1 Dec 2026 10:00 CST (16:00 UTC)``; the UTC date is added when it differs, and the
+    UTC part is left out when the zone is at UTC+0."""
+    if dt.tzinfo is None:
+        raise ValueError("format_when needs an aware datetime")
+    tz = _as_zone(zone)
+    local = dt.astimezone(tz)
+    text = (
+        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month]} {local.year} "
+        f"{local:%H:%M} {local.tzname()}"
+    )
+    if local.utcoffset() == timedelta(0):
+        return text
+    utc = dt.astimezone(UTC)
+    if utc.date() == local.date():
+        return f"{text} ({utc:%H:%M} UTC)"
+    return f"{text} ({_DAYS[utc.weekday()]} {utc.day} {_MONTHS[utc.month]} {utc:%H:%M} UTC)"
+
+
+def format_duration(seconds: float | timedelta) -> str:
+    """``1 day``, ``2 hours 5 minutes``, ``10 minutes``: rounded to the minute, at most the two
+    largest units (``1 week 2 days``; the rest is dropped), ``less than a minute`` below 30 s."""
+    total = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
+    if total < 0:
+        raise ValueError("format_duration takes a non-negative duration")
+    minutes = int(total // 60 + (1 if total % 60 >= 30 else 0))
+    if minutes == 0:
+        return "0 minutes" if total == 0 else "less than a minute"
+    parts: list[str] = []
+    for size, name in ((7 * 24 * 60, "week"), (24 * 60, "day"), (60, "hour"), (1, "minute")):
+        amount, minutes = divmod(minutes, size)
+        if amount:
+            parts.append(f"{amount} {name}{'' if amount == 1 else 's'}")
+        elif parts:
+            break  # "1 day 5 minutes" would hide that hours were skipped; stop at a gap
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- leads
+
+_LEAD_UNITS = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+}
+_LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
+
+
+def parse_leads(text: str) -> list[timedelta]:
+    """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
+    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
+    if len(text) > MAX_INPUT_CHARS:
+        raise CommandError(
+            f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
+        )
+    items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
+    if not items:
+        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
+    leads: set[timedelta] = set()
+    for item in items:
+        if not _LEAD.fullmatch(item):
+            raise CommandError(
+                f"I couldn't read {code(item, 30)} as a reminder time. Use a number and a unit: "
+                "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`."
+            )
+        lead = sum(
+            (int(n) * _LEAD_UNITS[u.lower()] for n, u in re.findall(r"(\d+)([a-z])", item, re.IGNORECASE)),
+            timedelta(),
+        )
+        if lead <= timedelta(0):
+            raise CommandError(f"{code(item, 30)} is no time at all. Use at least `1m`.")
+        if lead > MAX_LEAD:
+            raise CommandError(f"{code(item, 30)} is too far ahead. Reminders can be at most `365d` before.")
+        leads.add(lead)
+    if len(leads) > MAX_LEADS:
+        raise CommandError(f"That is {len(leads)} reminder times; at most {MAX_LEADS} are allowed.")
+    return sorted(leads, reverse=True)
+
+
+# ---------------------------------------------------------------- recurrence
+
+_KINDS = {
+    "day": "daily",
+    "daily": "daily",
+    "everyday": "daily",
+    "weekday": "weekdays",
+    "weekdays": "weekdays",
+    "week": "weekly",
+    "weekly": "weekly",
+    "month": "monthly",
+    "monthly": "monthly",
+}
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
+RECURRENCE_EXAMPLES = "`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`"
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A repeating schedule, evaluated on the **wall clock of the action's zone**.
+
+    ``kind`` is ``daily``, ``weekdays``, ``weekly``, ``monthly`` or ``cron`` (then ``cron`` holds
+    the five fields). Store :attr:`spec`; read it back with :meth:`from_spec`."""
+
+    kind: str
+    cron: str | None = None
+
+    @property
+    def spec(self) -> str:
+        return f"cron {self.cron}" if self.kind == "cron" else self.kind
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Recurrence:
+        """Read a stored :attr:`spec`; a bad one is a bug (``ValueError``), not a member error."""
+        try:
+            return parse_recurrence(spec)
+        except CommandError as exc:
+            raise ValueError(f"bad stored recurrence {spec!r}: {exc}") from None
+
+    def describe(self, anchor: datetime | None = None) -> str:
+        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``."""
+        if self.kind == "daily":
+            return "every day"
+        if self.kind == "weekdays":
+            return "every weekday (Monday to Friday)"
+        if self.kind == "weekly":
+            return f"every {_DAY_NAMES[anchor.weekday()]}" if anchor else "every week"
+        if self.kind == "monthly":
+            if anchor is None:
+                return "every month"
+            suffix = " (or the last day of shorter months)" if anchor.day > 28 else ""
+            return f"every month on the {_ordinal(anchor.day)}{suffix}"
+        return f"on the cron schedule `{self.cron}`"
+
+    def next_after(
+        self,
+        previous: datetime,
+        zone: zoneinfo.ZoneInfo | str,
+        *,
+        anchor: datetime | None = None,
+    ) -> datetime:
+        """The first occurrence strictly after ``previous``, aware and in ``zone``.
+
+        The time of day (and, for weekly/monthly, the weekday/day of month) comes from ``anchor``,
+        the first occurrence as the member set it; without it, from ``previous``. Pass the anchor:
+        after a DST gap moved 02:30 to 03:00, or a month clamped the 31st to the 30th, ``previous``
+        no longer carries the intended wall time. Monthly on the 29th-31st falls on the last day
+        of shorter months. Naive ``previous``/``anchor`` are read as wall times in ``zone``."""
+        tz = _as_zone(zone)
+        prev = previous.astimezone(tz) if previous.tzinfo else wall_time(previous, tz)
+        base = (anchor.astimezone(tz) if anchor.tzinfo else anchor) if anchor is not None else prev
+        if self.kind == "cron":
+            return _next_cron(self.cron or "", prev, tz)
+        wall = base.time().replace(tzinfo=None, fold=0)
+        matches = _DAY_RULES[self.kind](base)
+        day = prev.date()
+        for _ in range(800):
+            if matches(day):
+                candidate = wall_time(datetime.combine(day, wall), tz)
+                if _after(candidate, prev):
+                    return candidate
+            day += timedelta(days=1)
+        raise RuntimeError(f"no occurrence of {self.spec} found after {previous}")  # unreachable
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _monthly(base: datetime) -> Callable[[date], bool]:
+    def matches(day: date) -> bool:
+        return day.day == min(base.day, calendar.monthrange(day.year, day.month)[1])
+
+    return matches
+
+
+_DAY_RULES: dict[str, Callable[[datetime], Callable[[date], bool]]] = {
+    "daily": lambda base: lambda day: True,
+    "weekdays": lambda base: lambda day: day.weekday() < 5,
+    "weekly": lambda base: lambda day: day.weekday() == base.weekday(),
+    "monthly": _monthly,
+}
+
+
+def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    from croniter import croniter
+
+    # croniter walks naive wall times; each one is then placed in the zone (gap -> after it,
+    # fold -> first), so "0 9 * * *" stays 09:00 local whatever the offset.
+    itr = croniter(expr, prev.replace(tzinfo=None))
+    for _ in range(1000):
+        candidate = wall_time(itr.get_next(datetime), zone)
+        if _after(candidate, prev):
+            return candidate
+    raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
+
+
+def parse_recurrence(text: str) -> Recurrence:
+    """``daily``/``day``, ``weekdays``/``weekday``, ``weekly``/``week``, ``monthly``/``month``
+    (optionally after ``every``), or a five-field cron line (optionally after ``cron``).
+
+    A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
+    fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
+    cleaned = " ".join(text.split()).lower()[: MAX_INPUT_CHARS + 1]
+    if len(cleaned) > 100:
+        raise CommandError(f"That repeat rule is too long. Use {RECURRENCE_EXAMPLES}.")
+    for prefix in ("every ", "cron "):
+        if cleaned.startswith(prefix):
+            cleaned = cleaned[len(prefix) :]
+    if cleaned in _KINDS:
+        return Recurrence(_KINDS[cleaned])
+    fields = cleaned.split(" ")
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise CommandError(f"I couldn't read {code(text, 60)} as a repeat rule. Use {RECURRENCE_EXAMPLES}.")
+    expr = " ".join(fields)
+    if not re.fullmatch(r"\d{1,2}", fields[0]):
+        raise CommandError(
+            f"The cron line {code(expr)} would fire more than once an hour. Give one minute first, "
+            "like `0 9 * * 1-5` (09:00 on weekdays)."
+        )
+    from croniter import croniter
+
+    try:
+        if not croniter.is_valid(expr):
+            raise ValueError(expr)
+        croniter(expr, datetime(2026, 1, 1)).get_next(datetime)
+    except Exception:
+        raise CommandError(
+            f"{code(expr)} is not a cron line I can use (or it never happens). The fields are minute, "
+            "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays."
+        ) from None
+    return Recurrence("cron", expr)
