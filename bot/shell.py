@@ -106,6 +106,7 @@ class MatrixShell:
         self._throttle_noticed: dict[str, float] = {}
         self._online: bool | None = None
         self._in_flight = 0
+        self.rate_limited = 0  # 429 answers seen (nio waits and retries each)
         self.master_fingerprint: str | None = None
         self.ready = asyncio.Event()  # set after the first successful sync
 
@@ -197,9 +198,17 @@ class MatrixShell:
             self._save_session({"user_id": response.user_id, "device_id": response.device_id,
                                 "access_token": response.access_token})
         self.client = client
+        client.add_response_callback(self._on_error_response, ErrorResponse)  # type: ignore[arg-type]
         if client.should_upload_keys:
             await client.keys_upload()
         return client
+
+    async def _on_error_response(self, response: ErrorResponse) -> None:
+        """nio retries a 429 after ``retry_after_ms`` (``max_limit_exceeded=None``); say so in the
+        log (no content), so an operator sees why a broadcast takes a while."""
+        if response.status_code == "M_LIMIT_EXCEEDED":
+            self.rate_limited += 1
+            log.info("rate limited by the homeserver; retrying in %d ms", response.retry_after_ms or 5000)
 
     def _saved_session(self) -> dict[str, str] | None:
         if not self.session_path.exists():
