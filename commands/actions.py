@@ -282,6 +282,8 @@ class ReminderData:
 
     @staticmethod
     async def forget(ctx: Context) -> int:
+        # a waiting `!confirm` code holds the asker's keyed reference for 5 minutes: drop it too
+        await store.forget_confirmations(ctx.db, ctx.member.ref("confirm"))
         return await store.forget_personal(ctx.db, ctx.member.ref("reminders"))
 
 

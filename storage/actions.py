@@ -274,6 +274,10 @@ async def forget_personal(db: Database, member_ref: bytes) -> int:
     return await db.execute("DELETE FROM personal_reminders WHERE member_ref=?", (member_ref,))
 
 
+async def forget_confirmations(db: Database, member_ref: bytes) -> int:
+    return await db.execute("DELETE FROM confirmations WHERE member_ref=?", (member_ref,))
+
+
 # ---------------------------------------------------------------- confirmations
 
 

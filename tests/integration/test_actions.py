@@ -171,3 +171,25 @@ async def test_broadcast_to_20_rooms_under_rate_limit(tmp_path):
         if bot is not None:
             bot.stop()
         hs.stop()
+
+
+async def test_resend_with_same_transaction_id_is_deduplicated(bot, members):
+    """What exactly-once rests on when the bot dies between sending and recording: the outbox
+    resends with the same transaction ID, re-encrypting the content, and the homeserver answers
+    with the first event instead of posting a second one."""
+    from nio import RoomSendResponse
+
+    alice = await members("alice", bot)
+    bob = await members("bob", bot)
+    room = await alice.create_room(room_version="11", invite=(bob.user_id,))
+    content = {"msgtype": "m.text", "body": "Once IOTA"}
+    first = await alice.client.room_send(room, "m.room.message", content, tx_id="outbox-iota.0",
+                                         ignore_unverified_devices=True)
+    again = await alice.client.room_send(room, "m.room.message", content, tx_id="outbox-iota.0",
+                                         ignore_unverified_devices=True)
+    assert isinstance(first, RoomSendResponse) and isinstance(again, RoomSendResponse)
+    assert first.event_id == again.event_id
+    await bob.wait_for(lambda: [r for r in bob.received if r.body == "Once IOTA"])
+    await alice.send(room, "after IOTA")
+    await bob.wait_for(lambda: [r for r in bob.received if r.body == "after IOTA"])
+    assert len([r for r in bob.received if r.body == "Once IOTA"]) == 1
