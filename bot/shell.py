@@ -120,6 +120,7 @@ class MatrixShell:
         self._in_flight = 0
         self._dm_refs: set[bytes] = set()
         self._creators: dict[str, set[str]] = {}  # room ID → creators (implicit top power from v12)
+        self.rate_limited = 0  # 429 answers seen (nio waits and retries each)
         self.master_fingerprint: str | None = None
         self.ready = asyncio.Event()  # set after the first successful sync
 
@@ -225,6 +226,7 @@ class MatrixShell:
                                 "access_token": response.access_token})
         self.client = client
         self._dm_refs = await core.rooms_with_flag(self.db, "dm")
+        client.add_response_callback(self._on_error_response, ErrorResponse)  # type: ignore[arg-type]
         if client.should_upload_keys:
             await client.keys_upload()
         return client
@@ -241,6 +243,13 @@ class MatrixShell:
             return
         self.master_fingerprint = state.fingerprint
         log.info("cross-signing master key fingerprint: %s", state.fingerprint)
+
+    async def _on_error_response(self, response: ErrorResponse) -> None:
+        """nio retries a 429 after ``retry_after_ms`` (``max_limit_exceeded=None``); say so in the
+        log (no content), so an operator sees why a broadcast takes a while."""
+        if response.status_code == "M_LIMIT_EXCEEDED":
+            self.rate_limited += 1
+            log.info("rate limited by the homeserver; retrying in %d ms", response.retry_after_ms or 5000)
 
     def _saved_session(self) -> dict[str, str] | None:
         if not self.session_path.exists():

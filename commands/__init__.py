@@ -2,7 +2,7 @@
 
 import importlib
 
-FAMILIES = ("help", "privacy", "companies", "contracts", "pledges", "rollcall")
+FAMILIES = ("help", "privacy", "companies", "contracts", "pledges", "rollcall", "actions")
 
 
 def load_all() -> None:

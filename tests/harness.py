@@ -237,7 +237,10 @@ class Member:
                     pass
 
     async def create_room(self, *, encrypted: bool = True, invite_bot: bool = True, name: str = "test room",
-                          invite: tuple[str, ...] = (), power: dict[str, int] | None = None) -> str:
+                          invite: tuple[str, ...] = (), power: dict[str, int] | None = None,
+                          room_version: str | None = None) -> str:
+        """``room_version="11"`` gives the creator power level 100 in ``users`` (room v12, Synapse's
+        default, makes creators privileged outside the power levels, which nio does not read)."""
         initial_state = []
         if encrypted:
             initial_state.append({"type": "m.room.encryption", "state_key": "",
@@ -249,7 +252,7 @@ class Member:
             # must not appear in the users map
             power_override = {"users": {u: level for u, level in power.items() if u != self.user_id}}
         response = await self.client.room_create(name=name, invite=invitees, initial_state=initial_state,
-                                                 power_level_override=power_override)
+                                                 power_level_override=power_override, room_version=room_version)
         assert isinstance(response, RoomCreateResponse), response
         room_id = response.room_id
         for user in invitees:

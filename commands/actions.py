@@ -1,0 +1,450 @@
+"""Actions, reminders and broadcasts: calls to action that reach every room on time.
+
+* ``!action add <when> | <text> [--remind 1d,1h,10m] [--every …]`` schedules an action in the room;
+  the bot posts an ``m.text`` reminder at each lead time still ahead and at the time itself.
+* ``!actions`` lists the room's upcoming actions; ``!action cancel <n>``.
+* ``!action rooms <n> add|remove`` is typed in *another* room: it asks for that room to get
+  #n's reminders too. Adding needs a ``!confirm CODE`` from the same coordinator in the room
+  where #n was scheduled, so only someone who coordinates both rooms can link them (nobody
+  can pull another room's plans into their room, or push reminders into a room they don't
+  coordinate). Removing needs no confirmation: a room may always opt out.
+* ``!remind me <when> | <text>``: a personal reminder in the member's encrypted DM.
+* ``!broadcast <text>`` then ``!confirm CODE`` (the same coordinator, same room, 5 minutes).
+
+Times are parsed by :mod:`commands.timeparse` (the one parser) and stored in UTC; recurrences
+are computed on the wall clock of the action's zone. Reminders fire through the one scheduler
+(:func:`ActionsDue.fire`), which marks them done in the same transaction that queues the posts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import zoneinfo
+from datetime import datetime, timedelta
+
+from commands.base import (
+    EXPORT_HOOKS,
+    RETENTION_HOOKS,
+    Args,
+    Broadcast,
+    CommandError,
+    Context,
+    Env,
+    Output,
+    Post,
+    Reply,
+    Role,
+    UsageError,
+    Wake,
+    code,
+    command,
+    due_source,
+    member_data,
+)
+from commands.suppression import suppress_total
+from commands.timeparse import (
+    Recurrence,
+    format_duration,
+    format_when,
+    parse_leads,
+    parse_recurrence,
+    parse_when,
+)
+from storage import actions as store
+from storage.db import Database
+
+log = logging.getLogger("organizer_bot.actions")
+
+CONFIRM_WINDOW = timedelta(minutes=5)
+MAX_TEXT = 1000
+MAX_LISTED = 25
+LATE_AFTER = timedelta(seconds=5)  # a reminder sent later than this says it is late
+LATE_NOTE = "\n(Late: I was offline when this was due.)"
+
+_OPTION = re.compile(r"(?:^|\s)--(remind|every)\b\s*=?\s*", re.IGNORECASE)
+_SECONDS = re.compile(r"(\d{1,5})s", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def split_when_text(rest: str, usage_hint: str) -> tuple[str, str, dict[str, str]]:
+    """``<when> | <text> [--remind …] [--every …]`` → (when, text, options)."""
+    when, bar, tail = rest.partition("|")
+    if not bar or not when.strip():
+        raise UsageError(f"Put a `|` between the time and the text, like `{usage_hint}`.")
+    found = list(_OPTION.finditer(tail))
+    text = (tail[: found[0].start()] if found else tail).strip()
+    options: dict[str, str] = {}
+    for index, match in enumerate(found):
+        name = match[1].lower()
+        end = found[index + 1].start() if index + 1 < len(found) else len(tail)
+        if name in options:
+            raise UsageError(f"`--{name}` is given twice.")
+        value = tail[match.end() : end].strip()
+        if not value:
+            raise UsageError(f"`--{name}` needs a value.")
+        options[name] = value
+    if not text:
+        raise UsageError(f"Say what the action is after the `|`, like `{usage_hint}`.")
+    if len(text) > MAX_TEXT:
+        raise CommandError(f"That text is too long (over {MAX_TEXT} characters). Shorten it.")
+    return when.strip(), text, options
+
+
+def leads_seconds(text: str) -> list[int]:
+    """Lead times in seconds, largest first. The time parser's ``parse_leads`` reads w/d/h/m;
+    whole seconds (``30s``) are accepted here too, for short tests and drills."""
+    items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
+    seconds = {int(m[1]) for item in items if (m := _SECONDS.fullmatch(item))}
+    others = [item for item in items if not _SECONDS.fullmatch(item)]
+    if any(s <= 0 for s in seconds):
+        raise CommandError("`0s` is no time at all. Use at least `1s`.")
+    if others:
+        seconds |= {int(lead.total_seconds()) for lead in parse_leads(",".join(others))}
+    if not seconds:
+        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
+    return sorted(seconds, reverse=True)
+
+
+def describe_lead(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    return format_duration(seconds)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def until(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds <= 0:
+        return "now"
+    if seconds < 60:
+        return f"in {int(seconds + 0.5)} seconds"
+    return f"in {format_duration(seconds)}"
+
+
+def _number(token: str) -> int:
+    raw = token.lstrip("#")
+    if not re.fullmatch(r"\d{1,9}", raw):
+        raise UsageError(f"{code(token, 20)} is not an action number. The numbers are shown by `!actions`.")
+    return int(raw)
+
+
+def _zone(ctx: Context | Env) -> str:
+    return ctx.settings.BOT_DEFAULT_TIMEZONE
+
+
+def _rec_text(action: store.Action) -> str:
+    if not action.recurrence:
+        return "once"
+    return Recurrence.from_spec(action.recurrence).describe(action.anchor.astimezone(zoneinfo.ZoneInfo(action.zone)))
+
+
+# ---------------------------------------------------------------- actions
+
+
+@command(
+    "action add",
+    usage="action add <when> | <text> [--remind 1d,1h,10m] [--every day|weekday|week|month|CRON]",
+    summary="Schedule an action in this room; I post reminders before it and when it starts.",
+    role=Role.COORDINATOR,
+    example="action add 2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h",
+    details="The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
+            "`in 2 hours`, `next monday 10:00`); without a zone it is in the bot's default zone. "
+            "`--remind` takes lead times (`w` weeks, `d` days, `h` hours, `m` minutes, `s` seconds). "
+            "`--every` repeats it: `day`, `weekday`, `week`, `month` or a cron line like `0 9 * * 1-5`.",
+)
+async def action_add(ctx: Context, args: Args) -> list[Output]:
+    when_text, text, options = split_when_text(args.rest, "!action add tomorrow 9am | Call the council")
+    when = parse_when(when_text, now=ctx.now, default_zone=_zone(ctx))
+    leads = leads_seconds(options["remind"]) if "remind" in options else []
+    recurrence = parse_recurrence(options["every"]) if "every" in options else None
+    zone = when.zone.key
+    action_id = await store.add_action(ctx.db, ctx.keyring, room_id=ctx.room.room_id, text=text, zone=zone,
+                                       anchor=when.local, recurrence=recurrence.spec if recurrence else None,
+                                       leads=leads, now=ctx.now)
+    kept = await store.add_reminders(ctx.db, action_id, when.utc, leads, not_before=ctx.now)
+    kept_leads = [lead for lead in kept if lead]
+    skipped = [lead for lead in leads if lead not in kept]
+    reply = f"#{action_id} scheduled for {when.describe()}"
+    if kept_leads:
+        reply += f"; reminders {_and([describe_lead(x) for x in kept_leads])} before."
+    else:
+        reply += "; I'll post the reminder at that time."
+    if skipped:
+        reply += f" Skipped {_and([describe_lead(x) for x in skipped])} before: that time has already passed."
+    if recurrence:
+        reply += f" Repeats {recurrence.describe(when.local)} ({zone})."
+    return [Reply(reply), Wake("scheduler")]
+
+
+@command("actions", usage="actions", summary="Upcoming actions this room gets reminders for.")
+async def actions_list(ctx: Context, args: Args) -> list[Output]:
+    found = await store.upcoming(ctx.db, ctx.keyring, ctx.room.room_id)
+    if not found:
+        return [Reply(f"No upcoming actions here. A coordinator can add one with "
+                      f"`{ctx.prefix}action add tomorrow 9am | …`.")]
+    rows = []
+    for action, here in found[:MAX_LISTED]:
+        row = f"**#{action.id}** {format_when(action.occurs_at, action.zone)}, {_rec_text(action)}: {action.text}"
+        if not here:
+            row += " (scheduled in another room)"
+        rows.append(row)
+    more = f"\n…and {len(found) - MAX_LISTED} more." if len(found) > MAX_LISTED else ""
+    return [Reply("**Upcoming actions**\n" + "\n".join(rows) + more)]
+
+
+@command("action cancel", usage="action cancel <n>", summary="Cancel an action scheduled in this room.",
+         role=Role.COORDINATOR, example="action cancel 12")
+async def action_cancel(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1:
+        raise UsageError("Give the action's number.")
+    number = _number(args.tokens[0])
+    action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
+    if action is None:
+        raise CommandError(f"There is no upcoming action #{number} in this room. See `{ctx.prefix}actions`.")
+    await store.cancel_action(ctx.db, number)
+    return [Reply(f"Cancelled #{number}; no more reminders for it."), Wake("scheduler")]
+
+
+@command(
+    "action rooms",
+    usage="action rooms <n> add|remove",
+    summary="Type in another room: have this room also get action #n's reminders (or stop).",
+    role=Role.COORDINATOR,
+    example="action rooms 12 add",
+    details="Typed in the room that should get the reminders. Adding asks you to confirm with "
+            "`!confirm CODE` in the room where the action was scheduled, so you must coordinate both rooms.",
+)
+async def action_rooms(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 2 or args.tokens[1].lower() not in ("add", "remove"):
+        raise UsageError("Give the action's number and `add` or `remove`.")
+    number = _number(args.tokens[0])
+    verb = args.tokens[1].lower()
+    if verb == "remove":
+        if not await store.unlink_room(ctx.db, ctx.keyring, number, ctx.room.room_id):
+            raise CommandError(f"This room does not get extra reminders for #{number}.")
+        return [Reply(f"This room no longer gets reminders for #{number}.")]
+    action = await store.get_action(ctx.db, ctx.keyring, number)
+    if action is None or action.cancelled:
+        raise CommandError(f"There is no upcoming action #{number}.")
+    if action.room_id == ctx.room.room_id:
+        raise CommandError(f"#{number} was scheduled in this room, so this room gets its reminders already.")
+    if ctx.room.room_id in await store.extra_rooms(ctx.db, ctx.keyring, number):
+        raise CommandError(f"This room already gets reminders for #{number}.")
+    confirm = await _new_confirmation(ctx, action.room_id, "link",
+                                      {"action": number, "room": ctx.room.room_id, "name": ctx.room.name})
+    return [Reply(f"To add this room to #{number}'s reminders, type `{ctx.prefix}confirm {confirm}` in the room "
+                  f"where #{number} was scheduled within 5 minutes (as a coordinator there).")]
+
+
+# ---------------------------------------------------------------- personal reminders
+
+
+@command("remind me", usage="remind me <when> | <text>", summary="A personal reminder in our DM.",
+         example="remind me tomorrow 9am | Bring the flyers")
+async def remind_me(ctx: Context, args: Args) -> list[Output]:
+    when_text, text, options = split_when_text(args.rest, "!remind me tomorrow 9am | Bring the flyers")
+    if options:
+        raise UsageError("Personal reminders take no options.")
+    when = parse_when(when_text, now=ctx.now, default_zone=_zone(ctx))
+    dm_room = ctx.room.room_id if ctx.room.is_dm else ctx.shell.dm_room_of(ctx.member)
+    if dm_room is None:
+        raise CommandError("I deliver personal reminders in our encrypted direct chat, and we don't have one yet. "
+                           "Start a direct chat with me (with encryption on), then send this again there.")
+    await store.add_personal(ctx.db, ctx.keyring, member_ref=ctx.member.ref("reminders"), dm_room=dm_room,
+                             text=text, zone=when.zone.key, due_at=when.utc)
+    where = "here" if ctx.room.is_dm else "in our direct chat"
+    return [Reply(f"I'll remind you {where} on {when.describe()}.", private=True), Wake("scheduler")]
+
+
+@member_data("reminders")
+class ReminderData:
+    @staticmethod
+    async def describe(ctx: Context) -> list[str]:
+        found = await store.personal_of(ctx.db, ctx.member.ref("reminders"))
+        if not found:
+            return []
+        pending = [(due, zone) for due, zone, state in found if state == "pending"]
+        done = len(found) - len(pending)
+        line = f"{len(found)} personal reminder{'' if len(found) == 1 else 's'}"
+        if pending:
+            due, zone = pending[0]
+            line += f": {len(pending)} waiting (next {format_when(due, zone)})"
+        if done:
+            line += f"{',' if pending else ':'} {done} delivered or expired"
+        return [line + " (texts and our DM encrypted)"]
+
+    @staticmethod
+    async def forget(ctx: Context) -> int:
+        # a waiting `!confirm` code holds the asker's keyed reference for 5 minutes: drop it too
+        await store.forget_confirmations(ctx.db, ctx.member.ref("confirm"))
+        return await store.forget_personal(ctx.db, ctx.member.ref("reminders"))
+
+
+# ---------------------------------------------------------------- broadcasts and confirmations
+
+
+def broadcast_rooms(ctx: Context | Env) -> list[str]:
+    """BOT_BROADCAST_ROOMS if set (rooms the bot is in), else every room that is not a DM
+    (only encrypted ones while BOT_REQUIRE_ENCRYPTION is on)."""
+    views = ctx.shell.rooms()
+    listed = ctx.settings.BOT_BROADCAST_ROOMS
+    if listed:
+        joined = {v.room_id for v in views}
+        return [r for r in dict.fromkeys(listed) if r in joined]
+    return [v.room_id for v in views if not v.is_dm and (v.encrypted or not ctx.settings.BOT_REQUIRE_ENCRYPTION)]
+
+
+async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict[str, object]) -> str:
+    for _ in range(20):
+        confirm = f"{secrets.randbelow(9000) + 1000}"
+        if await store.add_confirmation(ctx.db, ctx.keyring, code=confirm, room_id=room_id,
+                                        member_ref=ctx.member.ref("confirm"), kind=kind, payload=payload,
+                                        expires_at=ctx.now + CONFIRM_WINDOW):
+            return confirm
+    raise CommandError("Too many confirmations are waiting in that room; try again in a few minutes.")
+
+
+@command("broadcast", usage="broadcast <text>", summary="Post a message to every room I'm in (asks to confirm).",
+         role=Role.COORDINATOR, example="broadcast Walkout at noon today. Meet at the lobby.",
+         details="Shows how many rooms will get it and a code; `!confirm CODE` from you, in this room, "
+                 "within 5 minutes sends it.")
+async def broadcast(ctx: Context, args: Args) -> list[Output]:
+    text = args.rest.strip()
+    if not text:
+        raise UsageError("Give the text to broadcast.")
+    if len(text) > MAX_TEXT:
+        raise CommandError(f"That text is too long (over {MAX_TEXT} characters). Shorten it.")
+    rooms = broadcast_rooms(ctx)
+    if not rooms:
+        raise CommandError("There is no room to broadcast to.")
+    confirm = await _new_confirmation(ctx, ctx.room.room_id, "broadcast", {"text": text})
+    noun = "room" if len(rooms) == 1 else "rooms"
+    return [Reply(f"This will post to {len(rooms)} {noun}. Reply `{ctx.prefix}confirm {confirm}` within 5 minutes.")]
+
+
+@command("confirm", usage="confirm <code>", summary="Confirm a broadcast or a room link you asked for.",
+         role=Role.COORDINATOR, example="confirm 4821")
+async def confirm(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1 or not re.fullmatch(r"\d{4}", args.tokens[0]):
+        raise UsageError("Give the 4-digit code I showed you.")
+    found = await store.take_confirmation(ctx.db, ctx.keyring, args.tokens[0], ctx.room.room_id, ctx.now,
+                                          ctx.member.ref("confirm"))
+    if found == "missing":
+        raise CommandError(f"Nothing is waiting for code {code(args.tokens[0])} in this room. "
+                           "Codes work in the room they were meant for and expire after 5 minutes.")
+    if found == "other":
+        raise CommandError("Only the coordinator who asked for this can confirm it.")
+    assert isinstance(found, store.Pending)
+    if found.kind == "broadcast":
+        rooms = broadcast_rooms(ctx)
+        if not rooms:
+            raise CommandError("There is no room to broadcast to any more.")
+        return [Broadcast(tuple(rooms), str(found.payload["text"]), "m.text")]
+    number = int(found.payload["action"])  # type: ignore[call-overload]
+    target = str(found.payload["room"])
+    action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
+    if action is None:
+        raise CommandError(f"#{number} is no longer scheduled in this room.")
+    await store.link_room(ctx.db, ctx.keyring, number, target)
+    name = str(found.payload.get("name") or "the other room")
+    return [
+        Reply(f"Room {code(name, 60)} now also gets reminders for #{number}."),
+        Post(target, f"This room now also gets reminders for #{number}: {action.text} "
+                     f"({format_when(action.occurs_at, action.zone)}, {_rec_text(action)}).", "m.notice"),
+    ]
+
+
+# ---------------------------------------------------------------- scheduled work
+
+
+def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: datetime, late: bool) -> str:
+    when = format_when(occurs_at, action.zone)
+    if lead_s == 0 and not late:
+        text = f"⏰ Starting now: {action.text} ({when}, action #{action.id})"
+    elif occurs_at <= now:
+        text = f"⏰ {action.text}: started at {when} (action #{action.id})"
+    else:
+        text = f"⏰ Reminder: {action.text}, starts {until(occurs_at - now)} ({when}, action #{action.id})"
+    return text + (LATE_NOTE if late else "")
+
+
+async def _schedule_next(env: Env, action: store.Action, occurred: datetime, grace: timedelta) -> None:
+    assert action.recurrence is not None
+    recurrence = Recurrence.from_spec(action.recurrence)
+    zone = zoneinfo.ZoneInfo(action.zone)
+    floor = max(occurred, env.now - grace)
+    following = recurrence.next_after(occurred, zone, anchor=action.anchor)
+    for _ in range(10000):  # catch up after a long downtime
+        if following >= floor:
+            break
+        following = recurrence.next_after(following, zone, anchor=action.anchor)
+    await store.set_occurrence(env.db, action.id, following)
+    await store.add_reminders(env.db, action.id, following, list(action.leads), not_before=floor)
+
+
+@due_source("actions")
+class ActionsDue:
+    @staticmethod
+    async def next_due(db: Database) -> datetime | None:
+        return await store.next_due(db)
+
+    @staticmethod
+    async def fire(env: Env) -> list[Output]:
+        grace = timedelta(seconds=env.settings.BOT_REMINDER_GRACE)
+        now = env.now
+        outputs: list[Output] = []
+        skipped = 0
+        for due in await store.due_action_reminders(env.db, env.keyring, now):
+            action = due.action
+            if action.cancelled:
+                await store.mark_reminder(env.db, due.id, "skipped")
+                continue
+            if now - due.due_at > grace:
+                await store.mark_reminder(env.db, due.id, "skipped")
+                skipped += 1
+            elif await store.mark_reminder(env.db, due.id, "sent"):
+                text = reminder_text(action, due.occurs_at, due.lead_s, now, now - due.due_at > LATE_AFTER)
+                for room in [action.room_id, *await store.extra_rooms(env.db, env.keyring, action.id)]:
+                    outputs.append(Post(room, text, "m.text"))
+            if due.lead_s == 0 and action.recurrence:
+                await _schedule_next(env, action, due.occurs_at, grace)
+        for personal in await store.due_personal(env.db, env.keyring, now):
+            if now - personal.due_at > grace:
+                await store.mark_personal(env.db, personal.id, "skipped", now)
+                skipped += 1
+            elif await store.mark_personal(env.db, personal.id, "sent", now):
+                text = f"⏰ Reminder: {personal.text} ({format_when(personal.due_at, personal.zone)})"
+                if now - personal.due_at > LATE_AFTER:
+                    text += LATE_NOTE
+                outputs.append(Post(personal.dm_room, text, "m.text"))
+        if skipped:
+            log.warning("skipped %d reminders that were more than %d seconds overdue",
+                        skipped, env.settings.BOT_REMINDER_GRACE)
+        return outputs
+
+
+async def _retention(db: Database, cutoff: datetime) -> int:
+    return await store.delete_old(db, cutoff)
+
+
+async def _export(env: Env) -> dict[str, object]:
+    found = await store.counts(env.db)
+    k = env.settings.BOT_MIN_CELL
+    return {
+        "actions_upcoming": found["actions"],
+        "actions_recurring": found["recurring_actions"],
+        "reminders_sent": found["reminders_sent"],
+        # personal reminders belong to members: small counts are suppressed
+        "personal_reminders_pending": suppress_total(found["personal_reminders_pending"], k),
+    }
+
+
+RETENTION_HOOKS.append(_retention)
+EXPORT_HOOKS["actions"] = _export
