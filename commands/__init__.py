@@ -2,7 +2,7 @@
 
 import importlib
 
-FAMILIES = ("help", "privacy")
+FAMILIES = ("help", "privacy", "admin")
 
 
 def load_all() -> None:
