@@ -35,13 +35,15 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     RoomCreateError,
+    RoomCreateEvent,
     RoomKeyEvent,
     RoomMessage,
+    RoomMessagesResponse,
     RoomSendError,
     SyncError,
     SyncResponse,
 )
-from nio.api import RoomPreset
+from nio.api import MessageDirection, RoomPreset
 
 from bot.config import Settings
 from commands import base
@@ -77,6 +79,7 @@ ENCRYPTION_ONLY_TEXT = (
 EDIT_TEXT = "I don't run edited commands. Send the corrected command as a new message."
 THROTTLE_TEXT = "You're sending commands faster than I take them; I'll ignore yours for a minute."
 PENDING_UNDECRYPTED_MAX = 500
+BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
 
 
 class LoginFailed(Exception):
@@ -145,12 +148,24 @@ class MatrixShell:
             servers[server] = servers.get(server, 0) + 1
         powers = {
             room.user_name(user_id) or user_id: level
-            for user_id, level in room.power_levels.users.items()
-            if level >= 50 and user_id in room.users and user_id != self.client.user_id
+            for user_id in room.users
+            if (level := self._power(room, user_id)) >= 50 and user_id != self.client.user_id
         }
         return RoomFacts(room.room_id, room.display_name, bool(room.encrypted), room.join_rule,
                          room.history_visibility, room.guest_access, servers, powers,
                          self.can_redact(room_id))
+
+    @staticmethod
+    def _power(room: MatrixRoom, user_id: str) -> int:
+        """The user's power level. nio 0.26 predates room version 12, where the room's creator
+        holds unlimited power and is not listed in the power levels (Synapse's default since
+        1.140): count the creator as an admin (100) there."""
+        version = str(room.room_version or "1")
+        creators = getattr(room, "organizer_creators", ())
+        if user_id in creators and version.isdigit() and int(version) >= 12 \
+                and user_id not in room.power_levels.users:
+            return 100
+        return int(room.power_levels.get_user_level(user_id))
 
     def _view(self, room: MatrixRoom) -> RoomView:
         return RoomView(room.room_id, room.display_name, self._is_dm(room), bool(room.encrypted))
@@ -218,6 +233,7 @@ class MatrixShell:
 
     async def run(self) -> None:
         client = self.client or await self.login()
+        self._outbox_kick.set()  # send what a previous run left queued (e.g. a stop mid-delivery)
         sender = asyncio.create_task(self._send_loop(), name="outbox")
         services = [asyncio.create_task(svc.run(), name=name) for name, svc in self._services.items()]
         try:
@@ -261,7 +277,7 @@ class MatrixShell:
                 continue
             backoff = 1.0
             self._set_online(True)
-            await self._handle_sync(client, response)
+            await self._handle_sync(client, response, token)
             token = response.next_batch
             await self.db.set_meta("sync_token", token)
             self._write_health()
@@ -300,7 +316,7 @@ class MatrixShell:
 
     # ------------------------------------------------------------ incoming
 
-    async def _handle_sync(self, client: AsyncClient, response: SyncResponse) -> None:
+    async def _handle_sync(self, client: AsyncClient, response: SyncResponse, since: str | None = None) -> None:
         for room_id, info in response.rooms.invite.items():
             await self._handle_invite(client, room_id, info.invite_state)
         keys_arrived = any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events)
@@ -310,8 +326,39 @@ class MatrixShell:
             room = client.rooms.get(room_id)
             if room is None:
                 continue
-            for event in info.timeline.events:
+            for state in [*info.state, *info.timeline.events]:
+                if isinstance(state, RoomCreateEvent):  # see _power
+                    extra = state.source.get("content", {}).get("additional_creators") or []
+                    room.organizer_creators = {state.sender, *[u for u in extra if isinstance(u, str)]}
+            events = list(info.timeline.events)
+            if info.timeline.limited and since is not None:
+                # more happened since our last sync than one sync returns (after a restart or an
+                # outage): fetch the gap, or those commands would never be answered
+                events = await self._backfill(client, room_id, info.timeline.prev_batch, since) + events
+            for event in events:
                 await self._handle_event(client, room, event)
+
+    async def _backfill(self, client: AsyncClient, room_id: str, start: str, since: str) -> list[Any]:
+        """The events a limited sync left out, between ``since`` and ``start``, oldest first
+        (decrypted by nio). Already-handled commands are skipped later by the dedup table."""
+        missed: list[Any] = []
+        token = start
+        for _ in range(BACKFILL_PAGES):
+            try:
+                page = await client.room_messages(room_id, start=token, end=since,
+                                                  direction=MessageDirection.back, limit=100)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("could not fetch missed messages: %s", type(exc).__name__)
+                break
+            if not isinstance(page, RoomMessagesResponse):
+                log.warning("could not fetch missed messages: %s", getattr(page, "status_code", "error"))
+                break
+            missed.extend(page.chunk)
+            if not page.chunk or not page.end or page.end == token:
+                break
+            token = page.end
+        missed.reverse()
+        return missed
 
     async def _handle_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
         inviter = next(
@@ -382,8 +429,7 @@ class MatrixShell:
     def _role(self, room: MatrixRoom, user_id: str) -> Role:
         if user_id in self.settings.BOT_ADMINS:
             return Role.ADMIN
-        if not self._is_dm(room) and room.power_levels.get_user_level(user_id) >= \
-                self.settings.BOT_COORDINATOR_POWER_LEVEL:
+        if not self._is_dm(room) and self._power(room, user_id) >= self.settings.BOT_COORDINATOR_POWER_LEVEL:
             return Role.COORDINATOR
         return Role.MEMBER
 
