@@ -43,7 +43,7 @@ if [[ "$engine" == podman* ]]; then
       rootfs="$(mktemp -d /tmp/organizer-rootfs.XXXXXX)"
       debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
         bookworm "$rootfs" >/dev/null
-      tar -C "$rootfs" -c . | podman import - "$BASE_IMAGE" >/dev/null
+      tar -C "$rootfs" -c . | podman import -q - "$BASE_IMAGE" >/dev/null
       rm -rf "$rootfs"
     fi
   fi
