@@ -317,7 +317,8 @@ class MatrixShell:
             self._set_online(True)
             await self._handle_sync(client, response, token)
             token = response.next_batch
-            await self.db.set_meta("sync_token", token)
+            async with self.db.transaction():  # never inside another task's open transaction
+                await self.db.set_meta("sync_token", token)
             self._write_health()
             await self._maintain_keys(client)
             first = False
