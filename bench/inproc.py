@@ -353,7 +353,8 @@ async def bench_scale(directory: Path, sizes: tuple[int, ...] = (10_000, 100_000
             for text in SCALE_QUERIES:
                 room = DM if text.startswith("!pledge ") else ROOM
 
-                async def once(text: str = text, room=room) -> None:  # noqa: ANN001
+                async def once(text: str = text, room=room, world: World = world,  # noqa: ANN001
+                               users: itertools.count[int] = users) -> None:
                     await shell_run(world, text, f"@scale{next(users)}:bench.example", room=room)
 
                 timings[text] = await _timed(once, repeat)
