@@ -85,6 +85,10 @@ UNTRUSTED_TEXT = (
     "then send the command again."
 )
 PENDING_UNDECRYPTED_MAX = 500
+# Without a filter Synapse returns at most 10 timeline events per room in an incremental sync and
+# marks the rest as a gap ("limited"): commands sent while the bot was down were silently lost.
+SYNC_TIMELINE_LIMIT = 500
+SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}}}
 
 
 class LoginFailed(Exception):
@@ -291,7 +295,7 @@ class MatrixShell:
         backoff = 1.0
         while not self._stopping.is_set():
             sync = asyncio.create_task(
-                client.sync(timeout=5000 if first else 25000, since=token, full_state=first)
+                client.sync(timeout=5000 if first else 25000, since=token, full_state=first, sync_filter=SYNC_FILTER)
             )
             stopper = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -362,6 +366,9 @@ class MatrixShell:
             room = client.rooms.get(room_id)
             if room is None:
                 continue
+            if info.timeline.limited:
+                log.warning("a room had more than %d new events since the last sync; older ones were skipped",
+                            SYNC_TIMELINE_LIMIT)
             for event in [*info.state, *info.timeline.events]:
                 if isinstance(event, RoomCreateEvent):
                     extra = event.source.get("content", {}).get("additional_creators") or []
