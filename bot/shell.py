@@ -88,6 +88,10 @@ UNTRUSTED_TEXT = (
 PENDING_UNDECRYPTED_MAX = 500
 CREATOR_POWER = 1_000_000  # above any configurable coordinator level
 BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
+# Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
+# marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
+SYNC_TIMELINE_LIMIT = 500
+SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}}}
 
 
 class LoginFailed(Exception):
@@ -295,7 +299,8 @@ class MatrixShell:
         backoff = 1.0
         while not self._stopping.is_set():
             sync = asyncio.create_task(
-                client.sync(timeout=5000 if first else 25000, since=token, full_state=first)
+                client.sync(timeout=5000 if first else 25000, since=token, full_state=first,
+                            sync_filter=SYNC_FILTER)
             )
             stopper = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
