@@ -290,7 +290,7 @@ async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str
     if pledge.per_company:
         if company is None:
             return []
-        n = (await store.company_counts(db, pledge.id)).get(company, 0)
+        n = await store.company_count(db, pledge.id, company)
         if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
             return []
         display = (await store.company_displays(db, pledge.id)).get(company, company)

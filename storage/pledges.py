@@ -55,7 +55,38 @@ register_migrations(
             announced INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (pledge_id, company)
         ) WITHOUT ROWID;
+        """,
+        # 2: signer counts kept up to date on every write (triggers), so no command aggregates all
+        # signer rows. One row per (pledge, company key); signers without a company are counted
+        # under '' (never a company key: empty names are refused). Triggers also see the deletes of
+        # `!forget`, retention and ON DELETE CASCADE. Only counts, nothing about a member.
         """
+        CREATE TABLE pledge_counts (
+            pledge_id INTEGER NOT NULL REFERENCES pledges(id) ON DELETE CASCADE,
+            company TEXT NOT NULL,                -- company key, '' for signers without one
+            n INTEGER NOT NULL,
+            PRIMARY KEY (pledge_id, company)
+        ) WITHOUT ROWID;
+        INSERT INTO pledge_counts (pledge_id, company, n)
+            SELECT pledge_id, coalesce(company, ''), COUNT(*) FROM pledge_signers GROUP BY 1, 2;
+        CREATE TRIGGER pledge_signers_count_insert AFTER INSERT ON pledge_signers BEGIN
+            INSERT INTO pledge_counts (pledge_id, company, n) VALUES (NEW.pledge_id, coalesce(NEW.company, ''), 1)
+                ON CONFLICT (pledge_id, company) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER pledge_signers_count_delete AFTER DELETE ON pledge_signers BEGIN
+            UPDATE pledge_counts SET n = n - 1 WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '');
+            DELETE FROM pledge_counts WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '')
+                AND n <= 0;
+        END;
+        CREATE TRIGGER pledge_signers_count_update AFTER UPDATE OF pledge_id, company ON pledge_signers
+        WHEN OLD.pledge_id IS NOT NEW.pledge_id OR OLD.company IS NOT NEW.company BEGIN
+            UPDATE pledge_counts SET n = n - 1 WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '');
+            DELETE FROM pledge_counts WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '')
+                AND n <= 0;
+            INSERT INTO pledge_counts (pledge_id, company, n) VALUES (NEW.pledge_id, coalesce(NEW.company, ''), 1)
+                ON CONFLICT (pledge_id, company) DO UPDATE SET n = n + 1;
+        END;
+        """,
     ],
 )
 
@@ -201,17 +232,23 @@ async def signature(db: Database, pledge_id: int, member_ref: bytes) -> tuple[bo
 
 
 async def count(db: Database, pledge_id: int) -> int:
-    row = await db.fetchone("SELECT COUNT(*) FROM pledge_signers WHERE pledge_id=?", (pledge_id,))
+    """Signers of a pledge (from the trigger-maintained ``pledge_counts``)."""
+    row = await db.fetchone("SELECT coalesce(SUM(n), 0) FROM pledge_counts WHERE pledge_id=?", (pledge_id,))
     return int(row[0]) if row else 0
 
 
 async def company_counts(db: Database, pledge_id: int) -> dict[str, int]:
     """Signers per company key (rows without a company are left out)."""
     rows = await db.fetchall(
-        "SELECT company, COUNT(*) FROM pledge_signers WHERE pledge_id=? AND company IS NOT NULL GROUP BY company",
-        (pledge_id,),
+        "SELECT company, n FROM pledge_counts WHERE pledge_id=? AND company != '' AND n > 0", (pledge_id,)
     )
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def company_count(db: Database, pledge_id: int, company: str) -> int:
+    """Signers of a pledge for one company key."""
+    row = await db.fetchone("SELECT n FROM pledge_counts WHERE pledge_id=? AND company=?", (pledge_id, company))
+    return int(row[0]) if row else 0
 
 
 async def note_company(db: Database, pledge_id: int, company: str, display: str) -> None:
@@ -251,7 +288,7 @@ async def delete_closed_before(db: Database, cutoff: datetime) -> int:
     )]
     removed = 0
     for pledge_id in ids:
-        for table in ("pledge_signers", "pledge_rooms", "pledge_companies"):
+        for table in ("pledge_signers", "pledge_rooms", "pledge_companies"):  # counts follow by trigger
             removed += await db.execute(f"DELETE FROM {table} WHERE pledge_id=?", (pledge_id,))  # noqa: S608
         removed += await db.execute("DELETE FROM pledges WHERE id=?", (pledge_id,))
     return removed

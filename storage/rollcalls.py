@@ -43,7 +43,45 @@ register_migrations(
             company_display TEXT NOT NULL,    -- employer name to show (never a member identifier)
             PRIMARY KEY (rollcall_id, member_ref)
         );
+        """,
+        # 2: answer counts kept up to date on every write (triggers), so tallies never scan all
+        # answers. One row per (roll-call, stored key, display form): the tally shows a key's
+        # smallest display form exactly as before, and re-resolves keys through the company
+        # directory at read time. Triggers also see `!forget`, retention and ON DELETE CASCADE.
         """
+        CREATE TABLE rollcall_counts (
+            rollcall_id INTEGER NOT NULL REFERENCES rollcalls(id) ON DELETE CASCADE,
+            company_key TEXT NOT NULL,
+            company_display TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (rollcall_id, company_key, company_display)
+        ) WITHOUT ROWID;
+        INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+            SELECT rollcall_id, company_key, company_display, COUNT(*) FROM rollcall_answers GROUP BY 1, 2, 3;
+        CREATE TRIGGER rollcall_answers_count_insert AFTER INSERT ON rollcall_answers BEGIN
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER rollcall_answers_count_delete AFTER DELETE ON rollcall_answers BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+        END;
+        CREATE TRIGGER rollcall_answers_count_update AFTER UPDATE OF rollcall_id, company_key, company_display
+        ON rollcall_answers
+        WHEN OLD.rollcall_id IS NOT NEW.rollcall_id OR OLD.company_key IS NOT NEW.company_key
+            OR OLD.company_display IS NOT NEW.company_display BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        """,
     ],
 )
 
@@ -176,9 +214,10 @@ async def delete_answer(db: Database, rollcall_id: int, member_ref: bytes) -> in
 
 
 async def counts(db: Database, rollcall_id: int) -> list[tuple[str, str, int]]:
-    """(company key, a display form, answers) per stored key."""
+    """(company key, a display form, answers) per stored key (from the trigger-maintained
+    ``rollcall_counts``; the smallest display form, as ``MIN`` over the answers gave)."""
     rows = await db.fetchall(
-        "SELECT company_key, MIN(company_display), COUNT(*) FROM rollcall_answers WHERE rollcall_id=? "
+        "SELECT company_key, MIN(company_display), SUM(n) FROM rollcall_counts WHERE rollcall_id=? AND n > 0 "
         "GROUP BY company_key",
         (rollcall_id,),
     )
