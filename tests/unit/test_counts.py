@@ -54,6 +54,13 @@ async def check(db: Database) -> None:
             (pledge_id,))
         expected = {r[0]: r[1] for r in by_company}
         assert await pledges.company_counts(db, pledge_id) == expected
+        found = (await pledges.figures(db, [pledge_id]))[pledge_id]
+        assert (found.total, found.company_total) == (exact[0], sum(expected.values()))  # type: ignore[index]
+        displays = await pledges.company_displays(db, pledge_id)
+        labelled: dict[str, int] = {}
+        for key, n in expected.items():
+            labelled[displays.get(key, key)] = labelled.get(displays.get(key, key), 0) + n
+        assert found.labelled == labelled
         for company in ("amazon", "google", "smallco"):
             assert await pledges.company_count(db, pledge_id, company) == expected.get(company, 0)
     for (rollcall_id,) in await db.fetchall("SELECT id FROM rollcalls"):
@@ -99,7 +106,8 @@ async def play(ops: list[tuple[Any, ...]]) -> None:
             kind = op[0]
             async with db.transaction():
                 if kind == "sign":
-                    await pledges.sign(db, pledge_ids[op[1]], member(op[2]), op[3])
+                    if await pledges.sign(db, pledge_ids[op[1]], member(op[2]), op[3]) and op[3]:
+                        await pledges.note_company(db, pledge_ids[op[1]], op[3], op[3].title())
                 elif kind == "unsign":
                     await pledges.unsign(db, pledge_ids[op[1]], member(op[2]))
                 elif kind == "move":  # a path the code does not take today: the update trigger
