@@ -10,6 +10,7 @@ command layer before they reach this module.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,6 +86,38 @@ register_migrations(
                 AND n <= 0;
             INSERT INTO pledge_counts (pledge_id, company, n) VALUES (NEW.pledge_id, coalesce(NEW.company, ''), 1)
                 ON CONFLICT (pledge_id, company) DO UPDATE SET n = n + 1;
+        END;
+        """,
+        # 3: a change token per pledge, set to a fresh random value by every write that can change
+        # its shown figures (signers, company display forms, announced marks), so the figures
+        # read for `!pledges` are reused while nothing changed. Random, not a counter: a rolled
+        # back change must not leave a token that a later, different change could reuse.
+        """
+        CREATE TABLE pledge_changes (
+            pledge_id INTEGER PRIMARY KEY REFERENCES pledges(id) ON DELETE CASCADE,
+            token INTEGER NOT NULL
+        );
+        INSERT INTO pledge_changes (pledge_id, token) SELECT id, random() FROM pledges;
+        CREATE TRIGGER pledges_change_insert AFTER INSERT ON pledges BEGIN
+            INSERT OR IGNORE INTO pledge_changes (pledge_id, token) VALUES (NEW.id, random());
+        END;
+        CREATE TRIGGER pledge_counts_change_insert AFTER INSERT ON pledge_counts BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = NEW.pledge_id;
+        END;
+        CREATE TRIGGER pledge_counts_change_update AFTER UPDATE ON pledge_counts BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id IN (OLD.pledge_id, NEW.pledge_id);
+        END;
+        CREATE TRIGGER pledge_counts_change_delete AFTER DELETE ON pledge_counts BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = OLD.pledge_id;
+        END;
+        CREATE TRIGGER pledge_companies_change_insert AFTER INSERT ON pledge_companies BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = NEW.pledge_id;
+        END;
+        CREATE TRIGGER pledge_companies_change_update AFTER UPDATE ON pledge_companies BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id IN (OLD.pledge_id, NEW.pledge_id);
+        END;
+        CREATE TRIGGER pledge_companies_change_delete AFTER DELETE ON pledge_companies BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = OLD.pledge_id;
         END;
         """,
     ],
@@ -267,21 +300,50 @@ async def figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
     stands for itself), summed per label, done by SQLite."""
     if not pledge_ids:
         return {}
+    tokens = {r[0]: r[1] for r in await db.fetchall(
+        f"SELECT pledge_id, token FROM pledge_changes WHERE pledge_id IN ({','.join('?' * len(pledge_ids))})",  # noqa: S608
+        pledge_ids,
+    )}
+    found: dict[int, Figures] = {}
+    for i in pledge_ids:
+        hit = _FIGURES.get(i)
+        if hit is not None and i in tokens and hit[0] == tokens[i]:
+            found[i] = hit[1]
+    missing = [i for i in pledge_ids if i not in found]
+    if missing:
+        fresh = await _read_figures(db, missing)
+        if len(_FIGURES) > 4096:
+            _FIGURES.clear()
+        for i, value in fresh.items():
+            found[i] = value
+            if i in tokens:
+                _FIGURES[i] = (tokens[i], value)
+    return {i: found[i] for i in pledge_ids}
+
+
+# pledge id → (change token, figures); a hit needs the pledge's current token (see migration 3)
+_FIGURES: dict[int, tuple[int, Figures]] = {}
+
+
+async def _read_figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
     marks = ",".join("?" * len(pledge_ids))
     totals = {i: 0 for i in pledge_ids}
     company_totals = {i: 0 for i in pledge_ids}
     labelled: dict[int, dict[str, int]] = {i: {} for i in pledge_ids}
     announced: dict[int, list[str]] = {i: [] for i in pledge_ids}
-    for pledge_id, label, n in await db.fetchall(
-        "SELECT c.pledge_id, CASE WHEN c.company = '' THEN NULL ELSE coalesce(d.display, c.company) END, SUM(c.n) "
+    # one row per pledge (the labels as one JSON object): thousands of companies cost no Python loop
+    for pledge_id, total, company_total, labels in await db.fetchall(
+        "SELECT pledge_id, SUM(n), SUM(CASE WHEN label IS NULL THEN 0 ELSE n END), "
+        "json_group_object(label, n) FILTER (WHERE label IS NOT NULL) FROM ("
+        "SELECT c.pledge_id AS pledge_id, SUM(c.n) AS n, "
+        "CASE WHEN c.company = '' THEN NULL ELSE coalesce(d.display, c.company) END AS label "
         "FROM pledge_counts c LEFT JOIN pledge_companies d ON d.pledge_id = c.pledge_id AND d.company = c.company "
-        f"WHERE c.pledge_id IN ({marks}) AND c.n > 0 GROUP BY 1, 2",  # noqa: S608
+        f"WHERE c.pledge_id IN ({marks}) AND c.n > 0 GROUP BY c.pledge_id, label) GROUP BY pledge_id",  # noqa: S608
         pledge_ids,
     ):
-        totals[pledge_id] += n
-        if label is not None:
-            company_totals[pledge_id] += n
-            labelled[pledge_id][label] = n
+        totals[pledge_id] = total
+        company_totals[pledge_id] = company_total
+        labelled[pledge_id] = json.loads(labels) if labels else {}
     for pledge_id, display in await db.fetchall(
         f"SELECT pledge_id, display FROM pledge_companies WHERE pledge_id IN ({marks}) AND announced = 1",  # noqa: S608
         pledge_ids,
