@@ -82,6 +82,28 @@ register_migrations(
                 ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
         END;
         """,
+        # 3: a change token per roll-call, set to a fresh random value whenever its counts change,
+        # so tallies are recomputed only after answers changed. Random, not a counter: a rolled
+        # back change must not leave a token that a later, different change could reuse.
+        """
+        CREATE TABLE rollcall_changes (
+            rollcall_id INTEGER PRIMARY KEY REFERENCES rollcalls(id) ON DELETE CASCADE,
+            token INTEGER NOT NULL
+        );
+        INSERT INTO rollcall_changes (rollcall_id, token) SELECT id, random() FROM rollcalls;
+        CREATE TRIGGER rollcalls_change_insert AFTER INSERT ON rollcalls BEGIN
+            INSERT OR IGNORE INTO rollcall_changes (rollcall_id, token) VALUES (NEW.id, random());
+        END;
+        CREATE TRIGGER rollcall_counts_change_insert AFTER INSERT ON rollcall_counts BEGIN
+            UPDATE rollcall_changes SET token = random() WHERE rollcall_id = NEW.rollcall_id;
+        END;
+        CREATE TRIGGER rollcall_counts_change_update AFTER UPDATE ON rollcall_counts BEGIN
+            UPDATE rollcall_changes SET token = random() WHERE rollcall_id IN (OLD.rollcall_id, NEW.rollcall_id);
+        END;
+        CREATE TRIGGER rollcall_counts_change_delete AFTER DELETE ON rollcall_counts BEGIN
+            UPDATE rollcall_changes SET token = random() WHERE rollcall_id = OLD.rollcall_id;
+        END;
+        """,
     ],
 )
 
@@ -222,6 +244,12 @@ async def counts(db: Database, rollcall_id: int) -> list[tuple[str, str, int]]:
         (rollcall_id,),
     )
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def change_token(db: Database, rollcall_id: int) -> int | None:
+    """A value that changes (to a fresh random one) whenever the roll-call's counts change."""
+    row = await db.fetchone("SELECT token FROM rollcall_changes WHERE rollcall_id=?", (rollcall_id,))
+    return int(row[0]) if row else None
 
 
 async def delete_closed_before(db: Database, cutoff: datetime) -> int:

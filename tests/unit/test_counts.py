@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from commands import rollcall as rollcall_cmd
 from commands.base import RETENTION_HOOKS, Role
+from commands.companies import directory
 from storage import db as db_module
 from storage import pledges, rollcalls
 from storage.db import Database
@@ -64,6 +66,9 @@ async def check(db: Database) -> None:
         assert found.labelled == labelled
         for company in ("amazon", "google", "smallco"):
             assert await pledges.company_count(db, pledge_id, company) == expected.get(company, 0)
+    for rc in await rollcalls.all_rollcalls(db):  # tallies reused only while nothing changed
+        fresh = rollcall_cmd.snapshot_of(rollcall_cmd.tally(await rollcalls.counts(db, rc.id), await directory(db)), 3)
+        assert await rollcall_cmd.compute(db, rc, 3) == fresh
     for (rollcall_id,) in await db.fetchall("SELECT id FROM rollcalls"):
         rows = await db.fetchall(
             "SELECT company_key, MIN(company_display), COUNT(*) FROM rollcall_answers WHERE rollcall_id=? "
