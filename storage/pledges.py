@@ -331,24 +331,26 @@ async def _read_figures(db: Database, pledge_ids: list[int]) -> dict[int, Figure
     company_totals = {i: 0 for i in pledge_ids}
     labelled: dict[int, dict[str, int]] = {i: {} for i in pledge_ids}
     announced: dict[int, list[str]] = {i: [] for i in pledge_ids}
-    # one row per pledge (the labels as one JSON object): thousands of companies cost no Python loop
-    for pledge_id, total, company_total, labels in await db.fetchall(
-        "SELECT pledge_id, SUM(n), SUM(CASE WHEN label IS NULL THEN 0 ELSE n END), "
+    # one statement (one hop to the database thread): a row per pledge with the labels as one
+    # JSON object (thousands of companies cost no Python loop), then a row per announced company
+    rows = await db.fetchall(
+        "SELECT 0, pledge_id, SUM(n), SUM(CASE WHEN label IS NULL THEN 0 ELSE n END), "
         "json_group_object(label, n) FILTER (WHERE label IS NOT NULL) FROM ("
         "SELECT c.pledge_id AS pledge_id, SUM(c.n) AS n, "
         "CASE WHEN c.company = '' THEN NULL ELSE coalesce(d.display, c.company) END AS label "
         "FROM pledge_counts c LEFT JOIN pledge_companies d ON d.pledge_id = c.pledge_id AND d.company = c.company "
-        f"WHERE c.pledge_id IN ({marks}) AND c.n > 0 GROUP BY c.pledge_id, label) GROUP BY pledge_id",  # noqa: S608
-        pledge_ids,
-    ):
-        totals[pledge_id] = total
-        company_totals[pledge_id] = company_total
-        labelled[pledge_id] = json.loads(labels) if labels else {}
-    for pledge_id, display in await db.fetchall(
-        f"SELECT pledge_id, display FROM pledge_companies WHERE pledge_id IN ({marks}) AND announced = 1",  # noqa: S608
-        pledge_ids,
-    ):
-        announced[pledge_id].append(display)
+        f"WHERE c.pledge_id IN ({marks}) AND c.n > 0 GROUP BY c.pledge_id, label) GROUP BY pledge_id "
+        "UNION ALL SELECT 1, pledge_id, NULL, NULL, display FROM pledge_companies "
+        f"WHERE pledge_id IN ({marks}) AND announced = 1",  # noqa: S608
+        [*pledge_ids, *pledge_ids],
+    )
+    for kind, pledge_id, total, company_total, text in rows:
+        if kind == 0:
+            totals[pledge_id] = total
+            company_totals[pledge_id] = company_total
+            labelled[pledge_id] = json.loads(text) if text else {}
+        else:
+            announced[pledge_id].append(text)
     return {i: Figures(totals[i], company_totals[i], labelled[i], tuple(announced[i])) for i in pledge_ids}
 
 
