@@ -193,19 +193,37 @@ class Tally:
     companies: Suppressed | None
 
 
-async def tally(db: Database, pledge: Pledge, k: int) -> Tally:
+async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
+    return (await store.figures(db, [pledge.id]))[pledge.id]
+
+
+_SUPPRESSED: dict[int, tuple[int, dict[str, int], Suppressed]] = {}  # pledge id → (k, input, output)
+
+
+def _suppress(pledge_id: int, labelled: dict[str, int], k: int) -> Suppressed:
+    """``suppress(labelled, k)``, remembered per pledge: a hit needs an EQUAL input (one dict
+    comparison, in C), so the result is exactly what ``suppress`` returns, only not recomputed
+    when a listing shows a pledge whose counts did not change."""
+    hit = _SUPPRESSED.get(pledge_id)
+    if hit is not None and hit[0] == k and hit[1] == labelled:
+        return hit[2]
+    result = suppress(labelled, k)
+    if len(_SUPPRESSED) >= 1024:
+        _SUPPRESSED.clear()
+    _SUPPRESSED[pledge_id] = (k, dict(labelled), result)
+    return result
+
+
+async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | None = None) -> Tally:
+    """The shown figures; ``figures`` when the caller read them already (``store.figures``)."""
     if not pledge.per_company:
-        n = await store.count(db, pledge.id)
+        n = figures.total if figures is not None else await store.count(db, pledge.id)
         return Tally(n, str(n), n, None)
-    counts = await store.company_counts(db, pledge.id)
-    displays = await store.company_displays(db, pledge.id)
-    labelled: dict[str, int] = {}
-    for key, n in counts.items():
-        label = displays.get(key, key)
-        labelled[label] = labelled.get(label, 0) + n
-    rows = suppress(labelled, k)
+    if figures is None:
+        figures = await figures_of(db, pledge)
+    rows = _suppress(pledge.id, figures.labelled, k)
     lower = rows.total_exact if rows.total_exact is not None else sum(r.exact_value or 0 for r in rows.rows)
-    return Tally(sum(counts.values()), rows.total_text, lower, rows)
+    return Tally(figures.company_total, rows.total_text, lower, rows)
 
 
 def bar(shown: int, goal: int, text: str | None = None) -> str:
@@ -225,24 +243,25 @@ def deadline_text(pledge: Pledge) -> str:
     return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
 
 
-async def threshold_state(db: Database, pledge: Pledge) -> str:
+async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None) -> str:
     if pledge.threshold is None:
         return ""
     if not pledge.per_company:
         return f"threshold {pledge.threshold}: {'met' if pledge.announced else 'waiting'}"
-    met = await store.announced_companies(db, pledge.id)
+    if figures is None:
+        figures = await figures_of(db, pledge)
+    met = figures.announced
     if not met:
         return f"threshold {pledge.threshold} per company: waiting"
-    displays = await store.company_displays(db, pledge.id)
-    names = sorted((displays.get(c, c) for c in met), key=str.casefold)
+    names = sorted(met, key=str.casefold)
     return f"threshold {pledge.threshold} per company: met at {', '.join(names)}"
 
 
-async def progress_line(db: Database, pledge: Pledge, t: Tally) -> str:
+async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.Figures | None = None) -> str:
     parts = [bar(t.shown, pledge.goal, t.text) if pledge.goal else have_signed(t)]
     if pledge.deadline and pledge.is_open:
         parts.append(f"deadline {deadline_text(pledge)}")
-    state = await threshold_state(db, pledge)
+    state = await threshold_state(db, pledge, figures)
     if state:
         parts.append(state)
     return " · ".join(parts)
@@ -290,7 +309,7 @@ async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str
     if pledge.per_company:
         if company is None:
             return []
-        n = (await store.company_counts(db, pledge.id)).get(company, 0)
+        n = await store.company_count(db, pledge.id, company)
         if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
             return []
         display = (await store.company_displays(db, pledge.id)).get(company, company)
@@ -510,9 +529,11 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
         return [Reply("There are no open pledges.")]
     k = ctx.settings.BOT_MIN_CELL
     blocks = []
+    found = await store.figures(ctx.db, [p.id for p in pledges])  # two queries for all of them
     for pledge in pledges:
-        t = await tally(ctx.db, pledge, k)
-        blocks.append(f"{code(pledge.slug)} — {title_of(ctx.keyring, pledge)}\n{await progress_line(ctx.db, pledge, t)}")
+        t = await tally(ctx.db, pledge, k, found[pledge.id])
+        line = await progress_line(ctx.db, pledge, t, found[pledge.id])
+        blocks.append(f"{code(pledge.slug)} — {title_of(ctx.keyring, pledge)}\n{line}")
     footer = f"\nSign with `{ctx.prefix}pledge <slug>`, best in a DM with me."
     return [Reply("**Open pledges**\n" + "\n".join(blocks) + footer)]
 
@@ -522,11 +543,12 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError("Name one pledge. " + await open_list(ctx))
     pledge = await find(ctx, args.tokens[0])
-    t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+    found = await figures_of(ctx.db, pledge)
+    t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, found)
     status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, pledge.zone)}" \
         if pledge.closed_at else "closed"
     lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{title_of(ctx.keyring, pledge)}”",
-             await progress_line(ctx.db, pledge, t)]
+             await progress_line(ctx.db, pledge, t, found)]
     if pledge.deadline and not pledge.is_open:
         lines.append(f"Deadline was {deadline_text(pledge)}.")
     if t.companies is not None:

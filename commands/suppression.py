@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 DEFAULT_MIN_CELL = 5
 
@@ -103,7 +104,8 @@ def suppress(
             named.append((label, n))
         else:
             pool += n
-    named.sort(key=lambda item: (-item[1], item[0]))
+    named.sort()  # by label (labels are distinct) …
+    named.sort(key=itemgetter(1), reverse=True)  # … then largest first; stable, so ties stay by label
     rows = [Row(label, str(n), n) for label, n in named]
     named_sum = sum(n for _, n in named)
 

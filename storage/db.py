@@ -13,13 +13,17 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 Migration = str  # one SQL script per step
+_T = TypeVar("_T")
+# aiosqlite's internals used for one-hop statements (see Database._hop); checked once
+_ONE_HOP = callable(getattr(aiosqlite.Connection, "_execute", None)) and isinstance(
+    getattr(aiosqlite.Connection, "_conn", None), property)
 _MIGRATIONS: dict[str, list[Migration]] = {}
 _TX_OWNER: contextvars.ContextVar[int | None] = contextvars.ContextVar("tx_owner", default=None)
 
@@ -142,8 +146,46 @@ class Database:
             finally:
                 _TX_OWNER.reset(token)
 
+    # Each statement below is ONE hop to aiosqlite's thread (statement, fetch and cursor close
+    # together) instead of two or three: on a busy machine every hop waits for a thread switch.
+    # This uses aiosqlite's internal ``_execute`` (queue a function on its thread) and ``_conn``
+    # (the sqlite3 connection, touched only on that thread); without them, the public calls.
+
+    async def _hop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await self.conn._execute(fn, *args)  # type: ignore[no-any-return]
+
+    def _sync_execute(self, sql: str, params: Sequence[Any]) -> int:
+        cursor = self.conn._conn.execute(sql, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def _sync_insert(self, sql: str, params: Sequence[Any]) -> int:
+        cursor = self.conn._conn.execute(sql, params)
+        try:
+            return (cursor.lastrowid or 0) if cursor.rowcount > 0 else 0
+        finally:
+            cursor.close()
+
+    def _sync_fetchone(self, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+        cursor = self.conn._conn.execute(sql, params)
+        try:
+            return cursor.fetchone()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
+
+    def _sync_fetchall(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        cursor = self.conn._conn.execute(sql, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
+        if _ONE_HOP:
+            return await self._hop(self._sync_execute, sql, params)
         cursor = await self.conn.execute(sql, params)
         try:
             return cursor.rowcount
@@ -152,6 +194,8 @@ class Database:
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one INSERT; returns the new row's ID (0 if nothing was inserted)."""
+        if _ONE_HOP:
+            return await self._hop(self._sync_insert, sql, params)
         cursor = await self.conn.execute(sql, params)
         try:
             return (cursor.lastrowid or 0) if cursor.rowcount > 0 else 0
@@ -162,10 +206,14 @@ class Database:
         await self.conn.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        if _ONE_HOP:
+            return await self._hop(self._sync_fetchone, sql, params)
         async with self.conn.execute(sql, params) as cursor:
             return await cursor.fetchone()  # type: ignore[return-value]
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        if _ONE_HOP:
+            return await self._hop(self._sync_fetchall, sql, params)
         async with self.conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())  # type: ignore[arg-type]
 

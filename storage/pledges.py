@@ -10,6 +10,7 @@ command layer before they reach this module.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,7 +56,70 @@ register_migrations(
             announced INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (pledge_id, company)
         ) WITHOUT ROWID;
+        """,
+        # 2: signer counts kept up to date on every write (triggers), so no command aggregates all
+        # signer rows. One row per (pledge, company key); signers without a company are counted
+        # under '' (never a company key: empty names are refused). Triggers also see the deletes of
+        # `!forget`, retention and ON DELETE CASCADE. Only counts, nothing about a member.
         """
+        CREATE TABLE pledge_counts (
+            pledge_id INTEGER NOT NULL REFERENCES pledges(id) ON DELETE CASCADE,
+            company TEXT NOT NULL,                -- company key, '' for signers without one
+            n INTEGER NOT NULL,
+            PRIMARY KEY (pledge_id, company)
+        ) WITHOUT ROWID;
+        INSERT INTO pledge_counts (pledge_id, company, n)
+            SELECT pledge_id, coalesce(company, ''), COUNT(*) FROM pledge_signers GROUP BY 1, 2;
+        CREATE TRIGGER pledge_signers_count_insert AFTER INSERT ON pledge_signers BEGIN
+            INSERT INTO pledge_counts (pledge_id, company, n) VALUES (NEW.pledge_id, coalesce(NEW.company, ''), 1)
+                ON CONFLICT (pledge_id, company) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER pledge_signers_count_delete AFTER DELETE ON pledge_signers BEGIN
+            UPDATE pledge_counts SET n = n - 1 WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '');
+            DELETE FROM pledge_counts WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '')
+                AND n <= 0;
+        END;
+        CREATE TRIGGER pledge_signers_count_update AFTER UPDATE OF pledge_id, company ON pledge_signers
+        WHEN OLD.pledge_id IS NOT NEW.pledge_id OR OLD.company IS NOT NEW.company BEGIN
+            UPDATE pledge_counts SET n = n - 1 WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '');
+            DELETE FROM pledge_counts WHERE pledge_id = OLD.pledge_id AND company = coalesce(OLD.company, '')
+                AND n <= 0;
+            INSERT INTO pledge_counts (pledge_id, company, n) VALUES (NEW.pledge_id, coalesce(NEW.company, ''), 1)
+                ON CONFLICT (pledge_id, company) DO UPDATE SET n = n + 1;
+        END;
+        """,
+        # 3: a change token per pledge, set to a fresh random value by every write that can change
+        # its shown figures (signers, company display forms, announced marks), so the figures
+        # read for `!pledges` are reused while nothing changed. Random, not a counter: a rolled
+        # back change must not leave a token that a later, different change could reuse.
+        """
+        CREATE TABLE pledge_changes (
+            pledge_id INTEGER PRIMARY KEY REFERENCES pledges(id) ON DELETE CASCADE,
+            token INTEGER NOT NULL
+        );
+        INSERT INTO pledge_changes (pledge_id, token) SELECT id, random() FROM pledges;
+        CREATE TRIGGER pledges_change_insert AFTER INSERT ON pledges BEGIN
+            INSERT OR IGNORE INTO pledge_changes (pledge_id, token) VALUES (NEW.id, random());
+        END;
+        CREATE TRIGGER pledge_counts_change_insert AFTER INSERT ON pledge_counts BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = NEW.pledge_id;
+        END;
+        CREATE TRIGGER pledge_counts_change_update AFTER UPDATE ON pledge_counts BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id IN (OLD.pledge_id, NEW.pledge_id);
+        END;
+        CREATE TRIGGER pledge_counts_change_delete AFTER DELETE ON pledge_counts BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = OLD.pledge_id;
+        END;
+        CREATE TRIGGER pledge_companies_change_insert AFTER INSERT ON pledge_companies BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = NEW.pledge_id;
+        END;
+        CREATE TRIGGER pledge_companies_change_update AFTER UPDATE ON pledge_companies BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id IN (OLD.pledge_id, NEW.pledge_id);
+        END;
+        CREATE TRIGGER pledge_companies_change_delete AFTER DELETE ON pledge_companies BEGIN
+            UPDATE pledge_changes SET token = random() WHERE pledge_id = OLD.pledge_id;
+        END;
+        """,
     ],
 )
 
@@ -201,17 +265,93 @@ async def signature(db: Database, pledge_id: int, member_ref: bytes) -> tuple[bo
 
 
 async def count(db: Database, pledge_id: int) -> int:
-    row = await db.fetchone("SELECT COUNT(*) FROM pledge_signers WHERE pledge_id=?", (pledge_id,))
+    """Signers of a pledge (from the trigger-maintained ``pledge_counts``)."""
+    row = await db.fetchone("SELECT coalesce(SUM(n), 0) FROM pledge_counts WHERE pledge_id=?", (pledge_id,))
     return int(row[0]) if row else 0
 
 
 async def company_counts(db: Database, pledge_id: int) -> dict[str, int]:
     """Signers per company key (rows without a company are left out)."""
     rows = await db.fetchall(
-        "SELECT company, COUNT(*) FROM pledge_signers WHERE pledge_id=? AND company IS NOT NULL GROUP BY company",
-        (pledge_id,),
+        "SELECT company, n FROM pledge_counts WHERE pledge_id=? AND company != '' AND n > 0", (pledge_id,)
     )
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def company_count(db: Database, pledge_id: int, company: str) -> int:
+    """Signers of a pledge for one company key."""
+    row = await db.fetchone("SELECT n FROM pledge_counts WHERE pledge_id=? AND company=?", (pledge_id, company))
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything the shown figures of one pledge need, read in two queries."""
+
+    total: int  # every signer
+    company_total: int  # signers with a company
+    labelled: dict[str, int]  # signers per company display form (keys with one display merged)
+    announced: tuple[str, ...]  # display forms of the companies whose threshold was announced
+
+
+async def figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
+    """:class:`Figures` of several pledges at once (for ``!pledges``: no query per pledge). The
+    labels are ``company_displays`` applied to ``company_counts`` (a key without a display form
+    stands for itself), summed per label, done by SQLite."""
+    if not pledge_ids:
+        return {}
+    tokens = {r[0]: r[1] for r in await db.fetchall(
+        f"SELECT pledge_id, token FROM pledge_changes WHERE pledge_id IN ({','.join('?' * len(pledge_ids))})",  # noqa: S608
+        pledge_ids,
+    )}
+    found: dict[int, Figures] = {}
+    for i in pledge_ids:
+        hit = _FIGURES.get(i)
+        if hit is not None and i in tokens and hit[0] == tokens[i]:
+            found[i] = hit[1]
+    missing = [i for i in pledge_ids if i not in found]
+    if missing:
+        fresh = await _read_figures(db, missing)
+        if len(_FIGURES) > 4096:
+            _FIGURES.clear()
+        for i, value in fresh.items():
+            found[i] = value
+            if i in tokens:
+                _FIGURES[i] = (tokens[i], value)
+    return {i: found[i] for i in pledge_ids}
+
+
+# pledge id → (change token, figures); a hit needs the pledge's current token (see migration 3)
+_FIGURES: dict[int, tuple[int, Figures]] = {}
+
+
+async def _read_figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
+    marks = ",".join("?" * len(pledge_ids))
+    totals = {i: 0 for i in pledge_ids}
+    company_totals = {i: 0 for i in pledge_ids}
+    labelled: dict[int, dict[str, int]] = {i: {} for i in pledge_ids}
+    announced: dict[int, list[str]] = {i: [] for i in pledge_ids}
+    # one statement (one hop to the database thread): a row per pledge with the labels as one
+    # JSON object (thousands of companies cost no Python loop), then a row per announced company
+    rows = await db.fetchall(
+        "SELECT 0, pledge_id, SUM(n), SUM(CASE WHEN label IS NULL THEN 0 ELSE n END), "
+        "json_group_object(label, n) FILTER (WHERE label IS NOT NULL) FROM ("
+        "SELECT c.pledge_id AS pledge_id, SUM(c.n) AS n, "
+        "CASE WHEN c.company = '' THEN NULL ELSE coalesce(d.display, c.company) END AS label "
+        "FROM pledge_counts c LEFT JOIN pledge_companies d ON d.pledge_id = c.pledge_id AND d.company = c.company "
+        f"WHERE c.pledge_id IN ({marks}) AND c.n > 0 GROUP BY c.pledge_id, label) GROUP BY pledge_id "
+        "UNION ALL SELECT 1, pledge_id, NULL, NULL, display FROM pledge_companies "
+        f"WHERE pledge_id IN ({marks}) AND announced = 1",  # noqa: S608
+        [*pledge_ids, *pledge_ids],
+    )
+    for kind, pledge_id, total, company_total, text in rows:
+        if kind == 0:
+            totals[pledge_id] = total
+            company_totals[pledge_id] = company_total
+            labelled[pledge_id] = json.loads(text) if text else {}
+        else:
+            announced[pledge_id].append(text)
+    return {i: Figures(totals[i], company_totals[i], labelled[i], tuple(announced[i])) for i in pledge_ids}
 
 
 async def note_company(db: Database, pledge_id: int, company: str, display: str) -> None:
@@ -251,7 +391,7 @@ async def delete_closed_before(db: Database, cutoff: datetime) -> int:
     )]
     removed = 0
     for pledge_id in ids:
-        for table in ("pledge_signers", "pledge_rooms", "pledge_companies"):
+        for table in ("pledge_signers", "pledge_rooms", "pledge_companies"):  # counts follow by trigger
             removed += await db.execute(f"DELETE FROM {table} WHERE pledge_id=?", (pledge_id,))  # noqa: S608
         removed += await db.execute("DELETE FROM pledges WHERE id=?", (pledge_id,))
     return removed

@@ -43,7 +43,67 @@ register_migrations(
             company_display TEXT NOT NULL,    -- employer name to show (never a member identifier)
             PRIMARY KEY (rollcall_id, member_ref)
         );
+        """,
+        # 2: answer counts kept up to date on every write (triggers), so tallies never scan all
+        # answers. One row per (roll-call, stored key, display form): the tally shows a key's
+        # smallest display form exactly as before, and re-resolves keys through the company
+        # directory at read time. Triggers also see `!forget`, retention and ON DELETE CASCADE.
         """
+        CREATE TABLE rollcall_counts (
+            rollcall_id INTEGER NOT NULL REFERENCES rollcalls(id) ON DELETE CASCADE,
+            company_key TEXT NOT NULL,
+            company_display TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (rollcall_id, company_key, company_display)
+        ) WITHOUT ROWID;
+        INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+            SELECT rollcall_id, company_key, company_display, COUNT(*) FROM rollcall_answers GROUP BY 1, 2, 3;
+        CREATE TRIGGER rollcall_answers_count_insert AFTER INSERT ON rollcall_answers BEGIN
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER rollcall_answers_count_delete AFTER DELETE ON rollcall_answers BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+        END;
+        CREATE TRIGGER rollcall_answers_count_update AFTER UPDATE OF rollcall_id, company_key, company_display
+        ON rollcall_answers
+        WHEN OLD.rollcall_id IS NOT NEW.rollcall_id OR OLD.company_key IS NOT NEW.company_key
+            OR OLD.company_display IS NOT NEW.company_display BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        """,
+        # 3: a change token per roll-call, set to a fresh random value whenever its counts change,
+        # so tallies are recomputed only after answers changed. Random, not a counter: a rolled
+        # back change must not leave a token that a later, different change could reuse.
+        """
+        CREATE TABLE rollcall_changes (
+            rollcall_id INTEGER PRIMARY KEY REFERENCES rollcalls(id) ON DELETE CASCADE,
+            token INTEGER NOT NULL
+        );
+        INSERT INTO rollcall_changes (rollcall_id, token) SELECT id, random() FROM rollcalls;
+        CREATE TRIGGER rollcalls_change_insert AFTER INSERT ON rollcalls BEGIN
+            INSERT OR IGNORE INTO rollcall_changes (rollcall_id, token) VALUES (NEW.id, random());
+        END;
+        CREATE TRIGGER rollcall_counts_change_insert AFTER INSERT ON rollcall_counts BEGIN
+            UPDATE rollcall_changes SET token = random() WHERE rollcall_id = NEW.rollcall_id;
+        END;
+        CREATE TRIGGER rollcall_counts_change_update AFTER UPDATE ON rollcall_counts BEGIN
+            UPDATE rollcall_changes SET token = random() WHERE rollcall_id IN (OLD.rollcall_id, NEW.rollcall_id);
+        END;
+        CREATE TRIGGER rollcall_counts_change_delete AFTER DELETE ON rollcall_counts BEGIN
+            UPDATE rollcall_changes SET token = random() WHERE rollcall_id = OLD.rollcall_id;
+        END;
+        """,
     ],
 )
 
@@ -176,13 +236,20 @@ async def delete_answer(db: Database, rollcall_id: int, member_ref: bytes) -> in
 
 
 async def counts(db: Database, rollcall_id: int) -> list[tuple[str, str, int]]:
-    """(company key, a display form, answers) per stored key."""
+    """(company key, a display form, answers) per stored key (from the trigger-maintained
+    ``rollcall_counts``; the smallest display form, as ``MIN`` over the answers gave)."""
     rows = await db.fetchall(
-        "SELECT company_key, MIN(company_display), COUNT(*) FROM rollcall_answers WHERE rollcall_id=? "
+        "SELECT company_key, MIN(company_display), SUM(n) FROM rollcall_counts WHERE rollcall_id=? AND n > 0 "
         "GROUP BY company_key",
         (rollcall_id,),
     )
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def change_token(db: Database, rollcall_id: int) -> int | None:
+    """A value that changes (to a fresh random one) whenever the roll-call's counts change."""
+    row = await db.fetchone("SELECT token FROM rollcall_changes WHERE rollcall_id=?", (rollcall_id,))
+    return int(row[0]) if row else None
 
 
 async def delete_closed_before(db: Database, cutoff: datetime) -> int:
