@@ -1,0 +1,176 @@
+"""Operations inside the bot: ``!audit`` (a room safety check) and the daily retention job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from commands.base import (
+    RETENTION_HOOKS,
+    Args,
+    CommandError,
+    Context,
+    Env,
+    Output,
+    Reply,
+    Role,
+    RoomFacts,
+    code,
+    command,
+    due_source,
+)
+from storage import retention
+from storage.db import Database
+
+# Homeserver names that point at a company with immigration-enforcement contracts: a label of
+# the server name (e.g. "matrix.palantir.tech", "gmail.com") equal to one of these words.
+# A small local table: the company normalizer of the contracts family (commands/companies.py)
+# knows names and aliases, not internet domains, so this stays separate and deliberately short.
+COMPANY_LABELS: dict[str, str] = {
+    "google": "Google", "gmail": "Google", "googleusercontent": "Google",
+    "amazon": "Amazon", "amazonaws": "Amazon", "aws": "Amazon", "a2z": "Amazon",
+    "microsoft": "Microsoft", "azure": "Microsoft", "outlook": "Microsoft",
+    "palantir": "Palantir",
+    "oracle": "Oracle",
+    "salesforce": "Salesforce",
+    "ibm": "IBM",
+    "dell": "Dell",
+    "thomsonreuters": "Thomson Reuters",
+    "lexisnexis": "LexisNexis",
+    "deloitte": "Deloitte",
+    "accenture": "Accenture",
+}
+
+OK = "✅"
+WARN = "⚠️"
+
+
+def company_of_server(server: str) -> str | None:
+    """The company a homeserver name points at, by its labels (the port and TLD ignored)."""
+    host = server.lower().rsplit(":", 1)[0] if server.count(":") == 1 else server.lower()
+    labels = host.split(".")
+    for label in labels[:-1] if len(labels) > 1 else labels:
+        if label in COMPANY_LABELS:
+            return COMPANY_LABELS[label]
+    return None
+
+
+def audit_lines(facts: RoomFacts) -> tuple[list[str], int]:
+    """The findings in plain words, and how many need fixing."""
+    out: list[str] = []
+    problems = 0
+
+    def bad(text: str) -> None:
+        nonlocal problems
+        problems += 1
+        out.append(f"{WARN} {text}")
+
+    if facts.encrypted:
+        out.append(f"{OK} Encrypted: the homeserver cannot read messages here.")
+    else:
+        bad("Not encrypted: the homeserver (and anyone with access to it) can read every message. "
+            "Turn on encryption in the room settings (Security & Privacy); it cannot be turned off again.")
+
+    rule = facts.join_rule or "invite"
+    if rule == "invite":
+        out.append(f"{OK} Who can join: only people who are invited.")
+    elif rule == "knock":
+        out.append(f"{OK} Who can join: people who ask to join and are let in.")
+    elif rule in ("restricted", "knock_restricted"):
+        out.append(f"{WARN} Who can join: members of a linked space or room, without an invitation. "
+                   "Check who is in that space, or make the room invite-only.")
+        problems += 1
+    else:
+        bad(f"Who can join: anyone who finds the room (join rule {code(rule, 20)}). "
+            "Make it invite-only: Room settings → Security & Privacy → Private (invite only).")
+
+    if facts.guest_access == "can_join":
+        bad("Guests (people without an account) may join. Turn guest access off in the room settings.")
+
+    visibility = facts.history_visibility or "shared"
+    if visibility == "joined":
+        out.append(f"{OK} Old messages: newcomers cannot read what was said before they joined.")
+    elif visibility == "invited":
+        bad("Old messages: newcomers can read everything from when they were invited. "
+            "Set “Who can read history?” to “Members only (since they joined)”.")
+    elif visibility == "world_readable":
+        bad("Old messages: anyone, even without joining, can read the whole history. "
+            "Set “Who can read history?” to “Members only (since they joined)”.")
+    else:
+        bad("Old messages: anyone who joins later can read the whole history, including who typed which "
+            "command. Set “Who can read history?” to “Members only (since they joined)”.")
+
+    servers = sorted(facts.member_servers.items(), key=lambda item: (-item[1], item[0]))
+    listed = ", ".join(f"{code(name, 60)} ({count})" for name, count in servers[:15])
+    if len(servers) > 15:
+        listed += f" and {len(servers) - 15} more"
+    out.append(f"Members' homeservers: {listed or 'none'}. Each server's admins can see who is in this room "
+               "and when they post, not what they write.")
+    for name, _count in servers:
+        company = company_of_server(name)
+        if company:
+            bad(f"{code(name, 60)} looks like a server run by {company}, a company with immigration-enforcement "
+                "contracts. Its members should use an account on an independent homeserver.")
+
+    if facts.powers:
+        holders = sorted(facts.powers.items(), key=lambda item: (-item[1], item[0]))
+        named = ", ".join(f"{code(name, 40)} ({_power_word(level)})" for name, level in holders[:20])
+        out.append(f"Moderators and admins: {named}. They can remove people and change these settings.")
+    else:
+        out.append("Moderators and admins: nobody besides me.")
+
+    if facts.bot_can_redact:
+        out.append(f"{OK} I can remove members' pledge and roll-call messages after recording them.")
+    else:
+        bad("I can't remove members' pledge and roll-call messages here. "
+            "Give me moderator power (power level 50) so I can.")
+    return out, problems
+
+
+def _power_word(level: int) -> str:
+    if level >= 100:
+        return "admin"
+    if level >= 50:
+        return "moderator"
+    return f"power {level}"
+
+
+@command(
+    "audit",
+    usage="audit",
+    summary="Check this room's privacy settings and say what to fix.",
+    role=Role.COORDINATOR,
+    details="Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
+            "members are on, who holds moderator power and whether I can remove sensitive messages.",
+)
+async def audit(ctx: Context, args: Args) -> list[Output]:
+    if ctx.room.is_dm:
+        raise CommandError(f"Run `{ctx.prefix}audit` in the room you want checked, not in our DM.")
+    facts = ctx.shell.room_facts(ctx.room.room_id)
+    if facts is None:
+        raise CommandError("I don't know this room's settings yet. Try again in a minute.")
+    found, problems = audit_lines(facts)
+    if problems:
+        head = f"**Room safety check: {problems} thing{'s' if problems != 1 else ''} to fix**"
+    else:
+        head = "**Room safety check: this room is set up well**"
+    return [Reply(head + "\n" + "\n".join(found))]
+
+
+# ---------------------------------------------------------------- retention
+
+
+@due_source("retention")
+class Retention:
+    """Daily: every domain's retention hook with cutoff = now − BOT_RETENTION_DAYS, and the
+    expiry of handled-event marks. Due a day after the last run (kept in ``meta``)."""
+
+    @staticmethod
+    async def next_due(db: Database) -> datetime | None:
+        return await retention.next_run(db)
+
+    @staticmethod
+    async def fire(env: Env) -> list[Output]:
+        if await retention.next_run(env.db) > env.now:
+            return []  # the scheduler fires every source when any is due
+        await retention.run(env.db, env.now, env.settings.BOT_RETENTION_DAYS, list(RETENTION_HOOKS))
+        return []
