@@ -7,6 +7,7 @@ roll-calls, actions with hostile titles) is shown by later ones (``!pledges``, `
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 
@@ -148,3 +149,13 @@ async def test_prefix_only_is_chat_or_a_clear_error(seeded, prefix_only):
     if parsed is not None:
         outputs = await seeded.run(prefix_only)
         check_outputs(outputs, prefix_only)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(min_size=1, max_size=100))
+def test_member_input_quoted_with_code_stays_literal(value):
+    TRIED["render"] += 1
+    plain, formatted = base.render(f"You typed {base.code(value)}.")
+    quoted = base.code(value)[1:-1]
+    assert formatted == f"You typed <code>{html.escape(quoted, quote=False)}</code>."
+    assert plain == f"You typed `{quoted}`."
