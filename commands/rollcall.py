@@ -60,6 +60,14 @@ MAX_TITLE = 200
 MAX_COMPANY = 80
 RECENT = timedelta(days=30)
 ROOM_PURPOSE = "rollcall-room"
+TITLE_PURPOSE = "rollcall-title"
+
+
+def title_of(keyring: Any, rc: RollCall) -> str:
+    """The coordinator's title: sealed at rest (rows written before sealing hold plain text)."""
+    if isinstance(rc.title, bytes):
+        return str(keyring.unseal(TITLE_PURPOSE, rc.title))
+    return rc.title
 
 
 def member_purpose(rollcall_id: int) -> str:
@@ -114,15 +122,16 @@ async def shown(db: Database, rc: RollCall, k: int, interval: int, now: datetime
 
 
 def render(rc: RollCall, snap: Mapping[str, Any], at: datetime, *, final: bool = False,
-           zone: str = "UTC") -> str:
+           zone: str = "UTC", keyring: Any = None) -> str:
     k = snap["k"]
+    title = title_of(keyring, rc)
     if final:
-        head = f"**Roll-call {code(rc.slug)} is closed: {rc.title}**\nFinal tallies:"
+        head = f"**Roll-call {code(rc.slug)} is closed: {title}**\nFinal tallies:"
     else:
         state = "open" if rc.is_open else "closed"
         if rc.is_open and rc.closes_at is not None:
             state += f", closes {format_when(rc.closes_at, zone)}"
-        head = f"**Roll-call {code(rc.slug)}: {rc.title}** ({state})"
+        head = f"**Roll-call {code(rc.slug)}: {title}** ({state})"
     body = "\n".join(snapshot_lines(snap))
     foot = f"As of {at:%H:%M} UTC. Companies with fewer than {k} answers are pooled into \"{OTHER_LABEL}\"."
     return f"{head}\n{body}\n{foot}"
@@ -190,7 +199,8 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     if await store.by_slug(ctx.db, slug) is not None:
         raise CommandError(f"There already is a roll-call {code(slug)}. Choose another slug.")
     closes_utc = closes_at.utc if closes_at else None
-    await store.create(ctx.db, slug, title, ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id), ctx.now, closes_utc)
+    await store.create(ctx.db, slug, ctx.keyring.seal(TITLE_PURPOSE, title),
+                       ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id), ctx.now, closes_utc)
     p = ctx.prefix
     text = (f"**Roll-call {code(slug)}: {title}**\nWho's in, and from which company? Answer privately in a direct "
             f"message with me: `{p}here <company>` (or `{p}here {slug} <company>` when several roll-calls are "
@@ -287,7 +297,7 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
     snap, at = await shown(ctx.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, ctx.now)
-    return [Reply(render(rc, snap, at, zone=s.BOT_DEFAULT_TIMEZONE))]
+    return [Reply(render(rc, snap, at, zone=s.BOT_DEFAULT_TIMEZONE, keyring=ctx.keyring))]
 
 
 @command(
@@ -313,7 +323,7 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
         return []
     snap, at = await shown(db, rc, k, 0, now, force=True)
     closed = await store.by_slug(db, rc.slug)
-    text = render(closed or rc, snap, at, final=True)
+    text = render(closed or rc, snap, at, final=True, keyring=keyring)
     outputs: list[Output] = []
     if here_room is not None:
         outputs.append(Reply(text))
@@ -334,7 +344,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     if open_now:
         out.append("**Open roll-calls**")
         for rc in open_now:
-            line = f"• {code(rc.slug)}: {rc.title}"
+            line = f"• {code(rc.slug)}: {title_of(ctx.keyring, rc)}"
             if rc.closes_at is not None:
                 line += f" (closes {format_when(rc.closes_at, zone)})"
             out.append(line)
@@ -342,7 +352,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
         out.append("**Recently closed**")
         for rc in recent:
             assert rc.closed_at is not None
-            out.append(f"• {code(rc.slug)}: {rc.title} (closed {format_when(rc.closed_at, zone)})")
+            out.append(f"• {code(rc.slug)}: {title_of(ctx.keyring, rc)} (closed {format_when(rc.closed_at, zone)})")
     out.append(f"`{ctx.prefix}rollcall <slug>` shows the tallies.")
     return [Reply("\n".join(out))]
 
@@ -397,7 +407,7 @@ async def _export(env: Env) -> dict[str, Any]:
     for rc in await store.all_rollcalls(env.db):
         snap, at = await shown(env.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, env.now)
         items.append({
-            "slug": rc.slug, "title": rc.title, "open": rc.is_open, "as_of": at.isoformat(),
+            "slug": rc.slug, "open": rc.is_open, "as_of": at.isoformat(),
             "min_cell": snap["k"], "rows": [{"company": label, "answers": text} for label, text in snap["rows"]],
             "total": snap["total"],
         })

@@ -24,7 +24,7 @@ register_migrations(
         CREATE TABLE rollcalls (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             slug TEXT NOT NULL UNIQUE,
-            title TEXT NOT NULL,
+            title TEXT NOT NULL,              -- keyring.seal("rollcall-title", title) (a BLOB)
             room_sealed BLOB,                 -- keyring.seal("rollcall-room", room_id)
             created_at INTEGER NOT NULL,      -- unix seconds
             closes_at INTEGER,                -- automatic close, unix seconds
@@ -57,7 +57,7 @@ def _dt(value: int | None) -> datetime | None:
 class RollCall:
     id: int
     slug: str
-    title: str
+    title: str | bytes  # sealed (bytes); plain text in rows written before sealing
     room_sealed: bytes | None
     created_at: datetime
     closes_at: datetime | None
@@ -80,7 +80,7 @@ def _row(r: Any) -> RollCall:
                     json.loads(r[7]) if r[7] else None, _dt(r[8]))
 
 
-async def create(db: Database, slug: str, title: str, room_sealed: bytes | None, now: datetime,
+async def create(db: Database, slug: str, title: str | bytes, room_sealed: bytes | None, now: datetime,
                  closes_at: datetime | None) -> int:
     return await db.insert(
         "INSERT OR IGNORE INTO rollcalls (slug, title, room_sealed, created_at, closes_at) VALUES (?, ?, ?, ?, ?)",
