@@ -34,11 +34,13 @@ from nio import (
     LoginError,
     MatrixRoom,
     MegolmEvent,
+    MessageDirection,
     OlmUnverifiedDeviceError,
     RoomCreateError,
     RoomCreateEvent,
     RoomKeyEvent,
     RoomMessage,
+    RoomMessagesResponse,
     RoomSendError,
     SyncError,
     SyncResponse,
@@ -311,7 +313,7 @@ class MatrixShell:
                 continue
             backoff = 1.0
             self._set_online(True)
-            await self._handle_sync(client, response)
+            await self._handle_sync(client, response, since=token)
             token = response.next_batch
             await self.db.set_meta("sync_token", token)
             self._write_health()
@@ -350,7 +352,7 @@ class MatrixShell:
 
     # ------------------------------------------------------------ incoming
 
-    async def _handle_sync(self, client: AsyncClient, response: SyncResponse) -> None:
+    async def _handle_sync(self, client: AsyncClient, response: SyncResponse, since: str | None = None) -> None:
         if response.device_list.changed:
             crosssign.invalidate(response.device_list.changed)
         for room_id, info in response.rooms.invite.items():
@@ -366,8 +368,31 @@ class MatrixShell:
                 if isinstance(event, RoomCreateEvent):
                     extra = event.source.get("content", {}).get("additional_creators") or []
                     self._creators[room_id] = {event.sender, *[u for u in extra if isinstance(u, str)]}
-            for event in info.timeline.events:
+            events = list(info.timeline.events)
+            if info.timeline.limited and since:
+                # more arrived since our token than one sync returns (the bot was down or busy):
+                # fetch the gap, so no command sent meanwhile is skipped
+                events = await self._gap(client, room_id, info.timeline.prev_batch, since) + events
+            for event in events:
                 await self._handle_event(client, room, event)
+
+    async def _gap(self, client: AsyncClient, room_id: str, start: str | None, since: str) -> list[Any]:
+        """The events between our sync token and a limited timeline, oldest first."""
+        found: list[Any] = []
+        for _ in range(50):  # at most 5000 events
+            if not start:
+                break
+            response = await client.room_messages(room_id, start=start, end=since,
+                                                  direction=MessageDirection.back, limit=100)
+            if not isinstance(response, RoomMessagesResponse) or not response.chunk:
+                break
+            found.extend(response.chunk)
+            if response.end == start:
+                break
+            start = response.end
+        found.reverse()
+        log.info("fetched %d earlier events of a room that were not in one sync", len(found))
+        return found
 
     async def _handle_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
         invite = next(
