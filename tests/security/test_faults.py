@@ -293,3 +293,30 @@ async def test_flooding_member_is_throttled_with_one_notice_while_others_are_ser
     FIGURES.update(flood_sent=len(flood), flood_answered=len(answered) - 1, flood_notices=len(notices),
                    bob_answered_after_flood_message=bob_answered_at[0])
     print(f"\nflood figures: {FIGURES}")
+
+
+async def test_a_long_backlog_in_one_room_is_answered_after_a_restart(make_bot, synapse, tmp_path):
+    """More commands in one room while the bot is down than a sync returns by default (10)."""
+    bot = make_bot(BOT_MEMBER_RATE="100").start()
+    alice = await LightMember.create(synapse, f"gap{os.getpid()}x{random.randrange(1 << 20)}", tmp_path, bot.user_id)
+    try:
+        room = await alice.open_dm()
+        first = await alice.send(room, "!privacy", txn_id="gap.first")
+        await alice.sync_until(lambda: _replied(alice, room, first), timeout=60)
+        assert bot.stop() == 0
+        backlog = [await alice.send(room, f"!company Gap{n}", txn_id=f"gap.{n}") for n in range(30)]
+        bot.start()
+        try:
+            await alice.sync_until(lambda: all(_replied(alice, room, e) for e in backlog), timeout=60)
+        except TimeoutError:
+            missing = [n for n, e in enumerate(backlog) if not _replied(alice, room, e)]
+            raise AssertionError(f"unanswered {missing}; undecrypted {len(alice.undecrypted)}; seen {alice.seen}; "
+                                 f"{[r.body[:20] for r in alice.from_bot(room)]}") from None
+        sentinel = await alice.send(room, "!help", txn_id="gap.sentinel")
+        await alice.sync_until(lambda: _replied(alice, room, sentinel), timeout=60)
+        for n, event_id in enumerate(backlog):
+            answers = _replied(alice, room, event_id)
+            assert len(answers) == 1 and f"Gap{n}" in answers[0].body, (n, [a.body for a in answers])
+        assert "fetched 20 earlier events" in bot.log()
+    finally:
+        await alice.close()
