@@ -57,8 +57,9 @@ def run(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_venv("[test]")
+    lint = [d for d in ("bot", "commands", "storage", "tests", "bench") if (ROOT / d).exists()]
     steps = [
-        [BIN / "ruff", "check", "bot", "commands", "storage", "tests", "bench"],
+        [BIN / "ruff", "check", *lint],
         [BIN / "mypy", "bot", "commands", "storage"],
         [BIN / "python", "-m", "pytest", *(args or ["tests"])],
     ]

@@ -71,7 +71,7 @@ Bot log: {log_path}. Type /quit or press Ctrl-D to stop{'' if keep else ' (every
                 await session.ask(line)
             return 0
         while True:
-            line = await asyncio.to_thread(_read_line)
+            line = await asyncio.to_thread(_read_line)  # type: ignore[arg-type]
             if line is None or line.strip() in ("/quit", "/exit"):
                 return 0
             if line.strip():
@@ -87,7 +87,7 @@ Bot log: {log_path}. Type /quit or press Ctrl-D to stop{'' if keep else ' (every
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _read_line() -> str | None:
+def _read_line() -> str | None:  # None at end of input
     try:
         return input("> ")
     except EOFError:

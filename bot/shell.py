@@ -34,7 +34,6 @@ from nio import (
     LoginError,
     MatrixRoom,
     MegolmEvent,
-    MessageDirection,
     OlmUnverifiedDeviceError,
     RoomCreateError,
     RoomCreateEvent,
@@ -45,7 +44,7 @@ from nio import (
     SyncError,
     SyncResponse,
 )
-from nio.api import RoomPreset
+from nio.api import MessageDirection, RoomPreset
 
 from bot import crosssign
 from bot.config import Settings
@@ -87,6 +86,12 @@ UNTRUSTED_TEXT = (
     "then send the command again."
 )
 PENDING_UNDECRYPTED_MAX = 500
+CREATOR_POWER = 1_000_000  # above any configurable coordinator level
+BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
+# Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
+# marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
+SYNC_TIMELINE_LIMIT = 500
+SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}}}
 
 
 class LoginFailed(Exception):
@@ -161,9 +166,9 @@ class MatrixShell:
             server = user_id.split(":", 1)[1]
             servers[server] = servers.get(server, 0) + 1
         powers = {
-            room.user_name(user_id) or user_id: level
-            for user_id, level in room.power_levels.users.items()
-            if level >= 50 and user_id in room.users and user_id != self.client.user_id
+            room.user_name(user_id) or user_id: min(level, 100)  # v12 creators shown as 100
+            for user_id in room.users
+            if (level := self._power_level(room, user_id)) >= 50 and user_id != self.client.user_id
         }
         return RoomFacts(room.room_id, room.display_name, bool(room.encrypted), room.join_rule,
                          room.history_visibility, room.guest_access, servers, powers,
@@ -270,6 +275,7 @@ class MatrixShell:
 
     async def run(self) -> None:
         client = self.client or await self.login()
+        self._outbox_kick.set()  # send what a previous run left queued (e.g. a stop mid-delivery)
         sender = asyncio.create_task(self._send_loop(), name="outbox")
         services = [asyncio.create_task(svc.run(), name=name) for name, svc in self._services.items()]
         try:
@@ -293,7 +299,8 @@ class MatrixShell:
         backoff = 1.0
         while not self._stopping.is_set():
             sync = asyncio.create_task(
-                client.sync(timeout=5000 if first else 25000, since=token, full_state=first)
+                client.sync(timeout=5000 if first else 25000, since=token, full_state=first,
+                            sync_filter=SYNC_FILTER)
             )
             stopper = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -313,9 +320,10 @@ class MatrixShell:
                 continue
             backoff = 1.0
             self._set_online(True)
-            await self._handle_sync(client, response, since=token)
+            await self._handle_sync(client, response, token)
             token = response.next_batch
-            await self.db.set_meta("sync_token", token)
+            async with self.db.transaction():  # never inside another task's open transaction
+                await self.db.set_meta("sync_token", token)
             self._write_health()
             await self._maintain_keys(client)
             first = False
@@ -369,30 +377,34 @@ class MatrixShell:
                     extra = event.source.get("content", {}).get("additional_creators") or []
                     self._creators[room_id] = {event.sender, *[u for u in extra if isinstance(u, str)]}
             events = list(info.timeline.events)
-            if info.timeline.limited and since:
-                # more arrived since our token than one sync returns (the bot was down or busy):
-                # fetch the gap, so no command sent meanwhile is skipped
-                events = await self._gap(client, room_id, info.timeline.prev_batch, since) + events
+            if info.timeline.limited and since is not None:
+                # more happened since our last sync than one sync returns (after a restart or an
+                # outage): fetch the gap, or those commands would never be answered
+                events = await self._backfill(client, room_id, info.timeline.prev_batch, since) + events
             for event in events:
                 await self._handle_event(client, room, event)
 
-    async def _gap(self, client: AsyncClient, room_id: str, start: str | None, since: str) -> list[Any]:
-        """The events between our sync token and a limited timeline, oldest first."""
-        found: list[Any] = []
-        for _ in range(50):  # at most 5000 events
-            if not start:
-                break
-            response = await client.room_messages(room_id, start=start, end=since,
+    async def _backfill(self, client: AsyncClient, room_id: str, start: str, since: str) -> list[Any]:
+        """The events a limited sync left out, between ``since`` and ``start``, oldest first
+        (decrypted by nio). Already-handled commands are skipped later by the dedup table."""
+        missed: list[Any] = []
+        token = start
+        for _ in range(BACKFILL_PAGES):
+            try:
+                page = await client.room_messages(room_id, start=token, end=since,
                                                   direction=MessageDirection.back, limit=100)
-            if not isinstance(response, RoomMessagesResponse) or not response.chunk:
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("could not fetch missed messages: %s", type(exc).__name__)
                 break
-            found.extend(response.chunk)
-            if response.end == start:
+            if not isinstance(page, RoomMessagesResponse):
+                log.warning("could not fetch missed messages: %s", getattr(page, "status_code", "error"))
                 break
-            start = response.end
-        found.reverse()
-        log.info("fetched %d earlier events of a room that were not in one sync", len(found))
-        return found
+            missed.extend(page.chunk)
+            if not page.chunk or not page.end or page.end == token:
+                break
+            token = page.end
+        missed.reverse()
+        return missed
 
     async def _handle_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
         invite = next(
@@ -495,12 +507,12 @@ class MatrixShell:
             return Role.COORDINATOR
         return Role.MEMBER
 
-    def _power_level(self, room: MatrixRoom, user_id: str) -> int | float:
-        """Power level, counting room creators as all-powerful in room versions 12+ (MSC4289),
-        which nio 0.26 does not know."""
+    def _power_level(self, room: MatrixRoom, user_id: str) -> int:
+        """Power level, counting room creators as all-powerful in room versions 12+ (MSC4289:
+        not listed in the power levels), which nio 0.26 does not know."""
         legacy = room.room_version in {str(v) for v in range(1, 12)}
         if not legacy and user_id in self._creators.get(room.room_id, ()):
-            return float("inf")
+            return CREATOR_POWER
         return int(room.power_levels.get_user_level(user_id))
 
     def _throttled(self, tag: str, now: float) -> tuple[bool, bool]:

@@ -83,7 +83,7 @@ def audit_lines(facts: RoomFacts) -> tuple[list[str], int]:
         bad(f"Who can join: anyone who finds the room (join rule {code(rule, 20)}). "
             "Make it invite-only: Room settings → Security & Privacy → Private (invite only).")
 
-    if facts.guest_access == "can_join":
+    if facts.guest_access == "can_join" and rule == "public":  # guests can otherwise only join when invited
         bad("Guests (people without an account) may join. Turn guest access off in the room settings.")
 
     visibility = facts.history_visibility or "shared"

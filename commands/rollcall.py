@@ -60,14 +60,6 @@ MAX_TITLE = 200
 MAX_COMPANY = 80
 RECENT = timedelta(days=30)
 ROOM_PURPOSE = "rollcall-room"
-TITLE_PURPOSE = "rollcall-title"
-
-
-def title_of(keyring: Any, rc: RollCall) -> str:
-    """The coordinator's title: sealed at rest (rows written before sealing hold plain text)."""
-    if isinstance(rc.title, bytes):
-        return str(keyring.unseal(TITLE_PURPOSE, rc.title))
-    return rc.title
 
 
 def member_purpose(rollcall_id: int) -> str:
@@ -121,10 +113,9 @@ async def shown(db: Database, rc: RollCall, k: int, interval: int, now: datetime
     return snap, now.replace(microsecond=0)
 
 
-def render(rc: RollCall, snap: Mapping[str, Any], at: datetime, *, final: bool = False,
-           zone: str = "UTC", keyring: Any = None) -> str:
+def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, final: bool = False,
+           zone: str = "UTC") -> str:
     k = snap["k"]
-    title = title_of(keyring, rc)
     if final:
         head = f"**Roll-call {code(rc.slug)} is closed: {title}**\nFinal tallies:"
     else:
@@ -199,8 +190,8 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     if await store.by_slug(ctx.db, slug) is not None:
         raise CommandError(f"There already is a roll-call {code(slug)}. Choose another slug.")
     closes_utc = closes_at.utc if closes_at else None
-    await store.create(ctx.db, slug, ctx.keyring.seal(TITLE_PURPOSE, title),
-                       ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id), ctx.now, closes_utc)
+    room_sealed = ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id)
+    await store.create(ctx.db, ctx.keyring, slug, title, room_sealed, ctx.now, closes_utc)
     p = ctx.prefix
     text = (f"**Roll-call {code(slug)}: {title}**\nWho's in, and from which company? Answer privately in a direct "
             f"message with me: `{p}here <company>` (or `{p}here {slug} <company>` when several roll-calls are "
@@ -297,7 +288,7 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
     snap, at = await shown(ctx.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, ctx.now)
-    return [Reply(render(rc, snap, at, zone=s.BOT_DEFAULT_TIMEZONE, keyring=ctx.keyring))]
+    return [Reply(render(rc, rc.title(ctx.keyring), snap, at, zone=s.BOT_DEFAULT_TIMEZONE))]
 
 
 @command(
@@ -323,7 +314,7 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
         return []
     snap, at = await shown(db, rc, k, 0, now, force=True)
     closed = await store.by_slug(db, rc.slug)
-    text = render(closed or rc, snap, at, final=True, keyring=keyring)
+    text = render(closed or rc, rc.title(keyring), snap, at, final=True)
     outputs: list[Output] = []
     if here_room is not None:
         outputs.append(Reply(text))
@@ -344,7 +335,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     if open_now:
         out.append("**Open roll-calls**")
         for rc in open_now:
-            line = f"• {code(rc.slug)}: {title_of(ctx.keyring, rc)}"
+            line = f"• {code(rc.slug)}: {rc.title(ctx.keyring)}"
             if rc.closes_at is not None:
                 line += f" (closes {format_when(rc.closes_at, zone)})"
             out.append(line)
@@ -352,7 +343,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
         out.append("**Recently closed**")
         for rc in recent:
             assert rc.closed_at is not None
-            out.append(f"• {code(rc.slug)}: {title_of(ctx.keyring, rc)} (closed {format_when(rc.closed_at, zone)})")
+            out.append(f"• {code(rc.slug)}: {rc.title(ctx.keyring)} (closed {format_when(rc.closed_at, zone)})")
     out.append(f"`{ctx.prefix}rollcall <slug>` shows the tallies.")
     return [Reply("\n".join(out))]
 

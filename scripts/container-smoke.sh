@@ -9,13 +9,13 @@
 # Without a pullable base image, a Debian bookworm base is made with debootstrap (cached as
 # localhost/bookworm-python).
 #
-# Environment: PYTHON (host Python with the bot's dependencies, default /tmp/venv-bot/bin/python),
+# Environment: PYTHON (host Python with the bot's dependencies, default .venv/bin/python from dev.py),
 # ORGANIZER_SYNAPSE_VENV (reused Synapse venv), BASE_IMAGE, IMAGE (tag to build),
 # SMOKE_ENGINE=docker|podman-run|podman-chroot to force a mode.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON="${PYTHON:-/tmp/venv-bot/bin/python}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 IMAGE="${IMAGE:-localhost/organizer-bot:smoke}"
 START=$(date +%s)
 log() { echo "smoke[$(( $(date +%s) - START ))s]: $*"; }
@@ -43,7 +43,7 @@ if [[ "$engine" == podman* ]]; then
       rootfs="$(mktemp -d /tmp/organizer-rootfs.XXXXXX)"
       debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
         bookworm "$rootfs" >/dev/null
-      tar -C "$rootfs" -c . | podman import - "$BASE_IMAGE" >/dev/null
+      tar -C "$rootfs" -c . | podman import -q - "$BASE_IMAGE" >/dev/null
       rm -rf "$rootfs"
     fi
   fi

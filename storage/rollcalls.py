@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage.db import Database, register_migrations
+from storage.hashing import Keyring
+
+TITLE_PURPOSE = "rollcall-title"
 
 register_migrations(
     "rollcalls",
@@ -24,7 +27,7 @@ register_migrations(
         CREATE TABLE rollcalls (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             slug TEXT NOT NULL UNIQUE,
-            title TEXT NOT NULL,              -- keyring.seal("rollcall-title", title) (a BLOB)
+            title_sealed BLOB NOT NULL,       -- the coordinator's title, sealed
             room_sealed BLOB,                 -- keyring.seal("rollcall-room", room_id)
             created_at INTEGER NOT NULL,      -- unix seconds
             closes_at INTEGER,                -- automatic close, unix seconds
@@ -57,7 +60,7 @@ def _dt(value: int | None) -> datetime | None:
 class RollCall:
     id: int
     slug: str
-    title: str | bytes  # sealed (bytes); plain text in rows written before sealing
+    title_sealed: bytes
     room_sealed: bytes | None
     created_at: datetime
     closes_at: datetime | None
@@ -69,8 +72,11 @@ class RollCall:
     def is_open(self) -> bool:
         return self.closed_at is None
 
+    def title(self, keyring: Keyring) -> str:
+        return keyring.unseal(TITLE_PURPOSE, self.title_sealed)
 
-_COLUMNS = "id, slug, title, room_sealed, created_at, closes_at, closed_at, snapshot, snapshot_at"
+
+_COLUMNS = "id, slug, title_sealed, room_sealed, created_at, closes_at, closed_at, snapshot, snapshot_at"
 
 
 def _row(r: Any) -> RollCall:
@@ -80,11 +86,12 @@ def _row(r: Any) -> RollCall:
                     json.loads(r[7]) if r[7] else None, _dt(r[8]))
 
 
-async def create(db: Database, slug: str, title: str | bytes, room_sealed: bytes | None, now: datetime,
-                 closes_at: datetime | None) -> int:
+async def create(db: Database, keyring: Keyring, slug: str, title: str, room_sealed: bytes | None,
+                 now: datetime, closes_at: datetime | None) -> int:
     return await db.insert(
-        "INSERT OR IGNORE INTO rollcalls (slug, title, room_sealed, created_at, closes_at) VALUES (?, ?, ?, ?, ?)",
-        (slug, title, room_sealed, _ts(now), _ts(closes_at)),
+        "INSERT OR IGNORE INTO rollcalls (slug, title_sealed, room_sealed, created_at, closes_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (slug, keyring.seal(TITLE_PURPOSE, title), room_sealed, _ts(now), _ts(closes_at)),
     )
 
 

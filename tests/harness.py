@@ -239,8 +239,8 @@ class Member:
     async def create_room(self, *, encrypted: bool = True, invite_bot: bool = True, name: str = "test room",
                           invite: tuple[str, ...] = (), power: dict[str, int] | None = None,
                           room_version: str | None = None) -> str:
-        """``room_version="11"`` gives the creator power level 100 in ``users`` (room v12, Synapse's
-        default, makes creators privileged outside the power levels, which nio does not read)."""
+        """``power`` sets users' power levels. In room version 12 (Synapse's default, MSC4289) the
+        creator's power is implicit and must not be listed; in older versions it is listed at 100."""
         initial_state = []
         if encrypted:
             initial_state.append({"type": "m.room.encryption", "state_key": "",
@@ -248,9 +248,10 @@ class Member:
         invitees = ([self.bot_id] if invite_bot else []) + list(invite)
         power_override = None
         if power:
-            # room version 12 (Synapse's default, MSC4289): the creator has implicit top power and
-            # must not appear in the users map
-            power_override = {"users": {u: level for u, level in power.items() if u != self.user_id}}
+            users = {u: level for u, level in power.items() if u != self.user_id}
+            if room_version is not None and room_version in {str(v) for v in range(1, 12)}:
+                users[self.user_id] = 100
+            power_override = {"users": users}
         response = await self.client.room_create(name=name, invite=invitees, initial_state=initial_state,
                                                  power_level_override=power_override, room_version=room_version)
         assert isinstance(response, RoomCreateResponse), response

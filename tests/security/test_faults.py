@@ -317,6 +317,5 @@ async def test_a_long_backlog_in_one_room_is_answered_after_a_restart(make_bot, 
         for n, event_id in enumerate(backlog):
             answers = _replied(alice, room, event_id)
             assert len(answers) == 1 and f"Gap{n}" in answers[0].body, (n, [a.body for a in answers])
-        assert "fetched 20 earlier events" in bot.log()
     finally:
         await alice.close()

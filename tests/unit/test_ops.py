@@ -258,3 +258,29 @@ def test_shred_overwrites_before_deleting(tmp_path, monkeypatch):
     assert ops_cli.shred(target)
     assert len(written[0]) == 100 and written[0] != b"A" * 100
     assert not target.exists()
+
+
+# ---------------------------------------------------------------- container files
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dockerfile_runs_unprivileged_without_secrets():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=python:3.12-slim" in text and text.count("FROM ${BASE_IMAGE}") == 2
+    assert "USER 10001" in text and 'VOLUME ["/data"]' in text and "BOT_DATA_DIR=/data" in text
+    assert 'CMD ["organizer-bot", "healthcheck"]' in text
+    assert 'ENTRYPOINT ["organizer-bot"]' in text and 'CMD ["run"]' in text
+    for secret in ("BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_PASSWORD", "MATRIX_ACCESS_TOKEN"):
+        assert secret not in text
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "**" in ignore and "**/.env" in ignore and "!tests/" not in ignore
+
+
+def test_compose_takes_every_secret_from_a_file():
+    from bot.config import SECRET_FILE_KEYS
+
+    text = (ROOT / "compose.yaml").read_text()
+    for key in SECRET_FILE_KEYS:
+        assert f"{key}_FILE: /run/secrets/{key.lower()}" in text
+        assert f"\n      {key}:" not in text  # never the value itself

@@ -359,7 +359,7 @@ def test_a_company_below_k_is_never_named(answers, k):
     from datetime import UTC, datetime
 
     rc = store.RollCall(1, "x", "T", None, datetime(2026, 1, 1, tzinfo=UTC), None, None, None, None)
-    text = render(rc, snapshot_of(counts, k), datetime(2026, 1, 1, tzinfo=UTC))
+    text = render(rc, "Title", snapshot_of(counts, k), datetime(2026, 1, 1, tzinfo=UTC))
     for label, n in counts.items():
         if n < k and label != OTHER_LABEL:
             assert label not in text

@@ -1,0 +1,56 @@
+"""The latency floor: a minimal matrix-nio E2EE bot that answers every ``!`` message with a notice.
+
+It syncs the way organizer-bot does (long-poll, key maintenance after each sync) and does no
+other work, so its send → decrypted-reply time is what the homeserver and the client library
+cost. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, RoomMessageText, SyncResponse
+
+
+async def main(homeserver: str, user_id: str, password: str, store: str) -> None:
+    config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=None)
+    client = AsyncClient(homeserver, user_id, store_path=store, config=config)
+    await client.login(password, device_name="echo-floor")
+    if client.should_upload_keys:
+        await client.keys_upload()
+
+    async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
+        if event.sender == client.user_id or not event.body.startswith("!"):
+            return
+        await client.room_send(room.room_id, "m.room.message",
+                               {"msgtype": "m.notice", "body": event.body,
+                                "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}},
+                               ignore_unverified_devices=True)
+
+    async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
+        if event.state_key == client.user_id and event.membership == "invite":
+            await client.join(room.room_id)
+
+    token = None
+    first = True
+    while True:
+        response = await client.sync(timeout=25000, since=token, full_state=first)
+        if not isinstance(response, SyncResponse):
+            await asyncio.sleep(1)
+            continue
+        if first:  # skip history: register callbacks only after the first sync
+            client.add_event_callback(on_message, RoomMessageText)  # type: ignore[arg-type]
+            client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
+        token, first = response.next_batch, False
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))
