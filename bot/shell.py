@@ -285,7 +285,8 @@ class MatrixShell:
             for task in services:
                 task.cancel()
             await asyncio.gather(*services, return_exceptions=True)
-            await self._drain_outbox(timeout=3)
+            if self.ready.is_set():
+                await self._drain_outbox(timeout=3)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             await client.close()
@@ -661,6 +662,9 @@ class MatrixShell:
     # ------------------------------------------------------------ sending
 
     async def _send_loop(self) -> None:
+        # the rooms are known only after the first sync (our own token: nio keeps none); sending
+        # earlier would drop what a killed run left queued as "for a room the bot is not in"
+        await self.ready.wait()
         while True:
             await self._outbox_kick.wait()
             self._outbox_kick.clear()

@@ -664,7 +664,7 @@ async def _export(env: Env) -> dict[str, Any]:
     for pledge in await store.all_pledges(env.db):
         t = await tally(env.db, pledge, k)
         entry: dict[str, Any] = {
-            "slug": pledge.slug, "title": title_of(env.keyring, pledge), "open": pledge.is_open,
+            "slug": pledge.slug, "open": pledge.is_open,
             "signed": t.text, "goal": pledge.goal, "threshold": pledge.threshold,
             "threshold_state": await threshold_state(env.db, pledge) or None,
             "deadline": pledge.deadline.isoformat() if pledge.deadline else None,

@@ -413,7 +413,7 @@ async def _export(env: Env) -> dict[str, Any]:
     for rc in await store.all_rollcalls(env.db):
         snap, at = await shown(env.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, env.now)
         items.append({
-            "slug": rc.slug, "title": rc.title(env.keyring), "open": rc.is_open, "as_of": at.isoformat(),
+            "slug": rc.slug, "open": rc.is_open, "as_of": at.isoformat(),
             "min_cell": snap["k"], "rows": [{"company": label, "answers": text} for label, text in snap["rows"]],
             "total": snap["total"],
         })
