@@ -290,11 +290,21 @@ class Member:
         return [r for r in self.received if r.sender == self.bot_id and (room_id is None or r.room_id == room_id)]
 
     async def ask(self, room_id: str, text: str, timeout: float = 45, **kwargs: Any) -> Received:
-        """Send a command and return the bot's next message in that room."""
+        """Send a command and return the bot's next message in that room that answers it: a reply
+        to this event, or a message without a reply relation (private acknowledgements). Replies
+        to other members' commands that arrive meanwhile are skipped."""
         seen = len(self.from_bot(room_id))
-        await self.send(room_id, text, **kwargs)
-        found = await self.wait_for(lambda: self.from_bot(room_id)[seen:], timeout)
-        return found[0]  # type: ignore[no-any-return]
+        sent = await self.send(room_id, text, **kwargs)
+
+        def answer() -> Received | None:
+            for message in self.from_bot(room_id)[seen:]:
+                target = (message.relates_to.get("m.in_reply_to") or {}).get("event_id")
+                if target is None or target == sent:
+                    return message
+            return None
+
+        found: Received = await self.wait_for(answer, timeout)
+        return found
 
     async def close(self) -> None:
         if self._task:
