@@ -53,6 +53,7 @@ def test_missing_env_file_is_a_clear_config_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["run", "init", "check-config", "demo", "healthcheck", "backup", "doctor",
+                                     "export-aggregates", "burn",
                                      "contracts"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
