@@ -185,17 +185,17 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
 
 @command("actions", usage="actions", summary="Upcoming actions this room gets reminders for.")
 async def actions_list(ctx: Context, args: Args) -> list[Output]:
-    found = await store.upcoming(ctx.db, ctx.keyring, ctx.room.room_id)
+    found, total = await store.upcoming(ctx.db, ctx.keyring, ctx.room.room_id, limit=MAX_LISTED)
     if not found:
         return [Reply(f"No upcoming actions here. A coordinator can add one with "
                       f"`{ctx.prefix}action add tomorrow 9am | …`.")]
     rows = []
-    for action, here in found[:MAX_LISTED]:
+    for action, here in found:
         row = f"**#{action.id}** {format_when(action.occurs_at, action.zone)}, {_rec_text(action)}: {action.text}"
         if not here:
             row += " (scheduled in another room)"
         rows.append(row)
-    more = f"\n…and {len(found) - MAX_LISTED} more." if len(found) > MAX_LISTED else ""
+    more = f"\n…and {total - len(found)} more." if total > len(found) else ""
     return [Reply("**Upcoming actions**\n" + "\n".join(rows) + more)]
 
 

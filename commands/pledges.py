@@ -56,7 +56,7 @@ from commands.base import (
     due_source,
     member_data,
 )
-from commands.suppression import Suppressed, suppress
+from commands.suppression import Suppressed, suppress, suppressed_total
 from commands.timeparse import format_when, parse_when
 from storage import pledges as store
 from storage.db import Database
@@ -197,31 +197,36 @@ async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
     return (await store.figures(db, [pledge.id]))[pledge.id]
 
 
-_SUPPRESSED: dict[int, tuple[int, dict[str, int], Suppressed]] = {}  # pledge id → (k, input, output)
+_SUPPRESSED: dict[tuple[int, bool], tuple[int, dict[str, int], Any]] = {}  # (pledge id, rows?) → (k, input, output)
 
 
-def _suppress(pledge_id: int, labelled: dict[str, int], k: int) -> Suppressed:
-    """``suppress(labelled, k)``, remembered per pledge: a hit needs an EQUAL input (one dict
-    comparison, in C), so the result is exactly what ``suppress`` returns, only not recomputed
-    when a listing shows a pledge whose counts did not change."""
-    hit = _SUPPRESSED.get(pledge_id)
+def _suppress(pledge_id: int, labelled: dict[str, int], k: int, with_rows: bool = True) -> Any:
+    """``suppress(labelled, k)`` (or only its total, ``suppressed_total``), remembered per pledge:
+    a hit needs an EQUAL input (one dict comparison, in C), so the result is exactly what the
+    rule returns, only not recomputed when a listing shows a pledge whose counts did not change."""
+    hit = _SUPPRESSED.get((pledge_id, with_rows))
     if hit is not None and hit[0] == k and hit[1] == labelled:
         return hit[2]
-    result = suppress(labelled, k)
+    result = suppress(labelled, k) if with_rows else suppressed_total(labelled, k)
     if len(_SUPPRESSED) >= 1024:
         _SUPPRESSED.clear()
-    _SUPPRESSED[pledge_id] = (k, dict(labelled), result)
+    _SUPPRESSED[(pledge_id, with_rows)] = (k, dict(labelled), result)
     return result
 
 
-async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | None = None) -> Tally:
-    """The shown figures; ``figures`` when the caller read them already (``store.figures``)."""
+async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | None = None,
+                with_rows: bool = True) -> Tally:
+    """The shown figures; ``figures`` when the caller read them already (``store.figures``).
+    ``with_rows=False`` when only the total is shown: ``companies`` is then ``None``."""
     if not pledge.per_company:
         n = figures.total if figures is not None else await store.count(db, pledge.id)
         return Tally(n, str(n), n, None)
     if figures is None:
         figures = await figures_of(db, pledge)
-    rows = _suppress(pledge.id, figures.labelled, k)
+    if not with_rows:
+        text, lower = _suppress(pledge.id, figures.labelled, k, with_rows=False)
+        return Tally(figures.company_total, text, lower, None)
+    rows: Suppressed = _suppress(pledge.id, figures.labelled, k)
     lower = rows.total_exact if rows.total_exact is not None else sum(r.exact_value or 0 for r in rows.rows)
     return Tally(figures.company_total, rows.total_text, lower, rows)
 
@@ -442,7 +447,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
         if company is not None:
             await store.note_company(ctx.db, pledge.id, company, display)
         outputs = await crossings(ctx.db, ctx.keyring, pledge, company)
-        t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+        t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = f"A pledge to {code(pledge.slug)} was recorded. {have_signed(t)}."
     if ctx.room.is_dm and company is not None:
         text += f" (Counted for {display}.)"
@@ -458,7 +463,7 @@ async def _unsign(ctx: Context, args: Args) -> list[Output]:
                            f"`{ctx.prefix}forget` deletes everything I hold about you.")
     async with ctx.db.transaction():
         removed = await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
-        t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
+        t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     if not removed:
         return [Reply(f"You had not signed {code(pledge.slug)}. Nothing was changed.", private=True)]
     return [Reply(f"Your pledge to {code(pledge.slug)} was withdrawn. {have_signed(t)}.", private=True)]
@@ -531,7 +536,7 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     blocks = []
     found = await store.figures(ctx.db, [p.id for p in pledges])  # two queries for all of them
     for pledge in pledges:
-        t = await tally(ctx.db, pledge, k, found[pledge.id])
+        t = await tally(ctx.db, pledge, k, found[pledge.id], with_rows=False)
         line = await progress_line(ctx.db, pledge, t, found[pledge.id])
         blocks.append(f"{code(pledge.slug)} — {title_of(ctx.keyring, pledge)}\n{line}")
     footer = f"\nSign with `{ctx.prefix}pledge <slug>`, best in a DM with me."

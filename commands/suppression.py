@@ -93,6 +93,28 @@ def suppress(
     other_label: str = "Other companies",
 ) -> Suppressed:
     """Apply the small-cell rule to a tally of answers per category (see the module docstring)."""
+    named, pool = _split(counts, k, other_label)
+    named.sort()  # by label (labels are distinct) …
+    named.sort(key=itemgetter(1), reverse=True)  # … then largest first; stable, so ties stay by label
+    rows = [Row(label, str(n), n) for label, n in named]
+    total_text, total_exact = _total(sum(n for _, n in named), pool, k)
+    if pool:
+        rows.append(Row(other_label, str(pool), pool) if pool >= k else Row(other_label, fewer_than(k), None))
+    return Suppressed(rows, total_text, total_exact, k)
+
+
+def suppressed_total(counts: Mapping[str, int], k: int = DEFAULT_MIN_CELL,
+                     other_label: str = "Other companies") -> tuple[str, int]:
+    """Just the total line of ``suppress(counts, k)``, without building the rows: its text and
+    the figure it shows exactly (the total, or X of "at least X")."""
+    named, pool = _split(counts, k, other_label)
+    named_sum = sum(n for _, n in named)
+    text, exact = _total(named_sum, pool, k)
+    return text, named_sum if exact is None else exact
+
+
+def _split(counts: Mapping[str, int], k: int, other_label: str) -> tuple[list[tuple[str, int]], int]:
+    """The categories shown by name, and the answers pooled into ``other_label``."""
     _check_k(k)
     named: list[tuple[str, int]] = []
     pool = 0
@@ -104,17 +126,11 @@ def suppress(
             named.append((label, n))
         else:
             pool += n
-    named.sort()  # by label (labels are distinct) …
-    named.sort(key=itemgetter(1), reverse=True)  # … then largest first; stable, so ties stay by label
-    rows = [Row(label, str(n), n) for label, n in named]
-    named_sum = sum(n for _, n in named)
+    return named, pool
 
+
+def _total(named_sum: int, pool: int, k: int) -> tuple[str, int | None]:
+    """The total's text and exact value (``None`` when a pool of 1..k-1 makes it a lower bound)."""
     if pool == 0 or pool >= k:
-        if pool:
-            rows.append(Row(other_label, str(pool), pool))
-        total = named_sum + pool
-        return Suppressed(rows, str(total), total, k)
-
-    rows.append(Row(other_label, fewer_than(k), None))
-    total_text = f"at least {named_sum}" if named_sum else fewer_than(k)
-    return Suppressed(rows, total_text, None, k)
+        return str(named_sum + pool), named_sum + pool
+    return (f"at least {named_sum}" if named_sum else fewer_than(k)), None

@@ -136,16 +136,18 @@ async def action_in_room(db: Database, keyring: Keyring, action_id: int, room_id
     return _action(keyring, row) if row else None
 
 
-async def upcoming(db: Database, keyring: Keyring, room_id: str) -> list[tuple[Action, bool]]:
-    """Live actions this room gets reminders for: (action, scheduled here)."""
+async def upcoming(db: Database, keyring: Keyring, room_id: str,
+                   limit: int | None = None) -> tuple[list[tuple[Action, bool]], int]:
+    """Live actions this room gets reminders for, soonest first: up to ``limit`` of them as
+    (action, scheduled here), and how many there are in all (only the listed ones are unsealed)."""
     ref = keyring.ref(ROOM, room_id)
     rows = await db.fetchall(
-        f"SELECT {_ACTION_COLS}, room_ref = ? FROM actions WHERE cancelled=0 AND (room_ref=? OR id IN "
-        "(SELECT action_id FROM action_rooms WHERE room_ref=?)) AND EXISTS (SELECT 1 FROM action_reminders r "
-        "WHERE r.action_id = actions.id AND r.state='pending') ORDER BY occurs_at, id",
-        (ref, ref, ref),
+        f"SELECT {_ACTION_COLS}, room_ref = ?, count(*) OVER () FROM actions WHERE cancelled=0 AND (room_ref=? "
+        "OR id IN (SELECT action_id FROM action_rooms WHERE room_ref=?)) AND EXISTS (SELECT 1 FROM "
+        "action_reminders r WHERE r.action_id = actions.id AND r.state='pending') ORDER BY occurs_at, id LIMIT ?",
+        (ref, ref, ref, -1 if limit is None else limit),
     )
-    return [(_action(keyring, row), bool(row[9])) for row in rows]
+    return [(_action(keyring, row), bool(row[9])) for row in rows], (rows[0][10] if rows else 0)
 
 
 async def cancel_action(db: Database, action_id: int) -> int:
@@ -324,9 +326,11 @@ async def delete_old(db: Database, cutoff: datetime) -> int:
     c = ms(cutoff)
     removed = await db.execute(
         "DELETE FROM actions WHERE occurs_at < ? AND (recurrence IS NULL OR cancelled=1) AND NOT EXISTS "
-        "(SELECT 1 FROM action_reminders r WHERE r.action_id = actions.id AND r.state='pending')", (c,))
-    removed += await db.execute("DELETE FROM action_reminders WHERE state != 'pending' AND due_at < ?", (c,))
-    removed += await db.execute("DELETE FROM personal_reminders WHERE state != 'pending' AND due_at < ?", (c,))
+        "(SELECT 1 FROM action_reminders r WHERE r.action_id = actions.id AND r.state='pending')", (c,), slow=True)
+    removed += await db.execute("DELETE FROM action_reminders WHERE state != 'pending' AND due_at < ?", (c,),
+                                  slow=True)
+    removed += await db.execute("DELETE FROM personal_reminders WHERE state != 'pending' AND due_at < ?", (c,),
+                                  slow=True)
     removed += await db.execute("DELETE FROM confirmations WHERE expires_at < ?", (c,))
     return removed
 

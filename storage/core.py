@@ -33,7 +33,8 @@ async def mark_handled(db: Database, keyring: Keyring, event_id: str, now: float
 
 
 async def expire_handled(db: Database, now: float | None = None) -> int:
-    return await db.execute("DELETE FROM processed_events WHERE expires_at < ?", (int(now or time.time()),))
+    return await db.execute("DELETE FROM processed_events WHERE expires_at < ?", (int(now or time.time()),),
+                            slow=True)
 
 
 @dataclass(frozen=True)

@@ -392,6 +392,7 @@ async def delete_closed_before(db: Database, cutoff: datetime) -> int:
     removed = 0
     for pledge_id in ids:
         for table in ("pledge_signers", "pledge_rooms", "pledge_companies"):  # counts follow by trigger
-            removed += await db.execute(f"DELETE FROM {table} WHERE pledge_id=?", (pledge_id,))  # noqa: S608
+            removed += await db.execute(f"DELETE FROM {table} WHERE pledge_id=?", (pledge_id,),  # noqa: S608
+                                          slow=True)
         removed += await db.execute("DELETE FROM pledges WHERE id=?", (pledge_id,))
     return removed

@@ -259,6 +259,7 @@ async def delete_closed_before(db: Database, cutoff: datetime) -> int:
     )]
     deleted = 0
     for rollcall_id in ids:
-        deleted += await db.execute("DELETE FROM rollcall_answers WHERE rollcall_id=?", (rollcall_id,))
+        deleted += await db.execute("DELETE FROM rollcall_answers WHERE rollcall_id=?", (rollcall_id,),
+                                    slow=True)
         deleted += await db.execute("DELETE FROM rollcalls WHERE id=?", (rollcall_id,))
     return deleted

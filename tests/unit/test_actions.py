@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from commands.actions import ActionsDue
+from commands.actions import MAX_LISTED, ActionsDue
 from commands.base import RETENTION_HOOKS, Broadcast, Post, Reply, Role, RoomView, Wake
 from storage import actions as store
 from tests.fakes import DM, ROOM, texts
@@ -73,6 +73,16 @@ async def test_list_and_cancel(world):
     assert "First" not in texts(await world.run("!actions"))
     world.now = datetime(2026, 12, 1, 10, 0, 1, tzinfo=UTC)
     assert await fire(world) == []
+
+
+async def test_long_list_shows_the_soonest_and_counts_the_rest(world):
+    for day in range(1, 31):  # added latest first: the listing must still be soonest first
+        await world.run(f"!action add 2026-12-{31 - day:02d} 10:00 | Action on day {31 - day}", role=C)
+    lines = texts(await world.run("!actions")).splitlines()
+    listed = [line for line in lines if line.startswith("**#")]
+    assert len(listed) == MAX_LISTED
+    assert "Action on day 1" in listed[0] and f"Action on day {MAX_LISTED}" in listed[-1]
+    assert lines[-1] == f"…and {30 - MAX_LISTED} more."
 
 
 async def test_recurrence_keeps_wall_time_across_dst(world):
@@ -173,4 +183,4 @@ async def test_retention_removes_past_one_offs_and_delivered(world):
     async with world.db.transaction():
         removed = sum([await hook(world.db, world.now + timedelta(days=1)) for hook in RETENTION_HOOKS])
     assert removed >= 3
-    assert len(await store.upcoming(world.db, world.keyring, ROOM.room_id)) == 1
+    assert (await store.upcoming(world.db, world.keyring, ROOM.room_id))[1] == 1

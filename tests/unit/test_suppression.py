@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.suppression import Row, Suppressed, suppress, suppress_total
+from commands.suppression import Row, Suppressed, suppress, suppress_total, suppressed_total
 
 # ---------------------------------------------------------------- known answers
 
@@ -189,3 +189,14 @@ def test_a_small_pool_hides_its_size_and_members(counts: dict[str, int], k: int,
 @given(n=st.integers(0, 10_000), k=ks)
 def test_suppress_total_agrees_with_suppress(n: int, k: int) -> None:
     assert suppress_total(n, k) == suppress({"Google": n}, k).total_text
+
+
+@given(counts=tallies, k=ks)
+def test_the_total_alone_is_the_total_of_the_full_rule(counts: dict[str, int], k: int) -> None:
+    """``suppressed_total`` (used where only the total is shown) is the rule's total line, and its
+    figure is the exact total or the "at least" bound, never anything in between."""
+    full = suppress(counts, k)
+    text, shown = suppressed_total(counts, k)
+    assert text == full.total_text
+    named = sum(row.exact_value or 0 for row in full.rows if not row.pooled and row.label != "Other companies")
+    assert shown == (full.total_exact if full.total_exact is not None else named)
