@@ -16,6 +16,24 @@ def _ok(good: bool | None) -> str:
     return "–" if good is None else ("✅ met" if good else "❌ not met")
 
 
+def _latency_table(title: str, lat: dict[str, list[float]], judged: bool) -> list[str]:
+    floor = lat.get("echo floor", [])
+    f50, f95 = pct(floor, 50) * 1000, pct(floor, 95) * 1000
+    out = [f"**{title}**", "",
+           "| bot | samples | p50 | p95 | p99 | p50 / floor | p95 / floor | target |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name, values in lat.items():
+        p50, p95, p99 = (pct(values, q) * 1000 for q in (50, 95, 99))
+        within = p50 <= 1.05 * f50 and p95 <= 1.05 * f95
+        target = ""
+        if name == "organizer-bot":
+            target = f"≤ 1.05× floor at p50 and p95 {_ok(within)}" if judged else \
+                ("within 1.05× here too" if within else "not within 1.05× here")
+        out.append(f"| {name} | {len(values)} | {_ms(p50)} | {_ms(p95)} | {_ms(p99)} | "
+                   f"{p50 / f50:.2f}× | {p95 / f95:.2f}× | {target} |")
+    return [*out, ""]
+
+
 def render(r: dict[str, Any]) -> str:
     out = [
         "# organizer-bot benchmark results",
@@ -28,21 +46,17 @@ def render(r: dict[str, Any]) -> str:
     ]
     live = r.get("live")
     if live is not None:
-        lat = live.latency
-        floor = lat.get("echo floor", [])
-        f50, f95 = pct(floor, 50) * 1000, pct(floor, 95) * 1000
-        out += ["## 1. End-to-end latency through Synapse (send → decrypted reply, E2EE)", "",
-                "| bot | samples | p50 | p95 | p99 | p50 / floor | p95 / floor | target |",
-                "|---|---|---|---|---|---|---|---|"]
-        for name, values in lat.items():
-            p50, p95, p99 = (pct(values, q) * 1000 for q in (50, 95, 99))
-            target = "≤ 1.05× floor at p50 and p95" if name == "organizer-bot" else ""
-            met = _ok(p50 <= 1.05 * f50 and p95 <= 1.05 * f95) if name == "organizer-bot" else ""
-            out.append(f"| {name} | {len(values)} | {_ms(p50)} | {_ms(p95)} | {_ms(p99)} | "
-                       f"{p50 / f50:.2f}× | {p95 / f95:.2f}× | {target} {met} |")
-        out += ["", "organizer-bot answers `!pledge`, `!here`, `!contracts` in DMs, over a database of "
+        out += ["## 1. End-to-end latency through Synapse (send → decrypted reply, E2EE)", ""]
+        out += _latency_table("One command in flight (the 20 members take turns)", live.latency, judged=True)
+        out += _latency_table("20 commands in flight (every member asks at once, each waiting for its answer)",
+                              live.latency_loaded, judged=False)
+        out += ["organizer-bot answers `!pledge`, `!here`, `!contracts` in DMs, over a database of "
                 "100k members; the echo floor is a bare matrix-nio bot echoing a notice; matrix-reminder-bot "
-                "(PyPI) answers `!help`. 20 member clients ask concurrently, interleaved rounds.", ""]
+                "(PyPI) answers `!help`. Rounds are interleaved (one in flight, then 20 at once, for each bot in "
+                "turn, twice). The target is judged with one command in flight, the regime of the issue's "
+                "reference figures (floor p50 ~130 ms); with 20 in flight the member clients, which all run in "
+                "the benchmark's one Python process, and Synapse saturate the 2 cores, so that table shows "
+                "behaviour under load rather than the bot's own latency.", ""]
     inp = r.get("inproc")
     if inp is not None:
         out += ["## 2. Bot-side cost per command (in-process, no network)", "",

@@ -88,6 +88,7 @@ UNTRUSTED_TEXT = (
 PENDING_UNDECRYPTED_MAX = 500
 CREATOR_POWER = 1_000_000  # above any configurable coordinator level
 BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
+SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's replies to go out (see _until_sent)
 # Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
 # marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
 SYNC_TIMELINE_LIMIT = 500
@@ -118,6 +119,7 @@ class MatrixShell:
         self.keyring = keyring
         self.client: AsyncClient | None = None
         self._outbox_kick = asyncio.Event()
+        self._outbox_idle = asyncio.Event()  # set while the outbox is sent and nothing new was queued
         self._stopping = asyncio.Event()
         self._undecrypted: deque[tuple[str, MegolmEvent, float]] = deque(maxlen=PENDING_UNDECRYPTED_MAX)
         self._services: dict[str, Any] = {}
@@ -322,6 +324,7 @@ class MatrixShell:
             backoff = 1.0
             self._set_online(True)
             await self._handle_sync(client, response, token)
+            await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
             token = response.next_batch
             async with self.db.transaction():  # never inside another task's open transaction
                 await self.db.set_meta("sync_token", token)
@@ -329,6 +332,20 @@ class MatrixShell:
             await self._maintain_keys(client)
             first = False
             self.ready.set()
+            await self._until_sent(SENT_BEFORE_SYNC)
+
+    async def _until_sent(self, limit: float) -> None:
+        """Wait, at most ``limit`` seconds, until the replies queued so far are sent. Like a bot that
+        answers inline, the next sync then starts after the answers: under load, the commands that
+        arrive meanwhile come in one sync instead of one sync each."""
+        if self._outbox_kick.is_set():
+            self._outbox_idle.clear()  # queued, and the sender has not woken yet
+        if self._outbox_idle.is_set() or self._stopping.is_set():
+            return
+        waits = {asyncio.create_task(self._outbox_idle.wait()), asyncio.create_task(self._stopping.wait())}
+        await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -668,7 +685,10 @@ class MatrixShell:
         while True:
             await self._outbox_kick.wait()
             self._outbox_kick.clear()
+            self._outbox_idle.clear()
             await self._drain_outbox()
+            if not self._outbox_kick.is_set():
+                self._outbox_idle.set()
 
     async def _drain_outbox(self, timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout

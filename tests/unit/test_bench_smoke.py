@@ -40,3 +40,14 @@ async def test_seeded_commands_see_the_seeded_campaign(tmp_path: Path) -> None:
         assert queued is not None and queued[0] == 2  # each command's reply was queued with it
     finally:
         await world.db.close()
+
+
+def test_latency_report_judges_the_one_in_flight_table() -> None:
+    res = live.LiveResults()
+    res.latency = {"organizer-bot": [0.130] * 10, "echo floor": [0.128] * 10, "matrix-reminder-bot": [0.129] * 10}
+    res.latency_loaded = {"organizer-bot": [1.0] * 10, "echo floor": [0.8] * 10, "matrix-reminder-bot": [0.9] * 10}
+    text = report.render({"started": datetime.now(UTC), "machine": "test", "load_before": "0", "live": res})
+    one, loaded = text.split("**20 commands in flight")
+    loaded = loaded.split("organizer-bot answers")[0]
+    assert "≤ 1.05× floor at p50 and p95 ✅ met" in one
+    assert "1.25×" in loaded and "not within 1.05× here" in loaded and "❌" not in loaded
