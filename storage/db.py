@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+log = logging.getLogger("organizer_bot.db")
 Migration = str  # one SQL script per step
 _T = TypeVar("_T")
 BUSY_WAIT = 5.0  # seconds a statement keeps retrying while another process holds the write lock
@@ -173,9 +175,13 @@ class Database:
 
     def _checkpoint(self) -> None:
         assert self.path is not None
-        if self._checkpoint_conn is None:  # used by one thread at a time (one checkpoint at a time)
-            self._checkpoint_conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        try:
+            if self._checkpoint_conn is None:  # used by one thread at a time (one checkpoint at a time)
+                self._checkpoint_conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                                        check_same_thread=False)
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except sqlite3.Error as exc:  # the next one retries; the WAL only grows meanwhile
+            log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 
     async def _on_loop(self, fn: Callable[[sqlite3.Cursor], _T], sql: str, params: Sequence[Any]) -> _T:
         """Run one statement on the loop thread; while another process holds the write lock,
