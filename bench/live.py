@@ -150,6 +150,7 @@ async def seed_reminders(bot: BotProcess, single: list[tuple[str, int]], burst: 
 
 async def run_live(work: Path, *, members_n: int = 20, per_member: int = 10, db_members: int = 100_000,
                    catchup_total: int = 1000, burst: int = 1000, scheduled: int = 10_000, idle_s: float = 30,
+                   singles: int = 30,
                    log: Callable[[str], None] = print) -> LiveResults:
     res = LiveResults()
     hs = LocalSynapse(work / "synapse").start()
@@ -283,9 +284,9 @@ async def run_live(work: Path, *, members_n: int = 20, per_member: int = 10, db_
         # ---- reminders: one at a time, then a burst, with many scheduled later
         stop_bot()
         now_ms = int(time.time() * 1000)
-        single = [(admin_dm, now_ms + 12_000 + i * 1500) for i in range(10)]
+        single = [(admin_dm, now_ms + 12_000 + i * 1500) for i in range(singles)]
         burst_rooms = rooms["organizer-bot"]
-        burst_start = now_ms + 35_000
+        burst_start = now_ms + 20_000 + singles * 1500
         burst_rows = [(burst_rooms[i % len(burst_rooms)], burst_start + (i * 60_000) // burst) for i in range(burst)]
         await seed_reminders(bot, single, burst_rows, scheduled, admin_dm)
         res.burst_expected = burst
@@ -309,6 +310,7 @@ async def run_live(work: Path, *, members_n: int = 20, per_member: int = 10, db_
         single_due = {d for _, d in single}
         res.single_late_ms = [(at * 1000 - due) for due, at in seen if due in single_due]
         res.burst_late_ms = [(at * 1000 - due) for due, at in seen if due not in single_due]
+        log("  single reminders, ms late: " + " ".join(f"{x:.0f}" for x in res.single_late_ms))
         log(f"  reminders: single p50 {inproc.pct(res.single_late_ms, 50):.0f} ms; burst {len(res.burst_late_ms)}"
             f"/{burst}, p50 {inproc.pct(res.burst_late_ms, 50):.0f} ms, max {max(res.burst_late_ms, default=0):.0f} ms")
 

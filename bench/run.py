@@ -89,7 +89,7 @@ async def _run(parts: set[str], work: Path, quick: bool, results: dict[str, obje
     if "live" in parts:
         print("1, 4, 5, 6. through a real Synapse …", flush=True)
         if quick:
-            results["live"] = await live.run_live(work / "live", members_n=5, per_member=4, db_members=5_000,
+            results["live"] = await live.run_live(work / "live", members_n=5, per_member=4, db_members=5_000, singles=10,
                                                   catchup_total=100, burst=100, scheduled=1_000, idle_s=10)
         else:
             results["live"] = await live.run_live(work / "live")
