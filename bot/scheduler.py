@@ -27,7 +27,7 @@ class Scheduler:
         self._wake.set()
 
     async def next_due(self) -> datetime | None:
-        times = [t for source in DUE_SOURCES if (t := await source.next_due(self.shell.db)) is not None]
+        times = [t for source in DUE_SOURCES.values() if (t := await source.next_due(self.shell.db)) is not None]
         return min(times) if times else None
 
     async def run(self) -> None:
@@ -46,7 +46,7 @@ class Scheduler:
                 pass
 
     async def fire_due(self) -> None:
-        for source in DUE_SOURCES:
+        for source in DUE_SOURCES.values():
             env = self.shell.env()
             try:
                 async with self.shell.db.transaction():

@@ -25,8 +25,6 @@ import zoneinfo
 from datetime import datetime, timedelta
 
 from commands.base import (
-    EXPORT_HOOKS,
-    RETENTION_HOOKS,
     Args,
     Broadcast,
     CommandError,
@@ -41,7 +39,9 @@ from commands.base import (
     code,
     command,
     due_source,
+    export_hook,
     member_data,
+    retention_hook,
 )
 from commands.suppression import suppress_total
 from commands.timeparse import (
@@ -430,10 +430,12 @@ class ActionsDue:
         return outputs
 
 
+@retention_hook("actions")
 async def _retention(db: Database, cutoff: datetime) -> int:
     return await store.delete_old(db, cutoff)
 
 
+@export_hook("actions")
 async def _export(env: Env) -> dict[str, object]:
     found = await store.counts(env.db)
     k = env.settings.BOT_MIN_CELL
@@ -444,7 +446,3 @@ async def _export(env: Env) -> dict[str, object]:
         # personal reminders belong to members: small counts are suppressed
         "personal_reminders_pending": suppress_total(found["personal_reminders_pending"], k),
     }
-
-
-RETENTION_HOOKS.append(_retention)
-EXPORT_HOOKS["actions"] = _export

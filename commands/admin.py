@@ -172,5 +172,5 @@ class Retention:
     async def fire(env: Env) -> list[Output]:
         if await retention.next_run(env.db) > env.now:
             return []  # the scheduler fires every source when any is due
-        await retention.run(env.db, env.now, env.settings.BOT_RETENTION_DAYS, list(RETENTION_HOOKS))
+        await retention.run(env.db, env.now, env.settings.BOT_RETENTION_DAYS, list(RETENTION_HOOKS.values()))
         return []

@@ -14,12 +14,16 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from storage.db import Database
     from storage.hashing import Keyring, Member
+
+
+_E = TypeVar("_E")
+_C = TypeVar("_C", bound=type)
 
 
 class Role(enum.IntEnum):
@@ -222,7 +226,20 @@ class Command:
     family: str = ""
 
 
+# ---------------------------------------------------------------- registries
+#
+# Every registry below is a name → entry mapping filled by one decorator at the definition it
+# registers (``@command``, ``@member_data``, ``@due_source``, ``@retention_hook``,
+# ``@export_hook``). They are filled when :func:`commands.load_all` imports the families listed
+# in ``commands/__init__.py``, never by assignment elsewhere; a name declared twice is an error.
+
 REGISTRY: dict[str, Command] = {}
+
+
+def _register(registry: dict[str, _E], kind: str, name: str, entry: _E) -> None:
+    if name in registry:
+        raise RuntimeError(f"{kind} {name!r} declared twice")
+    registry[name] = entry
 
 
 def command(
@@ -238,10 +255,8 @@ def command(
 
     def register(handler: Handler) -> Handler:
         key = name.lower()
-        if key in REGISTRY:
-            raise RuntimeError(f"command {key!r} declared twice")
         family = handler.__module__.rsplit(".", 1)[-1]
-        REGISTRY[key] = Command(key, usage, summary, role, handler, example, details, family)
+        _register(REGISTRY, "command", key, Command(key, usage, summary, role, handler, example, details, family))
         return handler
 
     return register
@@ -256,16 +271,14 @@ class MemberData:
     forget: Callable[[Context], Awaitable[int]]
 
 
-MEMBER_DATA: list[MemberData] = []
+MEMBER_DATA: dict[str, MemberData] = {}
 
 
-def member_data(
-    name: str,
-) -> Callable[[type], type]:
+def member_data(name: str) -> Callable[[_C], _C]:
     """Class decorator: a class with ``describe`` and ``forget`` static coroutines."""
 
-    def register(cls: type) -> type:
-        MEMBER_DATA.append(MemberData(name, cls.describe, cls.forget))  # type: ignore[attr-defined]
+    def register(cls: _C) -> _C:
+        _register(MEMBER_DATA, "member data", name, MemberData(name, cls.describe, cls.forget))  # type: ignore[attr-defined]
         return cls
 
     return register
@@ -430,12 +443,23 @@ class DueSource:
     fire: Callable[[Env], Awaitable[list[Output]]]
 
 
-DUE_SOURCES: list[DueSource] = []
+DUE_SOURCES: dict[str, DueSource] = {}
+
+
+def due_source(name: str) -> Callable[[_C], _C]:
+    """Class decorator: a class with ``next_due(db)`` and ``fire(env)`` static coroutines."""
+
+    def register(cls: _C) -> _C:
+        _register(DUE_SOURCES, "due source", name, DueSource(name, cls.next_due, cls.fire))  # type: ignore[attr-defined]
+        return cls
+
+    return register
+
 
 # Retention: each domain deletes its records of closed/past things older than the cutoff and
 # returns how many rows it removed. Run daily by the operations job (BOT_RETENTION_DAYS).
 RetentionHook = Callable[["Database", datetime], Awaitable[int]]
-RETENTION_HOOKS: list[RetentionHook] = []
+RETENTION_HOOKS: dict[str, RetentionHook] = {}
 
 # Aggregate export (`organizer-bot export-aggregates`): each domain returns JSON-able data of
 # aggregate counts only, every count passed through the one small-cell rule.
@@ -443,11 +467,21 @@ ExportHook = Callable[[Env], Awaitable[dict[str, Any]]]
 EXPORT_HOOKS: dict[str, ExportHook] = {}
 
 
-def due_source(name: str) -> Callable[[type], type]:
-    """Class decorator: a class with ``next_due(db)`` and ``fire(env)`` static coroutines."""
+def retention_hook(name: str) -> Callable[[RetentionHook], RetentionHook]:
+    """Function decorator: ``async def f(db, cutoff) -> rows deleted``."""
 
-    def register(cls: type) -> type:
-        DUE_SOURCES.append(DueSource(name, cls.next_due, cls.fire))  # type: ignore[attr-defined]
-        return cls
+    def register(hook: RetentionHook) -> RetentionHook:
+        _register(RETENTION_HOOKS, "retention hook", name, hook)
+        return hook
+
+    return register
+
+
+def export_hook(name: str) -> Callable[[ExportHook], ExportHook]:
+    """Function decorator: ``async def f(env) -> JSON-able aggregates``, exported under ``name``."""
+
+    def register(hook: ExportHook) -> ExportHook:
+        _register(EXPORT_HOOKS, "export hook", name, hook)
+        return hook
 
     return register

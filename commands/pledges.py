@@ -35,9 +35,7 @@ from typing import Any
 
 from commands import companies
 from commands.base import (
-    EXPORT_HOOKS,
     REGISTRY,
-    RETENTION_HOOKS,
     Announce,
     Args,
     CommandError,
@@ -54,7 +52,9 @@ from commands.base import (
     code,
     command,
     due_source,
+    export_hook,
     member_data,
+    retention_hook,
 )
 from commands.suppression import Suppressed, suppress, suppressed_total
 from commands.timeparse import format_when, parse_when
@@ -659,10 +659,12 @@ class PledgeData:
         return removed
 
 
+@retention_hook("pledges")
 async def _retention(db: Database, cutoff: datetime) -> int:
     return await store.delete_closed_before(db, cutoff)
 
 
+@export_hook("pledges")
 async def _export(env: Env) -> dict[str, Any]:
     k = env.settings.BOT_MIN_CELL
     result = []
@@ -678,8 +680,3 @@ async def _export(env: Env) -> dict[str, Any]:
             entry["companies"] = [{"company": r.label, "signed": r.shown_text} for r in t.companies.rows]
         result.append(entry)
     return {"min_cell": k, "pledges": result}
-
-
-RETENTION_HOOKS.append(_retention)
-EXPORT_HOOKS["pledges"] = _export
-

@@ -26,7 +26,7 @@ async def privacy(ctx: Context, args: Args) -> list[Output]:
          details="Best asked in a DM with me: the answer lists your pledges and answers.")
 async def mydata(ctx: Context, args: Args) -> list[Output]:
     found: list[str] = []
-    for source in MEMBER_DATA:
+    for source in MEMBER_DATA.values():
         found.extend(await source.describe(ctx))
     if not found:
         return [Reply("I hold nothing that belongs to you.", private=True)]
@@ -44,7 +44,7 @@ async def forget(ctx: Context, args: Args) -> list[Output]:
         return [Reply(f"This deletes your pledges, roll-call answers and personal reminders for good. "
                       f"Type `{ctx.prefix}forget confirm` to go ahead.", private=True)]
     deleted = 0
-    for source in MEMBER_DATA:
+    for source in MEMBER_DATA.values():
         deleted += await source.forget(ctx)
     noun = "record" if deleted == 1 else "records"
     return [Reply(f"Done: deleted {deleted} {noun} that belonged to you.", private=True)]

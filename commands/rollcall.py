@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from commands.base import (
-    EXPORT_HOOKS,
-    RETENTION_HOOKS,
     Args,
     CommandError,
     Context,
@@ -43,7 +41,9 @@ from commands.base import (
     code,
     command,
     due_source,
+    export_hook,
     member_data,
+    retention_hook,
 )
 from commands.companies import CompanyDirectory, directory, normalize
 from commands.suppression import suppress
@@ -403,10 +403,12 @@ class RollCallData:
         return deleted
 
 
+@retention_hook("rollcalls")
 async def _retention(db: Database, cutoff: datetime) -> int:
     return await store.delete_closed_before(db, cutoff)
 
 
+@export_hook("rollcalls")
 async def _export(env: Env) -> dict[str, Any]:
     s = env.settings
     items = []
@@ -418,7 +420,3 @@ async def _export(env: Env) -> dict[str, Any]:
             "total": snap["total"],
         })
     return {"rollcalls": items}
-
-
-RETENTION_HOOKS.append(_retention)
-EXPORT_HOOKS["rollcalls"] = _export

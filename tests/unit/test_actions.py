@@ -181,6 +181,6 @@ async def test_retention_removes_past_one_offs_and_delivered(world):
     world.now += timedelta(hours=1)
     await fire(world)
     async with world.db.transaction():
-        removed = sum([await hook(world.db, world.now + timedelta(days=1)) for hook in RETENTION_HOOKS])
+        removed = sum([await hook(world.db, world.now + timedelta(days=1)) for hook in RETENTION_HOOKS.values()])
     assert removed >= 3
     assert (await store.upcoming(world.db, world.keyring, ROOM.room_id))[1] == 1

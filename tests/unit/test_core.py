@@ -90,6 +90,36 @@ async def test_migrations_apply_once_and_are_versioned(tmp_path):
     await db.close()
 
 
+def test_families_register_every_registry_once_by_name():
+    assert set(base.MEMBER_DATA) == {"pledges", "rollcalls", "reminders"}
+    assert set(base.DUE_SOURCES) == {"pledges", "rollcalls", "actions", "retention"}
+    assert set(base.RETENTION_HOOKS) == {"pledges", "rollcalls", "actions"}
+    assert set(base.EXPORT_HOOKS) == {"pledges", "rollcalls", "actions"}
+    assert all(e.name == n for r in (base.MEMBER_DATA, base.DUE_SOURCES) for n, e in r.items())
+
+
+def test_a_name_declared_twice_in_any_registry_is_refused():
+    async def nothing(*_):
+        return []
+
+    class Twice:
+        describe = forget = next_due = fire = staticmethod(nothing)
+
+    names = ("REGISTRY", "MEMBER_DATA", "DUE_SOURCES", "RETENTION_HOOKS", "EXPORT_HOOKS")
+    before = {n: dict(getattr(base, n)) for n in names}
+    with pytest.raises(RuntimeError, match="command 'help' declared twice"):
+        base.command("help", usage="help", summary="again")(nothing)
+    with pytest.raises(RuntimeError, match="member data 'pledges' declared twice"):
+        base.member_data("pledges")(Twice)
+    with pytest.raises(RuntimeError, match="due source 'rollcalls' declared twice"):
+        base.due_source("rollcalls")(Twice)
+    with pytest.raises(RuntimeError, match="retention hook 'actions' declared twice"):
+        base.retention_hook("actions")(nothing)
+    with pytest.raises(RuntimeError, match="export hook 'pledges' declared twice"):
+        base.export_hook("pledges")(nothing)
+    assert before == {n: dict(getattr(base, n)) for n in names}  # the first declarations stand
+
+
 async def test_wrong_key_refused_without_changes(tmp_path):
     db = await Database.open(tmp_path / "k.db", Keyring(b"a" * 32).fingerprint())
     await db.close()

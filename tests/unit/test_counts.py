@@ -281,7 +281,7 @@ async def test_counts_follow_commands_forget_and_retention(world: World) -> None
     await world.run("!pledge close walkout", user="@coord:x", role=Role.COORDINATOR, room=ROOM)
     await world.run("!rollcall end strike", user="@coord:x", role=Role.COORDINATOR, room=ROOM)
     async with world.db.transaction():
-        for hook in RETENTION_HOOKS:
+        for hook in RETENTION_HOOKS.values():
             await hook(world.db, world.now + timedelta(days=1))
     assert await world.db.fetchall("SELECT * FROM pledge_counts") == []
     assert await world.db.fetchall("SELECT * FROM rollcall_counts") == []

@@ -62,9 +62,9 @@ async def test_retention_runs_daily_with_cutoff_and_expires_event_marks(world, m
         calls.append(cutoff)
         return 3
 
-    monkeypatch.setattr(base, "RETENTION_HOOKS", [hook])
-    monkeypatch.setattr(admin, "RETENTION_HOOKS", [hook])
-    source = next(s for s in base.DUE_SOURCES if s.name == "retention")
+    monkeypatch.setattr(base, "RETENTION_HOOKS", {"unit": hook})
+    monkeypatch.setattr(admin, "RETENTION_HOOKS", {"unit": hook})
+    source = base.DUE_SOURCES["retention"]
     # an old handled-event mark (expired) and a fresh one
     async with world.db.transaction():
         await core.mark_handled(world.db, world.keyring, "$old", now=world.now.timestamp() - 30 * 86400)
@@ -98,8 +98,8 @@ async def test_retention_days_setting(make_world_with, monkeypatch):
         seen.append(cutoff)
         return 0
 
-    monkeypatch.setattr(admin, "RETENTION_HOOKS", [hook])
-    source = next(s for s in base.DUE_SOURCES if s.name == "retention")
+    monkeypatch.setattr(admin, "RETENTION_HOOKS", {"unit": hook})
+    source = base.DUE_SOURCES["retention"]
     async with w.db.transaction():
         await source.fire(w.env())
     assert seen == [w.now - timedelta(days=30)]

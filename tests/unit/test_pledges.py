@@ -374,7 +374,7 @@ async def test_mydata_and_forget(world):
     await world.run("!pledge a", user=user(1), room=DM)
     await world.run("!pledge b AWS", user=user(1), room=DM)
     await world.run("!pledge a", user=user(2), room=DM)
-    source = next(s for s in MEMBER_DATA if s.name == "pledges")
+    source = MEMBER_DATA["pledges"]
     described = await source.describe(world.ctx(user(1), room=DM))
     assert described == ["You signed pledge `a` (“First”).", "You signed pledge `b` (“Second”) for Amazon."]
     out = await world.run("!forget confirm", user=user(1), room=DM)
@@ -397,9 +397,9 @@ async def test_retention_and_export(world):
     assert walkout["companies"] == [{"company": "Google", "signed": "5"},
                                     {"company": "Other companies", "signed": "fewer than 5"}]
     assert "Amazon" not in str(exported)
-    removed = sum([await hook(world.db, world.now - timedelta(days=1)) for hook in RETENTION_HOOKS])
+    removed = sum([await hook(world.db, world.now - timedelta(days=1)) for hook in RETENTION_HOOKS.values()])
     assert removed == 0
-    removed = sum([await hook(world.db, world.now + timedelta(seconds=1)) for hook in RETENTION_HOOKS])
+    removed = sum([await hook(world.db, world.now + timedelta(seconds=1)) for hook in RETENTION_HOOKS.values()])
     assert removed == 4  # two signer rows, the room row and the pledge
     assert await store.by_slug(world.db, "old") is None and await store.by_slug(world.db, "walkout")
 

@@ -241,7 +241,7 @@ async def test_closes_by_itself_once_and_posts_in_the_start_room(make_world_with
     await start(world, "!rollcall start walkout Who joins? --closes in 2 hours")
     await answer(world, "Google", 1)
     await answer(world, "Google", 2)
-    source = next(s for s in DUE_SOURCES if s.name == "rollcalls")
+    source = DUE_SOURCES["rollcalls"]
     due = await source.next_due(world.db)
     assert due == world.now + timedelta(hours=2)
     assert await source.fire(world.env()) == []
@@ -289,7 +289,7 @@ async def test_retention_and_export(make_world_with):
     assert first["total"] == "at least 2" and "Meta" not in str(export)
     await world.run("!rollcall end walkout", user=COORD, role=Role.COORDINATOR)
     async with world.db.transaction():
-        deleted = sum([await hook(world.db, world.now + timedelta(seconds=1)) for hook in RETENTION_HOOKS])
+        deleted = sum([await hook(world.db, world.now + timedelta(seconds=1)) for hook in RETENTION_HOOKS.values()])
     assert deleted == 4  # three answers and the closed roll-call; the open one stays
     assert await store.by_slug(world.db, "walkout") is None
     assert await store.by_slug(world.db, "other") is not None
