@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.db import Database, register_migrations
+from storage.db import Database, Schema
 from storage.hashing import Keyring
 
 ROOM = "action-room"  # purpose of room refs and seals
@@ -21,7 +21,7 @@ TEXT = "action-text"
 DM = "reminder-dm"
 CONFIRM = "confirm"
 
-register_migrations(
+SCHEMA = Schema(
     "actions",
     [
         """

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Database, register_migrations
+from storage.db import Database, Schema
 
-register_migrations(
+SCHEMA = Schema(
     "companies",
     [
         """

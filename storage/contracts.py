@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 
-from storage.db import Database, register_migrations
+from storage.db import Database, Schema
 
 KINDS = ("obligated", "ceiling", "reported")
 
-register_migrations(
+SCHEMA = Schema(
     "contracts",
     [
         """

@@ -1,10 +1,11 @@
 """The bot database: one SQLite connection, WAL mode, versioned migrations per domain.
 
-Each storage module registers its own ordered list of migration steps with
-:func:`register_migrations`; :meth:`Database.open` applies the steps a database lacks, each
-domain's version kept in ``schema_versions``. Work that must be atomic (a command's writes,
-its dedup mark and its queued replies) runs inside :meth:`Database.transaction`, which also
-serialises writers on the single connection.
+Each storage domain declares its ordered migration steps as a :class:`Schema`; the list of
+domains is explicit (``storage.schema.DOMAINS``), and :meth:`Database.open` applies the steps a
+database lacks for every one of them, whatever the caller imported, each domain's version kept
+in ``schema_versions``. Work that must be atomic (a command's writes, its dedup mark and its
+queued replies) runs inside :meth:`Database.transaction`, which also serialises writers on the
+single connection.
 
 Where statements run: an indexed statement takes about a microsecond, a hop to a worker
 thread about 100 µs (measured: ``bench/``), so ordinary statements run on the event-loop
@@ -23,6 +24,7 @@ import contextvars
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,7 +36,6 @@ _T = TypeVar("_T")
 BUSY_WAIT = 5.0  # seconds a statement keeps retrying while another process holds the write lock
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-_MIGRATIONS: dict[str, list[Migration]] = {}
 _TX_OWNER: contextvars.ContextVar[int | None] = contextvars.ContextVar("tx_owner", default=None)
 
 
@@ -42,13 +43,17 @@ class KeyMismatchError(Exception):
     """The database was created with a different BOT_HASH_KEY."""
 
 
-def register_migrations(domain: str, steps: Sequence[Migration]) -> None:
-    """Declare the schema steps of one domain, oldest first. Never edit a released step:
-    append a new one."""
-    _MIGRATIONS[domain] = list(steps)
+@dataclass(frozen=True)
+class Schema:
+    """The schema steps of one storage domain, oldest first, under the name its version is kept
+    by in ``schema_versions``. Never edit a released step: append a new one."""
+
+    domain: str
+    steps: Sequence[Migration]
 
 
-register_migrations(
+# the bot's own bookkeeping (storage.core, storage.retention); first in storage.schema.DOMAINS
+CORE = Schema(
     "core",
     [
         """
@@ -122,11 +127,17 @@ class Database:
                 "nothing was changed. Start with the original key (or move bot.db away to start afresh)."
             )
 
-    async def migrate(self) -> None:
+    async def migrate(self, domains: Sequence[Schema] | None = None) -> None:
+        """Apply the steps each domain lacks; by default every domain of ``storage.schema``."""
+        if domains is None:
+            from storage.schema import DOMAINS  # imports the domain modules, which import this one
+
+            domains = DOMAINS
         await self.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions (domain TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
-        for domain, steps in _MIGRATIONS.items():
+        for schema in domains:
+            domain, steps = schema.domain, schema.steps
             row = await self.fetchone("SELECT version FROM schema_versions WHERE domain=?", (domain,))
             current = row[0] if row else 0
             for version in range(current + 1, len(steps) + 1):

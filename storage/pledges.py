@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from storage.db import Database, register_migrations
+from storage.db import Database, Schema
 
-register_migrations(
+SCHEMA = Schema(
     "pledges",
     [
         """

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.db import Database, register_migrations
+from storage.db import Database, Schema
 from storage.hashing import Keyring
 
 TITLE_PURPOSE = "rollcall-title"
 
-register_migrations(
+SCHEMA = Schema(
     "rollcalls",
     [
         """

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib
+import pkgutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
 
+import storage
 from commands import base, load_all
 from commands.base import Reply
-from storage import core
-from storage.db import Database, KeyMismatchError, register_migrations
+from storage import core, schema
+from storage.db import Database, KeyMismatchError, Schema
 from storage.hashing import Keyring, Member
 from tests.fakes import DM, texts
 
@@ -79,8 +87,9 @@ def test_seal_roundtrip_and_tamper():
         ring.unseal("other-purpose", blob)
 
 
-async def test_migrations_apply_once_and_are_versioned(tmp_path):
-    register_migrations("unit_demo", ["CREATE TABLE demo (x INTEGER);", "ALTER TABLE demo ADD COLUMN y TEXT;"])
+async def test_migrations_apply_once_and_are_versioned(tmp_path, monkeypatch):
+    demo = Schema("unit_demo", ["CREATE TABLE demo (x INTEGER);", "ALTER TABLE demo ADD COLUMN y TEXT;"])
+    monkeypatch.setattr(schema, "DOMAINS", (*schema.DOMAINS, demo))
     db = await Database.open(tmp_path / "m.db")
     assert await db.schema_version("unit_demo") == 2
     await db.close()
@@ -88,6 +97,42 @@ async def test_migrations_apply_once_and_are_versioned(tmp_path):
     assert await db.schema_version("unit_demo") == 2
     assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
     await db.close()
+
+
+def test_a_database_opened_without_any_other_import_gets_every_table(tmp_path):
+    """Which tables exist must not depend on what the opener imported (``load_all`` or not)."""
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from storage.db import Database
+        assert not any(m.startswith("commands") for m in sys.modules)
+        assert "storage.pledges" not in sys.modules
+        async def main():
+            db = await Database.open({str(tmp_path / "alone.db")!r})
+            rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+            versions = await db.fetchall("SELECT domain, version FROM schema_versions")
+            print(sorted(r[0] for r in rows)); print(sorted((r[0], r[1]) for r in versions))
+            await db.close()
+        asyncio.run(main())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    tables, versions = done.stdout.splitlines()
+    expected = {(d.domain, len(d.steps)) for d in schema.DOMAINS}
+    assert ast.literal_eval(versions) == sorted(expected)
+    found = set(ast.literal_eval(tables))
+    for name in ("meta", "outbox", "company_aliases", "contract_awards", "pledges", "pledge_counts",
+                 "rollcalls", "rollcall_answers", "actions", "personal_reminders"):
+        assert name in found
+
+
+def test_every_storage_module_with_a_schema_is_a_listed_domain():
+    listed = [d.domain for d in schema.DOMAINS]
+    assert len(listed) == len(set(listed)) and listed[0] == "core"
+    for info in pkgutil.iter_modules(storage.__path__):
+        module = importlib.import_module(f"storage.{info.name}")
+        if isinstance(getattr(module, "SCHEMA", None), Schema):
+            assert module.SCHEMA in schema.DOMAINS, info.name
 
 
 def test_families_register_every_registry_once_by_name():

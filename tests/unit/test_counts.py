@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from commands import rollcall as rollcall_cmd
 from commands.base import RETENTION_HOOKS, Role
 from commands.companies import directory
-from storage import db as db_module
-from storage import pledges, rollcalls
-from storage.db import Database
+from storage import pledges, rollcalls, schema
+from storage.db import Database, Schema
 from storage.hashing import Keyring
 from tests.fakes import DM, ROOM, World, make_world
 
@@ -222,9 +221,9 @@ def test_cascade_deletes_fire_the_count_triggers() -> None:
 
 async def test_migration_backfills_counts_from_existing_rows(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A database made before the counts step gets its counts computed from the rows it holds."""
-    full = dict(db_module._MIGRATIONS)
-    monkeypatch.setitem(db_module._MIGRATIONS, "pledges", full["pledges"][:1])
-    monkeypatch.setitem(db_module._MIGRATIONS, "rollcalls", full["rollcalls"][:1])
+    full = {d.domain: d.steps for d in schema.DOMAINS}
+    monkeypatch.setattr(schema, "DOMAINS", tuple(
+        Schema(d.domain, d.steps[:1]) if d.domain in ("pledges", "rollcalls") else d for d in schema.DOMAINS))
     db = await Database.open(tmp_path / "old.db")
     async with db.transaction():
         pledge_id = await make_pledge(db, "old")
@@ -234,8 +233,7 @@ async def test_migration_backfills_counts_from_existing_rows(tmp_path, monkeypat
             await rollcalls.set_answer(db, rollcall_id, member(i), "smallco", DISPLAYS["smallco"][i % 3])
     assert not await db.fetchone("SELECT 1 FROM sqlite_master WHERE name='pledge_counts'")
     await db.close()
-    monkeypatch.setitem(db_module._MIGRATIONS, "pledges", full["pledges"])
-    monkeypatch.setitem(db_module._MIGRATIONS, "rollcalls", full["rollcalls"])
+    monkeypatch.undo()
     db = await Database.open(tmp_path / "old.db")
     try:
         assert await db.schema_version("pledges") == len(full["pledges"])
