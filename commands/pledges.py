@@ -68,8 +68,6 @@ MAX_TITLE = 200
 MAX_COMPANY = 80
 MAX_NUMBER = 10_000_000
 BAR_CELLS = 10
-TITLE_PURPOSE = "pledge-title"
-ROOM_PURPOSE = "pledge-room"
 
 
 def member_purpose(pledge_id: int) -> str:
@@ -240,10 +238,6 @@ def have_signed(t: Tally) -> str:
     return f"{t.text} {'has' if t.text == '1' else 'have'} signed"
 
 
-def title_of(keyring: Keyring, pledge: Pledge) -> str:
-    return keyring.unseal(TITLE_PURPOSE, pledge.title_sealed)
-
-
 def deadline_text(pledge: Pledge) -> str:
     return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
 
@@ -276,7 +270,7 @@ async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.F
 
 
 async def open_list(ctx: Context) -> str:
-    pledges = await store.open_pledges(ctx.db)
+    pledges = await store.open_pledges(ctx.db, ctx.keyring)
     if not pledges:
         return "There are no open pledges."
     return "Open pledges: " + ", ".join(code(p.slug) for p in pledges) + "."
@@ -284,7 +278,7 @@ async def open_list(ctx: Context) -> str:
 
 async def find(ctx: Context, raw: str) -> Pledge:
     slug = raw.strip().lower()
-    pledge = await store.by_slug(ctx.db, slug) if SLUG.fullmatch(slug) else None
+    pledge = await store.by_slug(ctx.db, ctx.keyring, slug) if SLUG.fullmatch(slug) else None
     if pledge is not None:
         return pledge
     text = f"No pledge {code(raw, 40)}."
@@ -295,7 +289,7 @@ async def find(ctx: Context, raw: str) -> Pledge:
 
 
 async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tuple[str, ...]:
-    return tuple(keyring.unseal(ROOM_PURPOSE, blob) for blob in await store.rooms(db, pledge.id))
+    return tuple(await store.rooms(db, keyring, pledge.id))
 
 
 def accepting(pledge: Pledge, now: datetime) -> bool:
@@ -310,7 +304,7 @@ async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str
     same transaction as the signature and the queued notice, so it happens exactly once."""
     if pledge.threshold is None:
         return []
-    title = title_of(keyring, pledge)
+    title = pledge.title
     if pledge.per_company:
         if company is None:
             return []
@@ -333,9 +327,9 @@ async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: date
     """Close and announce the final result once (``[]`` if it was closed already)."""
     if not await store.close(db, pledge.id, now):
         return []
-    pledge = await store.by_slug(db, pledge.slug) or pledge
+    pledge = await store.by_slug(db, keyring, pledge.slug) or pledge
     t = await tally(db, pledge, k)
-    lines = [f"🏁 **Pledge `{pledge.slug}` has closed** ({reason}): “{title_of(keyring, pledge)}”",
+    lines = [f"🏁 **Pledge `{pledge.slug}` has closed** ({reason}): “{pledge.title}”",
              f"Final count: {have_signed(t)}."]
     if pledge.goal:
         reached = t.shown >= pledge.goal
@@ -498,15 +492,14 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
         when = parse_when(request.deadline, now=ctx.now, default_zone=zone)
         deadline, zone = when.utc, when.zone.key
     async with ctx.db.transaction():
-        if await store.by_slug(ctx.db, request.slug) is not None:
+        if await store.by_slug(ctx.db, ctx.keyring, request.slug) is not None:
             raise CommandError(f"There is already a pledge {code(request.slug)}. Pick another name.")
         pledge_id = await store.create(
-            ctx.db, slug=request.slug, title_sealed=ctx.keyring.seal(TITLE_PURPOSE, request.title),
+            ctx.db, ctx.keyring, slug=request.slug, title=request.title,
             goal=request.goal, threshold=request.threshold, per_company=request.per_company,
             deadline=deadline, zone=zone, now=ctx.now,
         )
-        await store.add_room(ctx.db, pledge_id, ctx.keyring.ref(ROOM_PURPOSE, ctx.room.room_id),
-                             ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id))
+        await store.add_room(ctx.db, ctx.keyring, pledge_id, ctx.room.room_id)
     facts = []
     if request.goal:
         facts.append(f"goal {request.goal}")
@@ -529,7 +522,7 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
 
 @command("pledges", usage="pledges", summary="Open pledges and how far they are.", example="pledges")
 async def pledges_list(ctx: Context, args: Args) -> list[Output]:
-    pledges = await store.open_pledges(ctx.db)
+    pledges = await store.open_pledges(ctx.db, ctx.keyring)
     if not pledges:
         return [Reply("There are no open pledges.")]
     k = ctx.settings.BOT_MIN_CELL
@@ -538,7 +531,7 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     for pledge in pledges:
         t = await tally(ctx.db, pledge, k, found[pledge.id], with_rows=False)
         line = await progress_line(ctx.db, pledge, t, found[pledge.id])
-        blocks.append(f"{code(pledge.slug)} — {title_of(ctx.keyring, pledge)}\n{line}")
+        blocks.append(f"{code(pledge.slug)} — {pledge.title}\n{line}")
     footer = f"\nSign with `{ctx.prefix}pledge <slug>`, best in a DM with me."
     return [Reply("**Open pledges**\n" + "\n".join(blocks) + footer)]
 
@@ -552,7 +545,7 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, found)
     status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, pledge.zone)}" \
         if pledge.closed_at else "closed"
-    lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{title_of(ctx.keyring, pledge)}”",
+    lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{pledge.title}”",
              await progress_line(ctx.db, pledge, t, found)]
     if pledge.deadline and not pledge.is_open:
         lines.append(f"Deadline was {deadline_text(pledge)}.")
@@ -591,22 +584,21 @@ async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
         raise UsageError("Name the pledge, then `add` or `remove`.")
     pledge = await find(ctx, args.tokens[0])
     action = args.tokens[1].lower() if len(args.tokens) == 2 else "list"
-    ref = ctx.keyring.ref(ROOM_PURPOSE, ctx.room.room_id)
     if action == "add":
         if not pledge.is_open:
             raise CommandError(f"Pledge {code(pledge.slug)} is closed.")
         async with ctx.db.transaction():
-            added = await store.add_room(ctx.db, pledge.id, ref, ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id))
+            added = await store.add_room(ctx.db, ctx.keyring, pledge.id, ctx.room.room_id)
             t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
         if not added:
             return [Reply(f"This room already gets the news of {code(pledge.slug)}.")]
         sign = f"{ctx.prefix}pledge {pledge.slug}" + (" <company>" if pledge.per_company else "")
-        return [Reply(f"📣 **Pledge {code(pledge.slug)}**: “{title_of(ctx.keyring, pledge)}”\n"
+        return [Reply(f"📣 **Pledge {code(pledge.slug)}**: “{pledge.title}”\n"
                       f"{await progress_line(ctx.db, pledge, t)}\nSign with `{sign}`, best in a DM with me. "
                       f"News of this pledge will be announced here.")]
     if action == "remove":
         async with ctx.db.transaction():
-            removed = await store.remove_room(ctx.db, pledge.id, ref)
+            removed = await store.remove_room(ctx.db, ctx.keyring, pledge.id, ctx.room.room_id)
         return [Reply(f"This room no longer gets the news of {code(pledge.slug)}." if removed
                       else f"This room wasn't getting the news of {code(pledge.slug)}.")]
     if action != "list":
@@ -630,7 +622,7 @@ class PledgeDeadlines:
     @staticmethod
     async def fire(env: Env) -> list[Output]:
         outputs: list[Output] = []
-        for pledge in await store.due(env.db, env.now):
+        for pledge in await store.due(env.db, env.keyring, env.now):
             outputs += await close_pledge(env.db, env.keyring, pledge, env.now, env.settings.BOT_MIN_CELL,
                                           "deadline reached")
         return outputs
@@ -641,10 +633,10 @@ class PledgeData:
     @staticmethod
     async def describe(ctx: Context) -> list[str]:
         found = []
-        for pledge in await store.all_pledges(ctx.db):
+        for pledge in await store.all_pledges(ctx.db, ctx.keyring):
             signed, company = await store.signature(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
             if signed:
-                line = f"You signed pledge {code(pledge.slug)} (“{title_of(ctx.keyring, pledge)}”)"
+                line = f"You signed pledge {code(pledge.slug)} (“{pledge.title}”)"
                 if company:
                     display = (await store.company_displays(ctx.db, pledge.id)).get(company, company)
                     line += f" for {display}"
@@ -654,7 +646,7 @@ class PledgeData:
     @staticmethod
     async def forget(ctx: Context) -> int:
         removed = 0
-        for pledge in await store.all_pledges(ctx.db):
+        for pledge in await store.all_pledges(ctx.db, ctx.keyring):
             removed += int(await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id))))
         return removed
 
@@ -668,7 +660,7 @@ async def _retention(db: Database, cutoff: datetime) -> int:
 async def _export(env: Env) -> dict[str, Any]:
     k = env.settings.BOT_MIN_CELL
     result = []
-    for pledge in await store.all_pledges(env.db):
+    for pledge in await store.all_pledges(env.db, env.keyring):
         t = await tally(env.db, pledge, k)
         entry: dict[str, Any] = {
             "slug": pledge.slug, "open": pledge.is_open,

@@ -59,7 +59,6 @@ _CLOSES = re.compile(r"(?:^|\s)--closes(?:=|\s+)(?P<when>.+)$", re.IGNORECASE | 
 MAX_TITLE = 200
 MAX_COMPANY = 80
 RECENT = timedelta(days=30)
-ROOM_PURPOSE = "rollcall-room"
 
 
 def member_purpose(rollcall_id: int) -> str:
@@ -148,26 +147,17 @@ def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, f
 
 async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
     if slug:
-        rc = await store.by_slug(ctx.db, slug.lower())
+        rc = await store.by_slug(ctx.db, ctx.keyring, slug.lower())
         if rc is None:
             raise CommandError(f"There is no roll-call {code(slug)}. `{ctx.prefix}rollcall list` shows them.")
         return rc
-    open_now = await store.open_rollcalls(ctx.db)
+    open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     if not open_now:
         raise CommandError(f"No roll-call is open. `{ctx.prefix}rollcall list` shows recent ones.")
     if len(open_now) > 1:
         names = ", ".join(code(r.slug) for r in open_now)
         raise CommandError(f"Several roll-calls are open: {names}. Type `{ctx.prefix}{verb} <slug>`.")
     return open_now[0]
-
-
-def _origin(keyring: Any, rc: RollCall) -> str | None:
-    if rc.room_sealed is None:
-        return None
-    try:
-        return str(keyring.unseal(ROOM_PURPOSE, rc.room_sealed))
-    except Exception:  # noqa: BLE001 - a row sealed under another key: nowhere to post
-        return None
 
 
 # ---------------------------------------------------------------- commands
@@ -202,11 +192,10 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
                            f"(not `start`, `end` or `list`).")
     if len(title) > MAX_TITLE:
         raise CommandError(f"That title is too long; keep it under {MAX_TITLE} characters.")
-    if await store.by_slug(ctx.db, slug) is not None:
+    if await store.by_slug(ctx.db, ctx.keyring, slug) is not None:
         raise CommandError(f"There already is a roll-call {code(slug)}. Choose another slug.")
     closes_utc = closes_at.utc if closes_at else None
-    room_sealed = ctx.keyring.seal(ROOM_PURPOSE, ctx.room.room_id)
-    await store.create(ctx.db, ctx.keyring, slug, title, room_sealed, ctx.now, closes_utc)
+    await store.create(ctx.db, ctx.keyring, slug, title, ctx.room.room_id, ctx.now, closes_utc)
     p = ctx.prefix
     text = (f"**Roll-call {code(slug)}: {title}**\nWho's in, and from which company? Answer privately in a direct "
             f"message with me: `{p}here <company>` (or `{p}here {slug} <company>` when several roll-calls are "
@@ -248,11 +237,11 @@ async def here(ctx: Context, args: Args) -> list[Output]:
         return say(f"{exc}\nUsage: `{p}here [slug] <company> [--as-typed]`")
     if not words:
         return say(f"Name your employer, like `{p}here Google`.")
-    open_now = await store.open_rollcalls(ctx.db)
+    open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     rc: RollCall | None = None
     slug_given = ""
     if len(words) >= 2:
-        named = await store.by_slug(ctx.db, words[0].lower())
+        named = await store.by_slug(ctx.db, ctx.keyring, words[0].lower())
         if named is not None and named.is_open:
             rc, slug_given, words = named, named.slug + " ", words[1:]
         elif named is not None and len(open_now) != 1:
@@ -303,7 +292,7 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
     snap, at = await shown(ctx.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, ctx.now)
-    return [Reply(render(rc, rc.title(ctx.keyring), snap, at, zone=s.BOT_DEFAULT_TIMEZONE))]
+    return [Reply(render(rc, rc.title, snap, at, zone=s.BOT_DEFAULT_TIMEZONE))]
 
 
 @command(
@@ -328,12 +317,12 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
     if not await store.close(db, rc.id, now):
         return []
     snap, at = await shown(db, rc, k, 0, now, force=True)
-    closed = await store.by_slug(db, rc.slug)
-    text = render(closed or rc, rc.title(keyring), snap, at, final=True)
+    closed = await store.by_slug(db, keyring, rc.slug)
+    text = render(closed or rc, rc.title, snap, at, final=True)
     outputs: list[Output] = []
     if here_room is not None:
         outputs.append(Reply(text))
-    origin = _origin(keyring, rc)
+    origin = rc.room_id
     if origin is not None and origin != here_room:
         outputs.append(Post(origin, text))
     return outputs
@@ -342,15 +331,15 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
 @command("rollcall list", usage="rollcall list", summary="Open and recent roll-calls")
 async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     zone = ctx.settings.BOT_DEFAULT_TIMEZONE
-    open_now = await store.open_rollcalls(ctx.db)
-    recent = await store.recent_closed(ctx.db, ctx.now - RECENT)
+    open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
+    recent = await store.recent_closed(ctx.db, ctx.keyring, ctx.now - RECENT)
     if not open_now and not recent:
         return [Reply(f"No roll-calls yet. A coordinator starts one with `{ctx.prefix}rollcall start`.")]
     out: list[str] = []
     if open_now:
         out.append("**Open roll-calls**")
         for rc in open_now:
-            line = f"• {code(rc.slug)}: {rc.title(ctx.keyring)}"
+            line = f"• {code(rc.slug)}: {rc.title}"
             if rc.closes_at is not None:
                 line += f" (closes {format_when(rc.closes_at, zone)})"
             out.append(line)
@@ -358,7 +347,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
         out.append("**Recently closed**")
         for rc in recent:
             assert rc.closed_at is not None
-            out.append(f"• {code(rc.slug)}: {rc.title(ctx.keyring)} (closed {format_when(rc.closed_at, zone)})")
+            out.append(f"• {code(rc.slug)}: {rc.title} (closed {format_when(rc.closed_at, zone)})")
     out.append(f"`{ctx.prefix}rollcall <slug>` shows the tallies.")
     return [Reply("\n".join(out))]
 
@@ -378,7 +367,7 @@ class RollCallCloser:
     @staticmethod
     async def fire(env: Env) -> list[Output]:
         outputs: list[Output] = []
-        for rc in await store.due(env.db, env.now):
+        for rc in await store.due(env.db, env.keyring, env.now):
             outputs.extend(await _close(env.db, env.keyring, rc, env.settings.BOT_MIN_CELL, env.now))
         return outputs
 
@@ -388,7 +377,7 @@ class RollCallData:
     @staticmethod
     async def describe(ctx: Context) -> list[str]:
         found: list[str] = []
-        for rc in await store.all_rollcalls(ctx.db):
+        for rc in await store.all_rollcalls(ctx.db, ctx.keyring):
             answer = await store.answer_of(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)))
             if answer is not None:
                 state = "open" if rc.is_open else "closed"
@@ -398,7 +387,7 @@ class RollCallData:
     @staticmethod
     async def forget(ctx: Context) -> int:
         deleted = 0
-        for rc in await store.all_rollcalls(ctx.db):
+        for rc in await store.all_rollcalls(ctx.db, ctx.keyring):
             deleted += await store.delete_answer(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)))
         return deleted
 
@@ -412,7 +401,7 @@ async def _retention(db: Database, cutoff: datetime) -> int:
 async def _export(env: Env) -> dict[str, Any]:
     s = env.settings
     items = []
-    for rc in await store.all_rollcalls(env.db):
+    for rc in await store.all_rollcalls(env.db, env.keyring):
         snap, at = await shown(env.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, env.now)
         items.append({
             "slug": rc.slug, "open": rc.is_open, "as_of": at.isoformat(),

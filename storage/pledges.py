@@ -4,8 +4,8 @@ Privacy: a signer row holds only a keyed hash of the member under a key derived 
 pledge (``member:pledge:<id>``), so the same member's rows in two pledges cannot be linked
 without the master key; no signing time is stored, and the signer table is ``WITHOUT ROWID``
 (ordered by the hash), so not even insertion order survives. Per-company pledges keep the
-normalized company key with the row. Titles and announce rooms are sealed (AES-GCM) by the
-command layer before they reach this module.
+normalized company key with the row. Titles and announce rooms are sealed (AES-GCM) here, each
+under its own purpose, and rooms are found by keyed reference: callers pass and get plain text.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from storage.db import Database, Schema
+from storage.hashing import Keyring
+
+TITLE = "pledge-title"  # purposes of the seals (and of room refs)
+ROOM = "pledge-room"
 
 SCHEMA = Schema(
     "pledges",
@@ -128,7 +132,7 @@ SCHEMA = Schema(
 class Pledge:
     id: int
     slug: str
-    title_sealed: bytes
+    title: str
     goal: int | None
     threshold: int | None
     per_company: bool
@@ -154,39 +158,39 @@ def _dt(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _pledge(row: object) -> Pledge:
+def _pledge(keyring: Keyring, row: object) -> Pledge:
     r = row  # sqlite3.Row
     return Pledge(
-        id=r[0], slug=r[1], title_sealed=bytes(r[2]), goal=r[3], threshold=r[4], per_company=bool(r[5]),  # type: ignore[index]
+        id=r[0], slug=r[1], title=keyring.unseal(TITLE, bytes(r[2])), goal=r[3], threshold=r[4], per_company=bool(r[5]),  # type: ignore[index]
         deadline=_dt(r[6]), zone=r[7], created_at=_dt(r[8]) or datetime.fromtimestamp(0, UTC),  # type: ignore[index]
         closed_at=_dt(r[9]), announced=bool(r[10]),  # type: ignore[index]
     )
 
 
 async def create(
-    db: Database, *, slug: str, title_sealed: bytes, goal: int | None, threshold: int | None,
+    db: Database, keyring: Keyring, *, slug: str, title: str, goal: int | None, threshold: int | None,
     per_company: bool, deadline: datetime | None, zone: str, now: datetime,
 ) -> int:
     return await db.insert(
         "INSERT OR IGNORE INTO pledges (slug, title_sealed, goal, threshold, per_company, deadline, zone, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (slug, title_sealed, goal, threshold, int(per_company), None if deadline is None else _ts(deadline),
+        (slug, keyring.seal(TITLE, title), goal, threshold, int(per_company), None if deadline is None else _ts(deadline),
          zone, _ts(now)),
     )
 
 
-async def by_slug(db: Database, slug: str) -> Pledge | None:
+async def by_slug(db: Database, keyring: Keyring, slug: str) -> Pledge | None:
     row = await db.fetchone(f"SELECT {_COLUMNS} FROM pledges WHERE slug=?", (slug,))
-    return _pledge(row) if row else None
+    return _pledge(keyring, row) if row else None
 
 
-async def all_pledges(db: Database) -> list[Pledge]:
-    return [_pledge(r) for r in await db.fetchall(f"SELECT {_COLUMNS} FROM pledges ORDER BY id")]
+async def all_pledges(db: Database, keyring: Keyring) -> list[Pledge]:
+    return [_pledge(keyring, r) for r in await db.fetchall(f"SELECT {_COLUMNS} FROM pledges ORDER BY id")]
 
 
-async def open_pledges(db: Database) -> list[Pledge]:
+async def open_pledges(db: Database, keyring: Keyring) -> list[Pledge]:
     rows = await db.fetchall(f"SELECT {_COLUMNS} FROM pledges WHERE closed_at IS NULL ORDER BY id")
-    return [_pledge(r) for r in rows]
+    return [_pledge(keyring, r) for r in rows]
 
 
 async def all_slugs(db: Database) -> list[str]:
@@ -210,33 +214,33 @@ async def next_deadline(db: Database) -> datetime | None:
     return _dt(row[0]) if row else None
 
 
-async def due(db: Database, now: datetime) -> list[Pledge]:
+async def due(db: Database, keyring: Keyring, now: datetime) -> list[Pledge]:
     rows = await db.fetchall(
         f"SELECT {_COLUMNS} FROM pledges WHERE closed_at IS NULL AND deadline IS NOT NULL AND deadline <= ? "
         "ORDER BY deadline, id", (_ts(now),)
     )
-    return [_pledge(r) for r in rows]
+    return [_pledge(keyring, r) for r in rows]
 
 
 # ---------------------------------------------------------------- rooms
 
 
-async def add_room(db: Database, pledge_id: int, room_ref: bytes, room_sealed: bytes) -> bool:
+async def add_room(db: Database, keyring: Keyring, pledge_id: int, room_id: str) -> bool:
     return await db.execute(
         "INSERT OR IGNORE INTO pledge_rooms (pledge_id, room_ref, room_sealed) VALUES (?, ?, ?)",
-        (pledge_id, room_ref, room_sealed),
+        (pledge_id, keyring.ref(ROOM, room_id), keyring.seal(ROOM, room_id)),
     ) > 0
 
 
-async def remove_room(db: Database, pledge_id: int, room_ref: bytes) -> bool:
+async def remove_room(db: Database, keyring: Keyring, pledge_id: int, room_id: str) -> bool:
     return await db.execute(
-        "DELETE FROM pledge_rooms WHERE pledge_id=? AND room_ref=?", (pledge_id, room_ref)
+        "DELETE FROM pledge_rooms WHERE pledge_id=? AND room_ref=?", (pledge_id, keyring.ref(ROOM, room_id))
     ) > 0
 
 
-async def rooms(db: Database, pledge_id: int) -> list[bytes]:
+async def rooms(db: Database, keyring: Keyring, pledge_id: int) -> list[str]:
     rows = await db.fetchall("SELECT room_sealed FROM pledge_rooms WHERE pledge_id=?", (pledge_id,))
-    return [bytes(r[0]) for r in rows]
+    return [keyring.unseal(ROOM, bytes(r[0])) for r in rows]
 
 
 # ---------------------------------------------------------------- signers

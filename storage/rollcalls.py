@@ -1,7 +1,7 @@
 """Roll-calls ("who is in, from which company?") and their answers.
 
-A roll-call row holds its slug, the coordinator's title, the room it was started in (sealed:
-the bot posts the final tallies there), its times and the last *shown* tallies (already
+A roll-call row holds its slug, the coordinator's title, the room it was started in (both sealed
+here, callers pass and get plain text; the bot posts the final tallies in that room), its times and the last *shown* tallies (already
 suppressed, JSON) with the time they were computed. An answer row holds only a keyed member
 reference made for this one roll-call (``member:rollcall:<id>``, so answers to two roll-calls
 cannot be linked) and the employer: its normalized key and a display form. No answer time is
@@ -18,7 +18,8 @@ from typing import Any
 from storage.db import Database, Schema
 from storage.hashing import Keyring
 
-TITLE_PURPOSE = "rollcall-title"
+TITLE = "rollcall-title"  # purposes of the seals
+ROOM = "rollcall-room"
 
 SCHEMA = Schema(
     "rollcalls",
@@ -120,8 +121,8 @@ def _dt(value: int | None) -> datetime | None:
 class RollCall:
     id: int
     slug: str
-    title_sealed: bytes
-    room_sealed: bytes | None
+    title: str
+    room_id: str | None  # where it was started; None if unknown
     created_at: datetime
     closes_at: datetime | None
     closed_at: datetime | None
@@ -132,60 +133,67 @@ class RollCall:
     def is_open(self) -> bool:
         return self.closed_at is None
 
-    def title(self, keyring: Keyring) -> str:
-        return keyring.unseal(TITLE_PURPOSE, self.title_sealed)
-
 
 _COLUMNS = "id, slug, title_sealed, room_sealed, created_at, closes_at, closed_at, snapshot, snapshot_at"
 
 
-def _row(r: Any) -> RollCall:
+def _row(keyring: Keyring, r: Any) -> RollCall:
     created = _dt(r[4])
     assert created is not None
-    return RollCall(r[0], r[1], r[2], r[3], created, _dt(r[5]), _dt(r[6]),
+    return RollCall(r[0], r[1], keyring.unseal(TITLE, r[2]), _room(keyring, r[3]), created, _dt(r[5]), _dt(r[6]),
                     json.loads(r[7]) if r[7] else None, _dt(r[8]))
 
 
-async def create(db: Database, keyring: Keyring, slug: str, title: str, room_sealed: bytes | None,
+def _room(keyring: Keyring, sealed: bytes | None) -> str | None:
+    if sealed is None:
+        return None
+    try:
+        return keyring.unseal(ROOM, sealed)
+    except Exception:  # noqa: BLE001 - a row sealed under another key: nowhere to post
+        return None
+
+
+async def create(db: Database, keyring: Keyring, slug: str, title: str, room_id: str | None,
                  now: datetime, closes_at: datetime | None) -> int:
     return await db.insert(
         "INSERT OR IGNORE INTO rollcalls (slug, title_sealed, room_sealed, created_at, closes_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        (slug, keyring.seal(TITLE_PURPOSE, title), room_sealed, _ts(now), _ts(closes_at)),
+        (slug, keyring.seal(TITLE, title), None if room_id is None else keyring.seal(ROOM, room_id), _ts(now),
+         _ts(closes_at)),
     )
 
 
-async def by_slug(db: Database, slug: str) -> RollCall | None:
+async def by_slug(db: Database, keyring: Keyring, slug: str) -> RollCall | None:
     row = await db.fetchone(f"SELECT {_COLUMNS} FROM rollcalls WHERE slug=?", (slug,))
-    return _row(row) if row else None
+    return _row(keyring, row) if row else None
 
 
-async def open_rollcalls(db: Database) -> list[RollCall]:
+async def open_rollcalls(db: Database, keyring: Keyring) -> list[RollCall]:
     rows = await db.fetchall(f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NULL ORDER BY id")
-    return [_row(r) for r in rows]
+    return [_row(keyring, r) for r in rows]
 
 
-async def recent_closed(db: Database, since: datetime, limit: int = 10) -> list[RollCall]:
+async def recent_closed(db: Database, keyring: Keyring, since: datetime, limit: int = 10) -> list[RollCall]:
     rows = await db.fetchall(
         f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NOT NULL AND closed_at >= ? "
         "ORDER BY closed_at DESC, id DESC LIMIT ?",
         (_ts(since), limit),
     )
-    return [_row(r) for r in rows]
+    return [_row(keyring, r) for r in rows]
 
 
-async def all_rollcalls(db: Database) -> list[RollCall]:
+async def all_rollcalls(db: Database, keyring: Keyring) -> list[RollCall]:
     rows = await db.fetchall(f"SELECT {_COLUMNS} FROM rollcalls ORDER BY id")
-    return [_row(r) for r in rows]
+    return [_row(keyring, r) for r in rows]
 
 
-async def due(db: Database, now: datetime) -> list[RollCall]:
+async def due(db: Database, keyring: Keyring, now: datetime) -> list[RollCall]:
     rows = await db.fetchall(
         f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NULL AND closes_at IS NOT NULL AND closes_at <= ? "
         "ORDER BY closes_at, id",
         (_ts(now),),
     )
-    return [_row(r) for r in rows]
+    return [_row(keyring, r) for r in rows]
 
 
 async def next_close(db: Database) -> datetime | None:

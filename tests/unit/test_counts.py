@@ -40,7 +40,7 @@ async def truth_rollcalls(db: Database) -> dict[tuple[int, str, str], int]:
     return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
-async def check(db: Database) -> None:
+async def check(db: Database, keyring: Keyring = KEYRING) -> None:
     """The counts tables equal COUNT(*), and so do the public read functions."""
     stored_p = {(r[0], r[1]): r[2] for r in await db.fetchall("SELECT pledge_id, company, n FROM pledge_counts")}
     assert stored_p == await truth_pledges(db)
@@ -65,7 +65,7 @@ async def check(db: Database) -> None:
         assert found.labelled == labelled
         for company in ("amazon", "google", "smallco"):
             assert await pledges.company_count(db, pledge_id, company) == expected.get(company, 0)
-    for rc in await rollcalls.all_rollcalls(db):  # tallies reused only while nothing changed
+    for rc in await rollcalls.all_rollcalls(db, keyring):  # tallies reused only while nothing changed
         fresh = rollcall_cmd.snapshot_of(rollcall_cmd.tally(await rollcalls.counts(db, rc.id), await directory(db)), 3)
         assert await rollcall_cmd.compute(db, rc, 3) == fresh
     for (rollcall_id,) in await db.fetchall("SELECT id FROM rollcalls"):
@@ -80,7 +80,7 @@ def member(i: int) -> bytes:
 
 
 async def make_pledge(db: Database, slug: str) -> int:
-    return await pledges.create(db, slug=slug, title_sealed=b"t", goal=None, threshold=None, per_company=True,
+    return await pledges.create(db, KEYRING, slug=slug, title="t", goal=None, threshold=None, per_company=True,
                                 deadline=None, zone="UTC", now=NOW)
 
 
@@ -258,19 +258,19 @@ async def _signers(world: World) -> None:
 
 async def test_counts_follow_commands_forget_and_retention(world: World) -> None:
     await _signers(world)
-    await check(world.db)
-    letter = await pledges.by_slug(world.db, "letter")
-    walkout = await pledges.by_slug(world.db, "walkout")
+    await check(world.db, world.keyring)
+    letter = await pledges.by_slug(world.db, world.keyring, "letter")
+    walkout = await pledges.by_slug(world.db, world.keyring, "walkout")
     assert letter is not None and walkout is not None
     assert await pledges.count(world.db, letter.id) == 9
     assert await pledges.company_counts(world.db, walkout.id) == {"amazon": 6, "google": 3}
     await world.run("!unpledge letter", user="@m0:x", room=DM)
     await world.run("!here Amazon", user="@m2:x", room=DM)  # Palantir → Amazon: an update
     await world.run("!forget confirm", user="@m1:x", room=DM)
-    await check(world.db)
+    await check(world.db, world.keyring)
     assert await pledges.count(world.db, letter.id) == 7
     assert await pledges.company_counts(world.db, walkout.id) == {"amazon": 5, "google": 3}
-    strike = await rollcalls.by_slug(world.db, "strike")
+    strike = await rollcalls.by_slug(world.db, world.keyring, "strike")
     assert strike is not None
     tallies = {key: n for key, _, n in await rollcalls.counts(world.db, strike.id)}
     assert tallies == {"amazon": 4, "google": 2, "palantir": 2}
@@ -283,7 +283,7 @@ async def test_counts_follow_commands_forget_and_retention(world: World) -> None
             await hook(world.db, world.now + timedelta(days=1))
     assert await world.db.fetchall("SELECT * FROM pledge_counts") == []
     assert await world.db.fetchall("SELECT * FROM rollcall_counts") == []
-    await check(world.db)
+    await check(world.db, world.keyring)
 
 
 async def test_big_pledge_tally_reads_counts_not_rows(tmp_path) -> None:
@@ -291,7 +291,7 @@ async def test_big_pledge_tally_reads_counts_not_rows(tmp_path) -> None:
     world = await make_world(tmp_path)
     try:
         await world.run("!pledge create big Big --per-company", user="@coord:x", role=Role.COORDINATOR)
-        big = await pledges.by_slug(world.db, "big")
+        big = await pledges.by_slug(world.db, world.keyring, "big")
         assert big is not None
         async with world.db.transaction():
             await world.db.executemany(
@@ -299,6 +299,6 @@ async def test_big_pledge_tally_reads_counts_not_rows(tmp_path) -> None:
                 [(big.id, i.to_bytes(4, "big"), ["amazon", "google"][i % 2]) for i in range(2000)])
         out = await world.run("!pledge info big", room=ROOM)
         assert "All companies: 2000" in out[0].text  # type: ignore[attr-defined]
-        await check(world.db)
+        await check(world.db, world.keyring)
     finally:
         await world.db.close()

@@ -113,14 +113,14 @@ async def test_create_with_every_option_shows_deadline_in_zone_and_utc(world):
     assert "goal 500" in text and "threshold 100 per company" in text
     assert "Tue 1 Dec 2026 17:00 EST (22:00 UTC)" in text
     assert "!pledge walkout <company>" in text
-    pledge = await store.by_slug(world.db, "walkout")
+    pledge = await store.by_slug(world.db, world.keyring, "walkout")
     assert pledge and pledge.deadline == datetime(2026, 12, 1, 22, 0, tzinfo=UTC) and pledge.zone == "America/New_York"
 
 
 async def test_create_natural_deadline_wakes_scheduler(world):
     out = await world.run("!pledge create letter Sign the letter --deadline in 2 weeks", user="@c:x", role=C)
     assert Wake("scheduler") in out
-    pledge = await store.by_slug(world.db, "letter")
+    pledge = await store.by_slug(world.db, world.keyring, "letter")
     assert pledge and pledge.deadline == world.now + timedelta(weeks=2)
 
 
@@ -128,7 +128,7 @@ async def test_create_refusals(world):
     assert "not in the future" in await create(world, "!pledge create old x --deadline 2020-01-01")
     assert "couldn't read" in await create(world, "!pledge create old x --deadline whenever-ish")
     assert "at least 5" in await create(world, "!pledge create pc x --per-company --threshold 3")
-    assert await store.by_slug(world.db, "old") is None and await store.by_slug(world.db, "pc") is None
+    assert await store.by_slug(world.db, world.keyring, "old") is None and await store.by_slug(world.db, world.keyring, "pc") is None
     await create(world, "!pledge create letter Sign")
     assert "already a pledge `letter`" in await create(world, "!pledge create letter Again")
     # members may not create
@@ -166,7 +166,7 @@ async def test_double_sign_changes_nothing(world):
     await world.run("!pledge letter", user=user(1), room=DM)
     out = await world.run("!pledge letter", user=user(1), room=ROOM)
     assert out == [Reply("You already signed `letter`. Nothing was changed.", private=True), RedactCommand()]
-    assert await store.count(world.db, (await store.by_slug(world.db, "letter")).id) == 1
+    assert await store.count(world.db, (await store.by_slug(world.db, world.keyring, "letter")).id) == 1
 
 
 async def test_unpledge(world):
@@ -208,7 +208,7 @@ async def test_company_rules(world):
     out = await world.run("!pledge walkout  aws ", user=user(1), room=DM)
     assert "recorded" in texts(out) and "Counted for Amazon" in texts(out)
     await world.run("!pledge walkout Amazon.com, Inc.", user=user(2), room=DM)
-    pledge = await store.by_slug(world.db, "walkout")
+    pledge = await store.by_slug(world.db, world.keyring, "walkout")
     assert await store.company_counts(world.db, pledge.id) == {"amazon": 2}
     # the room ack never names the employer
     out = await world.run("!pledge walkout AWS", user=user(3), room=ROOM)
@@ -283,7 +283,7 @@ async def test_threshold_announced_exactly_once(world):
     await world.run("!unpledge walkout", user=user(0), room=DM)
     out = await sign_many(world, "walkout", 2, start=5)
     assert not announcements(out)
-    assert (await store.by_slug(world.db, "walkout")).announced
+    assert (await store.by_slug(world.db, world.keyring, "walkout")).announced
 
 
 async def test_threshold_announced_in_added_rooms(world):
@@ -368,6 +368,21 @@ async def test_rows_are_unlinkable_across_pledges(world):
     assert all(b"A" != bytes(t[0]) for t in titles)
 
 
+async def test_title_and_rooms_are_sealed_by_storage_and_read_back_plain(world):
+    await create(world, "!pledge create letter Sign the letter")
+    await create(world, "!pledge rooms letter add", room=OTHER_ROOM)
+    stored = b"".join(bytes(r[0]) + bytes(r[1]) for r in await world.db.fetchall(
+        "SELECT p.title_sealed, r.room_sealed FROM pledges p JOIN pledge_rooms r ON r.pledge_id = p.id"))
+    for plain in ("Sign the letter", ROOM.room_id, OTHER_ROOM.room_id):
+        assert plain.encode() not in stored
+    pledge = await store.by_slug(world.db, world.keyring, "letter")
+    assert pledge.title == "Sign the letter"
+    assert sorted(await store.rooms(world.db, world.keyring, pledge.id)) == sorted([ROOM.room_id, OTHER_ROOM.room_id])
+    async with world.db.transaction():
+        assert await store.remove_room(world.db, world.keyring, pledge.id, OTHER_ROOM.room_id)
+    assert await store.rooms(world.db, world.keyring, pledge.id) == [ROOM.room_id]
+
+
 async def test_mydata_and_forget(world):
     await create(world, "!pledge create a First")
     await create(world, "!pledge create b Second --per-company")
@@ -380,7 +395,7 @@ async def test_mydata_and_forget(world):
     out = await world.run("!forget confirm", user=user(1), room=DM)
     assert "deleted 2 records" in texts(out)
     assert await source.describe(world.ctx(user(1), room=DM)) == []
-    assert await store.count(world.db, (await store.by_slug(world.db, "a")).id) == 1
+    assert await store.count(world.db, (await store.by_slug(world.db, world.keyring, "a")).id) == 1
 
 
 async def test_retention_and_export(world):
@@ -401,7 +416,7 @@ async def test_retention_and_export(world):
     assert removed == 0
     removed = sum([await hook(world.db, world.now + timedelta(seconds=1)) for hook in RETENTION_HOOKS.values()])
     assert removed == 4  # two signer rows, the room row and the pledge
-    assert await store.by_slug(world.db, "old") is None and await store.by_slug(world.db, "walkout")
+    assert await store.by_slug(world.db, world.keyring, "old") is None and await store.by_slug(world.db, world.keyring, "walkout")
 
 
 async def test_help_documents_pledge_in_dm(world):

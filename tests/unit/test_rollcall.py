@@ -58,7 +58,16 @@ async def test_members_cannot_start_or_end(world):
     await start(world)
     out = await world.run("!rollcall end", user=user(1))
     assert "Only a coordinator" in texts(out)
-    assert (await store.by_slug(world.db, "walkout")).is_open
+    assert (await store.by_slug(world.db, world.keyring, "walkout")).is_open
+
+
+async def test_title_and_room_are_sealed_by_storage_and_read_back_plain(world):
+    await start(world)
+    row = await world.db.fetchone("SELECT title_sealed, room_sealed FROM rollcalls")
+    stored = bytes(row[0]) + bytes(row[1])
+    assert b"walkout" not in stored and ROOM.room_id.encode() not in stored
+    rc = await store.by_slug(world.db, world.keyring, "walkout")
+    assert (rc.title, rc.room_id) == ("Who joins the walkout?", ROOM.room_id)
 
 
 async def test_start_validates_slug_and_refuses_duplicates(world):
@@ -291,8 +300,8 @@ async def test_retention_and_export(make_world_with):
     async with world.db.transaction():
         deleted = sum([await hook(world.db, world.now + timedelta(seconds=1)) for hook in RETENTION_HOOKS.values()])
     assert deleted == 4  # three answers and the closed roll-call; the open one stays
-    assert await store.by_slug(world.db, "walkout") is None
-    assert await store.by_slug(world.db, "other") is not None
+    assert await store.by_slug(world.db, world.keyring, "walkout") is None
+    assert await store.by_slug(world.db, world.keyring, "other") is not None
 
 
 async def test_nothing_identifying_is_stored(world):
