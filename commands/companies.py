@@ -37,6 +37,9 @@ _LEGAL_SUFFIXES = frozenset(
     """inc incorporated llc lc pllc llp lp lllp ltd limited corp corporation co company plc
     gmbh ag sa nv bv pbc pte pty""".split()
 )
+# Words a legal name may carry after the name people use for the firm ("VISTA OUTDOOR SALES LLC",
+# "GENERAL SECURITY SERVICES CORPORATION"): generic lines of business that name nothing by themselves.
+_GENERIC_TAIL = frozenset("sales service services solutions group holdings enterprises and".split())
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _DOTCOM = re.compile(r"\.com\b")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
@@ -46,6 +49,27 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 def normalize(name: str) -> str:
     """The comparison key of a company name: ``"Amazon.com, Inc."`` → ``"amazon"``,
     ``"Pen-Link, Ltd."`` → ``"penlink"``, ``"Deloitte & Touche"`` → ``"deloitteandtouche"``."""
+    return "".join(_words(name))
+
+
+def legal_name_match(name: str, vendors: Iterable[str]) -> str | None:
+    """For a name the directory does not know: the key of the one vendor whose legal name is
+    ``name`` followed only by generic business words ("Vista Outdoor" → the key of "VISTA OUTDOOR
+    SALES LLC"). ``None`` unless that vendor is the only one whose key begins with ``name``'s, so
+    "Sierra" does not pick "SIERRA SERVICES INC" while "SIERRA NEVADA CORP" is known too."""
+    key = normalize(name)
+    starting = {normalize(v): v for v in vendors if key and normalize(v).startswith(key)}
+    if len(starting) != 1:
+        return None
+    ((found, vendor),) = starting.items()
+    words = list(_words(vendor))
+    while len(words) > 1 and words[-1] in _GENERIC_TAIL:
+        words.pop()
+    return found if "".join(words) == key else None
+
+
+@functools.lru_cache(maxsize=65536)
+def _words(name: str) -> tuple[str, ...]:
     text = unicodedata.normalize("NFKD", name)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     text = _PAREN.sub(" ", text)
@@ -59,7 +83,7 @@ def normalize(name: str) -> str:
         tokens = tokens[:-1]
     while len(tokens) > 1 and tokens[-1] in _LEGAL_SUFFIXES:
         tokens = tokens[:-1]
-    return "".join(tokens)
+    return tuple(tokens)
 
 
 @dataclass(frozen=True)

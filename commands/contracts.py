@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
-from commands.companies import Company, CompanyDirectory, directory, normalize
+from commands.companies import Company, CompanyDirectory, directory, legal_name_match, normalize
 from storage import contracts as store
 from storage.contracts import Shown
 
@@ -109,6 +109,8 @@ async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
     keys = found.keys_for(company.key) if company else {normalize(name)}
     keys.discard("")
     shown = await store.awards_for(ctx.db, keys)
+    if not shown and company is None and (vendor := legal_name_match(name, await store.vendor_names(ctx.db))):
+        shown = await store.awards_for(ctx.db, {vendor})  # the name asked + generic words ("… SALES LLC")
     if not shown:
         return [Reply(await _nothing(ctx, found, name, company))]
     title = company.display if company else _plain(shown[0].award.vendor, 80)

@@ -14,6 +14,7 @@ from commands.companies import (
     company_alias_cmd,
     company_cmd,
     directory,
+    legal_name_match,
     normalize,
     resolve,
     suggest,
@@ -118,6 +119,38 @@ def test_suggest_is_empty_for_unrelated_names_and_respects_limit() -> None:
     assert suggest("") == []
     assert len(suggest("Paragon Sys", limit=2)) == 2
     assert "Paragon Systems" in suggest("Paragon Sys")
+
+
+@pytest.mark.parametrize(
+    ("asked", "vendors", "expected"),
+    [
+        ("Vista Outdoor", ["VISTA OUTDOOR SALES LLC", "FEDERAL CARTRIDGE COMPANY"], "vistaoutdoorsales"),
+        ("General Security", ["GENERAL SECURITY SERVICES CORPORATION"], "generalsecurityservices"),
+        ("Acme Detention", ["ACME DETENTION SALES AND SERVICES, INC.", "Acme Detention Sales & Services Inc"],
+         "acmedetentionsalesandservices"),
+        ("Paragon", ["THE PARAGON GROUP HOLDINGS, L.L.C."], "paragongroupholdings"),
+    ],
+)
+def test_a_legal_name_with_generic_words_after_the_asked_name_matches(asked: str, vendors: list[str],
+                                                                       expected: str) -> None:
+    assert legal_name_match(asked, vendors) == expected
+
+
+@pytest.mark.parametrize(
+    ("asked", "vendors"),
+    [
+        ("Vista", ["VISTA OUTDOOR SALES LLC"]),  # "outdoor" names something: not generic
+        ("Federal", ["FEDERAL CARTRIDGE COMPANY"]),
+        ("Oracle", ["ORACLE SALES CONSULTING PARTNERS LLC"]),  # an unrelated firm's name goes on after "sales"
+        ("Acme", ["ACMETECH SERVICES INC"]),  # a longer word, not the name asked
+        ("Sierra", ["SIERRA SERVICES INC", "SIERRA NEVADA CORPORATION"]),  # two firms begin with the name
+        ("Sierra", ["SIERRA SERVICES INC", "SIERRA SALES LLC"]),  # two different legal names: ambiguous
+        ("", ["SALES GROUP INC"]),
+        ("Inc.", ["SALES GROUP INC"]),
+    ],
+)
+def test_other_or_ambiguous_legal_names_do_not_match(asked: str, vendors: list[str]) -> None:
+    assert legal_name_match(asked, vendors) is None
 
 
 def test_builtin_directory_is_a_copy() -> None:

@@ -91,6 +91,33 @@ async def test_real_sample_imports_and_reimport_changes_nothing(db: Database, tm
     assert text.startswith("Thomson Reuters: ") and "WEST PUBLISHING CORPORATION" in text
 
 
+async def test_sample_recipients_are_found_by_their_common_name(db: Database, tmp_path: Path) -> None:
+    """`VISTA OUTDOOR SALES LLC` and `GENERAL SECURITY SERVICES CORPORATION` are found by the names
+    people use; names that go on with other words, or begin several names, are not stretched."""
+    await import_usaspending(db, [SAMPLE])
+    ctx = make_context(db, tmp_path)
+    for asked, vendor, count in (("Vista Outdoor", "VISTA OUTDOOR SALES LLC", 62),
+                                 ("General Security", "GENERAL SECURITY SERVICES CORPORATION", 1)):
+        text = reply_text(await contracts_cmd(ctx, args(asked)))
+        assert text.startswith(f"{vendor}: known ICE-related contracts (you asked for `{asked}`)"), text
+        assert f"\n{count} award{'s' if count > 1 else ''}, largest first:" in text
+    for asked in ("Vista", "Federal", "Vista Outdoor Sales Consulting"):
+        text = reply_text(await contracts_cmd(ctx, args(asked)))
+        assert text.startswith(f"No known ICE contracts for `{asked}`."), text
+
+
+async def test_a_known_company_is_not_stretched_to_an_unrelated_legal_name(db: Database, tmp_path: Path) -> None:
+    rows = [row(1, recipient_name="ORACLE SALES LLC", recipient_parent_name="UNRELATED HOLDINGS CORP"),
+            row(2, recipient_name="SIERRA SERVICES INC", recipient_parent_name=""),
+            row(3, recipient_name="SIERRA NEVADA CORPORATION", recipient_parent_name="")]
+    await import_usaspending(db, [write(tmp_path / "made_up.csv", rows)])
+    ctx = make_context(db, tmp_path)
+    oracle = reply_text(await contracts_cmd(ctx, args("Oracle")))  # a known company: its own rows only
+    assert "70CTEST00000001" not in oracle and "ORACLE SALES" not in oracle.split("\n")[0]
+    sierra = reply_text(await contracts_cmd(ctx, args("Sierra")))  # two firms begin with it
+    assert sierra.startswith("No known ICE contracts for `Sierra`.") and "SIERRA SERVICES INC" in sierra
+
+
 async def test_bom_and_quoted_newlines(db: Database, tmp_path: Path) -> None:
     path = write(tmp_path / "bom.csv", [row(1, prime_award_base_transaction_description="LINE ONE\nLINE TWO"), row(2)],
                  bom=True)
