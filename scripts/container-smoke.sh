@@ -9,16 +9,31 @@
 # Without a pullable base image, a Debian bookworm base is made with debootstrap (cached as
 # localhost/bookworm-python).
 #
-# Environment: PYTHON (host Python with the bot's dependencies, default .venv/bin/python from dev.py),
+# Runs on its own on a fresh checkout: without PYTHON it makes ./.venv the way `python3 dev.py`
+# does (first thing, before the long image build) when that venv cannot import the bot yet.
+#
+# Environment: PYTHON (host Python with the bot's dependencies, default .venv/bin/python, made if needed),
 # ORGANIZER_SYNAPSE_VENV (reused Synapse venv), BASE_IMAGE, IMAGE (tag to build),
 # SMOKE_ENGINE=docker|podman-run|podman-chroot to force a mode.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 IMAGE="${IMAGE:-localhost/organizer-bot:smoke}"
 START=$(date +%s)
 log() { echo "smoke[$(( $(date +%s) - START ))s]: $*"; }
+
+# the host side (Synapse, the member client) needs a Python with the bot's dependencies
+if [[ -z "${PYTHON:-}" ]]; then
+  PYTHON="$ROOT/.venv/bin/python"
+  if ! (cd "$ROOT" && "$PYTHON" -c "import nio, bot.localserver") >/dev/null 2>&1; then
+    log "making $ROOT/.venv with the bot's dependencies (as python3 dev.py does)"
+    python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import dev; dev.ensure_venv()' "$ROOT"
+  fi
+fi
+if ! (cd "$ROOT" && "$PYTHON" -c "import nio, bot.localserver") >/dev/null 2>&1; then
+  echo "PYTHON=$PYTHON cannot import the bot: unset PYTHON (this script then makes .venv) or run python3 dev.py test" >&2
+  exit 2
+fi
 
 engine="${SMOKE_ENGINE:-}"
 if [[ -z "$engine" ]]; then
