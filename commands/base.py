@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 _E = TypeVar("_E")
+_T = TypeVar("_T")
 _C = TypeVar("_C", bound=type)
 
 
@@ -236,10 +237,16 @@ class Command:
 REGISTRY: dict[str, Command] = {}
 
 
-def _register(registry: dict[str, _E], kind: str, name: str, entry: _E) -> None:
-    if name in registry:
-        raise RuntimeError(f"{kind} {name!r} declared twice")
-    registry[name] = entry
+def _registrar(registry: dict[str, _E], kind: str, name: str, entry: Callable[[_T], _E]) -> Callable[[_T], _T]:
+    """The decorator that registers ``entry(target)`` under ``name`` and gives the target back."""
+
+    def register(target: _T) -> _T:
+        if name in registry:
+            raise RuntimeError(f"{kind} {name!r} declared twice")
+        registry[name] = entry(target)
+        return target
+
+    return register
 
 
 def command(
@@ -253,13 +260,13 @@ def command(
 ) -> Callable[[Handler], Handler]:
     """Declare a command once; ``!help`` is generated from these declarations."""
 
-    def register(handler: Handler) -> Handler:
-        key = name.lower()
-        family = handler.__module__.rsplit(".", 1)[-1]
-        _register(REGISTRY, "command", key, Command(key, usage, summary, role, handler, example, details, family))
-        return handler
+    key = name.lower()
 
-    return register
+    def entry(handler: Handler) -> Command:
+        family = handler.__module__.rsplit(".", 1)[-1]
+        return Command(key, usage, summary, role, handler, example, details, family)
+
+    return _registrar(REGISTRY, "command", key, entry)
 
 
 @dataclass(frozen=True)
@@ -277,11 +284,8 @@ MEMBER_DATA: dict[str, MemberData] = {}
 def member_data(name: str) -> Callable[[_C], _C]:
     """Class decorator: a class with ``describe`` and ``forget`` static coroutines."""
 
-    def register(cls: _C) -> _C:
-        _register(MEMBER_DATA, "member data", name, MemberData(name, cls.describe, cls.forget))  # type: ignore[attr-defined]
-        return cls
-
-    return register
+    return _registrar(MEMBER_DATA, "member data", name,
+                      lambda cls: MemberData(name, cls.describe, cls.forget))  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- parsing
@@ -449,11 +453,8 @@ DUE_SOURCES: dict[str, DueSource] = {}
 def due_source(name: str) -> Callable[[_C], _C]:
     """Class decorator: a class with ``next_due(db)`` and ``fire(env)`` static coroutines."""
 
-    def register(cls: _C) -> _C:
-        _register(DUE_SOURCES, "due source", name, DueSource(name, cls.next_due, cls.fire))  # type: ignore[attr-defined]
-        return cls
-
-    return register
+    return _registrar(DUE_SOURCES, "due source", name,
+                      lambda cls: DueSource(name, cls.next_due, cls.fire))  # type: ignore[attr-defined]
 
 
 # Retention: each domain deletes its records of closed/past things older than the cutoff and
@@ -470,18 +471,10 @@ EXPORT_HOOKS: dict[str, ExportHook] = {}
 def retention_hook(name: str) -> Callable[[RetentionHook], RetentionHook]:
     """Function decorator: ``async def f(db, cutoff) -> rows deleted``."""
 
-    def register(hook: RetentionHook) -> RetentionHook:
-        _register(RETENTION_HOOKS, "retention hook", name, hook)
-        return hook
-
-    return register
+    return _registrar(RETENTION_HOOKS, "retention hook", name, lambda hook: hook)
 
 
 def export_hook(name: str) -> Callable[[ExportHook], ExportHook]:
     """Function decorator: ``async def f(env) -> JSON-able aggregates``, exported under ``name``."""
 
-    def register(hook: ExportHook) -> ExportHook:
-        _register(EXPORT_HOOKS, "export hook", name, hook)
-        return hook
-
-    return register
+    return _registrar(EXPORT_HOOKS, "export hook", name, lambda hook: hook)
