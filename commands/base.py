@@ -259,7 +259,6 @@ def command(
     details: str = "",
 ) -> Callable[[Handler], Handler]:
     """Declare a command once; ``!help`` is generated from these declarations."""
-
     key = name.lower()
 
     def entry(handler: Handler) -> Command:
@@ -283,7 +282,6 @@ MEMBER_DATA: dict[str, MemberData] = {}
 
 def member_data(name: str) -> Callable[[_C], _C]:
     """Class decorator: a class with ``describe`` and ``forget`` static coroutines."""
-
     return _registrar(MEMBER_DATA, "member data", name,
                       lambda cls: MemberData(name, cls.describe, cls.forget))  # type: ignore[attr-defined]
 
@@ -452,7 +450,6 @@ DUE_SOURCES: dict[str, DueSource] = {}
 
 def due_source(name: str) -> Callable[[_C], _C]:
     """Class decorator: a class with ``next_due(db)`` and ``fire(env)`` static coroutines."""
-
     return _registrar(DUE_SOURCES, "due source", name,
                       lambda cls: DueSource(name, cls.next_due, cls.fire))  # type: ignore[attr-defined]
 
@@ -470,11 +467,9 @@ EXPORT_HOOKS: dict[str, ExportHook] = {}
 
 def retention_hook(name: str) -> Callable[[RetentionHook], RetentionHook]:
     """Function decorator: ``async def f(db, cutoff) -> rows deleted``."""
-
     return _registrar(RETENTION_HOOKS, "retention hook", name, lambda hook: hook)
 
 
 def export_hook(name: str) -> Callable[[ExportHook], ExportHook]:
     """Function decorator: ``async def f(env) -> JSON-able aggregates``, exported under ``name``."""
-
     return _registrar(EXPORT_HOOKS, "export hook", name, lambda hook: hook)
