@@ -1,4 +1,6 @@
-"""One module per command family; importing :func:`load_all` registers every command."""
+"""One module per command family. :func:`load_all` imports the families listed here, and their
+decorators fill every registry of :mod:`commands.base` (commands, member data, due sources,
+retention and export hooks); nothing else adds to them."""
 
 import importlib
 
