@@ -56,8 +56,8 @@ from commands.base import (
     due_source,
     member_data,
 )
-from commands.suppression import Suppressed, suppress, suppressed_total
-from commands.timeparse import format_when, parse_when
+from commands.common.smallcell import Suppressed, suppress, suppressed_total
+from commands.common.timeparse import format_when, parse_when
 from storage import pledges as store
 from storage.db import Database
 from storage.hashing import Keyring
