@@ -1,7 +1,7 @@
 """Company roll-calls: "who is in, from which company?", tallied by employer.
 
 Members answer with ``!here <company>`` (best in an encrypted DM with the bot). Names go through
-the one company normalizer (``commands.companies``), and every tally shown, to anyone, goes
+the one company normalizer (``commands.common.directory``), and every tally shown, to anyone, goes
 through the one small-cell rule (``commands.common.smallcell``). Shown tallies change in steps:
 they are a stored snapshot, recomputed no more often than ``BOT_TALLY_INTERVAL`` seconds (and
 when the roll-call ends), so two looks a minute apart do not reveal one member's answer.
@@ -45,7 +45,7 @@ from commands.base import (
     due_source,
     member_data,
 )
-from commands.companies import CompanyDirectory, directory, normalize
+from commands.common.directory import CompanyDirectory, directory, normalize
 from commands.common.smallcell import suppress
 from commands.common.timeparse import format_when, parse_when
 from storage import rollcalls as store
