@@ -19,7 +19,7 @@ from pathlib import Path
 from bot.shell import _content
 from commands import contract_data
 from commands.base import Output, Role
-from commands.companies import normalize, resolve
+from commands.common.directory import normalize, resolve
 from storage import actions as action_store
 from storage import core
 from tests.fakes import DM, ROOM, World, make_world

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from commands.companies import CompanyDirectory
-from commands.companies import directory as company_directory
+from commands.common.directory import CompanyDirectory
+from commands.common.directory import directory as company_directory
 from commands.contract_data import API_FIELDS, ICE, award_from_api, upsert_refreshed
 from storage.contracts import Award
 from storage.db import Database

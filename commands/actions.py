@@ -11,7 +11,7 @@
 * ``!remind me <when> | <text>``: a personal reminder in the member's encrypted DM.
 * ``!broadcast <text>`` then ``!confirm CODE`` (the same coordinator, same room, 5 minutes).
 
-Times are parsed by :mod:`commands.timeparse` (the one parser) and stored in UTC; recurrences
+Times are parsed by :mod:`commands.common.timeparse` (the one parser) and stored in UTC; recurrences
 are computed on the wall clock of the action's zone. Reminders fire through the one scheduler
 (:func:`ActionsDue.fire`), which marks them done in the same transaction that queues the posts.
 """
@@ -43,8 +43,8 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.suppression import suppress_total
-from commands.timeparse import (
+from commands.common.smallcell import suppress_total
+from commands.common.timeparse import (
     Recurrence,
     format_duration,
     format_when,

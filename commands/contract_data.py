@@ -17,10 +17,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from commands.companies import CONTRACTS_CSV, CompanyDirectory, normalize
-from commands.companies import directory as company_directory
+from commands.common.directory import CompanyDirectory, normalize
+from commands.common.directory import directory as company_directory
 from storage import contracts as store
-from storage.contracts import Award
+from storage.contracts import CONTRACTS_CSV, Award
 from storage.db import Database
 
 ICE = "U.S. Immigration and Customs Enforcement"

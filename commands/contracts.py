@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
-from commands.companies import Company, CompanyDirectory, directory, legal_name_match, normalize
+from commands.common.directory import Company, CompanyDirectory, directory, legal_name_match, normalize
 from storage import contracts as store
 from storage.contracts import Shown
 

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from commands import companies
 from commands.base import (
     REGISTRY,
     Announce,
@@ -56,8 +55,9 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.suppression import Suppressed, suppress, suppressed_total
-from commands.timeparse import format_when, parse_when
+from commands.common.directory import directory, normalize
+from commands.common.smallcell import Suppressed, suppress, suppressed_total
+from commands.common.timeparse import format_when, parse_when
 from storage import pledges as store
 from storage.db import Database
 from storage.hashing import Keyring
@@ -394,7 +394,7 @@ async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str
     text = " ".join(text.split())
     if len(text) > MAX_COMPANY:
         raise _CompanyProblem(f"That company name is too long; keep it under {MAX_COMPANY} characters.")
-    found = await companies.directory(ctx.db)
+    found = await directory(ctx.db)
     company = found.resolve(text)
     if company is not None:
         return company.key, company.display
@@ -405,7 +405,7 @@ async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str
             + f"? Type `{ctx.prefix}pledge {slug} {close[0]}`. If yours is a different company, ask a coordinator "
             f"to add it with `{ctx.prefix}company alias`. Nothing was recorded."
         )
-    key = companies.normalize(text)
+    key = normalize(text)
     if not key:
         raise _CompanyProblem("A company name needs letters or digits. Nothing was recorded.")
     return key, text

@@ -1,8 +1,8 @@
 """Company roll-calls: "who is in, from which company?", tallied by employer.
 
 Members answer with ``!here <company>`` (best in an encrypted DM with the bot). Names go through
-the one company normalizer (``commands.companies``), and every tally shown, to anyone, goes
-through the one small-cell rule (``commands.suppression``). Shown tallies change in steps:
+the one company normalizer (``commands.common.directory``), and every tally shown, to anyone, goes
+through the one small-cell rule (``commands.common.smallcell``). Shown tallies change in steps:
 they are a stored snapshot, recomputed no more often than ``BOT_TALLY_INTERVAL`` seconds (and
 when the roll-call ends), so two looks a minute apart do not reveal one member's answer.
 
@@ -45,9 +45,9 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.companies import CompanyDirectory, directory, normalize
-from commands.suppression import suppress
-from commands.timeparse import format_when, parse_when
+from commands.common.directory import CompanyDirectory, directory, normalize
+from commands.common.smallcell import suppress
+from commands.common.timeparse import format_when, parse_when
 from storage import rollcalls as store
 from storage.db import Database
 from storage.rollcalls import RollCall

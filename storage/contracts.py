@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
+from pathlib import Path
 
 from storage.db import Database, Schema
 
@@ -67,6 +68,10 @@ SCHEMA = Schema(
         """
     ],
 )
+
+# The shipped dataset of public awards, loaded by ``storage.contract_data``; the company
+# directory (``commands.common.directory``) also reads its vendor and parent names.
+CONTRACTS_CSV = Path(__file__).parent / "data" / "ice_contracts.csv"
 
 
 @dataclass(frozen=True)

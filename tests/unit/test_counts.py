@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from commands import rollcall as rollcall_cmd
 from commands.base import RETENTION_HOOKS, Role
-from commands.companies import directory
+from commands.common.directory import directory
 from storage import pledges, rollcalls, schema
 from storage.db import Database, Schema
 from storage.hashing import Keyring

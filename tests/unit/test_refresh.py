@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.contracts_cli import register, run
 from bot.usaspending_api import request_body, search_plan
-from commands.companies import CompanyDirectory
+from commands.common.directory import CompanyDirectory
 from storage.db import Database
 
 ICE = "U.S. Immigration and Customs Enforcement"

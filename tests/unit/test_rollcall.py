@@ -18,7 +18,7 @@ from commands.base import (
     Reply,
     Role,
 )
-from commands.companies import CompanyDirectory
+from commands.common.directory import CompanyDirectory
 from commands.rollcall import OTHER_LABEL, render, snapshot_of, tally
 from storage import rollcalls as store
 from tests.fakes import DM, ROOM, texts
@@ -324,7 +324,7 @@ NAMES = ["Google", "Alphabet", "AWS", "Amazon", "Meta", "Facebook", "Salesforce"
 
 def stored(answers: list[str]) -> list[tuple[str, str, int]]:
     """The rows ``store.counts`` would return for these typed answers."""
-    from commands.companies import normalize
+    from commands.common.directory import normalize
 
     rows: dict[str, tuple[str, int]] = {}
     for name in answers:

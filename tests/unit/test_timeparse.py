@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.base import CommandError
-from commands.timeparse import (
+from commands.common.timeparse import (
     MAX_AHEAD,
     Recurrence,
     When,

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from commands.base import CommandError, Role
-from commands.companies import (
-    CONTRACTS_CSV,
+from commands.common.directory import (
     CompanyDirectory,
     company_alias_cmd,
     company_cmd,
@@ -19,6 +18,7 @@ from commands.companies import (
     resolve,
     suggest,
 )
+from storage.contracts import CONTRACTS_CSV
 from storage.db import Database
 from tests.unit.contracts_support import args, make_context, reply_text
 

@@ -4,7 +4,7 @@
 parenthetical remarks, a leading/trailing "The", ``.com`` and legal suffixes (Inc., LLC,
 L.L.C., Corp., Ltd, plc, Co., …). A :class:`CompanyDirectory` maps keys to one canonical
 employer: the built-in table ``data/company_aliases.csv`` (edit it to add companies), every
-vendor, parent and alias named in the shipped ``data/ice_contracts.csv``, and the aliases
+vendor, parent and alias named in the shipped ``storage/data/ice_contracts.csv``, and the aliases
 coordinators add with ``!company alias`` (stored in ``storage.companies``; they win over the
 built-in ones).
 
@@ -27,11 +27,11 @@ from rapidfuzz import fuzz, process
 
 from commands.base import Args, CommandError, Context, Output, Reply, Role, UsageError, code, command
 from storage import companies as store
+from storage.contracts import CONTRACTS_CSV
 from storage.db import Database
 
 DATA_DIR = Path(__file__).parent / "data"
 ALIASES_CSV = DATA_DIR / "company_aliases.csv"
-CONTRACTS_CSV = DATA_DIR / "ice_contracts.csv"
 
 _LEGAL_SUFFIXES = frozenset(
     """inc incorporated llc lc pllc llp lp lllp ltd limited corp corporation co company plc

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.suppression import Row, Suppressed, suppress, suppress_total, suppressed_total
+from commands.common.smallcell import Row, Suppressed, suppress, suppress_total, suppressed_total
 
 # ---------------------------------------------------------------- known answers
 
