@@ -2,7 +2,7 @@
 
 import importlib
 
-FAMILIES = ("help", "privacy", "common.directory", "contracts", "pledges", "rollcall", "actions", "admin")
+FAMILIES = ("help", "privacy", "companies", "contracts", "pledges", "rollcall", "actions", "admin")
 
 
 def load_all() -> None:
