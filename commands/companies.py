@@ -5,10 +5,9 @@ The names themselves live in the one company directory (:mod:`commands.common.di
 
 from __future__ import annotations
 
-import re
-
 from commands.base import Args, CommandError, Context, Output, Reply, Role, UsageError, code, command
 from commands.common.directory import Company, CompanyDirectory, directory, normalize
+from commands.options import Flag, Options
 from storage import companies as store
 
 
@@ -47,6 +46,10 @@ async def company_cmd(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text)]
 
 
+# `--new` may stand anywhere; any other `--word` is part of a name.
+ALIAS_OPTIONS = Options({"new": Flag()}, free_text=True)
+
+
 @command(
     "company alias",
     usage="company alias <alias> = <company> [--new]",
@@ -58,10 +61,8 @@ async def company_cmd(ctx: Context, args: Args) -> list[Output]:
 )
 async def company_alias_cmd(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
-    text = args.rest.strip()
-    new = False
-    if re.search(r"(^|\s)--new\s*$", text):
-        new, text = True, re.sub(r"\s*--new\s*$", "", text)
+    given = ALIAS_OPTIONS.parse(args.rest, ctx.prefix)
+    text, new = given.text, "new" in given
     alias, sep, target = text.partition("=")
     alias, target = alias.strip().strip("\"'"), target.strip().strip("\"'")
     if not sep or not alias or not target:
