@@ -43,15 +43,9 @@ from commands.base import (
     due_source,
     member_data,
 )
+from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
-from commands.common.timeparse import (
-    Recurrence,
-    format_duration,
-    format_when,
-    parse_leads,
-    parse_recurrence,
-    parse_when,
-)
+from commands.common.timeparse import format_duration, format_when, parse_when
 from commands.options import Found, Options, Words
 from storage import actions as store
 from storage.db import Database
