@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.shell import _content
-from commands import contract_data
 from commands.base import Output, Role
 from commands.common.directory import normalize, resolve
 from storage import actions as action_store
-from storage import core
+from storage import contract_data, core
 from tests.fakes import DM, ROOM, World, make_world
 
 BIG_COMPANIES = ["Amazon", "Google", "Microsoft", "Palantir", "Oracle", "Salesforce", "Dell", "IBM",

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.usaspending_api import API_URL, RefreshFailed, refresh
-from commands.contract_data import ICE, ImportFailed, ensure_loaded, import_usaspending
 from commands.contracts import money
 from storage import contracts as store
+from storage.contract_data import ICE, ImportFailed, ensure_loaded, import_usaspending
 from storage.db import Database
 
 

@@ -2,7 +2,7 @@
 
 Pages through ICE contract awards per company of the alias table, retrying 429/5xx and
 network errors with exponential backoff. Results become rows with
-:func:`commands.contract_data.award_from_api`; everything is fetched before anything is
+:func:`storage.contract_data.award_from_api`; everything is fetched before anything is
 written, so the database is never locked while waiting on the network.
 """
 
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from commands.common.directory import CompanyDirectory
 from commands.common.directory import directory as company_directory
-from commands.contract_data import API_FIELDS, ICE, award_from_api, upsert_refreshed
+from storage.contract_data import API_FIELDS, ICE, award_from_api, upsert_refreshed
 from storage.contracts import Award
 from storage.db import Database
 

@@ -43,15 +43,10 @@ from commands.base import (
     member_data,
     retention_hook,
 )
+from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
-from commands.common.timeparse import (
-    Recurrence,
-    format_duration,
-    format_when,
-    parse_leads,
-    parse_recurrence,
-    parse_when,
-)
+from commands.common.timeparse import format_duration, format_when, parse_when
+from commands.options import Found, Options, Words
 from storage import actions as store
 from storage.db import Database
 
@@ -63,35 +58,35 @@ MAX_LISTED = 25
 LATE_AFTER = timedelta(seconds=5)  # a reminder sent later than this says it is late
 LATE_NOTE = "\n(Late: I was offline when this was due.)"
 
-_OPTION = re.compile(r"(?:^|\s)--(remind|every)\b\s*=?\s*", re.IGNORECASE)
 _SECONDS = re.compile(r"(\d{1,5})s", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- parsing helpers
 
 
-def split_when_text(rest: str, usage_hint: str) -> tuple[str, str, dict[str, str]]:
-    """``<when> | <text> [--remind …] [--every …]`` → (when, text, options)."""
-    when, bar, tail = rest.partition("|")
-    if not bar or not when.strip():
-        raise UsageError(f"Put a `|` between the time and the text, like `{usage_hint}`.")
-    found = list(_OPTION.finditer(tail))
-    text = (tail[: found[0].start()] if found else tail).strip()
-    options: dict[str, str] = {}
-    for index, match in enumerate(found):
-        name = match[1].lower()
-        end = found[index + 1].start() if index + 1 < len(found) else len(tail)
-        if name in options:
-            raise UsageError(f"`--{name}` is given twice.")
-        value = tail[match.end() : end].strip()
-        if not value:
-            raise UsageError(f"`--{name}` needs a value.")
-        options[name] = value
-    if not text:
-        raise UsageError(f"Say what the action is after the `|`, like `{usage_hint}`.")
-    if len(text) > MAX_TEXT:
+ACTION_EXAMPLE = "action add tomorrow 9am | Call the council"
+REMIND_EXAMPLE = "remind me tomorrow 9am | Bring the flyers"
+
+
+def _when_text_options(example: str) -> Options:
+    """``<when> | <text> [--remind …] [--every …]``: options are read after the ``|``, and any
+    other ``--word`` is part of the text."""
+    return Options({"remind": Words(), "every": Words()}, free_text=True, split="|",
+                   split_missing=f"Put a `|` between the time and the text, like `{{prefix}}{example}`.")
+
+
+ACTION_OPTIONS = _when_text_options(ACTION_EXAMPLE)
+REMIND_OPTIONS = _when_text_options(REMIND_EXAMPLE)
+
+
+def when_and_text(options: Options, example: str, args: Args, prefix: str) -> Found:
+    """Parse ``<when> | <text> [options]``: ``head`` is the time, ``text`` the action's text."""
+    found = options.parse(args.rest, prefix)
+    if not found.text:
+        raise UsageError(f"Say what the action is after the `|`, like `{prefix}{example}`.")
+    if len(found.text) > MAX_TEXT:
         raise CommandError(f"That text is too long (over {MAX_TEXT} characters). Shorten it.")
-    return when.strip(), text, options
+    return found
 
 
 def leads_seconds(text: str) -> list[int]:
@@ -128,10 +123,10 @@ def until(delta: timedelta) -> str:
     return f"in {format_duration(seconds)}"
 
 
-def _number(token: str) -> int:
+def _number(token: str, prefix: str) -> int:
     raw = token.lstrip("#")
     if not re.fullmatch(r"\d{1,9}", raw):
-        raise UsageError(f"{code(token, 20)} is not an action number. The numbers are shown by `!actions`.")
+        raise UsageError(f"{code(token, 20)} is not an action number. The numbers are shown by `{prefix}actions`.")
     return int(raw)
 
 
@@ -160,10 +155,11 @@ def _rec_text(action: store.Action) -> str:
             "`--every` repeats it: `day`, `weekday`, `week`, `month` or a cron line like `0 9 * * 1-5`.",
 )
 async def action_add(ctx: Context, args: Args) -> list[Output]:
-    when_text, text, options = split_when_text(args.rest, "!action add tomorrow 9am | Call the council")
-    when = parse_when(when_text, now=ctx.now, default_zone=_zone(ctx))
-    leads = leads_seconds(options["remind"]) if "remind" in options else []
-    recurrence = parse_recurrence(options["every"]) if "every" in options else None
+    found = when_and_text(ACTION_OPTIONS, ACTION_EXAMPLE, args, ctx.prefix)
+    text = found.text
+    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
+    leads = leads_seconds(found["remind"]) if "remind" in found else []
+    recurrence = parse_recurrence(found["every"]) if "every" in found else None
     zone = when.zone.key
     action_id = await store.add_action(ctx.db, ctx.keyring, room_id=ctx.room.room_id, text=text, zone=zone,
                                        anchor=when.local, recurrence=recurrence.spec if recurrence else None,
@@ -204,7 +200,7 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
 async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError("Give the action's number.")
-    number = _number(args.tokens[0])
+    number = _number(args.tokens[0], ctx.prefix)
     action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
     if action is None:
         raise CommandError(f"There is no upcoming action #{number} in this room. See `{ctx.prefix}actions`.")
@@ -219,12 +215,12 @@ async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     role=Role.COORDINATOR,
     example="action rooms 12 add",
     details="Typed in the room that should get the reminders. Adding asks you to confirm with "
-            "`!confirm CODE` in the room where the action was scheduled, so you must coordinate both rooms.",
+            "`{prefix}confirm CODE` in the room where the action was scheduled, so you must coordinate both rooms.",
 )
 async def action_rooms(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 2 or args.tokens[1].lower() not in ("add", "remove"):
         raise UsageError("Give the action's number and `add` or `remove`.")
-    number = _number(args.tokens[0])
+    number = _number(args.tokens[0], ctx.prefix)
     verb = args.tokens[1].lower()
     if verb == "remove":
         if not await store.unlink_room(ctx.db, ctx.keyring, number, ctx.room.room_id):
@@ -249,10 +245,11 @@ async def action_rooms(ctx: Context, args: Args) -> list[Output]:
 @command("remind me", usage="remind me <when> | <text>", summary="A personal reminder in our DM.",
          example="remind me tomorrow 9am | Bring the flyers")
 async def remind_me(ctx: Context, args: Args) -> list[Output]:
-    when_text, text, options = split_when_text(args.rest, "!remind me tomorrow 9am | Bring the flyers")
-    if options:
+    found = when_and_text(REMIND_OPTIONS, REMIND_EXAMPLE, args, ctx.prefix)
+    if found.values:
         raise UsageError("Personal reminders take no options.")
-    when = parse_when(when_text, now=ctx.now, default_zone=_zone(ctx))
+    text = found.text
+    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
     dm_room = ctx.room.room_id if ctx.room.is_dm else ctx.shell.dm_room_of(ctx.member)
     if dm_room is None:
         raise CommandError("I deliver personal reminders in our encrypted direct chat, and we don't have one yet. "
@@ -313,7 +310,7 @@ async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict
 
 @command("broadcast", usage="broadcast <text>", summary="Post a message to every room I'm in (asks to confirm).",
          role=Role.COORDINATOR, example="broadcast Walkout at noon today. Meet at the lobby.",
-         details="Shows how many rooms will get it and a code; `!confirm CODE` from you, in this room, "
+         details="Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
                  "within 5 minutes sends it.")
 async def broadcast(ctx: Context, args: Args) -> list[Output]:
     text = args.rest.strip()

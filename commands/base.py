@@ -168,46 +168,11 @@ class Context:
 
 @dataclass(frozen=True)
 class Args:
+    """What follows the command name. Commands with ``--options`` declare them once with
+    :class:`commands.options.Options` and parse ``rest`` with it."""
+
     tokens: tuple[str, ...]  # shell-split words after the command name
     rest: str  # the raw text after the command name, spacing kept
-
-    def options(self, spec: dict[str, type]) -> tuple[list[str], dict[str, Any]]:
-        """Split ``--name value`` / ``--flag`` options (declared in ``spec``: ``bool`` for flags,
-        ``int``/``str`` for valued options) from positional words."""
-        positional: list[str] = []
-        found: dict[str, Any] = {}
-        tokens = list(self.tokens)
-        i = 0
-        while i < len(tokens):
-            word = tokens[i]
-            if word.startswith("--") and len(word) > 2:
-                name, _, inline = word[2:].partition("=")
-                name = name.lower()
-                if name not in spec:
-                    known = ", ".join(f"`--{n}`" for n in spec) or "none"
-                    raise UsageError(f"Unknown option `--{name}`. Options here: {known}.")
-                kind = spec[name]
-                if kind is bool:
-                    found[name] = True
-                else:
-                    if not inline:
-                        if i + 1 >= len(tokens):
-                            raise UsageError(f"`--{name}` needs a value.")
-                        i += 1
-                        inline = tokens[i]
-                    found[name] = _convert(name, inline, kind)
-            else:
-                positional.append(word)
-            i += 1
-        return positional, found
-
-
-def _convert(name: str, raw: str, kind: type) -> Any:
-    if kind is int:
-        if not re.fullmatch(r"[+-]?\d{1,12}", raw.strip()):
-            raise UsageError(f"`--{name}` takes a whole number, not `{raw[:40]}`.")
-        return int(raw)
-    return raw
 
 
 # ---------------------------------------------------------------- declarations
@@ -223,7 +188,7 @@ class Command:
     role: Role
     handler: Handler
     example: str = ""
-    details: str = ""  # longer help shown by !help <command>
+    details: str = ""  # longer help shown by !help <command>; "{prefix}" becomes the command prefix
     family: str = ""
 
 
@@ -322,8 +287,7 @@ def parse(body: str, prefix: str) -> Parsed | None:
     try:
         tokens = tuple(split_words(rest)) if rest else ()
     except ValueError:
-        return Parsed(REGISTRY.get(name), name, Args((), rest),
-                      "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`.")
+        return Parsed(REGISTRY.get(name), name, Args((), rest), UNCLOSED_QUOTE)
     found = REGISTRY.get(name)
     if found is None:
         return Parsed(None, first, Args(tokens, rest), unknown_command_text(first, prefix))
@@ -333,11 +297,22 @@ def parse(body: str, prefix: str) -> Parsed | None:
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
 
 
-def split_words(text: str) -> list[str]:
+UNCLOSED_QUOTE = "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`."
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str  # without its quotes
+    start: int  # where it stands in the scanned text, quotes included
+    end: int
+    quoted: bool
+
+
+def scan_words(text: str) -> list[Word]:
     """Split on white space; a word that *starts* with a quote runs to its closing quote, so
     `"Sign the letter"` is one word while `Macy's` stays as typed. Raises ``ValueError`` for a
     quote that is never closed."""
-    words: list[str] = []
+    words: list[Word] = []
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
@@ -348,14 +323,19 @@ def split_words(text: str) -> list[str]:
             end = text.find(closing, i + 1)
             if end < 0:
                 raise ValueError("unclosed quote")
-            words.append(text[i + 1 : end])
+            words.append(Word(text[i + 1 : end], i, end + 1, True))
             i = end + 1
             continue
         start = i
         while i < n and not text[i].isspace():
             i += 1
-        words.append(text[start:i])
+        words.append(Word(text[start:i], start, i, False))
     return words
+
+
+def split_words(text: str) -> list[str]:
+    """The words of :func:`scan_words`, without their positions."""
+    return [word.text for word in scan_words(text)]
 
 
 def unknown_command_text(name: str, prefix: str) -> str:

@@ -10,6 +10,7 @@ import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
 from commands.common.directory import Company, CompanyDirectory, directory, legal_name_match, normalize
+from commands.options import Flag, Options
 from storage import contracts as store
 from storage.contracts import Shown
 
@@ -22,7 +23,6 @@ _AGENCY_SHORT = {
     "U.S. Citizenship and Immigration Services": "USCIS",
 }
 _IGF = re.compile(r"^\s*IGF::[A-Z,]+::IGF\s*")
-_ALL = re.compile(r"(?:^|\s)--all(?=\s|$)", re.IGNORECASE)
 SUGGEST_SOURCE = (
     "Know a public record of one (a USAspending.gov award page or a news report)? "
     "Tell a coordinator of this room so it can be added."
@@ -81,6 +81,9 @@ def _display(found: CompanyDirectory, company_key: str, vendor: str) -> str:
     return company.display if company else vendor
 
 
+CONTRACTS_OPTIONS = Options({"all": Flag()})
+
+
 @command(
     "contracts",
     usage="contracts [<company>] [--all]",
@@ -91,10 +94,8 @@ def _display(found: CompanyDirectory, company_key: str, vendor: str) -> str:
     "See also `contracts search <words>`.",
 )
 async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
-    want_all = bool(_ALL.search(args.rest))
-    name = _ALL.sub(" ", args.rest).strip()
-    if stray := re.search(r"(?:^|\s)(--\S+)", name):
-        raise UsageError(f"Unknown option {code(stray.group(1))}. Options here: `--all`.")
+    given = CONTRACTS_OPTIONS.parse(args.rest, ctx.prefix)
+    want_all, name = "all" in given, given.text
     found = await directory(ctx.db)
     if not name:
         return [Reply(await _overview(ctx, found))]

@@ -34,7 +34,7 @@ async def help_command(ctx: Context, args: Args) -> list[Output]:
         if c.role > 0:
             block.append(f"Needs: {c.role.label}.")
         if c.details:
-            block.append(c.details)
+            block.append(c.details.replace("{prefix}", p))
         if c.example:
             block.append(f"Example: `{p}{c.example}`")
         parts.append("\n".join(block))

@@ -58,6 +58,7 @@ from commands.base import (
 from commands.common.directory import directory, normalize
 from commands.common.smallcell import Suppressed, suppress, suppressed_total
 from commands.common.timeparse import format_when, parse_when
+from commands.options import Flag, Number, Options, Words
 from storage import pledges as store
 from storage.db import Database
 from storage.hashing import Keyring
@@ -82,7 +83,7 @@ def reserved_slugs() -> set[str]:
     return {name.split()[1] for name in REGISTRY if name.startswith("pledge ")}
 
 
-def check_slug(raw: str, prefix: str = "!") -> str:
+def check_slug(raw: str, prefix: str) -> str:
     slug = raw.strip().lower()
     if slug in reserved_slugs():
         raise CommandError(
@@ -106,65 +107,18 @@ class CreateRequest:
     deadline: str | None = None
 
 
-_INT_OPTIONS = ("goal", "threshold")
-_OPTIONS = ("goal", "threshold", "per-company", "deadline")
+CREATE_OPTIONS = Options({
+    "goal": Number(1, MAX_NUMBER),
+    "threshold": Number(1, MAX_NUMBER),
+    "per-company": Flag(),
+    "deadline": Words("`--deadline` needs a time, like `--deadline Dec 31` or `--deadline in 2 weeks`."),
+})
 
 
-def _is_option(word: str) -> bool:
-    return word.startswith("--") and len(word) > 2
-
-
-def _number(name: str, raw: str) -> int:
-    if not re.fullmatch(r"[+-]?\d{1,12}", raw.strip()):
-        raise UsageError(f"`--{name}` takes a whole number, not {code(raw, 40)}.")
-    value = int(raw)
-    if value <= 0:
-        raise CommandError(f"`--{name}` must be a whole number above 0, not {value}.")
-    if value > MAX_NUMBER:
-        raise CommandError(f"`--{name}` can be at most {MAX_NUMBER:,}.")
-    return value
-
-
-def parse_create(tokens: tuple[str, ...] | list[str], prefix: str = "!") -> CreateRequest:
-    """Split ``pledge create`` words into slug, title and options (see the module docstring)."""
-    words: list[str] = []
-    found: dict[str, Any] = {}
-    i = 0
-    while i < len(tokens):
-        word = tokens[i]
-        if not _is_option(word):
-            words.append(word)
-            i += 1
-            continue
-        name, eq, inline = word[2:].partition("=")
-        name = name.lower()
-        if name not in _OPTIONS:
-            known = ", ".join(f"`--{n}`" for n in _OPTIONS)
-            raise UsageError(f"Unknown option {code('--' + name, 40)}. Options here: {known}.")
-        if name in found:
-            raise UsageError(f"`--{name}` is given twice.")
-        i += 1
-        if name == "per-company":
-            if eq:
-                raise UsageError("`--per-company` takes no value.")
-            found[name] = True
-            continue
-        values = [inline] if eq else []
-        if name == "deadline":
-            while i < len(tokens) and not _is_option(tokens[i]):
-                values.append(tokens[i])
-                i += 1
-            text = " ".join(v for v in values if v.strip())
-            if not text:
-                raise UsageError("`--deadline` needs a time, like `--deadline Dec 31` or `--deadline in 2 weeks`.")
-            found[name] = text
-            continue
-        if not eq:
-            if i >= len(tokens) or _is_option(tokens[i]):
-                raise UsageError(f"`--{name}` needs a number, like `--{name} 100`.")
-            values.append(tokens[i])
-            i += 1
-        found[name] = _number(name, values[0])
+def parse_create(text: str, prefix: str) -> CreateRequest:
+    """Split what follows ``pledge create`` into slug, title and options (see the module docstring)."""
+    found = CREATE_OPTIONS.parse(text, prefix)
+    words = found.words
     if not words:
         raise UsageError("Give the pledge a short name and a title.")
     slug = check_slug(words[0], prefix)
@@ -177,7 +131,7 @@ def parse_create(tokens: tuple[str, ...] | list[str], prefix: str = "!") -> Crea
     goal, threshold = found.get("goal"), found.get("threshold")
     if goal is not None and threshold is not None and threshold > goal:
         raise CommandError(f"The threshold ({threshold}) can't be above the goal ({goal}).")
-    return CreateRequest(slug, title, goal, threshold, bool(found.get("per-company")), found.get("deadline"))
+    return CreateRequest(slug, title, goal, threshold, "per-company" in found, found.get("deadline"))
 
 
 # ---------------------------------------------------------------- shown figures
@@ -450,7 +404,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
 
 async def _unsign(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
-        raise UsageError("Name the pledge to withdraw from, like `unpledge letter`.")
+        raise UsageError(f"Name the pledge to withdraw from, like `{ctx.prefix}unpledge letter`.")
     pledge = await find(ctx, args.tokens[0])
     if not accepting(pledge, ctx.now):
         raise CommandError(f"Pledge {code(pledge.slug)} is closed and its result stands. "
@@ -479,7 +433,7 @@ CREATE_DETAILS = (
          example="pledge create walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 "
          "--deadline Nov 30 18:00 America/New_York", details=CREATE_DETAILS)
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
-    request = parse_create(args.tokens, ctx.prefix)
+    request = parse_create(args.rest, ctx.prefix)
     k = ctx.settings.BOT_MIN_CELL
     if request.per_company and request.threshold is not None and request.threshold < k:
         raise CommandError(

@@ -48,6 +48,7 @@ from commands.base import (
 from commands.common.directory import CompanyDirectory, directory, normalize
 from commands.common.smallcell import suppress
 from commands.common.timeparse import format_when, parse_when
+from commands.options import Flag, Options, Words
 from storage import rollcalls as store
 from storage.db import Database
 from storage.rollcalls import RollCall
@@ -55,7 +56,6 @@ from storage.rollcalls import RollCall
 OTHER_LABEL = "Other companies"
 RESERVED_SLUGS = frozenset({"start", "end", "list"})
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-_CLOSES = re.compile(r"(?:^|\s)--closes(?:=|\s+)(?P<when>.+)$", re.IGNORECASE | re.DOTALL)
 MAX_TITLE = 200
 MAX_COMPANY = 80
 RECENT = timedelta(days=30)
@@ -163,6 +163,10 @@ async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
 # ---------------------------------------------------------------- commands
 
 
+# `--closes WHEN` takes the words after it; any other `--word` is part of the title.
+START_OPTIONS = Options({"closes": Words("`--closes` needs a time, like `--closes friday 17:00`.")}, free_text=True)
+
+
 @command(
     "rollcall start",
     usage="rollcall start <slug> <title…> [--closes WHEN]",
@@ -175,13 +179,12 @@ async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
 )
 async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
-    text = args.rest.strip()
+    given = START_OPTIONS.parse(args.rest, ctx.prefix)
+    text = given.text
     closes_at = None
-    match = _CLOSES.search(text)
-    if match:
-        when_text = match["when"].strip().strip("\"'")
+    if "closes" in given:
+        when_text = given["closes"].strip("\"'")
         closes_at = parse_when(when_text, now=ctx.now, default_zone=ctx.settings.BOT_DEFAULT_TIMEZONE)
-        text = text[: match.start()].strip()
     slug, _, title = text.partition(" ")
     slug, title = slug.lower(), title.strip().strip("\"'").strip()
     if not slug or not title:
@@ -204,6 +207,10 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     if closes_at is not None:
         text += f"\nCloses {closes_at.describe()}."
     return [Reply(text), Wake("scheduler")]
+
+
+# `--as-typed` may stand anywhere; an unknown option is refused with the usage.
+HERE_OPTIONS = Options({"as-typed": Flag()})
 
 
 @command(
@@ -232,9 +239,10 @@ async def here(ctx: Context, args: Args) -> list[Output]:
         return say(dm_text)
 
     try:
-        words, opts = args.options({"as-typed": bool})
+        given = HERE_OPTIONS.parse(args.rest, p)
     except UsageError as exc:
         return say(f"{exc}\nUsage: `{p}here [slug] <company> [--as-typed]`")
+    words = list(given.words)
     if not words:
         return say(f"Name your employer, like `{p}here Google`.")
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
@@ -265,7 +273,7 @@ async def here(ctx: Context, args: Args) -> list[Output]:
         key, display = normalize(name), name
         if not key:
             return say("A company name needs letters or digits.")
-        if not opts.get("as-typed"):
+        if "as-typed" not in given:
             close = found.suggest(name, limit=1)
             if close:
                 question = (f"Did you mean {close[0]}? Reply `{p}here {slug_given}{close[0]}` to confirm, "

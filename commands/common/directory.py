@@ -25,7 +25,6 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from commands.base import Args, CommandError, Context, Output, Reply, Role, UsageError, code, command
 from storage import companies as store
 from storage.contracts import CONTRACTS_CSV
 from storage.db import Database
@@ -256,92 +255,3 @@ def resolve(name: str) -> Company | None:
 def suggest(name: str, limit: int = 3) -> list[str]:
     return _builtin().suggest(name, limit)
 
-
-# ---------------------------------------------------------------- commands
-
-
-def describe(found: CompanyDirectory, company: Company, asked: str) -> str:
-    aliases = [a for a in found.aliases_of(company.key) if normalize(a) != company.key]
-    text = f"{code(asked)} means **{company.display}**."
-    if aliases:
-        shown = ", ".join(aliases[:12]) + (f" and {len(aliases) - 12} more" if len(aliases) > 12 else "")
-        text += f"\nAlso known as: {shown}."
-    if company.note:
-        text += f"\nNote: {company.note}"
-    return text
-
-
-@command(
-    "company",
-    usage="company <name>",
-    summary="Show which employer a company name stands for",
-    example="company AWS",
-    details="Names, subsidiaries and products are matched to one employer, so `AWS`, `Whole Foods` and "
-    "`Amazon.com, Inc.` all mean Amazon. Coordinators can add names with `company alias`.",
-)
-async def company_cmd(ctx: Context, args: Args) -> list[Output]:
-    name = args.rest.strip()
-    if not name:
-        raise UsageError(f"Name a company, like `{ctx.prefix}company Alphabet`.")
-    found = await directory(ctx.db)
-    company = found.resolve(name)
-    if company is not None:
-        return [Reply(describe(found, company, name))]
-    close = found.suggest(name)
-    text = f"I don't know the company {code(name)}."
-    if close:
-        text += " Did you mean " + " or ".join(f"**{c}**" for c in close) + "?"
-    text += f"\nA coordinator can add it: `{ctx.prefix}company alias <name> = <company>`."
-    return [Reply(text)]
-
-
-@command(
-    "company alias",
-    usage="company alias <alias> = <company> [--new]",
-    summary="Teach the bot another name for a company",
-    role=Role.COORDINATOR,
-    example="company alias Amazon Fresh = Amazon",
-    details="The alias then works everywhere a company is named (pledges, roll-calls, contracts). "
-    "With `--new`, a company the bot does not know yet is created under that name.",
-)
-async def company_alias_cmd(ctx: Context, args: Args) -> list[Output]:
-    ctx.require(Role.COORDINATOR)
-    text = args.rest.strip()
-    new = False
-    if re.search(r"(^|\s)--new\s*$", text):
-        new, text = True, re.sub(r"\s*--new\s*$", "", text)
-    alias, sep, target = text.partition("=")
-    alias, target = alias.strip().strip("\"'"), target.strip().strip("\"'")
-    if not sep or not alias or not target:
-        raise UsageError(
-            f"Write the alias, `=`, then the company, like `{ctx.prefix}company alias Amazon Fresh = Amazon`."
-        )
-    alias_key = normalize(alias)
-    if not alias_key or not normalize(target):
-        raise CommandError("A company name needs letters or digits.")
-    found = await directory(ctx.db)
-    company = found.resolve(target)
-    if company is None:
-        if not new:
-            close = found.suggest(target)
-            hint = (" Did you mean " + " or ".join(f"**{c}**" for c in close) + "?") if close else ""
-            raise CommandError(
-                f"I don't know the company {code(target)}.{hint} To create it, add `--new`: "
-                + code(f"{ctx.prefix}company alias {alias} = {target} --new", limit=200)
-                + "."
-            )
-        company = Company(normalize(target), target)
-    if alias_key in found.companies and alias_key != company.key:
-        raise CommandError(
-            f"{code(alias)} is the name of **{found.companies[alias_key].display}** itself, so it cannot mean "
-            f"another company."
-        )
-    before = found.resolve(alias)
-    if before is not None and before.key == company.key:
-        return [Reply(f"{code(alias)} already means **{company.display}**. Nothing was changed.")]
-    async with ctx.db.transaction():
-        await store.add_alias(ctx.db, alias_key, company.key, company.display)
-    reply = f"Done: {code(alias)} now means **{company.display}**."
-    if before is not None:
-        reply += f" (It meant {before.display} before.)"
-    return [Reply(reply)]

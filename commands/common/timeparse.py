@@ -1,4 +1,5 @@
-"""The one time parser and recurrence engine. Every command that reads a time uses this module.
+"""The one time parser. Every command that reads a time uses this module (lead times and
+recurrences, which build on it, are in :mod:`commands.common.recurrence`).
 
 Pure: the clock is always passed in (``now``), nothing here reads it, touches the database or the
 network. Member-fixable problems raise :class:`CommandError` with a message saying what to type.
@@ -32,19 +33,25 @@ import calendar
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
 from commands.base import CommandError, code
+from commands.common.zones import (
+    after_gap,
+    as_zone,
+    get_zone,
+    is_after,
+    resolve_local,
+    wall_time,
+    zone_cities,
+    zone_names,
+)
 
 MAX_INPUT_CHARS = 200
 MAX_AHEAD = timedelta(days=5 * 365 + 2)  # "five years", leap days included
 DEFAULT_HOUR = time(9, 0)
-MAX_LEADS = 10
-MAX_LEAD = timedelta(days=365)
 
 EXAMPLES = "`2026-12-01 10:00 America/Chicago`, `tomorrow 9am` or `in 2 hours`"
 
@@ -58,112 +65,7 @@ _DATEPARSER_SETTINGS: dict[str, Any] = {
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTH_WORDS = frozenset(w.lower() for w in (*calendar.month_name[1:], *calendar.month_abbr[1:], "sept"))
-
-
-# ---------------------------------------------------------------- zones
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> dict[str, str]:
-    """Lower-cased name -> canonical IANA name, for region zones (with a ``/``) and UTC.
-
-    Legacy names such as ``EST`` or ``CET`` are left out on purpose: they are fixed offsets that
-    read like abbreviations and silently ignore summer time."""
-    names: dict[str, str] = {}
-    for name in zoneinfo.available_timezones():
-        if name.startswith(("posix/", "right/")) or ("/" not in name and name != "UTC"):
-            continue
-        names[name.lower()] = name
-    names.setdefault("utc", "UTC")
-    return names
-
-
-@lru_cache(maxsize=1)
-def _cities() -> dict[str, str]:
-    """``berlin`` -> ``Europe/Berlin``, to suggest the full name when only the city is typed."""
-    cities: dict[str, str] = {}
-    for name in _zone_names().values():
-        if "/" in name and not name.startswith("Etc/"):
-            city = name.rsplit("/", 1)[1].lower()
-            cities.setdefault(city, name)
-            cities.setdefault(city.replace("_", " "), name)
-    return cities
-
-
-def zone_suggestions(word: str, limit: int = 3) -> list[str]:
-    """Close IANA zone names for a mistyped one (``Europe/Berln`` -> ``Europe/Berlin``)."""
-    from rapidfuzz import fuzz, process, utils
-
-    choices = list(_zone_names().values())
-    found = process.extract(
-        word[:64],
-        choices,
-        scorer=fuzz.WRatio,
-        processor=utils.default_process,
-        limit=limit,
-        score_cutoff=70,
-    )
-    best = found[0][1] if found else 0
-    return [name for name, score, _index in found if score >= best - 5]
-
-
-def get_zone(name: str) -> zoneinfo.ZoneInfo:
-    """The zone for an IANA name (any case), or a :class:`CommandError` suggesting close names."""
-    canonical = _zone_names().get(name.strip().lower())
-    if canonical is None:
-        close = zone_suggestions(name)
-        hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
-        raise CommandError(
-            f"I don't know the time zone {code(name, 60)}.{hint} Zone names look like "
-            "`America/Chicago`, `Europe/Berlin` or `UTC`."
-        )
-    return zoneinfo.ZoneInfo(canonical)
-
-
-def _as_zone(zone: zoneinfo.ZoneInfo | str) -> zoneinfo.ZoneInfo:
-    return zone if isinstance(zone, zoneinfo.ZoneInfo) else zoneinfo.ZoneInfo(zone)
-
-
-# ---------------------------------------------------------------- local time resolution
-
-
-def _resolve(naive: datetime, zone: zoneinfo.ZoneInfo) -> tuple[datetime, str]:
-    """Attach ``zone`` to a wall time: ``("ok" | "gap" | "fold", fold=0 datetime)``."""
-    first = naive.replace(tzinfo=zone, fold=0)
-    second = naive.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return first, "ok"
-    round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-    return first, ("gap" if round_trip != naive else "fold")
-
-
-def _after_gap(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
-    """The first valid wall time after the gap that swallows ``naive`` (the transition)."""
-    early = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)  # instant before the jump
-    late = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)  # instant after the jump
-    lo, hi = min(early, late), max(early, late)
-    after = hi.astimezone(zone).utcoffset()
-    while hi - lo > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(zone).utcoffset() == after:
-            hi = mid
-        else:
-            lo = mid
-    return hi.replace(microsecond=0).astimezone(zone)
-
-
-def _after(a: datetime, b: datetime) -> bool:
-    """Real-time order. Python compares two datetimes sharing a tzinfo by wall time, ignoring
-    ``fold``, which is wrong for the repeated hour of a fall-back night."""
-    return a.astimezone(UTC) > b.astimezone(UTC)
-
-
-def wall_time(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
-    """The forgiving resolution recurrences use: gap -> first time after it, fold -> first one."""
-    resolved, status = _resolve(naive.replace(tzinfo=None), zone)
-    return _after_gap(naive.replace(tzinfo=None), zone) if status == "gap" else resolved
 
 
 # ---------------------------------------------------------------- parse_when
@@ -229,10 +131,10 @@ def parse_when(
         raise _unreadable(text)
 
     words = cleaned.split(" ")
-    zone = _as_zone(default_zone)
+    zone = as_zone(default_zone)
     last = words[-1]
-    if last.lower() in _zone_names():
-        zone = zoneinfo.ZoneInfo(_zone_names()[last.lower()])
+    if last.lower() in zone_names():
+        zone = zoneinfo.ZoneInfo(zone_names()[last.lower()])
         words = words[:-1]
     elif "/" in last and re.search(r"[A-Za-z]{3}", last):
         get_zone(last)  # raises with suggestions
@@ -272,7 +174,7 @@ def _parse_local(body: str, *, now: datetime, zone: zoneinfo.ZoneInfo, original:
     if bare:
         wall = _bare_time(bare, original)
         candidate = _strict(datetime.combine(now_local.date(), wall), zone, original)
-        if not _after(candidate, now_local):
+        if not is_after(candidate, now_local):
             candidate = _strict(datetime.combine(now_local.date() + timedelta(days=1), wall), zone, original)
         return candidate
 
@@ -427,7 +329,7 @@ def _from_dateparser(body: str, now_local: datetime, zone: zoneinfo.ZoneInfo, or
 
 def _with_zone_hint(error: CommandError, body: str) -> CommandError:
     last = body.split(" ")[-1].lower()
-    full = _cities().get(last)
+    full = zone_cities().get(last)
     if full:
         return CommandError(f"{error} For a time zone, write its full name, like `{full}`.")
     return error
@@ -435,10 +337,10 @@ def _with_zone_hint(error: CommandError, body: str) -> CommandError:
 
 def _strict(naive: datetime, zone: zoneinfo.ZoneInfo, original: str) -> datetime:
     """Attach the zone, refusing wall times that do not exist or happen twice."""
-    resolved, status = _resolve(naive, zone)
+    resolved, status = resolve_local(naive, zone)
     stamp = f"{naive:%Y-%m-%d %H:%M}"
     if status == "gap":
-        after = _after_gap(naive, zone)
+        after = after_gap(naive, zone)
         raise CommandError(
             f"{stamp} does not exist in {zone.key}: the clocks jump forward that night. "
             f"Pick another time, such as `{after:%Y-%m-%d %H:%M} {zone.key}`."
@@ -471,7 +373,7 @@ def format_when(dt: datetime, zone: zoneinfo.ZoneInfo | str) -> str:
     UTC part is left out when the zone is at UTC+0."""
     if dt.tzinfo is None:
         raise ValueError("format_when needs an aware datetime")
-    tz = _as_zone(zone)
+    tz = as_zone(zone)
     local = dt.astimezone(tz)
     text = (
         f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month]} {local.year} "
@@ -504,200 +406,3 @@ def format_duration(seconds: float | timedelta) -> str:
         if len(parts) == 2:
             break
     return " ".join(parts)
-
-
-# ---------------------------------------------------------------- leads
-
-_LEAD_UNITS = {
-    "w": timedelta(weeks=1),
-    "d": timedelta(days=1),
-    "h": timedelta(hours=1),
-    "m": timedelta(minutes=1),
-}
-_LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
-
-
-def parse_leads(text: str) -> list[timedelta]:
-    """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
-    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
-    if len(text) > MAX_INPUT_CHARS:
-        raise CommandError(
-            f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
-        )
-    items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
-    if not items:
-        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
-    leads: set[timedelta] = set()
-    for item in items:
-        if not _LEAD.fullmatch(item):
-            raise CommandError(
-                f"I couldn't read {code(item, 30)} as a reminder time. Use a number and a unit: "
-                "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`."
-            )
-        lead = sum(
-            (int(n) * _LEAD_UNITS[u.lower()] for n, u in re.findall(r"(\d+)([a-z])", item, re.IGNORECASE)),
-            timedelta(),
-        )
-        if lead <= timedelta(0):
-            raise CommandError(f"{code(item, 30)} is no time at all. Use at least `1m`.")
-        if lead > MAX_LEAD:
-            raise CommandError(f"{code(item, 30)} is too far ahead. Reminders can be at most `365d` before.")
-        leads.add(lead)
-    if len(leads) > MAX_LEADS:
-        raise CommandError(f"That is {len(leads)} reminder times; at most {MAX_LEADS} are allowed.")
-    return sorted(leads, reverse=True)
-
-
-# ---------------------------------------------------------------- recurrence
-
-_KINDS = {
-    "day": "daily",
-    "daily": "daily",
-    "everyday": "daily",
-    "weekday": "weekdays",
-    "weekdays": "weekdays",
-    "week": "weekly",
-    "weekly": "weekly",
-    "month": "monthly",
-    "monthly": "monthly",
-}
-_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
-RECURRENCE_EXAMPLES = "`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`"
-
-
-@dataclass(frozen=True)
-class Recurrence:
-    """A repeating schedule, evaluated on the **wall clock of the action's zone**.
-
-    ``kind`` is ``daily``, ``weekdays``, ``weekly``, ``monthly`` or ``cron`` (then ``cron`` holds
-    the five fields). Store :attr:`spec`; read it back with :meth:`from_spec`."""
-
-    kind: str
-    cron: str | None = None
-
-    @property
-    def spec(self) -> str:
-        return f"cron {self.cron}" if self.kind == "cron" else self.kind
-
-    @classmethod
-    def from_spec(cls, spec: str) -> Recurrence:
-        """Read a stored :attr:`spec`; a bad one is a bug (``ValueError``), not a member error."""
-        try:
-            return parse_recurrence(spec)
-        except CommandError as exc:
-            raise ValueError(f"bad stored recurrence {spec!r}: {exc}") from None
-
-    def describe(self, anchor: datetime | None = None) -> str:
-        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``."""
-        if self.kind == "daily":
-            return "every day"
-        if self.kind == "weekdays":
-            return "every weekday (Monday to Friday)"
-        if self.kind == "weekly":
-            return f"every {_DAY_NAMES[anchor.weekday()]}" if anchor else "every week"
-        if self.kind == "monthly":
-            if anchor is None:
-                return "every month"
-            suffix = " (or the last day of shorter months)" if anchor.day > 28 else ""
-            return f"every month on the {_ordinal(anchor.day)}{suffix}"
-        return f"on the cron schedule `{self.cron}`"
-
-    def next_after(
-        self,
-        previous: datetime,
-        zone: zoneinfo.ZoneInfo | str,
-        *,
-        anchor: datetime | None = None,
-    ) -> datetime:
-        """The first occurrence strictly after ``previous``, aware and in ``zone``.
-
-        The time of day (and, for weekly/monthly, the weekday/day of month) comes from ``anchor``,
-        the first occurrence as the member set it; without it, from ``previous``. Pass the anchor:
-        after a DST gap moved 02:30 to 03:00, or a month clamped the 31st to the 30th, ``previous``
-        no longer carries the intended wall time. Monthly on the 29th-31st falls on the last day
-        of shorter months. Naive ``previous``/``anchor`` are read as wall times in ``zone``."""
-        tz = _as_zone(zone)
-        prev = previous.astimezone(tz) if previous.tzinfo else wall_time(previous, tz)
-        base = (anchor.astimezone(tz) if anchor.tzinfo else anchor) if anchor is not None else prev
-        if self.kind == "cron":
-            return _next_cron(self.cron or "", prev, tz)
-        wall = base.time().replace(tzinfo=None, fold=0)
-        matches = _DAY_RULES[self.kind](base)
-        day = prev.date()
-        for _ in range(800):
-            if matches(day):
-                candidate = wall_time(datetime.combine(day, wall), tz)
-                if _after(candidate, prev):
-                    return candidate
-            day += timedelta(days=1)
-        raise RuntimeError(f"no occurrence of {self.spec} found after {previous}")  # unreachable
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _monthly(base: datetime) -> Callable[[date], bool]:
-    def matches(day: date) -> bool:
-        return day.day == min(base.day, calendar.monthrange(day.year, day.month)[1])
-
-    return matches
-
-
-_DAY_RULES: dict[str, Callable[[datetime], Callable[[date], bool]]] = {
-    "daily": lambda base: lambda day: True,
-    "weekdays": lambda base: lambda day: day.weekday() < 5,
-    "weekly": lambda base: lambda day: day.weekday() == base.weekday(),
-    "monthly": _monthly,
-}
-
-
-def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
-    from croniter import croniter
-
-    # croniter walks naive wall times; each one is then placed in the zone (gap -> after it,
-    # fold -> first), so "0 9 * * *" stays 09:00 local whatever the offset.
-    itr = croniter(expr, prev.replace(tzinfo=None))
-    for _ in range(1000):
-        candidate = wall_time(itr.get_next(datetime), zone)
-        if _after(candidate, prev):
-            return candidate
-    raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
-
-
-def parse_recurrence(text: str) -> Recurrence:
-    """``daily``/``day``, ``weekdays``/``weekday``, ``weekly``/``week``, ``monthly``/``month``
-    (optionally after ``every``), or a five-field cron line (optionally after ``cron``).
-
-    A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
-    fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
-    cleaned = " ".join(text.split()).lower()[: MAX_INPUT_CHARS + 1]
-    if len(cleaned) > 100:
-        raise CommandError(f"That repeat rule is too long. Use {RECURRENCE_EXAMPLES}.")
-    for prefix in ("every ", "cron "):
-        if cleaned.startswith(prefix):
-            cleaned = cleaned[len(prefix) :]
-    if cleaned in _KINDS:
-        return Recurrence(_KINDS[cleaned])
-    fields = cleaned.split(" ")
-    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
-        raise CommandError(f"I couldn't read {code(text, 60)} as a repeat rule. Use {RECURRENCE_EXAMPLES}.")
-    expr = " ".join(fields)
-    if not re.fullmatch(r"\d{1,2}", fields[0]):
-        raise CommandError(
-            f"The cron line {code(expr)} would fire more than once an hour. Give one minute first, "
-            "like `0 9 * * 1-5` (09:00 on weekdays)."
-        )
-    from croniter import croniter
-
-    try:
-        if not croniter.is_valid(expr):
-            raise ValueError(expr)
-        croniter(expr, datetime(2026, 1, 1)).get_next(datetime)
-    except Exception:
-        raise CommandError(
-            f"{code(expr)} is not a cron line I can use (or it never happens). The fields are minute, "
-            "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays."
-        ) from None
-    return Recurrence("cron", expr)

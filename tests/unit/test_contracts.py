@@ -11,9 +11,9 @@ import pytest
 
 from commands.base import UsageError, render
 from commands.common.directory import CompanyDirectory, resolve
-from commands.contract_data import dataset_awards, ensure_loaded
 from commands.contracts import contracts_cmd, contracts_search_cmd, fts_query, money
 from storage import contracts as store
+from storage.contract_data import dataset_awards, ensure_loaded
 from storage.contracts import CONTRACTS_CSV
 from storage.db import Database
 from tests.unit.contracts_support import args, make_context, reply_text

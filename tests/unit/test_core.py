@@ -54,16 +54,6 @@ def test_render_escapes_member_html():
     assert "<strong>bold</strong>" in html and plain == "`<script>alert(1)</script>` bold"
 
 
-def test_options_parsing_and_errors():
-    parsed = base.Args(("a", "--goal", "5", "--flag"), "")
-    positional, options = parsed.options({"goal": int, "flag": bool})
-    assert positional == ["a"] and options == {"goal": 5, "flag": True}
-    with pytest.raises(base.UsageError, match="whole number"):
-        base.Args(("--goal", "x"), "").options({"goal": int})
-    with pytest.raises(base.UsageError, match="Unknown option"):
-        base.Args(("--nope",), "").options({"goal": int})
-
-
 def test_keyed_references_differ_by_purpose_and_key():
     ring, other = Keyring(b"a" * 32), Keyring(b"b" * 32)
     uid = "@alice:example.org"

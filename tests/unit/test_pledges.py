@@ -3,6 +3,7 @@ are announced exactly once, and nothing links a member to their pledges without 
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,17 +54,22 @@ def announcements(outputs: list[base.Output]) -> list[Announce]:
 # ---------------------------------------------------------------- parsing
 
 
+def typed(tokens: list[str]):
+    """``pledge create`` typed as these words (a word with a space in quotes)."""
+    return parse_create(shlex.join(tokens), "!")
+
+
 def test_parse_create_all_options_and_multiword_deadline():
-    req = parse_create(["walkout-dec1", "I", "will", "walk", "out", "--goal", "500", "--threshold=100",
-                        "--per-company", "--deadline", "in", "2", "weeks"])
+    req = typed(["walkout-dec1", "I", "will", "walk", "out", "--goal", "500", "--threshold=100",
+                 "--per-company", "--deadline", "in", "2", "weeks"])
     assert (req.slug, req.title, req.goal, req.threshold, req.per_company, req.deadline) == (
         "walkout-dec1", "I will walk out", 500, 100, True, "in 2 weeks")
     # the deadline stops at the next option; a quoted deadline is one word
-    req = parse_create(["letter", "Sign", "--deadline", "Dec 31", "--goal", "5"])
+    req = typed(["letter", "Sign", "--deadline", "Dec 31", "--goal", "5"])
     assert req.deadline == "Dec 31" and req.goal == 5
-    req = parse_create(["letter", "Sign", "--deadline", "Dec", "31", "America/New_York", "--goal", "5"])
+    req = typed(["letter", "Sign", "--deadline", "Dec", "31", "America/New_York", "--goal", "5"])
     assert req.deadline == "Dec 31 America/New_York"
-    assert parse_create(["Letter", "x"]).slug == "letter"
+    assert typed(["Letter", "x"]).slug == "letter"
 
 
 @pytest.mark.parametrize(
@@ -94,7 +100,7 @@ def test_parse_create_all_options_and_multiword_deadline():
 )
 def test_parse_create_refuses_bad_input(tokens, message):
     with pytest.raises(CommandError, match=message):
-        parse_create(tokens)
+        typed(tokens)
 
 
 def test_bar():

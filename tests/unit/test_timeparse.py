@@ -11,15 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.base import CommandError
+from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.timeparse import (
     MAX_AHEAD,
-    Recurrence,
     When,
     format_duration,
     format_when,
     get_zone,
-    parse_leads,
-    parse_recurrence,
     parse_when,
     warm_up,
 )

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.contracts_cli import register, run
-from commands.contract_data import ImportFailed, import_usaspending, parse_cents, parse_date
 from commands.contracts import contracts_cmd
+from storage.contract_data import ImportFailed, import_usaspending, parse_cents, parse_date
 from storage.db import Database
 from tests.unit.contracts_support import args, make_context, reply_text
 

@@ -1,0 +1,220 @@
+"""When an action repeats and how long before it to remind: lead times (``--remind 1d,1h``) and
+recurrences (``--every weekday``, a cron line), computed on the wall clock of the action's zone.
+
+Pure, like :mod:`commands.common.timeparse` (the one time parser), whose decisions apply here
+too: a recurrence never refuses a local time; in a DST gap it fires at the first valid wall time
+after it, in a fold at the first of the two.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from commands.base import CommandError, code
+from commands.common.timeparse import MAX_INPUT_CHARS
+from commands.common.zones import as_zone, is_after, wall_time
+
+MAX_LEADS = 10
+MAX_LEAD = timedelta(days=365)
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+# ---------------------------------------------------------------- leads
+
+_LEAD_UNITS = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+}
+_LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
+
+
+def parse_leads(text: str) -> list[timedelta]:
+    """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
+    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
+    if len(text) > MAX_INPUT_CHARS:
+        raise CommandError(
+            f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
+        )
+    items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
+    if not items:
+        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
+    leads: set[timedelta] = set()
+    for item in items:
+        if not _LEAD.fullmatch(item):
+            raise CommandError(
+                f"I couldn't read {code(item, 30)} as a reminder time. Use a number and a unit: "
+                "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`."
+            )
+        lead = sum(
+            (int(n) * _LEAD_UNITS[u.lower()] for n, u in re.findall(r"(\d+)([a-z])", item, re.IGNORECASE)),
+            timedelta(),
+        )
+        if lead <= timedelta(0):
+            raise CommandError(f"{code(item, 30)} is no time at all. Use at least `1m`.")
+        if lead > MAX_LEAD:
+            raise CommandError(f"{code(item, 30)} is too far ahead. Reminders can be at most `365d` before.")
+        leads.add(lead)
+    if len(leads) > MAX_LEADS:
+        raise CommandError(f"That is {len(leads)} reminder times; at most {MAX_LEADS} are allowed.")
+    return sorted(leads, reverse=True)
+
+
+# ---------------------------------------------------------------- recurrence
+
+_KINDS = {
+    "day": "daily",
+    "daily": "daily",
+    "everyday": "daily",
+    "weekday": "weekdays",
+    "weekdays": "weekdays",
+    "week": "weekly",
+    "weekly": "weekly",
+    "month": "monthly",
+    "monthly": "monthly",
+}
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
+RECURRENCE_EXAMPLES = "`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`"
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A repeating schedule, evaluated on the **wall clock of the action's zone**.
+
+    ``kind`` is ``daily``, ``weekdays``, ``weekly``, ``monthly`` or ``cron`` (then ``cron`` holds
+    the five fields). Store :attr:`spec`; read it back with :meth:`from_spec`."""
+
+    kind: str
+    cron: str | None = None
+
+    @property
+    def spec(self) -> str:
+        return f"cron {self.cron}" if self.kind == "cron" else self.kind
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Recurrence:
+        """Read a stored :attr:`spec`; a bad one is a bug (``ValueError``), not a member error."""
+        try:
+            return parse_recurrence(spec)
+        except CommandError as exc:
+            raise ValueError(f"bad stored recurrence {spec!r}: {exc}") from None
+
+    def describe(self, anchor: datetime | None = None) -> str:
+        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``."""
+        if self.kind == "daily":
+            return "every day"
+        if self.kind == "weekdays":
+            return "every weekday (Monday to Friday)"
+        if self.kind == "weekly":
+            return f"every {_DAY_NAMES[anchor.weekday()]}" if anchor else "every week"
+        if self.kind == "monthly":
+            if anchor is None:
+                return "every month"
+            suffix = " (or the last day of shorter months)" if anchor.day > 28 else ""
+            return f"every month on the {_ordinal(anchor.day)}{suffix}"
+        return f"on the cron schedule `{self.cron}`"
+
+    def next_after(
+        self,
+        previous: datetime,
+        zone: zoneinfo.ZoneInfo | str,
+        *,
+        anchor: datetime | None = None,
+    ) -> datetime:
+        """The first occurrence strictly after ``previous``, aware and in ``zone``.
+
+        The time of day (and, for weekly/monthly, the weekday/day of month) comes from ``anchor``,
+        the first occurrence as the member set it; without it, from ``previous``. Pass the anchor:
+        after a DST gap moved 02:30 to 03:00, or a month clamped the 31st to the 30th, ``previous``
+        no longer carries the intended wall time. Monthly on the 29th-31st falls on the last day
+        of shorter months. Naive ``previous``/``anchor`` are read as wall times in ``zone``."""
+        tz = as_zone(zone)
+        prev = previous.astimezone(tz) if previous.tzinfo else wall_time(previous, tz)
+        base = (anchor.astimezone(tz) if anchor.tzinfo else anchor) if anchor is not None else prev
+        if self.kind == "cron":
+            return _next_cron(self.cron or "", prev, tz)
+        wall = base.time().replace(tzinfo=None, fold=0)
+        matches = _DAY_RULES[self.kind](base)
+        day = prev.date()
+        for _ in range(800):
+            if matches(day):
+                candidate = wall_time(datetime.combine(day, wall), tz)
+                if is_after(candidate, prev):
+                    return candidate
+            day += timedelta(days=1)
+        raise RuntimeError(f"no occurrence of {self.spec} found after {previous}")  # unreachable
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _monthly(base: datetime) -> Callable[[date], bool]:
+    def matches(day: date) -> bool:
+        return day.day == min(base.day, calendar.monthrange(day.year, day.month)[1])
+
+    return matches
+
+
+_DAY_RULES: dict[str, Callable[[datetime], Callable[[date], bool]]] = {
+    "daily": lambda base: lambda day: True,
+    "weekdays": lambda base: lambda day: day.weekday() < 5,
+    "weekly": lambda base: lambda day: day.weekday() == base.weekday(),
+    "monthly": _monthly,
+}
+
+
+def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    from croniter import croniter
+
+    # croniter walks naive wall times; each one is then placed in the zone (gap -> after it,
+    # fold -> first), so "0 9 * * *" stays 09:00 local whatever the offset.
+    itr = croniter(expr, prev.replace(tzinfo=None))
+    for _ in range(1000):
+        candidate = wall_time(itr.get_next(datetime), zone)
+        if is_after(candidate, prev):
+            return candidate
+    raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
+
+
+def parse_recurrence(text: str) -> Recurrence:
+    """``daily``/``day``, ``weekdays``/``weekday``, ``weekly``/``week``, ``monthly``/``month``
+    (optionally after ``every``), or a five-field cron line (optionally after ``cron``).
+
+    A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
+    fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
+    cleaned = " ".join(text.split()).lower()[: MAX_INPUT_CHARS + 1]
+    if len(cleaned) > 100:
+        raise CommandError(f"That repeat rule is too long. Use {RECURRENCE_EXAMPLES}.")
+    for prefix in ("every ", "cron "):
+        if cleaned.startswith(prefix):
+            cleaned = cleaned[len(prefix) :]
+    if cleaned in _KINDS:
+        return Recurrence(_KINDS[cleaned])
+    fields = cleaned.split(" ")
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise CommandError(f"I couldn't read {code(text, 60)} as a repeat rule. Use {RECURRENCE_EXAMPLES}.")
+    expr = " ".join(fields)
+    if not re.fullmatch(r"\d{1,2}", fields[0]):
+        raise CommandError(
+            f"The cron line {code(expr)} would fire more than once an hour. Give one minute first, "
+            "like `0 9 * * 1-5` (09:00 on weekdays)."
+        )
+    from croniter import croniter
+
+    try:
+        if not croniter.is_valid(expr):
+            raise ValueError(expr)
+        croniter(expr, datetime(2026, 1, 1)).get_next(datetime)
+    except Exception:
+        raise CommandError(
+            f"{code(expr)} is not a cron line I can use (or it never happens). The fields are minute, "
+            "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays."
+        ) from None
+    return Recurrence("cron", expr)
