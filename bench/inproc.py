@@ -1,8 +1,8 @@
 """In-process benchmarks (no network): per-command cost (part 2) and aggregates at scale (part 3).
 
 Commands run the way the shell runs them: ``tests.fakes.World.run`` (parse, role check, handler,
-inside one transaction) plus the shell's dedup mark (``storage.core.mark_handled``) and the
-rendering and queueing of every reply (``storage.core.enqueue``), all in the same transaction.
+inside one transaction) plus the shell's dedup mark (``EventBook.claim``) and the rendering and
+queueing of every reply (``bot.outputs``), all in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.shell import _content
+from bot.outputs import Send, content, put
 from commands.base import Output, Role
 from commands.common.directory import normalize, resolve
 from storage import actions as action_store
@@ -59,15 +59,14 @@ _event = itertools.count()
 async def shell_run(world: World, text: str, user: str, role: Role = Role.MEMBER, room=ROOM) -> list[Output]:  # noqa: ANN001
     """One command, as the shell handles it: handler, dedup mark and queued replies in ONE transaction."""
     event_id = f"$bench{next(_event)}"
-    async with world.db.transaction():
-        outputs = await world.run(text, user=user, role=role, room=room)
-        for index, output in enumerate(outputs):
+    book = core.EventBook(world.db, world.keyring)
+    async with book.claim(event_id):
+        results = await world.run(text, user=user, role=role, room=room)
+        for index, output in enumerate(results):
             body = getattr(output, "text", None)
             if body is not None:
-                await core.enqueue(world.db, world.keyring, f"ob{event_id}.{index}", room.room_id,
-                                   {"kind": "send", "content": _content(body, "m.notice", None)})
-        await core.mark_handled(world.db, world.keyring, event_id)
-    return outputs
+                await put(book, f"ob{event_id}.{index}", Send(room.room_id, content(body)))
+    return results
 
 
 async def clear_outbox(world: World) -> None:

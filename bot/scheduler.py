@@ -1,6 +1,6 @@
 """One scheduler for everything that falls due: it sleeps until the earliest due item of all
 registered :data:`commands.base.DUE_SOURCES` and wakes early when a command changes the plan
-(a ``Wake("scheduler")`` output). No polling loop."""
+(a handler's ``ctx.wake("scheduler")``). No polling loop."""
 
 from __future__ import annotations
 
@@ -55,4 +55,6 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
                 log.error("scheduled work %s failed: %s", source.name, type(exc).__name__)
                 await asyncio.sleep(1)
+            else:
+                self.shell.wake(env.wakes)  # committed: a woken service sees the changes
         self.shell.kick_outbox()

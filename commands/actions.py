@@ -35,7 +35,6 @@ from commands.base import (
     Reply,
     Role,
     UsageError,
-    Wake,
     code,
     command,
     due_source,
@@ -176,7 +175,8 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
         reply += f" Skipped {_and([describe_lead(x) for x in skipped])} before: that time has already passed."
     if recurrence:
         reply += f" Repeats {recurrence.describe(when.local)} ({zone})."
-    return [Reply(reply), Wake("scheduler")]
+    ctx.wake("scheduler")
+    return [Reply(reply)]
 
 
 @command("actions", usage="actions", summary="Upcoming actions this room gets reminders for.")
@@ -205,7 +205,8 @@ async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     if action is None:
         raise CommandError(f"There is no upcoming action #{number} in this room. See `{ctx.prefix}actions`.")
     await store.cancel_action(ctx.db, number)
-    return [Reply(f"Cancelled #{number}; no more reminders for it."), Wake("scheduler")]
+    ctx.wake("scheduler")
+    return [Reply(f"Cancelled #{number}; no more reminders for it.")]
 
 
 @command(
@@ -257,7 +258,8 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     await store.add_personal(ctx.db, ctx.keyring, member_ref=ctx.member.ref("reminders"), dm_room=dm_room,
                              text=text, zone=when.zone.key, due_at=when.utc)
     where = "here" if ctx.room.is_dm else "in our direct chat"
-    return [Reply(f"I'll remind you {where} on {when.describe()}.", private=True), Wake("scheduler")]
+    ctx.wake("scheduler")
+    return [Reply(f"I'll remind you {where} on {when.describe()}.", private=True)]
 
 
 @member_data("reminders")

@@ -12,7 +12,7 @@ import enum
 import html
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -89,13 +89,6 @@ class RedactCommand:
 
 
 @dataclass(frozen=True)
-class Wake:
-    """Tell a background service (such as the scheduler) that its plan changed."""
-
-    service: str
-
-
-@dataclass(frozen=True)
 class Broadcast:
     """Post to many rooms and report back, in the command's room, which failed."""
 
@@ -104,7 +97,9 @@ class Broadcast:
     msgtype: str = "m.text"
 
 
-Output = Reply | Post | DirectMessage | Announce | RedactCommand | Wake | Broadcast
+# What a handler returns: messages only. How each becomes an outbox row is bot/outputs.py.
+# (Telling a background service that its plan changed is not a message: ``ctx.wake(name)``.)
+Output = Reply | Post | DirectMessage | Announce | RedactCommand | Broadcast
 
 
 # ---------------------------------------------------------------- context
@@ -157,10 +152,16 @@ class Context:
     shell: Shell
     event_id: str | None = None
     prefix: str = "!"
+    wakes: set[str] = field(default_factory=set)
 
     def require(self, role: Role) -> None:
         if self.role < role:
             raise CommandError(f"Only a {role.label} can do that. Ask a {role.label} of this room.")
+
+    def wake(self, service: str) -> None:
+        """Tell a background service (such as ``"scheduler"``) that its plan changed; the shell
+        wakes it after this command's transaction has committed (never if it rolled back)."""
+        self.wakes.add(service)
 
 
 # ---------------------------------------------------------------- arguments
@@ -409,6 +410,11 @@ class Env:
     settings: Settings
     now: datetime
     shell: Shell
+    wakes: set[str] = field(default_factory=set)
+
+    def wake(self, service: str) -> None:
+        """As :meth:`Context.wake`: the caller wakes the services after its transaction commits."""
+        self.wakes.add(service)
 
 
 @dataclass(frozen=True)

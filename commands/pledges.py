@@ -46,7 +46,6 @@ from commands.base import (
     Reply,
     Role,
     UsageError,
-    Wake,
     closest,
     code,
     command,
@@ -468,10 +467,9 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     text = (f"Created pledge {code(request.slug)}: “{request.title}”"
             + (f"\n{' · '.join(facts)}" if facts else "")
             + f"\nSign with `{sign}`, best in a DM with me. Withdraw with `{p}unpledge {request.slug}`.")
-    outputs: list[Output] = [Reply(text)]
     if deadline is not None:
-        outputs.append(Wake("scheduler"))
-    return outputs
+        ctx.wake("scheduler")
+    return [Reply(text)]
 
 
 @command("pledges", usage="pledges", summary="Open pledges and how far they are.", example="pledges")
@@ -526,7 +524,8 @@ async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     announced = outputs[0]
     if isinstance(announced, Announce) and ctx.room.room_id not in announced.room_ids:
         outputs.append(Reply(announced.text))
-    return [*outputs, Wake("scheduler")]
+    ctx.wake("scheduler")
+    return outputs
 
 
 @command("pledge rooms", usage="pledge rooms <slug> [add|remove]", summary="Where a pledge's news is announced.",

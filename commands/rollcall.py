@@ -37,7 +37,6 @@ from commands.base import (
     Reply,
     Role,
     UsageError,
-    Wake,
     code,
     command,
     due_source,
@@ -206,7 +205,8 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
             f"companies with fewer than {ctx.settings.BOT_MIN_CELL} answers are pooled.")
     if closes_at is not None:
         text += f"\nCloses {closes_at.describe()}."
-    return [Reply(text), Wake("scheduler")]
+    ctx.wake("scheduler")
+    return [Reply(text)]
 
 
 # `--as-typed` may stand anywhere; an unknown option is refused with the usage.
@@ -317,7 +317,8 @@ async def rollcall_end(ctx: Context, args: Args) -> list[Output]:
         raise CommandError(f"Roll-call {code(rc.slug)} is already closed. `{ctx.prefix}rollcall {rc.slug}` "
                            "shows its final tallies.")
     outputs = await _close(ctx.db, ctx.keyring, rc, ctx.settings.BOT_MIN_CELL, ctx.now, here_room=ctx.room.room_id)
-    return [*outputs, Wake("scheduler")]
+    ctx.wake("scheduler")
+    return outputs
 
 
 async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime,

@@ -1,13 +1,17 @@
-"""The bot's own bookkeeping: handled events, the outbox, per-room flags.
+"""The bot's own bookkeeping: handled events, the outbox, per-room and per-member flags.
 
-Event and room IDs are stored as keyed references; what the outbox must later send (the
-room and the message) is sealed with AES-GCM, so the table reveals neither.
+Event, room and member IDs are stored as keyed references; what the outbox must later send
+(the room and the message) is sealed with AES-GCM, so the tables reveal neither. The shell
+reaches all of it through one :class:`EventBook`, which holds the keyring once. Why these
+rows make command handling exactly-once is written down in ``bot/shell.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,74 +21,109 @@ from storage.hashing import Keyring
 EVENT_TTL_SECONDS = 14 * 24 * 3600
 
 
-async def already_handled(db: Database, keyring: Keyring, event_id: str) -> bool:
-    row = await db.fetchone(
-        "SELECT 1 FROM processed_events WHERE event_ref=?", (keyring.ref("event", event_id),)
-    )
-    return row is not None
-
-
-async def mark_handled(db: Database, keyring: Keyring, event_id: str, now: float | None = None) -> None:
-    expires = int((now or time.time()) + EVENT_TTL_SECONDS)
-    await db.execute(
-        "INSERT OR IGNORE INTO processed_events (event_ref, expires_at) VALUES (?, ?)",
-        (keyring.ref("event", event_id), expires),
-    )
-
-
-async def expire_handled(db: Database, now: float | None = None) -> int:
-    return await db.execute("DELETE FROM processed_events WHERE expires_at < ?", (int(now or time.time()),),
-                            slow=True)
-
-
 @dataclass(frozen=True)
 class Outgoing:
+    """One queued outbox row, unsealed: ``payload`` is the JSON the shell's codec wrote."""
+
     id: int
     txn_id: str
     room_id: str
     payload: dict[str, Any]
 
 
-async def enqueue(db: Database, keyring: Keyring, txn_id: str, room_id: str, payload: dict[str, Any]) -> None:
-    """Queue a message; the same ``txn_id`` is reused on every retry, so the homeserver
-    de-duplicates a resend after a crash."""
-    await db.execute(
-        "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES (?, ?, ?, ?)",
-        (txn_id, keyring.seal("outbox", room_id), keyring.seal("outbox", json.dumps(payload)), int(time.time())),
-    )
+class EventBook:
+    """Per-event bookkeeping: the dedup mark, say-once flags and the outbox rows."""
+
+    def __init__(self, db: Database, keyring: Keyring) -> None:
+        self.db = db
+        self.keyring = keyring
+
+    # ------------------------------------------------------------ handled events
+
+    @contextlib.asynccontextmanager
+    async def claim(self, event_id: str, now: float | None = None) -> AsyncIterator[bool]:
+        """One transaction for one event. Yields ``False`` if the event was handled before (do
+        nothing); otherwise ``True``, and the event is marked handled in the same transaction
+        when the block ends without an exception. An exception rolls everything back, mark
+        included."""
+        async with self.db.transaction():
+            if await self.handled(event_id):
+                yield False
+                return
+            yield True
+            await self.mark_handled(event_id, now)
+
+    async def handled(self, event_id: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM processed_events WHERE event_ref=?", (self.keyring.ref("event", event_id),)
+        )
+        return row is not None
+
+    async def mark_handled(self, event_id: str, now: float | None = None) -> None:
+        expires = int((now or time.time()) + EVENT_TTL_SECONDS)
+        await self.db.execute(
+            "INSERT OR IGNORE INTO processed_events (event_ref, expires_at) VALUES (?, ?)",
+            (self.keyring.ref("event", event_id), expires),
+        )
+
+    # ------------------------------------------------------------ flags
+
+    async def room_flag(self, room_id: str, flag: str) -> int | None:
+        row = await self.db.fetchone(
+            "SELECT value FROM room_flags WHERE room_ref=? AND flag=?", (self.keyring.ref("room", room_id), flag)
+        )
+        return row[0] if row else None
+
+    async def set_room_flag(self, room_id: str, flag: str, value: int = 1) -> bool:
+        """Set a flag; returns ``True`` if it was not set before (for say-it-once notices)."""
+        changed = await self.db.execute(
+            "INSERT OR IGNORE INTO room_flags (room_ref, flag, value) VALUES (?, ?, ?)",
+            (self.keyring.ref("room", room_id), flag, value),
+        )
+        return bool(changed)
+
+    async def rooms_with_flag(self, flag: str) -> set[bytes]:
+        """The keyed references of every room with ``flag`` set."""
+        rows = await self.db.fetchall("SELECT room_ref FROM room_flags WHERE flag=?", (flag,))
+        return {bytes(row[0]) for row in rows}
+
+    async def set_member_flag(self, user_id: str, flag: str) -> bool:
+        """Like :meth:`set_room_flag`, for a member (keyed reference under its own purpose)."""
+        changed = await self.db.execute(
+            "INSERT OR IGNORE INTO member_flags (member_ref, flag, value) VALUES (?, ?, 1)",
+            (self.keyring.ref("member:flags", user_id), flag),
+        )
+        return bool(changed)
+
+    # ------------------------------------------------------------ outbox
+
+    def txn_prefix(self, base: str) -> str:
+        """A transaction-ID stem derived from ``base`` (an event ID): the same on every retry,
+        and revealing nothing of ``base``."""
+        return self.keyring.ref("txn", base).hex()[:24]
+
+    async def enqueue(self, txn_id: str, room_id: str, payload: dict[str, Any]) -> None:
+        """Queue a message; the same ``txn_id`` is reused on every retry, so the homeserver
+        de-duplicates a resend after a crash."""
+        seal = self.keyring.seal
+        await self.db.execute(
+            "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES (?, ?, ?, ?)",
+            (txn_id, seal("outbox", room_id), seal("outbox", json.dumps(payload)), int(time.time())),
+        )
+
+    async def pending(self, limit: int = 100) -> list[Outgoing]:
+        rows = await self.db.fetchall(
+            "SELECT id, txn_id, room_sealed, payload_sealed FROM outbox ORDER BY id LIMIT ?", (limit,)
+        )
+        unseal = self.keyring.unseal
+        return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])))
+                for row in rows]
+
+    async def done(self, outgoing_id: int) -> None:
+        await self.db.execute("DELETE FROM outbox WHERE id=?", (outgoing_id,))
 
 
-async def pending(db: Database, keyring: Keyring, limit: int = 100) -> list[Outgoing]:
-    rows = await db.fetchall(
-        "SELECT id, txn_id, room_sealed, payload_sealed FROM outbox ORDER BY id LIMIT ?", (limit,)
-    )
-    return [
-        Outgoing(row[0], row[1], keyring.unseal("outbox", row[2]), json.loads(keyring.unseal("outbox", row[3])))
-        for row in rows
-    ]
-
-
-async def done(db: Database, outgoing_id: int) -> None:
-    await db.execute("DELETE FROM outbox WHERE id=?", (outgoing_id,))
-
-
-async def get_flag(db: Database, keyring: Keyring, room_id: str, flag: str) -> int | None:
-    row = await db.fetchone(
-        "SELECT value FROM room_flags WHERE room_ref=? AND flag=?", (keyring.ref("room", room_id), flag)
-    )
-    return row[0] if row else None
-
-
-async def set_flag(db: Database, keyring: Keyring, room_id: str, flag: str, value: int = 1) -> bool:
-    """Set a flag; returns ``True`` if it was not set before (for say-it-once notices)."""
-    changed = await db.execute(
-        "INSERT OR IGNORE INTO room_flags (room_ref, flag, value) VALUES (?, ?, ?)",
-        (keyring.ref("room", room_id), flag, value),
-    )
-    return bool(changed)
-
-
-async def rooms_with_flag(db: Database, flag: str) -> set[bytes]:
-    """The keyed references of every room with ``flag`` set."""
-    rows = await db.fetchall("SELECT room_ref FROM room_flags WHERE flag=?", (flag,))
-    return {bytes(row[0]) for row in rows}
+async def expire_handled(db: Database, now: float | None = None) -> int:
+    """Forget dedup marks older than :data:`EVENT_TTL_SECONDS` (no keyring needed)."""
+    return await db.execute("DELETE FROM processed_events WHERE expires_at < ?", (int(now or time.time()),),
+                            slow=True)

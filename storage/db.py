@@ -74,7 +74,17 @@ CORE = Schema(
             room_ref BLOB NOT NULL, flag TEXT NOT NULL, value INTEGER NOT NULL,
             PRIMARY KEY (room_ref, flag)
         );
+        """,
+        # say-once flags of members, by keyed member reference; the old rows (room_flags keyed by
+        # ref("room", "member:" + user ID)) cannot be re-keyed without the ID: dropped, so a member
+        # may be told once more
         """
+        CREATE TABLE member_flags (
+            member_ref BLOB NOT NULL, flag TEXT NOT NULL, value INTEGER NOT NULL,
+            PRIMARY KEY (member_ref, flag)
+        );
+        DELETE FROM room_flags WHERE flag = 'told_untrusted';
+        """,
     ],
 )
 

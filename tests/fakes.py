@@ -63,6 +63,7 @@ class World:
     settings: Settings
     shell: FakeShell
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    woken: set[str] = field(default_factory=set)  # the services the last ``run`` asked to wake
 
     def ctx(self, user: str = "@alice:example.org", role: Role = Role.MEMBER, room: RoomView = ROOM) -> Context:
         return Context(db=self.db, keyring=self.keyring, settings=self.settings, member=Member(self.keyring, user),
@@ -79,6 +80,7 @@ class World:
         if parsed.command is None:
             return [base.Reply(parsed.error or "")]
         ctx = self.ctx(user, role, room)
+        self.woken = ctx.wakes
         async with self.db.transaction():
             try:
                 ctx.require(parsed.command.role)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from nio import RoomGetStateEventResponse, RoomKickResponse, RoomSendError, RoomSendResponse
 
-from bot.shell import EDIT_TEXT, ENCRYPTION_ONLY_TEXT
+from bot.intake import EDIT_TEXT, ENCRYPTION_ONLY_TEXT
 from tests.harness import Member, Received
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.intake import THROTTLE_TEXT
 from bot.localserver import LocalSynapse
-from bot.shell import THROTTLE_TEXT
 from storage.hashing import Keyring
 from tests.harness import PASSWORD, BotProcess, Member, Received
 from tests.security.light import LightMember

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from commands.actions import MAX_LISTED, ActionsDue
-from commands.base import RETENTION_HOOKS, Broadcast, Post, Reply, Role, RoomView, Wake
+from commands.base import RETENTION_HOOKS, Broadcast, Post, Reply, Role, RoomView
 from storage import actions as store
 from tests.fakes import DM, ROOM, texts
 
@@ -27,7 +27,7 @@ async def test_add_iso_zone_reply_states_local_and_utc(world):
                           role=C)
     assert texts(out).strip() == ("#1 scheduled for Tue 1 Dec 2026 10:00 CST (16:00 UTC); "
                           "reminders 1 day and 1 hour before.")
-    assert Wake("scheduler") in out
+    assert world.woken == {"scheduler"}
     assert await store.next_due(world.db) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
 
 

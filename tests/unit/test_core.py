@@ -165,19 +165,68 @@ async def test_wrong_key_refused_without_changes(tmp_path):
 
 
 async def test_transaction_rolls_back(world, tmp_path):
+    book = core.EventBook(world.db, world.keyring)
     with pytest.raises(RuntimeError):
         async with world.db.transaction():
-            await core.mark_handled(world.db, world.keyring, "$e1")
+            await book.mark_handled("$e1")
             raise RuntimeError
-    assert not await core.already_handled(world.db, world.keyring, "$e1")
+    assert not await book.handled("$e1")
+
+
+async def test_claim_marks_with_the_work_or_not_at_all(world):
+    book = core.EventBook(world.db, world.keyring)
+    with pytest.raises(RuntimeError):
+        async with book.claim("$e1") as fresh:
+            assert fresh
+            await book.enqueue("t1", "!r:x", {"kind": "send", "content": {"body": "one"}})
+            raise RuntimeError
+    assert not await book.handled("$e1") and await book.pending() == []  # rolled back together
+    async with book.claim("$e1") as fresh:
+        assert fresh
+        await book.enqueue("t1", "!r:x", {"kind": "send", "content": {"body": "one"}})
+    assert await book.handled("$e1") and len(await book.pending()) == 1
+    async with book.claim("$e1") as fresh:
+        assert not fresh  # handled before: the caller does nothing
+
+
+async def test_member_flags_are_keyed_and_said_once(world, tmp_path):
+    book = core.EventBook(world.db, world.keyring)
+    async with world.db.transaction():
+        assert await book.set_member_flag("@alice:example.org", "told_untrusted")
+        assert not await book.set_member_flag("@alice:example.org", "told_untrusted")
+        assert await book.set_member_flag("@bob:example.org", "told_untrusted")
+    rows = await world.db.fetchall("SELECT member_ref FROM member_flags")
+    assert {bytes(r[0]) for r in rows} == {world.keyring.ref("member:flags", u)
+                                           for u in ("@alice:example.org", "@bob:example.org")}
+    assert await world.db.fetchall("SELECT * FROM room_flags") == []  # no longer among the rooms
+
+
+async def test_migration_drops_old_member_rows_from_room_flags(tmp_path):
+    """Before: member flags were room flags under ref("room", "member:" + ID); they cannot be
+    re-keyed without the ID, so the step drops them (a member may be told once more)."""
+    ring = Keyring(b"a" * 32)
+    db = await Database.open(tmp_path / "old.db")
+    core_steps = await db.schema_version("core")
+    await db.execute("DELETE FROM schema_versions WHERE domain='core'")
+    await db.execute("INSERT INTO schema_versions (domain, version) VALUES ('core', 1)")
+    await db.execute("DROP TABLE member_flags")
+    await db.execute("INSERT INTO room_flags VALUES (?, 'told_untrusted', 1)", (ring.ref("room", "member:@a:x"),))
+    await db.execute("INSERT INTO room_flags VALUES (?, 'told_unencrypted', 1)", (ring.ref("room", "!r:x"),))
+    await db.close()
+    db = await Database.open(tmp_path / "old.db")
+    assert await db.schema_version("core") == core_steps
+    assert [tuple(r) for r in await db.fetchall("SELECT flag FROM room_flags")] == [("told_unencrypted",)]
+    assert await core.EventBook(db, ring).set_member_flag("@a:x", "told_untrusted")
+    await db.close()
 
 
 async def test_outbox_is_sealed_and_ordered(world, tmp_path):
+    book = core.EventBook(world.db, world.keyring)
     async with world.db.transaction():
-        await core.enqueue(world.db, world.keyring, "t1", "!r:x", {"kind": "send", "content": {"body": "secret one"}})
-        await core.enqueue(world.db, world.keyring, "t1", "!r:x", {"kind": "send", "content": {"body": "dup"}})
-        await core.enqueue(world.db, world.keyring, "t2", "!r:x", {"kind": "send", "content": {"body": "two"}})
-    items = await core.pending(world.db, world.keyring)
+        await book.enqueue("t1", "!r:x", {"kind": "send", "content": {"body": "secret one"}})
+        await book.enqueue("t1", "!r:x", {"kind": "send", "content": {"body": "dup"}})
+        await book.enqueue("t2", "!r:x", {"kind": "send", "content": {"body": "two"}})
+    items = await book.pending()
     assert [i.txn_id for i in items] == ["t1", "t2"]
     assert items[0].payload["content"]["body"] == "secret one"
     raw = (tmp_path / "bot.db").read_bytes() + (tmp_path / "bot.db-wal").read_bytes()

@@ -66,16 +66,17 @@ async def test_retention_runs_daily_with_cutoff_and_expires_event_marks(world, m
     monkeypatch.setattr(admin, "RETENTION_HOOKS", {"unit": hook})
     source = base.DUE_SOURCES["retention"]
     # an old handled-event mark (expired) and a fresh one
+    book = core.EventBook(world.db, world.keyring)
     async with world.db.transaction():
-        await core.mark_handled(world.db, world.keyring, "$old", now=world.now.timestamp() - 30 * 86400)
-        await core.mark_handled(world.db, world.keyring, "$new", now=world.now.timestamp())
+        await book.mark_handled("$old", now=world.now.timestamp() - 30 * 86400)
+        await book.mark_handled("$new", now=world.now.timestamp())
 
     assert await source.next_due(world.db) <= world.now  # never ran: due now
     async with world.db.transaction():
         assert await source.fire(world.env()) == []
     assert calls == [world.now - timedelta(days=180)]
-    assert not await core.already_handled(world.db, world.keyring, "$old")
-    assert await core.already_handled(world.db, world.keyring, "$new")
+    assert not await book.handled("$old")
+    assert await book.handled("$new")
     assert await source.next_due(world.db) == world.now + timedelta(days=1)
 
     world.now += timedelta(hours=23)  # the scheduler fires every source when another is due
@@ -126,7 +127,7 @@ def test_export_aggregates_prints_hooks_and_schema_versions(tmp_path, capsys, mo
     assert cli.main(["export-aggregates", "--env-file", str(env)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"bot", "pledges", "rollcalls"}
-    assert data["bot"]["min_cell"] == 5 and data["bot"]["schema_versions"]["core"] == 1
+    assert data["bot"]["min_cell"] == 5 and data["bot"]["schema_versions"]["core"] == 2
     assert data["pledges"]["pledges"] == [{"goal": 10, "signed": "fewer than 5"}]
     assert data["rollcalls"]["answers"]["Other companies"] == "fewer than 5"
     assert seen_envs[0].shell.rooms() == []  # no Matrix: nothing about rooms can leak

@@ -20,7 +20,6 @@ from commands.base import (
     Reply,
     Role,
     UsageError,
-    Wake,
 )
 from commands.pledges import PledgeDeadlines, bar, parse_create
 from storage import pledges as store
@@ -125,7 +124,8 @@ async def test_create_with_every_option_shows_deadline_in_zone_and_utc(world):
 
 async def test_create_natural_deadline_wakes_scheduler(world):
     out = await world.run("!pledge create letter Sign the letter --deadline in 2 weeks", user="@c:x", role=C)
-    assert Wake("scheduler") in out
+    assert world.woken == {"scheduler"}
+    assert all(isinstance(o, Reply) for o in out)  # a wake is not a message
     pledge = await store.by_slug(world.db, world.keyring, "letter")
     assert pledge and pledge.deadline == world.now + timedelta(weeks=2)
 

@@ -1,4 +1,5 @@
-"""The shell's command path without a homeserver: failures, rollback, dedup, throttling."""
+"""The shell's command path without a homeserver: failures, rollback, dedup, throttling,
+wakes after the commit, and the one codec between outputs and outbox rows."""
 
 from __future__ import annotations
 
@@ -6,64 +7,116 @@ import logging
 from types import SimpleNamespace
 
 import pytest
-from nio import MatrixRoom
+from nio import MatrixRoom, RoomCreateEvent
 
-from bot.shell import FAILED_TEXT, THROTTLE_TEXT, MatrixShell, _ReplyTarget
+from bot import outputs
+from bot.intake import FAILED_TEXT, THROTTLE_TEXT
+from bot.outputs import BroadcastTo, Origin, Redact, ReplyTarget, Send, SendDM
+from bot.shell import MatrixShell
 from commands import base
-from commands.base import REGISTRY, Reply, command
-from storage import core
+from commands.base import REGISTRY, Announce, Broadcast, DirectMessage, Post, RedactCommand, Reply, command
+from storage.core import EventBook
 
 
 @pytest.fixture
 def exploding_command():
     @command("explode", usage="explode", summary="test only")
     async def explode(ctx, args):
-        await core.set_flag(ctx.db, ctx.keyring, "!written:x", "half-done")  # must be rolled back
+        await EventBook(ctx.db, ctx.keyring).set_room_flag("!written:x", "half-done")  # must be rolled back
+        ctx.wake("scheduler")  # must not wake: nothing was committed
         raise RuntimeError("secret member text in the exception")
 
     yield
     del REGISTRY["explode"]
 
 
-def _shell(world) -> tuple[MatrixShell, MatrixRoom]:
+@pytest.fixture
+def waking_command():
+    @command("plan", usage="plan", summary="test only")
+    async def plan(ctx, args):
+        await EventBook(ctx.db, ctx.keyring).set_room_flag("!planned:x", "planned")
+        ctx.wake("scheduler")
+        ctx.wake("nobody-registered")  # unknown services are ignored
+        return [Reply("planned")]
+
+    yield
+    del REGISTRY["plan"]
+
+
+class FakeService:
+    def __init__(self, db) -> None:
+        self.db = db
+        self.woken_in_transaction: list[bool] = []
+
+    async def run(self) -> None: ...
+
+    def wake(self) -> None:
+        self.woken_in_transaction.append(self.db._raw.in_transaction)
+
+
+async def _shell(world) -> tuple[MatrixShell, MatrixRoom]:
     shell = MatrixShell(world.settings, world.db, world.keyring)
     room = MatrixRoom("!room:example.org", "@bot:example.org", encrypted=True)
     room.add_member("@bot:example.org", "bot", None)
     room.add_member("@alice:example.org", "alice", None)
     room.add_member("@carol:example.org", "carol", None)
-    shell.client = SimpleNamespace(user_id="@bot:example.org", rooms={room.room_id: room})  # type: ignore[assignment]
+    await shell.attach(SimpleNamespace(user_id="@bot:example.org", rooms={room.room_id: room}))  # type: ignore[arg-type]
     return shell, room
 
 
-def _event(event_id: str, body: str) -> SimpleNamespace:
-    return SimpleNamespace(event_id=event_id, sender="@alice:example.org", server_timestamp=0,
+def _event(event_id: str, body: str, sender: str = "@alice:example.org") -> SimpleNamespace:
+    return SimpleNamespace(event_id=event_id, sender=sender, server_timestamp=0,
                            source={"content": {"msgtype": "m.text", "body": body}})
 
 
+async def _run(shell: MatrixShell, room: MatrixRoom, event_id: str, body: str, relation=None, **kw) -> None:
+    await shell.intake.run_command(room, _event(event_id, body, **kw), base.parse(body, "!"), relation or {}, False)
+
+
+async def _rows(world) -> list:
+    return [outputs.decode(item.room_id, item.payload) for item in await EventBook(world.db, world.keyring).pending()]
+
+
 async def _sent(world) -> list[str]:
-    return [item.payload["content"]["body"] for item in await core.pending(world.db, world.keyring)]
+    return [record.content["body"] for record in await _rows(world)]
 
 
 async def test_handler_error_answers_politely_rolls_back_and_logs_no_text(world, exploding_command, caplog):
-    shell, room = _shell(world)
+    shell, room = await _shell(world)
+    service = FakeService(world.db)
+    shell.add_service("scheduler", service)
     caplog.set_level(logging.INFO)
-    await shell._run_command(room, _event("$e1", "!explode"), base.parse("!explode", "!"), {}, False)
+    await _run(shell, room, "$e1", "!explode")
     assert await _sent(world) == [FAILED_TEXT]
-    assert await core.get_flag(world.db, world.keyring, "!written:x", "half-done") is None
-    assert await core.already_handled(world.db, world.keyring, "$e1")
+    book = EventBook(world.db, world.keyring)
+    assert await book.room_flag("!written:x", "half-done") is None
+    assert await book.handled("$e1")
+    assert service.woken_in_transaction == []
     assert "command explode failed: RuntimeError" in caplog.text
     assert "secret member text" not in caplog.text and "alice" not in caplog.text
 
     # the same event again (a re-delivered sync batch) is not answered twice
-    await shell._run_command(room, _event("$e1", "!explode"), base.parse("!explode", "!"), {}, False)
+    await _run(shell, room, "$e1", "!explode")
     assert await _sent(world) == [FAILED_TEXT]
 
 
+async def test_wake_reaches_the_service_after_the_commit_and_never_the_outbox(world, waking_command):
+    shell, room = await _shell(world)
+    service = FakeService(world.db)
+    shell.add_service("scheduler", service)
+    await _run(shell, room, "$w1", "!plan")
+    assert service.woken_in_transaction == [False]  # woken once, after the commit
+    assert await EventBook(world.db, world.keyring).room_flag("!planned:x", "planned") == 1
+    rows = await _rows(world)
+    assert len(rows) == 1 and isinstance(rows[0], Send) and rows[0].content["body"] == "planned"
+    await _run(shell, room, "$w1", "!plan")  # re-delivered: neither run nor woken again
+    assert service.woken_in_transaction == [False]
+
+
 async def test_reply_relation_and_thread(world):
-    shell, room = _shell(world)
-    await shell._run_command(room, _event("$e2", "!help"), base.parse("!help", "!"),
-                             {"rel_type": "m.thread", "event_id": "$root"}, False)
-    item = (await core.pending(world.db, world.keyring))[0]
+    shell, room = await _shell(world)
+    await _run(shell, room, "$e2", "!help", {"rel_type": "m.thread", "event_id": "$root"})
+    item = (await EventBook(world.db, world.keyring).pending())[0]
     relation = item.payload["content"]["m.relates_to"]
     assert relation == {"rel_type": "m.thread", "event_id": "$root", "is_falling_back": True,
                         "m.in_reply_to": {"event_id": "$e2"}}
@@ -72,34 +125,99 @@ async def test_reply_relation_and_thread(world):
 
 
 async def test_private_replies_carry_no_relation(world):
-    shell, room = _shell(world)
+    shell, room = await _shell(world)
     async with world.db.transaction():
-        await shell._enqueue([Reply("recorded", private=True)], room.room_id, "$e3", _ReplyTarget("$e3", None), None)
-    item = (await core.pending(world.db, world.keyring))[0]
+        await shell.outbox.enqueue([Reply("recorded", private=True)],
+                                   Origin("$e3", room.room_id, ReplyTarget("$e3"), None))
+    item = (await EventBook(world.db, world.keyring).pending())[0]
     assert "m.relates_to" not in item.payload["content"]
 
 
 async def test_flooding_member_is_throttled_with_one_notice(make_world_with):
     world = await make_world_with(BOT_MEMBER_RATE=3)
-    shell, room = _shell(world)
+    shell, room = await _shell(world)
     for i in range(8):
-        await shell._run_command(room, _event(f"$f{i}", "!privacy"), base.parse("!privacy", "!"), {}, False)
+        await _run(shell, room, f"$f{i}", "!privacy")
     sent = await _sent(world)
     assert sent.count(THROTTLE_TEXT) == 1
     assert len(sent) == 4  # three answers, one notice, the rest ignored
-    other = SimpleNamespace(event_id="$c1", sender="@carol:example.org", server_timestamp=0,
-                            source={"content": {"msgtype": "m.text", "body": "!help"}})
-    await shell._run_command(room, other, base.parse("!help", "!"), {}, False)
+    await _run(shell, room, "$c1", "!help", sender="@carol:example.org")
     assert "Commands you can use" in (await _sent(world))[-1]
 
 
 async def test_coordinator_role_from_power_levels_and_v12_creators(world):
-    shell, room = _shell(world)
-    assert shell._role(room, "@alice:example.org") == base.Role.MEMBER
+    shell, room = await _shell(world)
+    known = shell.known
+    assert known.role(room, "@alice:example.org") == base.Role.MEMBER
     room.power_levels.users["@alice:example.org"] = 50
-    assert shell._role(room, "@alice:example.org") == base.Role.COORDINATOR
+    assert known.role(room, "@alice:example.org") == base.Role.COORDINATOR
     room.room_version = "12"
-    shell._creators[room.room_id] = {"@carol:example.org"}
-    assert shell._role(room, "@carol:example.org") == base.Role.COORDINATOR
+    create = RoomCreateEvent.parse_event({
+        "type": "m.room.create", "sender": "@dave:example.org", "state_key": "", "event_id": "$c",
+        "origin_server_ts": 0, "content": {"room_version": "12", "additional_creators": ["@carol:example.org"]}})
+    known.note_creators(room.room_id, [create])
+    assert known.role(room, "@carol:example.org") == base.Role.COORDINATOR
+    assert known.role(room, "@dave:example.org") == base.Role.COORDINATOR
     room.room_version = "10"
-    assert shell._role(room, "@carol:example.org") == base.Role.MEMBER
+    assert known.role(room, "@carol:example.org") == base.Role.MEMBER
+
+
+# ---------------------------------------------------------------- the codec
+
+
+async def test_every_output_kind_becomes_a_typed_row_and_decodes_back(world):
+    shell, room = await _shell(world)
+    other = MatrixRoom("!other:example.org", "@bot:example.org", encrypted=True)
+    shell.client.rooms[other.room_id] = other  # type: ignore[union-attr]
+    room.power_levels.users["@bot:example.org"] = 50  # may redact
+    origin = Origin("$o1", room.room_id, ReplyTarget("$o1"), "@alice:example.org")
+    async with world.db.transaction():
+        await shell.outbox.enqueue([
+            Reply("hi"), Post("!other:example.org", "posted", "m.text"), DirectMessage("psst"),
+            Announce("news", ("!other:example.org", "!gone:example.org", room.room_id), all_dms=False),
+            Broadcast(("!other:example.org",), "all of you"), RedactCommand(),
+        ], origin)
+    book = EventBook(world.db, world.keyring)
+    items = await book.pending()
+    records = [outputs.decode(item.room_id, item.payload) for item in items]
+    stem = f"ob{book.txn_prefix('$o1')}"
+    assert [item.txn_id for item in items] == [f"{stem}.0", f"{stem}.1", f"{stem}.2", f"{stem}.3.0",
+                                               f"{stem}.3.1", f"{stem}.4", f"{stem}.5"]
+    reply, post, dm, ann1, ann2, broadcast, redact = records
+    assert isinstance(reply, Send) and reply.room_id == room.room_id
+    assert reply.content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$o1"}}
+    assert post == Send("!other:example.org", outputs.content("posted", "m.text"))
+    assert dm == SendDM("@alice:example.org", outputs.content("psst"))
+    assert [ann1.room_id, ann2.room_id] == ["!other:example.org", room.room_id]  # type: ignore[union-attr]
+    assert broadcast == BroadcastTo(("!other:example.org",), outputs.content("all of you", "m.text"), room.room_id)
+    assert redact == Redact(room.room_id, "$o1")
+    for record in records:  # one codec, both ways
+        assert record is not None and outputs.decode(*record.row()) == record
+
+
+def test_rows_queued_by_the_previous_version_still_decode():
+    content = {"msgtype": "m.notice", "body": "hi"}
+    assert outputs.decode("!r:x", {"kind": "send", "content": content}) == Send("!r:x", content)
+    assert outputs.decode("!r:x", {"kind": "dm", "user": "@a:x", "content": content}) == SendDM("@a:x", content)
+    assert outputs.decode("", {"kind": "dm", "user": "@a:x", "any_device": True, "content": content}) == SendDM(
+        "@a:x", content, any_device=True)
+    assert outputs.decode("!r:x", {"kind": "redact", "event_id": "$e"}) == Redact("!r:x", "$e")
+    assert outputs.decode("!r:x", {"kind": "broadcast", "rooms": ["!a:x", "!b:x"], "content": content}) == (
+        BroadcastTo(("!a:x", "!b:x"), content, "!r:x"))
+    assert outputs.decode("", {"kind": "broadcast", "rooms": [], "content": content}).report_room == ""  # type: ignore[union-attr]
+    # and the new rows are byte-for-byte the old format
+    assert SendDM("@a:x", content).row() == ("", {"kind": "dm", "user": "@a:x", "content": content})
+    assert Send("!r:x", content).row() == ("!r:x", {"kind": "send", "content": content})
+    # a row this version cannot read is dropped by the sender, not crashed on
+    assert outputs.decode("!r:x", {"kind": "telepathy"}) is None
+    assert outputs.decode("!r:x", {"kind": "send"}) is None
+
+
+async def test_redact_without_power_tells_coordinators_once(world):
+    shell, room = await _shell(world)
+    assert not shell.known.can_redact(room.room_id)  # power 0, redaction needs 50
+    for n in range(2):
+        async with world.db.transaction():
+            await shell.outbox.enqueue([RedactCommand()], Origin(f"$r{n}", room.room_id, ReplyTarget(f"$r{n}"), None))
+    records = await _rows(world)
+    assert len(records) == 1 and records[0].content["body"] == outputs.NO_REDACT_TEXT

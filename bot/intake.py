@@ -1,0 +1,213 @@
+"""Event intake: from a synced timeline event to a handled command.
+
+Filters (our own messages, notices, non-commands, messages from before the bot joined,
+unverified devices in strict trust mode), holds undecryptable events until their keys arrive,
+throttles members who flood, and runs the command: the handler's writes, the dedup mark and
+the queued replies in ONE transaction (see ``bot/shell.py`` for why that is exactly-once).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from nio import AsyncClient, LocalProtocolError, MatrixRoom, MegolmEvent, RoomMessage
+
+from bot import crosssign, outputs
+from bot.config import Settings
+from bot.outbox import Outbox
+from bot.outputs import Origin, ReplyTarget, SendDM
+from bot.rooms import Rooms
+from commands import base
+from commands.base import Args, CommandError, Context, Output, Reply, UsageError
+from storage.core import EventBook
+from storage.hashing import Member
+
+log = logging.getLogger("organizer_bot")
+
+FAILED_TEXT = "Something went wrong; nothing was changed."
+ENCRYPTION_ONLY_TEXT = (
+    "I only work in end-to-end-encrypted rooms, so I won't run commands here. "
+    "Enable encryption in the room settings (it cannot be turned off again) or message me in an encrypted DM."
+)
+EDIT_TEXT = "I don't run edited commands. Send the corrected command as a new message."
+THROTTLE_TEXT = "You're sending commands faster than I take them; I'll ignore yours for a minute."
+UNTRUSTED_TEXT = (
+    "I ignored a command from one of your sessions because it is not verified (cross-signed) by you, and this "
+    "bot only talks to verified sessions. In Element: Settings → Sessions → select the session → Verify, "
+    "then send the command again."
+)
+PENDING_UNDECRYPTED_MAX = 500
+
+
+class _HandlerFailed(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Intake:
+    client: AsyncClient
+    settings: Settings
+    book: EventBook
+    rooms: Rooms
+    outbox: Outbox
+    shell: base.Shell  # what handlers may ask (Context.shell)
+    wake: Callable[[Iterable[str]], None]  # wakes background services by name
+    _undecrypted: deque[tuple[str, MegolmEvent, float]] = field(
+        default_factory=lambda: deque(maxlen=PENDING_UNDECRYPTED_MAX), init=False)
+    _throttle: dict[str, deque[float]] = field(default_factory=dict, init=False)
+    _throttle_noticed: dict[str, float] = field(default_factory=dict, init=False)
+    in_flight: int = field(default=0, init=False)
+
+    # ------------------------------------------------------------ events
+
+    async def handle_event(self, room: MatrixRoom, event: Any) -> None:
+        client = self.client
+        if getattr(event, "sender", None) == client.user_id:
+            return
+        if isinstance(event, MegolmEvent):
+            self._undecrypted.append((room.room_id, event, time.time()))
+            try:
+                await client.request_room_key(event)
+            except LocalProtocolError:
+                pass  # already requested
+            except (TimeoutError, aiohttp.ClientError):
+                log.warning("room key request failed")
+            return
+        if not isinstance(event, RoomMessage):
+            return
+        content = event.source.get("content", {})
+        if not isinstance(content, dict) or content.get("msgtype") == "m.notice":
+            return
+        body = content.get("body")
+        if not isinstance(body, str):
+            return
+        relation = content.get("m.relates_to") or {}
+        is_edit = isinstance(relation, dict) and relation.get("rel_type") == "m.replace"
+        if is_edit:
+            new = content.get("m.new_content") or {}
+            body = new.get("body", "") if isinstance(new, dict) else ""
+        parsed = base.parse(body, self.settings.BOT_COMMAND_PREFIX)
+        if parsed is None:
+            return
+        joined_at = await self.book.room_flag(room.room_id, "joined_at")
+        if joined_at is not None and event.server_timestamp < joined_at:
+            return  # sent before the bot was in the room
+        if self.settings.BOT_TRUST == "cross-signed" and not await self._from_trusted_device(event):
+            return
+        await self.run_command(room, event, parsed, relation if isinstance(relation, dict) else {}, is_edit)
+
+    async def retry_undecrypted(self) -> None:
+        """Room keys arrived: handle the held events that decrypt now (up to an hour old)."""
+        if not self._undecrypted:
+            return
+        pending, self._undecrypted = list(self._undecrypted), deque(maxlen=PENDING_UNDECRYPTED_MAX)
+        cutoff = time.time() - 3600
+        for room_id, event, seen in pending:
+            room = self.client.rooms.get(room_id)
+            if room is None or seen < cutoff:
+                continue
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except Exception:  # noqa: BLE001 - still no key: keep waiting
+                self._undecrypted.append((room_id, event, seen))
+                continue
+            await self.handle_event(room, decrypted)
+
+    async def _from_trusted_device(self, event: Any) -> bool:
+        """Strict mode: only commands from devices their owner cross-signed run; the member
+        is told once, in a DM, why and how to verify."""
+        if getattr(event, "decrypted", False):
+            await crosssign.cross_signed_devices(self.client, [event.sender])
+            if crosssign.trusted_sender_device(self.client, event) is not None:
+                return True
+        async with self.book.claim(event.event_id) as fresh:
+            if fresh and await self.book.set_member_flag(event.sender, "told_untrusted"):
+                txn = f"ut{self.book.txn_prefix('untrusted:' + event.event_id)}"
+                await outputs.put(self.book, txn, SendDM(event.sender, outputs.content(UNTRUSTED_TEXT),
+                                                         any_device=True))
+        self.outbox.kick()
+        log.info("ignored a command from an unverified device of member %s",
+                 Member(self.book.keyring, event.sender).tag)
+        return False
+
+    # ------------------------------------------------------------ commands
+
+    def _throttled(self, tag: str, now: float) -> tuple[bool, bool]:
+        """(drop this command, send the one notice now) for a member over the rate."""
+        window = self._throttle.setdefault(tag, deque())
+        while window and window[0] < now - 60:
+            window.popleft()
+        if len(window) < self.settings.BOT_MEMBER_RATE:
+            window.append(now)
+            return False, False
+        first_notice = self._throttle_noticed.get(tag, 0) < now - 60
+        if first_notice:
+            self._throttle_noticed[tag] = now
+        return True, first_notice
+
+    async def run_command(
+        self, room: MatrixRoom, event: Any, parsed: base.Parsed, relation: dict[str, Any], is_edit: bool
+    ) -> None:
+        event_id: str = event.event_id
+        if await self.book.handled(event_id):
+            return  # a re-delivered event does not count against the member's rate
+        member = Member(self.book.keyring, event.sender)
+        thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+        origin = Origin(event_id, room.room_id, ReplyTarget(event_id, thread_root), event.sender)
+        drop, notice = self._throttled(member.tag, time.time())
+        ctx: Context | None = None
+        self.in_flight += 1
+        try:
+            async with self.book.claim(event_id) as fresh:
+                if not fresh:
+                    return
+                outcome: list[Output]
+                if drop:
+                    outcome = [Reply(THROTTLE_TEXT)] if notice else []
+                elif is_edit:
+                    outcome = [Reply(EDIT_TEXT)]
+                elif self.settings.BOT_REQUIRE_ENCRYPTION and not room.encrypted:
+                    first = await self.book.set_room_flag(room.room_id, "told_unencrypted")
+                    outcome = [Reply(ENCRYPTION_ONLY_TEXT)] if first else []
+                elif parsed.error is not None or parsed.command is None:
+                    outcome = [Reply(parsed.error or FAILED_TEXT)]
+                else:
+                    ctx = self._context(room, event, member)
+                    outcome = await self._call(parsed.command, ctx, parsed.args)
+                await self.outbox.enqueue(outcome, origin)
+        except _HandlerFailed:
+            async with self.book.claim(event_id) as fresh:  # the handler's writes were rolled back
+                if fresh:
+                    await self.outbox.enqueue([Reply(FAILED_TEXT)], origin)
+            ctx = None
+        finally:
+            self.in_flight -= 1
+        self.outbox.kick()
+        if ctx is not None and ctx.wakes:
+            self.wake(ctx.wakes)  # after the commit: the service sees the command's writes
+
+    def _context(self, room: MatrixRoom, event: Any, member: Member) -> Context:
+        return Context(
+            db=self.book.db, keyring=self.book.keyring, settings=self.settings, member=member,
+            role=self.rooms.role(room, event.sender), room=self.rooms.view(room), now=datetime.now(UTC),
+            shell=self.shell, event_id=event.event_id, prefix=self.settings.BOT_COMMAND_PREFIX,
+        )
+
+    async def _call(self, command: base.Command, ctx: Context, args: Args) -> list[Output]:
+        try:
+            ctx.require(command.role)
+            return await command.handler(ctx, args)
+        except UsageError as exc:
+            return [Reply(f"{exc}\nUsage: `{ctx.prefix}{command.usage}`")]
+        except CommandError as exc:
+            return [Reply(str(exc))]
+        except Exception as exc:  # noqa: BLE001 - never let a handler kill the bot
+            log.error("command %s failed: %s", command.name, type(exc).__name__)
+            raise _HandlerFailed from exc

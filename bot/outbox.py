@@ -1,0 +1,226 @@
+"""Sending: the outbox drained by one task, each row performed by the type of its record
+(``bot/outputs.py``), with the row's fixed transaction ID; DMs opened on demand; strict
+trust applied per send. A row is deleted only after the homeserver accepted it (or refused it
+for good); why that makes replies exactly-once is written down in ``bot/shell.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    LocalProtocolError,
+    OlmUnverifiedDeviceError,
+    RoomCreateError,
+    RoomSendError,
+)
+from nio.api import RoomPreset
+
+from bot import crosssign, outputs
+from bot.config import Settings
+from bot.outputs import BroadcastTo, Origin, Redact, Send, SendDM
+from bot.rooms import Rooms
+from commands.base import Output
+from storage.core import EventBook, Outgoing
+
+log = logging.getLogger("organizer_bot")
+
+
+class Stopping(asyncio.Event):
+    """Set when the shell stops; its :meth:`sleep` ends early then."""
+
+    async def sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
+@dataclass(eq=False)
+class Outbox:
+    client: AsyncClient
+    settings: Settings
+    book: EventBook
+    rooms: Rooms
+    stopping: Stopping
+    ready: asyncio.Event  # set after the first sync: only then are the rooms known
+    _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # all sent, nothing new queued
+
+    # ------------------------------------------------------------ queueing
+
+    async def enqueue(self, items: list[Output], origin: Origin) -> None:
+        """Queue outputs inside the caller's transaction; :meth:`kick` after it commits."""
+        await outputs.enqueue(self.book, self.rooms, items, origin)
+
+    def kick(self) -> None:
+        """Call after the transaction that queued messages has committed."""
+        self._kick.set()
+
+    async def until_sent(self, limit: float) -> None:
+        """Wait, at most ``limit`` seconds, until the replies queued so far are sent. Like a bot that
+        answers inline, the next sync then starts after the answers: under load, the commands that
+        arrive meanwhile come in one sync instead of one sync each."""
+        if self._kick.is_set():
+            self._idle.clear()  # queued, and the sender has not woken yet
+        if self._idle.is_set() or self.stopping.is_set():
+            return
+        waits = {asyncio.create_task(self._idle.wait()), asyncio.create_task(self.stopping.wait())}
+        await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+
+    # ------------------------------------------------------------ draining
+
+    async def run(self) -> None:
+        # the rooms are known only after the first sync (our own token: nio keeps none); sending
+        # earlier would drop what a killed run left queued as "for a room the bot is not in"
+        await self.ready.wait()
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            self._idle.clear()
+            await self.drain()
+            if not self._kick.is_set():
+                self._idle.set()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            async with self.book.db.transaction():  # never read another task's uncommitted rows
+                batch = await self.book.pending()
+            if not batch:
+                return
+            for item in batch:
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                delivered = await self._deliver(item)
+                if not delivered:
+                    await self.stopping.sleep(2)  # homeserver trouble: keep the row, retry later
+                    if self.stopping.is_set():
+                        return
+                    self._kick.set()
+                    return
+                async with self.book.db.transaction():
+                    await self.book.done(item.id)
+
+    async def _deliver(self, item: Outgoing) -> bool:
+        """Perform one outbox row. ``False`` means retry later; permanent failures are
+        logged and dropped."""
+        record = outputs.decode(item.room_id, item.payload)
+        try:
+            match record:
+                case Send(room_id=room_id, content=content):
+                    return await self.send(room_id, content, item.txn_id) is not None
+                case SendDM(user=user, content=content, any_device=any_device):
+                    dm_room = await self.dm_room(user)
+                    if dm_room is None:
+                        return True
+                    return await self.send(dm_room, content, item.txn_id, any_device=any_device) is not None
+                case Redact(room_id=room_id, event_id=event_id):
+                    result = await self.client.room_redact(room_id, event_id, tx_id=item.txn_id)
+                    if isinstance(result, ErrorResponse):
+                        log.warning("redaction refused: %s", result.status_code)
+                    return True
+                case BroadcastTo():
+                    return await self._broadcast(record, item.txn_id)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
+        log.error("unknown outbox item kind dropped")
+        return True
+
+    # ------------------------------------------------------------ sending
+
+    async def send(self, room_id: str, content: dict[str, Any], txn_id: str, any_device: bool = False) -> str | None:
+        """Send one message; returns the event ID, ``""`` for a permanent failure (logged),
+        or raises for transport trouble so the caller retries.
+
+        ``any_device`` (strict trust mode only): share this one message's room key with every device in
+        the room, then rotate the key; used for the notice that tells an unverified session to verify."""
+        client = self.client
+        if room_id not in client.rooms:
+            log.warning("dropped a message for a room the bot is not in")
+            return ""
+        strict = self.settings.BOT_TRUST == "cross-signed"
+        if strict and any_device:
+            self._trust_everyone_once(room_id)
+            strict = False
+        try:
+            for attempt in range(3):
+                if strict:
+                    await crosssign.apply_trust(client, "cross-signed", client.rooms[room_id].users)
+                try:
+                    result = await client.room_send(
+                        room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=not strict
+                    )
+                    break
+                except OlmUnverifiedDeviceError:
+                    if attempt == 2:
+                        raise
+                    crosssign.invalidate()  # a device appeared since the last check
+        except LocalProtocolError as exc:
+            log.warning("send failed: %s", type(exc).__name__)
+            return ""
+        if any_device and self.settings.BOT_TRUST == "cross-signed":
+            client.invalidate_outbound_session(room_id)
+            crosssign.invalidate()  # the next send re-applies strict trust to these devices
+        if isinstance(result, RoomSendError):
+            if result.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON"):
+                log.warning("send refused: %s", result.status_code)
+                return ""
+            raise aiohttp.ClientError(result.status_code or "send error")
+        return str(result.event_id)
+
+    def _trust_everyone_once(self, room_id: str) -> None:
+        client = self.client
+        assert client.olm is not None
+        client.invalidate_outbound_session(room_id)
+        for user_id in client.rooms[room_id].users:
+            for device in client.device_store.active_user_devices(user_id):
+                if client.olm.is_device_blacklisted(device):
+                    client.unblacklist_device(device)
+
+    async def _broadcast(self, record: BroadcastTo, txn_id: str) -> bool:
+        failed: list[str] = []
+        for index, room_id in enumerate(record.rooms):
+            event_id = await self.send(room_id, record.content, f"{txn_id}.{index}")
+            if not event_id:
+                room = self.client.rooms.get(room_id)
+                failed.append(room.display_name if room else "a room I left")
+        total = len(record.rooms)
+        text = f"Broadcast delivered to {total - len(failed)} of {total} rooms."
+        if failed:
+            text += " Failed: " + ", ".join(failed[:20]) + "."
+        if record.report_room:
+            await self.send(record.report_room, outputs.content(text), f"{txn_id}.report")
+        return True
+
+    async def dm_room(self, user_id: str) -> str | None:
+        """The encrypted DM with ``user_id``, created (and the member invited) if none exists."""
+        existing = self.rooms.dm_with(user_id, invited=True)
+        if existing is not None:
+            return existing
+        result = await self.client.room_create(
+            is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
+            initial_state=[{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+        )
+        if isinstance(result, RoomCreateError):
+            log.warning("could not open a DM: %s", result.status_code)
+            return None
+        await self.rooms.mark_dm(result.room_id)
+        # wait for the room to sync and the member to join: room keys are shared with joined members
+        for _ in range(200):
+            room = self.client.rooms.get(result.room_id)
+            if room is not None and room.encrypted and user_id in room.users:
+                return str(result.room_id)
+            await asyncio.sleep(0.1)
+        room = self.client.rooms.get(result.room_id)
+        return str(result.room_id) if room is not None and room.encrypted else None

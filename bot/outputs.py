@@ -1,0 +1,209 @@
+"""The one codec between what handlers return and what the outbox keeps.
+
+A handler returns :data:`commands.base.Output` values (Reply, Post, DirectMessage, Announce,
+RedactCommand, Broadcast). :func:`enqueue` turns each into typed delivery records
+(:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`) and stores them as
+outbox rows; :func:`decode` turns a stored row back into its record, which the sender
+(``bot/outbox.py``) performs by matching on its type. A new kind of output touches this
+module and the sender only.
+
+The rows' JSON is the format the outbox has always had (``{"kind": "send"|"dm"|"redact"|
+"broadcast", ...}``), so rows queued by an older version still decode after an upgrade.
+Why a fixed transaction ID per row makes sending exactly-once: see ``bot/shell.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol
+
+from commands import base
+from commands.base import Announce, Broadcast, DirectMessage, Output, Post, RedactCommand, Reply
+from storage.core import EventBook
+
+log = logging.getLogger("organizer_bot")
+
+NO_REDACT_TEXT = (
+    "Coordinators: I can't remove members' pledge and roll-call messages here. "
+    "Give me moderator power (power level 50) so I can redact them after recording."
+)
+
+
+def content(text: str, msgtype: str = "m.notice", relation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A message event's content from mini-markup (plain body and HTML)."""
+    plain, formatted = base.render(text)
+    body: dict[str, Any] = {"msgtype": msgtype, "body": plain, "format": "org.matrix.custom.html",
+                            "formatted_body": formatted}
+    if relation:
+        body["m.relates_to"] = relation
+    return body
+
+
+# ---------------------------------------------------------------- delivery records (durable)
+
+
+class _Record:
+    """A row's JSON is ``{"kind": kind, <field>: value, ...}``: the keys are the field names,
+    except the field named by ``room_field``, which goes to the row's (sealed) room column.
+    A field still at its default is left out; a list comes back as a tuple."""
+
+    kind: ClassVar[str]
+    room_field: ClassVar[str] = ""
+
+    def row(self) -> tuple[str, dict[str, Any]]:
+        payload: dict[str, Any] = {"kind": self.kind}
+        for spec in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            if spec.name != self.room_field and value != spec.default:
+                payload[spec.name] = list(value) if isinstance(value, tuple) else value
+        return (getattr(self, self.room_field) if self.room_field else ""), payload
+
+    @classmethod
+    def from_row(cls, room_id: str, payload: dict[str, Any]) -> Any:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):  # type: ignore[arg-type]
+            if spec.name == cls.room_field:
+                values[spec.name] = room_id
+            elif spec.name in payload:
+                value = payload[spec.name]
+                values[spec.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Send(_Record):
+    """One message to one room."""
+
+    kind: ClassVar[str] = "send"
+    room_field: ClassVar[str] = "room_id"
+    room_id: str
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SendDM(_Record):
+    """One message to a member's encrypted DM (opened when the sender gets to it).
+    ``any_device``: share this one message's key with every device (see ``Outbox.send``)."""
+
+    kind: ClassVar[str] = "dm"
+    user: str
+    content: dict[str, Any]
+    any_device: bool = False
+
+
+@dataclass(frozen=True)
+class Redact(_Record):
+    """Redact one event (a member's command message)."""
+
+    kind: ClassVar[str] = "redact"
+    room_field: ClassVar[str] = "room_id"
+    room_id: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class BroadcastTo(_Record):
+    """The same message to many rooms, then a report to ``report_room`` ("" for none)."""
+
+    kind: ClassVar[str] = "broadcast"
+    room_field: ClassVar[str] = "report_room"
+    rooms: tuple[str, ...]
+    content: dict[str, Any]
+    report_room: str = ""
+
+
+Delivery = Send | SendDM | Redact | BroadcastTo
+_KINDS: dict[str, type[Delivery]] = {kind.kind: kind for kind in (Send, SendDM, Redact, BroadcastTo)}
+
+
+def decode(room_id: str, payload: dict[str, Any]) -> Delivery | None:
+    """The record an outbox row holds; ``None`` for a row this version cannot read."""
+    kind = _KINDS.get(payload.get("kind"))  # type: ignore[arg-type]
+    if kind is None:
+        return None
+    try:
+        record: Delivery = kind.from_row(room_id, payload)
+    except TypeError:  # a field missing
+        return None
+    return record
+
+
+async def put(book: EventBook, txn_id: str, record: Delivery) -> None:
+    """Store one record as an outbox row (inside the caller's transaction)."""
+    room_id, payload = record.row()
+    await book.enqueue(txn_id, room_id, payload)
+
+
+# ---------------------------------------------------------------- handler outputs → records
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """The command message a reply answers, and the thread it is in."""
+
+    event_id: str
+    thread_root: str | None = None
+
+    def relation(self) -> dict[str, Any]:
+        if self.thread_root:
+            return {"rel_type": "m.thread", "event_id": self.thread_root, "is_falling_back": True,
+                    "m.in_reply_to": {"event_id": self.event_id}}
+        return {"m.in_reply_to": {"event_id": self.event_id}}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where outputs come from: a command (its room, message and sender), or background work
+    (none of those). ``txn_base`` makes the rows' transaction IDs the same on every retry."""
+
+    txn_base: str
+    room_id: str | None = None
+    reply_to: ReplyTarget | None = None
+    sender: str | None = None
+
+
+class RoomsSeen(Protocol):
+    """The room knowledge the codec needs (``bot.rooms.Rooms``)."""
+
+    def joined(self, room_id: str) -> bool: ...
+    def encrypted_dms(self) -> list[str]: ...
+    def can_redact(self, room_id: str) -> bool: ...
+
+
+async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], origin: Origin) -> None:
+    """Queue ``outputs`` as outbox rows, inside the caller's transaction."""
+    stem = f"ob{book.txn_prefix(origin.txn_base)}"
+    for index, output in enumerate(outputs):
+        for suffix, record in await _records(output, origin, rooms, book):
+            await put(book, f"{stem}.{index}{suffix}", record)
+
+
+async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: EventBook) -> list[tuple[str, Delivery]]:
+    """The records for one output, each with its transaction-ID suffix (fan-outs number theirs)."""
+    here = origin.room_id
+    match output:
+        case Reply(text=text, private=private):
+            if here is None:
+                return []
+            relation = None if private or origin.reply_to is None else origin.reply_to.relation()
+            return [("", Send(here, content(text, "m.notice", relation)))]
+        case Post(room_id=room_id, text=text, msgtype=msgtype):
+            return [("", Send(room_id, content(text, msgtype)))]
+        case DirectMessage(text=text):
+            return [] if origin.sender is None else [("", SendDM(origin.sender, content(text)))]
+        case Announce(text=text, room_ids=room_ids, all_dms=all_dms):
+            targets = [r for r in room_ids if rooms.joined(r)] + (rooms.encrypted_dms() if all_dms else [])
+            return [(f".{offset}", Send(target, content(text))) for offset, target in enumerate(dict.fromkeys(targets))]
+        case Broadcast(room_ids=room_ids, text=text, msgtype=msgtype):
+            return [("", BroadcastTo(tuple(room_ids), content(text, msgtype), here or ""))]
+        case RedactCommand():
+            if here is None or origin.reply_to is None:
+                return []
+            if rooms.can_redact(here):
+                return [("", Redact(here, origin.reply_to.event_id))]
+            if await book.set_room_flag(here, "told_no_redact"):
+                return [("", Send(here, content(NO_REDACT_TEXT)))]
+            return []
+    log.error("an output of unknown type was not sent: %s", type(output).__name__)
+    return []

@@ -1,0 +1,153 @@
+"""What the bot knows about its rooms, read from nio's synced state (no network calls):
+which rooms are DMs, who has which power (room v12 creators included), the views and facts
+handlers see, and which invites to accept.
+
+DMs are remembered by keyed room reference (room flag ``"dm"``): a room counts as a DM when
+it was one at the invite (``is_direct``) or the bot opened it as one, and still has only one
+member besides the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent
+
+from bot.config import Settings
+from commands.base import Role, RoomFacts, RoomView
+from storage.core import EventBook
+
+log = logging.getLogger("organizer_bot")
+
+CREATOR_POWER = 1_000_000  # above any configurable coordinator level
+
+
+@dataclass(eq=False)
+class Rooms:
+    client: AsyncClient
+    settings: Settings
+    book: EventBook
+    _dm_refs: set[bytes] = field(default_factory=set, init=False)
+    _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
+
+    async def load(self) -> None:
+        """Read the remembered DMs (after login, before the first sync)."""
+        self._dm_refs = await self.book.rooms_with_flag("dm")
+
+    # ------------------------------------------------------------ what handlers see
+
+    def views(self) -> list[RoomView]:
+        return [self.view(room) for room in self.client.rooms.values()]
+
+    def view(self, room: MatrixRoom) -> RoomView:
+        return RoomView(room.room_id, room.display_name, self.is_dm(room), bool(room.encrypted))
+
+    def joined(self, room_id: str) -> bool:
+        return room_id in self.client.rooms
+
+    def encrypted_dms(self) -> list[str]:
+        return [view.room_id for view in self.views() if view.is_dm and view.encrypted]
+
+    def can_redact(self, room_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return False
+        return bool(room.power_levels.can_user_redact(self.client.user_id))
+
+    def dm_with(self, user_id: str, invited: bool = False) -> str | None:
+        """The encrypted DM with ``user_id`` joined (or, with ``invited``, just invited), if any."""
+        for room in self.client.rooms.values():
+            if room.encrypted and self.is_dm(room) and (
+                user_id in room.users or (invited and user_id in room.invited_users)
+            ):
+                return str(room.room_id)
+        return None
+
+    def facts(self, room_id: str) -> RoomFacts | None:
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return None
+        servers: dict[str, int] = {}
+        for user_id in room.users:
+            server = user_id.split(":", 1)[1]
+            servers[server] = servers.get(server, 0) + 1
+        powers = {
+            room.user_name(user_id) or user_id: min(level, 100)  # v12 creators shown as 100
+            for user_id in room.users
+            if (level := self.power_level(room, user_id)) >= 50 and user_id != self.client.user_id
+        }
+        return RoomFacts(room.room_id, room.display_name, bool(room.encrypted), room.join_rule,
+                         room.history_visibility, room.guest_access, servers, powers,
+                         self.can_redact(room_id))
+
+    # ------------------------------------------------------------ DMs
+
+    def is_dm(self, room: MatrixRoom) -> bool:
+        """A direct chat: invited with ``is_direct`` (or opened by us as one), with one member besides us."""
+        if len(room.users) + len(room.invited_users) > 2:
+            return False
+        return self.book.keyring.ref("room", room.room_id) in self._dm_refs
+
+    async def mark_dm(self, room_id: str) -> None:
+        async with self.book.db.transaction():
+            await self.book.set_room_flag(room_id, "dm")
+        self._dm_refs.add(self.book.keyring.ref("room", room_id))
+
+    # ------------------------------------------------------------ power
+
+    def role(self, room: MatrixRoom, user_id: str) -> Role:
+        if user_id in self.settings.BOT_ADMINS:
+            return Role.ADMIN
+        if self.is_dm(room):
+            return Role.MEMBER  # a DM's creator holds power 100 there; that makes nobody a coordinator
+        if self.power_level(room, user_id) >= self.settings.BOT_COORDINATOR_POWER_LEVEL:
+            return Role.COORDINATOR
+        return Role.MEMBER
+
+    def power_level(self, room: MatrixRoom, user_id: str) -> int:
+        """Power level, counting room creators as all-powerful in room versions 12+ (MSC4289:
+        not listed in the power levels), which nio 0.26 does not know."""
+        legacy = room.room_version in {str(v) for v in range(1, 12)}
+        if not legacy and user_id in self._creators.get(room.room_id, ()):
+            return CREATOR_POWER
+        return int(room.power_levels.get_user_level(user_id))
+
+    def note_creators(self, room_id: str, events: list[Any]) -> None:
+        """Remember a room's creators from its create event, if this batch has it."""
+        for event in events:
+            if isinstance(event, RoomCreateEvent):
+                extra = event.source.get("content", {}).get("additional_creators") or []
+                self._creators[room_id] = {event.sender, *[u for u in extra if isinstance(u, str)]}
+
+    # ------------------------------------------------------------ invites
+
+    async def answer_invite(self, room_id: str, state: list[Any]) -> None:
+        """Join when the inviter's server is allowed (remembering when, and whether it is a DM);
+        otherwise leave."""
+        client = self.client
+        invite = next(
+            (e for e in state if getattr(e, "membership", None) == "invite"
+             and getattr(e, "state_key", None) == client.user_id),
+            None,
+        )
+        inviter = invite.sender if invite is not None else None
+        is_direct = bool(invite is not None and (getattr(invite, "content", None) or {}).get("is_direct"))
+        server = inviter.split(":", 1)[1] if inviter and ":" in inviter else ""
+        if server not in self.settings.allowed_servers:
+            log.info("rejected an invite from a server that is not allowed")
+            await client.room_leave(room_id)
+            return
+        # taken before joining: anything the homeserver stamped earlier was sent before we were in
+        joined_at = int(time.time() * 1000) - 1000
+        result = await client.join(room_id)
+        if isinstance(result, JoinError):
+            log.warning("could not join a room: %s", result.message)
+            return
+        async with self.book.db.transaction():
+            await self.book.set_room_flag(room_id, "joined_at", joined_at)
+        if is_direct:
+            await self.mark_dm(room_id)
+        log.info("joined a room")

@@ -1,0 +1,136 @@
+"""Login and the E2EE session: log in once and reuse the saved session (0600), open the
+encrypted store, cross-sign our device, keep device keys uploaded and queried.
+
+nio is told not to store sync tokens: the shell keeps its own (see ``bot/shell.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import aiohttp
+from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolError, LoginError
+
+from bot import crosssign
+from bot.config import Settings
+
+log = logging.getLogger("organizer_bot")
+
+
+class LoginFailed(Exception):
+    pass
+
+
+class StoreUnreadable(Exception):
+    pass
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only the bot's user can read (0600), atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+class Session:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: AsyncClient | None = None
+        self.rate_limited = 0  # 429 answers seen (nio waits and retries each)
+        self.master_fingerprint: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.settings.BOT_DATA_DIR / "session.json"
+
+    async def login(self) -> AsyncClient:
+        """Restore the saved session or log in once and save it (mode 0600)."""
+        s = self.settings
+        s.BOT_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        s.store_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(s.BOT_DATA_DIR, 0o700)
+        config = AsyncClientConfig(
+            encryption_enabled=True,
+            store_sync_tokens=False,  # our own token, saved after handling (see bot/shell.py)
+            pickle_key=s.store_key,
+            max_limit_exceeded=None,
+            max_timeouts=2,
+        )
+        client = AsyncClient(s.MATRIX_HOMESERVER, s.MATRIX_USER_ID, store_path=str(s.store_dir), config=config)
+        session = self._saved()
+        if session is None and s.MATRIX_ACCESS_TOKEN is not None and s.MATRIX_DEVICE_ID:
+            session = {"user_id": s.MATRIX_USER_ID, "device_id": s.MATRIX_DEVICE_ID,
+                       "access_token": s.MATRIX_ACCESS_TOKEN.get_secret_value()}
+            self._save(session)
+        if session is not None:
+            try:
+                client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+            except Exception as exc:  # noqa: BLE001 - nio raises pickle/db errors of several types
+                await client.close()
+                raise StoreUnreadable(
+                    f"BOT_STORE_KEY does not open the E2EE store in {s.store_dir} ({type(exc).__name__}); "
+                    "start with the key it was created with. Nothing was changed."
+                ) from None
+        else:
+            if s.MATRIX_PASSWORD is None:
+                raise LoginFailed("no saved session and no MATRIX_PASSWORD to log in with")
+            response = await client.login(s.MATRIX_PASSWORD.get_secret_value(), device_name="organizer-bot")
+            if isinstance(response, LoginError):
+                await client.close()
+                raise LoginFailed(f"login refused by the homeserver: {response.message}")
+            self._save({"user_id": response.user_id, "device_id": response.device_id,
+                        "access_token": response.access_token})
+        self.client = client
+        client.add_response_callback(self._on_error_response, ErrorResponse)  # type: ignore[arg-type]
+        if client.should_upload_keys:
+            await client.keys_upload()
+        return client
+
+    async def ensure_cross_signing(self) -> None:
+        """Cross-sign our device (Element's "exclude insecure devices" ignores unsigned ones)."""
+        assert self.client is not None
+        password = self.settings.MATRIX_PASSWORD.get_secret_value() if self.settings.MATRIX_PASSWORD else None
+        try:
+            state = await crosssign.ensure_cross_signing(
+                self.client, self.settings.BOT_DATA_DIR, self.settings.store_key, password)
+        except crosssign.CrossSigningError as exc:
+            log.error("cross-signing not set up: %s (run `organizer-bot doctor`)", exc)
+            return
+        self.master_fingerprint = state.fingerprint
+        log.info("cross-signing master key fingerprint: %s", state.fingerprint)
+
+    async def maintain_keys(self) -> None:
+        """After each sync: upload, query and claim device keys as nio asks, send to-device messages."""
+        client = self.client
+        assert client is not None
+        try:
+            if client.should_upload_keys:
+                await client.keys_upload()
+            if client.should_query_keys:
+                await client.keys_query()
+            if client.should_claim_keys:
+                await client.keys_claim(client.get_users_for_key_claiming())
+            await client.send_to_device_messages()
+        except (TimeoutError, aiohttp.ClientError, LocalProtocolError) as exc:
+            log.warning("key maintenance failed: %s", type(exc).__name__)
+
+    async def _on_error_response(self, response: ErrorResponse) -> None:
+        """nio retries a 429 after ``retry_after_ms`` (``max_limit_exceeded=None``); say so in the
+        log (no content), so an operator sees why a broadcast takes a while."""
+        if response.status_code == "M_LIMIT_EXCEEDED":
+            self.rate_limited += 1
+            log.info("rate limited by the homeserver; retrying in %d ms", response.retry_after_ms or 5000)
+
+    def _saved(self) -> dict[str, str] | None:
+        if not self.path.exists():
+            return None
+        data: dict[str, str] = json.loads(self.path.read_text())
+        return data
+
+    def _save(self, session: dict[str, str]) -> None:
+        write_private(self.path, json.dumps(session))

@@ -1,0 +1,148 @@
+"""The sync loop: long-poll the homeserver, hand each batch to the room knowledge and the
+intake, fetch the gaps a limited sync leaves, then save our own sync token (after the batch
+is handled: see ``bot/shell.py``), the health file and the online state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from nio import (
+    AsyncClient,
+    ForwardedRoomKeyEvent,
+    RoomKeyEvent,
+    RoomMessagesResponse,
+    SyncError,
+    SyncResponse,
+)
+from nio.api import MessageDirection
+
+from bot import crosssign
+from bot.config import Settings
+from bot.intake import Intake
+from bot.outbox import Outbox, Stopping
+from bot.rooms import Rooms
+from bot.session import Session, write_private
+from storage.db import Database
+
+log = logging.getLogger("organizer_bot")
+
+BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
+SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's replies to go out (Outbox.until_sent)
+# Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
+# marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
+SYNC_TIMELINE_LIMIT = 500
+SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}}}
+
+
+@dataclass(eq=False)
+class Syncer:
+    client: AsyncClient
+    settings: Settings
+    db: Database
+    session: Session
+    rooms: Rooms
+    intake: Intake
+    outbox: Outbox
+    stopping: Stopping
+    ready: asyncio.Event  # set here, after the first successful sync
+    _online: bool | None = field(default=None, init=False)
+
+    async def run(self) -> None:
+        client = self.client
+        token = await self.db.get_meta("sync_token")
+        first = True
+        backoff = 1.0
+        while not self.stopping.is_set():
+            sync = asyncio.create_task(
+                client.sync(timeout=5000 if first else 25000, since=token, full_state=first,
+                            sync_filter=SYNC_FILTER)
+            )
+            stopper = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not sync.done():
+                sync.cancel()
+                await asyncio.gather(sync, return_exceptions=True)
+                break
+            try:
+                response = sync.result()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                response = SyncError(type(exc).__name__)
+            if not isinstance(response, SyncResponse):
+                self._set_online(False, getattr(response, "message", "sync failed"))
+                await self.stopping.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+                continue
+            backoff = 1.0
+            self._set_online(True)
+            await self.handle(response, token)
+            await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
+            token = response.next_batch
+            async with self.db.transaction():  # never inside another task's open transaction
+                await self.db.set_meta("sync_token", token)
+            self._write_health()
+            await self.session.maintain_keys()
+            first = False
+            self.ready.set()
+            await self.outbox.until_sent(SENT_BEFORE_SYNC)
+
+    async def handle(self, response: SyncResponse, since: str | None = None) -> None:
+        """One sync batch: device changes, invites, held events whose keys came, then the timeline."""
+        if response.device_list.changed:
+            crosssign.invalidate(response.device_list.changed)
+        for room_id, info in response.rooms.invite.items():
+            await self.rooms.answer_invite(room_id, info.invite_state)
+        if any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events):
+            await self.intake.retry_undecrypted()
+        for room_id, info in response.rooms.join.items():
+            room = self.client.rooms.get(room_id)
+            if room is None:
+                continue
+            self.rooms.note_creators(room_id, [*info.state, *info.timeline.events])
+            events = list(info.timeline.events)
+            if info.timeline.limited and since is not None:
+                # more happened since our last sync than one sync returns (after a restart or an
+                # outage): fetch the gap, or those commands would never be answered
+                events = await self._backfill(room_id, info.timeline.prev_batch, since) + events
+            for event in events:
+                await self.intake.handle_event(room, event)
+
+    async def _backfill(self, room_id: str, start: str, since: str) -> list[Any]:
+        """The events a limited sync left out, between ``since`` and ``start``, oldest first
+        (decrypted by nio). Already-handled commands are skipped later by the dedup table."""
+        missed: list[Any] = []
+        token = start
+        for _ in range(BACKFILL_PAGES):
+            try:
+                page = await self.client.room_messages(room_id, start=token, end=since,
+                                                       direction=MessageDirection.back, limit=100)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("could not fetch missed messages: %s", type(exc).__name__)
+                break
+            if not isinstance(page, RoomMessagesResponse):
+                log.warning("could not fetch missed messages: %s", getattr(page, "status_code", "error"))
+                break
+            missed.extend(page.chunk)
+            if not page.chunk or not page.end or page.end == token:
+                break
+            token = page.end
+        missed.reverse()
+        return missed
+
+    def _set_online(self, online: bool, why: str = "") -> None:
+        if online != self._online:
+            if online:
+                log.info("connected to the homeserver")
+            else:
+                log.warning("homeserver unreachable (%s); retrying with backoff", why[:80])
+            self._online = online
+
+    def _write_health(self) -> None:
+        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({"last_sync": time.time()}))
