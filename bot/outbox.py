@@ -25,12 +25,16 @@ from nio.api import RoomPreset
 
 from bot import crosssign, outputs
 from bot.config import Settings
-from bot.outputs import BroadcastTo, Origin, Redact, Send, SendDM
+from bot.outputs import BroadcastTo, Delivery, Origin, Redact, Send, SendDM
+from bot.ratelimit import RateGate
 from bot.rooms import Rooms
 from commands.base import Output
 from storage.core import EventBook, Outgoing
 
 log = logging.getLogger("organizer_bot")
+
+PARALLEL = 8  # destinations sent to at once; each keeps its own order
+WAVE_DEPTH = 4  # rows taken per destination slot in one wave: answers queued meanwhile wait at most a wave
 
 
 class Stopping(asyncio.Event):
@@ -43,6 +47,17 @@ class Stopping(asyncio.Event):
             pass
 
 
+def _destination(item: Outgoing, record: Delivery | None) -> str:
+    """What a row's order is kept within: its room, or the member whose DM it goes to. A
+    broadcast is its own destination (it reports back after all its rooms)."""
+    match record:
+        case Send(room_id=room_id) | Redact(room_id=room_id):
+            return "room:" + room_id
+        case SendDM(user=user):
+            return "dm:" + user
+    return "row:" + item.txn_id
+
+
 @dataclass(eq=False)
 class Outbox:
     client: AsyncClient
@@ -51,6 +66,7 @@ class Outbox:
     rooms: Rooms
     stopping: Stopping
     ready: asyncio.Event  # set after the first sync: only then are the rooms known
+    gate: RateGate = field(default_factory=RateGate)
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # all sent, nothing new queued
 
@@ -92,29 +108,47 @@ class Outbox:
                 self._idle.set()
 
     async def drain(self, timeout: float | None = None) -> None:
+        """Send everything queued, in waves: each wave takes the next rows (answers first), groups
+        them by destination and sends up to :data:`PARALLEL` destinations at once, each
+        destination's rows in the order queued. A row is deleted once delivered; after a failed
+        send the rest of the wave still finishes, then the unsent rows are retried shortly."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             async with self.book.db.transaction():  # never read another task's uncommitted rows
-                batch = await self.book.pending()
+                batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH)
             if not batch:
                 return
+            groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
             for item in batch:
-                if deadline is not None and time.monotonic() > deadline:
-                    return
-                delivered = await self._deliver(item)
-                if not delivered:
-                    await self.stopping.sleep(2)  # homeserver trouble: keep the row, retry later
-                    if self.stopping.is_set():
-                        return
+                record = outputs.decode(item.room_id, item.payload)
+                groups.setdefault(_destination(item, record), []).append((item, record))
+            limit = asyncio.Semaphore(PARALLEL)
+            results = await asyncio.gather(*(self._send_group(rows, limit, deadline) for rows in groups.values()))
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            if not all(results):
+                await self.stopping.sleep(2)  # homeserver trouble: keep the rows, retry later
+                if not self.stopping.is_set():
                     self._kick.set()
-                    return
+                return
+
+    async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], limit: asyncio.Semaphore,
+                          deadline: float | None) -> bool:
+        """One destination's rows, in order; stops at the first that must be retried."""
+        async with limit:
+            for item, record in rows:
+                if deadline is not None and time.monotonic() > deadline:
+                    return True
+                await self.gate.wait()
+                if not await self._deliver(item, record):
+                    return False
                 async with self.book.db.transaction():
                     await self.book.done(item.id)
+        return True
 
-    async def _deliver(self, item: Outgoing) -> bool:
+    async def _deliver(self, item: Outgoing, record: Delivery | None) -> bool:
         """Perform one outbox row. ``False`` means retry later; permanent failures are
         logged and dropped."""
-        record = outputs.decode(item.room_id, item.payload)
         try:
             match record:
                 case Send(room_id=room_id, content=content):

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from commands import base
 from commands.base import Announce, Broadcast, DirectMessage, Output, Post, RedactCommand, Reply
-from storage.core import EventBook
+from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
 
@@ -129,10 +129,10 @@ def decode(room_id: str, payload: dict[str, Any]) -> Delivery | None:
     return record
 
 
-async def put(book: EventBook, txn_id: str, record: Delivery) -> None:
-    """Store one record as an outbox row (inside the caller's transaction)."""
+async def put(book: EventBook, txn_id: str, record: Delivery, lane: int = ANSWER) -> None:
+    """Store one record as an outbox row (inside the caller's transaction), in ``lane``."""
     room_id, payload = record.row()
-    await book.enqueue(txn_id, room_id, payload)
+    await book.enqueue(txn_id, room_id, payload, lane)
 
 
 # ---------------------------------------------------------------- handler outputs → records
@@ -175,8 +175,14 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
     """Queue ``outputs`` as outbox rows, inside the caller's transaction."""
     stem = f"ob{book.txn_prefix(origin.txn_base)}"
     for index, output in enumerate(outputs):
+        lane = BULK if isinstance(output, _BULK) else ANSWER
         for suffix, record in await _records(output, origin, rooms, book):
-            await put(book, f"{stem}.{index}{suffix}", record)
+            await put(book, f"{stem}.{index}{suffix}", record, lane)
+
+
+# sent after every queued answer: one command's news to many rooms must not delay the answers
+# to the commands typed meanwhile (Post: reminders and deadline news from background work)
+_BULK = (Announce, Broadcast, Post)
 
 
 async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: EventBook) -> list[tuple[str, Delivery]]:

@@ -16,6 +16,7 @@ from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolErro
 
 from bot import crosssign
 from bot.config import Settings
+from bot.ratelimit import RateGate
 
 log = logging.getLogger("organizer_bot")
 
@@ -41,7 +42,7 @@ class Session:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: AsyncClient | None = None
-        self.rate_limited = 0  # 429 answers seen (nio waits and retries each)
+        self.rate_gate = RateGate()  # 429 answers pause every sender (see bot/ratelimit.py)
         self.master_fingerprint: str | None = None
 
     @property
@@ -120,11 +121,10 @@ class Session:
             log.warning("key maintenance failed: %s", type(exc).__name__)
 
     async def _on_error_response(self, response: ErrorResponse) -> None:
-        """nio retries a 429 after ``retry_after_ms`` (``max_limit_exceeded=None``); say so in the
-        log (no content), so an operator sees why a broadcast takes a while."""
+        """nio retries a 429 after ``retry_after_ms`` (``max_limit_exceeded=None``) and tells us
+        first: the whole bot pauses as long, and the log says so (no content)."""
         if response.status_code == "M_LIMIT_EXCEEDED":
-            self.rate_limited += 1
-            log.info("rate limited by the homeserver; retrying in %d ms", response.retry_after_ms or 5000)
+            self.rate_gate.hit(response.retry_after_ms)
 
     def _saved(self) -> dict[str, str] | None:
         if not self.path.exists():

@@ -83,7 +83,8 @@ class MatrixShell:
         self.client = client
         self.known = Rooms(client, self.settings, self.book)
         await self.known.load()
-        self.outbox = Outbox(client, self.settings, self.book, self.known, self.stopping, self.ready)
+        self.outbox = Outbox(client, self.settings, self.book, self.known, self.stopping, self.ready,
+                             self.session.rate_gate)
         self.intake = Intake(client, self.settings, self.book, self.known, self.outbox, self, self.wake)
         self.syncer = Syncer(client, self.settings, self.db, self.session, self.known, self.intake,
                              self.outbox, self.stopping, self.ready)
@@ -144,7 +145,7 @@ class MatrixShell:
 
     @property
     def rate_limited(self) -> int:
-        return self.session.rate_limited
+        return self.session.rate_gate.total
 
     # ------------------------------------------------------------ what handlers may ask (commands.base.Shell)
 

@@ -19,6 +19,7 @@ from storage.db import Database
 from storage.hashing import Keyring
 
 EVENT_TTL_SECONDS = 14 * 24 * 3600
+ANSWER, BULK = 0, 1  # outbox lanes: answers to commands are sent before bulk sends
 
 
 @dataclass(frozen=True)
@@ -102,18 +103,21 @@ class EventBook:
         and revealing nothing of ``base``."""
         return self.keyring.ref("txn", base).hex()[:24]
 
-    async def enqueue(self, txn_id: str, room_id: str, payload: dict[str, Any]) -> None:
+    async def enqueue(self, txn_id: str, room_id: str, payload: dict[str, Any], lane: int = ANSWER) -> None:
         """Queue a message; the same ``txn_id`` is reused on every retry, so the homeserver
-        de-duplicates a resend after a crash."""
+        de-duplicates a resend after a crash. ``lane``: :data:`ANSWER` or :data:`BULK`."""
         seal = self.keyring.seal
         await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES (?, ?, ?, ?)",
-            (txn_id, seal("outbox", room_id), seal("outbox", json.dumps(payload)), int(time.time())),
+            "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at, lane) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (txn_id, seal("outbox", room_id), seal("outbox", json.dumps(payload)), int(time.time()), lane),
         )
 
     async def pending(self, limit: int = 100) -> list[Outgoing]:
+        """The next rows to send: every queued answer before any bulk row, each lane in the
+        order queued."""
         rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_sealed, payload_sealed FROM outbox ORDER BY id LIMIT ?", (limit,)
+            "SELECT id, txn_id, room_sealed, payload_sealed FROM outbox ORDER BY lane, id LIMIT ?", (limit,)
         )
         unseal = self.keyring.unseal
         return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])))

@@ -85,6 +85,12 @@ CORE = Schema(
         );
         DELETE FROM room_flags WHERE flag = 'told_untrusted';
         """,
+        # the outbox's lanes: answers to commands (0) go before bulk sends (1: announcements,
+        # broadcasts, reminders); rows queued before this step are answers
+        """
+        ALTER TABLE outbox ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX outbox_lane ON outbox (lane, id);
+        """,
     ],
 )
 

@@ -210,6 +210,9 @@ async def test_migration_drops_old_member_rows_from_room_flags(tmp_path):
     await db.execute("DELETE FROM schema_versions WHERE domain='core'")
     await db.execute("INSERT INTO schema_versions (domain, version) VALUES ('core', 1)")
     await db.execute("DROP TABLE member_flags")
+    await db.execute("DROP INDEX outbox_lane")  # and the later step's lanes
+    await db.execute("ALTER TABLE outbox DROP COLUMN lane")
+    await db.execute("INSERT INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES ('old', x'00', x'00', 0)")
     await db.execute("INSERT INTO room_flags VALUES (?, 'told_untrusted', 1)", (ring.ref("room", "member:@a:x"),))
     await db.execute("INSERT INTO room_flags VALUES (?, 'told_unencrypted', 1)", (ring.ref("room", "!r:x"),))
     await db.close()
@@ -217,6 +220,7 @@ async def test_migration_drops_old_member_rows_from_room_flags(tmp_path):
     assert await db.schema_version("core") == core_steps
     assert [tuple(r) for r in await db.fetchall("SELECT flag FROM room_flags")] == [("told_unencrypted",)]
     assert await core.EventBook(db, ring).set_member_flag("@a:x", "told_untrusted")
+    assert [tuple(r) for r in await db.fetchall("SELECT txn_id, lane FROM outbox")] == [("old", core.ANSWER)]
     await db.close()
 
 

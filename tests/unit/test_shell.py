@@ -179,10 +179,12 @@ async def test_every_output_kind_becomes_a_typed_row_and_decodes_back(world):
         ], origin)
     book = EventBook(world.db, world.keyring)
     items = await book.pending()
-    records = [outputs.decode(item.room_id, item.payload) for item in items]
     stem = f"ob{book.txn_prefix('$o1')}"
-    assert [item.txn_id for item in items] == [f"{stem}.0", f"{stem}.1", f"{stem}.2", f"{stem}.3.0",
-                                               f"{stem}.3.1", f"{stem}.4", f"{stem}.5"]
+    # answers (reply, DM, redaction) come before bulk sends (post, announcement, broadcast)
+    assert [item.txn_id for item in items] == [f"{stem}.0", f"{stem}.2", f"{stem}.5", f"{stem}.1",
+                                               f"{stem}.3.0", f"{stem}.3.1", f"{stem}.4"]
+    by_txn = {item.txn_id: outputs.decode(item.room_id, item.payload) for item in items}
+    records = [by_txn[f"{stem}.{n}"] for n in ("0", "1", "2", "3.0", "3.1", "4", "5")]
     reply, post, dm, ann1, ann2, broadcast, redact = records
     assert isinstance(reply, Send) and reply.room_id == room.room_id
     assert reply.content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$o1"}}

@@ -1,0 +1,147 @@
+"""The outbox for crowds, without a homeserver: answers before bulk sends, destinations in
+parallel while each keeps its order, one pause for everyone after a 429, nothing lost or sent
+twice when a send fails."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from nio import MatrixRoom, RoomSendResponse
+
+from bot import outbox as outbox_module
+from bot.outbox import Outbox, Stopping
+from bot.outputs import Origin, ReplyTarget
+from bot.ratelimit import RateGate
+from bot.rooms import Rooms
+from commands.base import Announce, Post, Reply
+from storage.core import EventBook
+
+
+class FakeClient:
+    """Records each send; a send takes ``delay`` seconds; ``fail`` makes one txn fail once."""
+
+    def __init__(self, room_ids: list[str], delay: float = 0.01) -> None:
+        self.user_id = "@bot:example.org"
+        self.rooms = {r: MatrixRoom(r, self.user_id, encrypted=True) for r in room_ids}
+        self.delay = delay
+        self.sent: list[tuple[str, str]] = []  # (room, body) in the order the sends completed
+        self.started: list[float] = []
+        self.active = 0
+        self.most_active = 0
+        self.fail: set[str] = set()
+
+    async def room_send(self, room_id: str, _type: str, content: dict[str, Any], tx_id: str,
+                        ignore_unverified_devices: bool = True) -> Any:
+        self.started.append(time.monotonic())
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+            if tx_id in self.fail:
+                self.fail.discard(tx_id)
+                raise TimeoutError
+            self.sent.append((room_id, content["body"]))
+            return RoomSendResponse(f"$e{len(self.sent)}", room_id)
+        finally:
+            self.active -= 1
+
+
+async def _outbox(world, client: FakeClient, gate: RateGate | None = None) -> tuple[Outbox, EventBook]:
+    book = EventBook(world.db, world.keyring)
+    rooms = Rooms(client, world.settings, book)  # type: ignore[arg-type]
+    ready = asyncio.Event()
+    ready.set()
+    box = Outbox(client, world.settings, book, rooms, Stopping(), ready, gate or RateGate())  # type: ignore[arg-type]
+    return box, book
+
+
+async def _queue(world, box: Outbox, outputs: list[Any], base: str, room: str | None = None) -> None:
+    origin = Origin(base, room, ReplyTarget(base) if room else None, None)
+    async with world.db.transaction():
+        await box.enqueue(outputs, origin)
+
+
+async def test_answers_go_out_before_an_announcement_queued_earlier(world):
+    dms = [f"!dm{i}:example.org" for i in range(40)]
+    client = FakeClient(["!room:example.org", *dms])
+    box, _ = await _outbox(world, client)
+    box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
+    await _queue(world, box, [Reply("signed")], "$sign", "!dm7:example.org")
+    await box.drain()
+    bodies = [body for _, body in client.sent]
+    assert bodies[0] == "signed"  # the answer did not wait behind 41 announcement sends
+    assert sorted(room for room, body in client.sent if body == "threshold met") == sorted(["!room:example.org", *dms])
+    assert len(client.sent) == 42  # each exactly once
+
+
+async def test_rooms_are_sent_to_in_parallel_each_in_its_order(world):
+    rooms = [f"!r{i}:example.org" for i in range(20)]
+    client = FakeClient(rooms, delay=0.02)
+    box, book = await _outbox(world, client)
+    for n in range(3):
+        for room in rooms:
+            await _queue(world, box, [Post(room, f"{room} #{n}")], f"$p{n}{room}")
+    started = time.monotonic()
+    await box.drain()
+    elapsed = time.monotonic() - started
+    assert 1 < client.most_active <= outbox_module.PARALLEL
+    for room in rooms:  # per room: the order queued
+        assert [body for r, body in client.sent if r == room] == [f"{room} #{n}" for n in range(3)]
+    assert elapsed < 60 * 0.02 * 0.6  # clearly faster than one send at a time
+    assert await book.pending() == []
+
+
+async def test_a_failed_send_keeps_its_row_and_the_rooms_order_and_sends_nothing_twice(world):
+    client = FakeClient(["!a:example.org", "!b:example.org"])
+    box, book = await _outbox(world, client)
+    await _queue(world, box, [Post("!a:example.org", "a1"), Post("!a:example.org", "a2")], "$a")
+    await _queue(world, box, [Post("!b:example.org", "b1")], "$b")
+    first = (await book.pending())[0]
+    client.fail.add(first.txn_id)  # a1 fails once (transport trouble)
+    box.stopping.sleep = _no_sleep  # type: ignore[method-assign]
+    await box.drain()
+    assert client.sent == [("!b:example.org", "b1")]  # a2 never overtook a1
+    assert [item.txn_id for item in await book.pending()] == [first.txn_id, first.txn_id[:-1] + "1"]
+    await box.drain()
+    assert [body for _, body in client.sent] == ["b1", "a1", "a2"]
+    assert await book.pending() == []
+
+
+async def test_a_429_pauses_every_sender(world):
+    rooms = [f"!r{i}:example.org" for i in range(6)]
+    client = FakeClient(rooms, delay=0.001)
+    gate = RateGate()
+    box, _ = await _outbox(world, client, gate)
+    for room in rooms:
+        await _queue(world, box, [Post(room, "hello")], f"$x{room}")
+    gate.hit(300)  # what the session does when nio reports M_LIMIT_EXCEEDED
+    started = time.monotonic()
+    await box.drain()
+    assert min(client.started) - started >= 0.28  # nobody sent during the pause
+    assert len(client.sent) == 6
+
+
+def test_rate_limit_is_logged_once_a_minute_with_the_count(caplog):
+    now = [1000.0]
+    gate = RateGate(clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="organizer_bot"):
+        gate.hit(2000)
+        for _ in range(5):
+            now[0] += 1
+            gate.hit(None)
+        now[0] += 60
+        gate.hit(1000)
+    lines = [r.getMessage() for r in caplog.records if "rate limited" in r.getMessage()]
+    assert len(lines) == 2 and "(1 times" in lines[0] and "(6 times" in lines[1]
+    assert "docs/operations.md" in lines[0]
+    assert gate.total == 7 and gate.until == pytest.approx(now[0] + 1.0)
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
