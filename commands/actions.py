@@ -429,9 +429,7 @@ class ActionsDue:
         return outputs
 
 
-@retention_hook("actions")
-async def _retention(db: Database, cutoff: datetime) -> int:
-    return await store.delete_old(db, cutoff)
+retention_hook("actions")(store.delete_old)  # storage deletes; nothing here to word
 
 
 @export_hook("actions")

@@ -412,9 +412,7 @@ class PledgeData:
         return removed
 
 
-@retention_hook("pledges")
-async def _retention(db: Database, cutoff: datetime) -> int:
-    return await store.delete_closed_before(db, cutoff)
+retention_hook("pledges")(store.delete_closed_before)  # storage deletes; nothing here to word
 
 
 @export_hook("pledges")

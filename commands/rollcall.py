@@ -401,9 +401,7 @@ class RollCallData:
         return deleted
 
 
-@retention_hook("rollcalls")
-async def _retention(db: Database, cutoff: datetime) -> int:
-    return await store.delete_closed_before(db, cutoff)
+retention_hook("rollcalls")(store.delete_closed_before)  # storage deletes; nothing here to word
 
 
 @export_hook("rollcalls")
