@@ -66,7 +66,6 @@ from commands.pledge_figures import (
 )
 from commands.pledge_parsing import SLUG, parse_create
 from storage import pledges as store
-from storage.db import Database
 from storage.pledges import Pledge
 
 MAX_COMPANY = 80
@@ -376,9 +375,7 @@ async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
 
 @due_source("pledges")
 class PledgeDeadlines:
-    @staticmethod
-    async def next_due(db: Database) -> datetime | None:
-        return await store.next_deadline(db)
+    next_due = staticmethod(store.next_deadline)  # (db) -> the earliest due time, or None
 
     @staticmethod
     async def fire(env: Env) -> list[Output]:
