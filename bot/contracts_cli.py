@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TextIO
 
-from bot.usaspending_api import API_URL, RefreshFailed, refresh
+from bot.usaspending_api import API_URL, RefreshFailed, RefreshReport, refresh
 from commands.contracts import money
 from storage import contracts as store
-from storage.contract_data import ICE, ImportFailed, ensure_loaded, import_usaspending
+from storage.contract_data import ICE, ImportFailed, ImportReport, ensure_loaded, import_usaspending
 from storage.db import Database
 
 
@@ -77,6 +78,21 @@ class _Counter:
             self.stream.flush()
 
 
+async def _report(counter: _Counter, work: Awaitable[ImportReport | RefreshReport], failed: type[Exception],
+                  nothing: str, out: TextIO) -> int:
+    """Await an import or refresh behind the progress line; print its report, or the error and
+    that ``nothing`` changed (exit code 1)."""
+    try:
+        report = await work
+    except failed as exc:
+        counter.done()
+        print(f"error: {exc}\n{nothing}", file=sys.stderr)
+        return 1
+    counter.done()
+    print("\n".join(report.lines()), file=out)
+    return 0
+
+
 async def run(args: argparse.Namespace, db: Database, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     command = args.contracts_command
@@ -86,30 +102,12 @@ async def run(args: argparse.Namespace, db: Database, out: TextIO | None = None)
         return 0
     if command == "import-usaspending":
         counter = _Counter()
-        try:
-            report = await import_usaspending(
-                db, args.files, args.sub_agencies or [ICE], as_of=args.as_of, progress=counter.rows
-            )
-        except ImportFailed as exc:
-            counter.done()
-            print(f"error: {exc}\nNothing was imported.", file=sys.stderr)
-            return 1
-        counter.done()
-        print("\n".join(report.lines()), file=out)
-        return 0
+        files = import_usaspending(db, args.files, args.sub_agencies or [ICE], as_of=args.as_of, progress=counter.rows)
+        return await _report(counter, files, ImportFailed, "Nothing was imported.", out)
     if command == "refresh":
         counter = _Counter()
-        try:
-            refreshed = await refresh(
-                db, api_url=args.api_url, only=args.companies or (), backoff=args.backoff, progress=counter.note
-            )
-        except RefreshFailed as exc:
-            counter.done()
-            print(f"error: {exc}\nNothing was changed.", file=sys.stderr)
-            return 1
-        counter.done()
-        print("\n".join(refreshed.lines()), file=out)
-        return 0
+        api = refresh(db, api_url=args.api_url, only=args.companies or (), backoff=args.backoff, progress=counter.note)
+        return await _report(counter, api, RefreshFailed, "Nothing was changed.", out)
     if command == "stats":
         found = await store.stats(db)
         lines = [

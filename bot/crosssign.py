@@ -1,12 +1,12 @@
-"""Cross-signing for the bot's own device, and cross-signing-based trust of members' devices.
+"""Cross-signing for the bot's own device; the home of the `crosssign.X` names callers use.
 
 Why: since Element's "exclude insecure devices" (MSC4153), Element withholds room keys from devices
 their owner has not cross-signed. matrix-nio has no cross-signing, so this module keeps the bot's
 master, self-signing and user-signing Ed25519 keys, uploads them and signs the bot's device.
 
-The private keys live in ``DATA_DIR/cross_signing.enc``, AES-256-GCM under a key derived with HKDF
-from the store key (file mode 0600). A restart reuses them; a new device (lost E2EE store, new
-login) is signed by the same master key, so members keep seeing the bot they verified.
+The private keys (:mod:`bot.crosssign_keys`, encrypted under the store key) are reused at a
+restart; a new device (lost E2EE store, new login) is signed by the same master key, so members
+keep seeing the bot they verified.
 
 If the server holds a different master key than ours (someone reset cross-signing with the bot's
 password), our device can only be signed by a key we hold, and Synapse refuses any public key it has
@@ -15,232 +15,60 @@ the new fingerprint loudly (members must compare it again) and keeps the old fil
 ``cross_signing.enc.replaced-<time>``. Replacing needs the password (user-interactive auth); without
 it ``ensure_cross_signing`` raises ``CrossSigningError`` before anything changes on the server.
 
-Strict trust (``BOT_TRUST=cross-signed``): ``cross_signed_devices`` asks ``/keys/query`` and checks
-the chain master -> self-signing -> device itself (Ed25519 over canonical JSON); ``apply_trust``
-maps that onto nio's verified/blacklisted device flags so room keys go to cross-signed devices only;
-``is_device_trusted``/``trusted_sender_device`` let the shell ignore messages from other devices.
-
-This module's ``verify_signature`` trusts no signature nio made; the tests check the server's copy
-with their own code.
+This module is the bot's own identity (set up once at start, and ``organizer-bot doctor``).
+Strict trust of members' devices is :mod:`bot.device_trust`; the keys, signatures and the
+homeserver's keys endpoints are :mod:`bot.crosssign_keys`. The names callers use as
+``crosssign.X`` stay importable from here (``__all__``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import nio
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from bot.crosssign_keys import (
+    KEY_FILE,
+    CrossSigningError,
+    CrossSigningKeys,
+    KeysHttp,
+    canonical_json,
+    cross_signing_key,
+    fingerprint,
+    load_keys,
+    save_keys,
+    sign_object,
+    signable,
+    verify_signature,
+)
+from bot.device_trust import (
+    TRUST_MODES,
+    TrustCache,
+    TrustChange,
+    apply_trust,
+    cross_signed_devices,
+    cross_signed_from_query,
+    invalidate,
+    is_device_trusted,
+    trusted_sender_device,
+)
+
+# The names callers use as ``crosssign.X`` (bot/, tests/), wherever they are defined.
+__all__ = [
+    "KEY_FILE", "TRUST_MODES", "Check", "CrossSigningError", "CrossSigningKeys", "CrossSigningState", "TrustCache",
+    "TrustChange", "apply_trust", "canonical_json", "cross_signed_devices", "cross_signed_from_query",
+    "cross_signing_key", "doctor_checks", "ensure_cross_signing", "fingerprint", "invalidate", "is_device_trusted",
+    "load_keys", "save_keys", "sign_object", "trusted_sender_device", "verify_signature",
+]
 
 log = logging.getLogger(__name__)
-
-KEY_FILE = "cross_signing.enc"
-FILE_VERSION = 1
-HKDF_INFO = b"organizer-bot cross-signing keys v1"
-HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
-TRUST_TTL_SECONDS = 60.0
-TRUST_MODES = ("tofu", "cross-signed")
-
-
-class CrossSigningError(RuntimeError):
-    """Cross-signing could not be set up; the message says what an admin can do."""
-
-
-# ------------------------------------------------------------------ canonical JSON and keys
-
-
-def canonical_json(value: Any) -> bytes:
-    """The spec's canonical JSON: sorted keys, no whitespace, UTF-8 (no ASCII escaping)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-
-
-def unpadded_b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii").rstrip("=")
-
-
-def b64decode_unpadded(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-
-
-def _signable(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
-
-
-def public_b64(key: Ed25519PrivateKey) -> str:
-    return unpadded_b64(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-
-
-def _seed(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-
-
-def sign_object(obj: Mapping[str, Any], key: Ed25519PrivateKey) -> str:
-    """Signature (unpadded base64) over ``obj`` minus ``signatures``/``unsigned``."""
-    return unpadded_b64(key.sign(canonical_json(_signable(obj))))
-
-
-def verify_signature(obj: Mapping[str, Any], user_id: str, public_key_b64: str, key_name: str | None = None) -> bool:
-    """Whether ``obj`` carries a valid signature by ``user_id`` with this key.
-
-    The signature is looked up as ``ed25519:<key_name>``: cross-signing keys are named by their
-    public key (the default), device keys by their device ID.
-    """
-    try:
-        signature = obj["signatures"][user_id][f"ed25519:{key_name or public_key_b64}"]
-        public = Ed25519PublicKey.from_public_bytes(b64decode_unpadded(public_key_b64))
-        public.verify(b64decode_unpadded(signature), canonical_json(_signable(obj)))
-    except (KeyError, TypeError, ValueError, binascii.Error, InvalidSignature):
-        return False
-    return True
-
-
-def fingerprint(master_pub: str) -> str:
-    """The master key for humans: groups of four characters, e.g. ``ABCD efgh 1234 …``."""
-    return " ".join(master_pub[i : i + 4] for i in range(0, len(master_pub), 4))
-
-
-def cross_signing_key(obj: Mapping[str, Any] | None, user_id: str, usage: str) -> str | None:
-    """The single Ed25519 public key of a cross-signing key object, if well formed."""
-    if not isinstance(obj, Mapping) or obj.get("user_id") != user_id or usage not in obj.get("usage", []):
-        return None
-    keys = obj.get("keys")
-    if not isinstance(keys, Mapping) or len(keys) != 1:
-        return None
-    ((key_id, value),) = keys.items()
-    if not isinstance(value, str) or key_id != f"ed25519:{value}":
-        return None
-    return value
-
-
-# ------------------------------------------------------------------ the encrypted key file
-
-
-@dataclass(frozen=True)
-class CrossSigningKeys:
-    user_id: str
-    master: Ed25519PrivateKey
-    self_signing: Ed25519PrivateKey
-    user_signing: Ed25519PrivateKey
-
-    @classmethod
-    def generate(cls, user_id: str) -> CrossSigningKeys:
-        return cls(user_id, Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate(),
-                   Ed25519PrivateKey.generate())
-
-    @property
-    def master_pub(self) -> str:
-        return public_b64(self.master)
-
-    @property
-    def self_signing_pub(self) -> str:
-        return public_b64(self.self_signing)
-
-    @property
-    def user_signing_pub(self) -> str:
-        return public_b64(self.user_signing)
-
-    def upload_body(self) -> dict[str, Any]:
-        """Body of ``/keys/device_signing/upload``: master, and the two sub-keys signed by it."""
-        uid = self.user_id
-        master = {"user_id": uid, "usage": ["master"], "keys": {f"ed25519:{self.master_pub}": self.master_pub}}
-        body: dict[str, Any] = {"master_key": master}
-        for name, usage, key in (("self_signing_key", "self_signing", self.self_signing),
-                                 ("user_signing_key", "user_signing", self.user_signing)):
-            pub = public_b64(key)
-            obj: dict[str, Any] = {"user_id": uid, "usage": [usage], "keys": {f"ed25519:{pub}": pub}}
-            obj["signatures"] = {uid: {f"ed25519:{self.master_pub}": sign_object(obj, self.master)}}
-            body[name] = obj
-        return body
-
-
-def _file_key(store_key: str, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=HKDF_INFO).derive(store_key.encode())
-
-
-def save_keys(path: Path, keys: CrossSigningKeys, store_key: str) -> None:
-    salt, nonce = os.urandom(16), os.urandom(12)
-    plain = json.dumps({k: base64.b64encode(_seed(getattr(keys, k))).decode()
-                        for k in ("master", "self_signing", "user_signing")}).encode()
-    aad = keys.user_id.encode()
-    blob = {"v": FILE_VERSION, "user_id": keys.user_id, "salt": base64.b64encode(salt).decode(),
-            "nonce": base64.b64encode(nonce).decode(),
-            "ciphertext": base64.b64encode(AESGCM(_file_key(store_key, salt)).encrypt(nonce, plain, aad)).decode()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(blob, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def load_keys(path: Path, store_key: str) -> CrossSigningKeys | None:
-    """The stored keys, ``None`` if there is no file; ``CrossSigningError`` if it cannot be read."""
-    if not path.exists():
-        return None
-    try:
-        blob = json.loads(path.read_text())
-        if blob.get("v") != FILE_VERSION:
-            raise CrossSigningError(f"{path} has unknown version {blob.get('v')!r}")
-        salt = base64.b64decode(blob["salt"])
-        plain = AESGCM(_file_key(store_key, salt)).decrypt(
-            base64.b64decode(blob["nonce"]), base64.b64decode(blob["ciphertext"]), blob["user_id"].encode())
-        seeds = json.loads(plain)
-        return CrossSigningKeys(blob["user_id"], *(Ed25519PrivateKey.from_private_bytes(
-            base64.b64decode(seeds[k])) for k in ("master", "self_signing", "user_signing")))
-    except InvalidTag:
-        raise CrossSigningError(
-            f"{path} does not decrypt with this BOT_STORE_KEY (wrong key, or the file was changed)") from None
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise CrossSigningError(f"{path} is damaged ({type(exc).__name__})") from None
-
-
-# ------------------------------------------------------------------ HTTP
-
-
-@dataclass
-class _Http:
-    client: nio.AsyncClient
-
-    def _url(self, path: str) -> str:
-        return self.client.homeserver.rstrip("/") + path
-
-    async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {self.client.access_token}"}
-        try:
-            async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as session, \
-                    session.post(self._url(path), json=body, headers=headers) as response:
-                try:
-                    data = await response.json(content_type=None)
-                except (json.JSONDecodeError, aiohttp.ContentTypeError):
-                    data = {}
-                return response.status, data if isinstance(data, dict) else {}
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise CrossSigningError(f"homeserver unreachable for {path}: {type(exc).__name__} {exc}") from None
-
-    async def keys_query(self, user_ids: Iterable[str]) -> dict[str, Any]:
-        status, data = await self.post("/_matrix/client/v3/keys/query",
-                                       {"device_keys": {uid: [] for uid in user_ids}, "timeout": 10000})
-        if status != 200:
-            raise CrossSigningError(f"/keys/query failed: HTTP {status} {data.get('errcode', '')}")
-        return data
 
 
 # ------------------------------------------------------------------ the bot's own cross-signing
@@ -301,7 +129,7 @@ def _check_device_object(client: nio.AsyncClient, device: Mapping[str, Any] | No
     return None
 
 
-async def _upload_cross_signing(http: _Http, client: nio.AsyncClient, keys: CrossSigningKeys,
+async def _upload_cross_signing(http: KeysHttp, client: nio.AsyncClient, keys: CrossSigningKeys,
                                 password: str | None) -> str:
     body = keys.upload_body()
     path = "/_matrix/client/v3/keys/device_signing/upload"
@@ -327,9 +155,9 @@ async def _upload_cross_signing(http: _Http, client: nio.AsyncClient, keys: Cros
     return "uploaded cross-signing keys (password auth)"
 
 
-async def _sign_device(http: _Http, client: nio.AsyncClient, keys: CrossSigningKeys,
+async def _sign_device(http: KeysHttp, client: nio.AsyncClient, keys: CrossSigningKeys,
                        device: Mapping[str, Any]) -> None:
-    signed = _signable(device)
+    signed = signable(device)
     signed["signatures"] = {client.user_id: {f"ed25519:{keys.self_signing_pub}":
                                              sign_object(signed, keys.self_signing)}}
     status, data = await http.post("/_matrix/client/v3/keys/signatures/upload",
@@ -348,7 +176,7 @@ async def ensure_cross_signing(client: nio.AsyncClient, data_dir: Path, store_ke
     """
     if not (client.user_id and client.device_id and client.access_token):
         raise CrossSigningError("log in before setting up cross-signing")
-    http = _Http(client)
+    http = KeysHttp(client)
     path = Path(data_dir) / KEY_FILE
     actions: list[str] = []
     keys = await asyncio.to_thread(load_keys, path, store_key)
@@ -443,7 +271,7 @@ async def doctor_checks(client: nio.AsyncClient, data_dir: Path, store_key: str)
                             "use the BOT_STORE_KEY the keys were made with; if it is lost, move the file away "
                             "and restart with MATRIX_PASSWORD (members must verify the new fingerprint)"))
     try:
-        data = await _Http(client).keys_query([client.user_id])
+        data = await KeysHttp(client).keys_query([client.user_id])
     except CrossSigningError as exc:
         checks.append(Check("homeserver keys", False, str(exc), "check the homeserver URL and access token"))
         return checks
@@ -465,163 +293,3 @@ async def doctor_checks(client: nio.AsyncClient, data_dir: Path, store_key: str)
                         "valid signature" if signed else "no valid self-signing signature on this device",
                         "" if signed else "restart the bot; it signs its device at start"))
     return checks
-
-
-# ------------------------------------------------------------------ strict trust of members' devices
-
-
-def cross_signed_from_query(data: Mapping[str, Any], user_ids: Iterable[str]) -> dict[str, set[str]]:
-    """Per user, devices signed by a self-signing key that is itself signed by the user's master key."""
-    result: dict[str, set[str]] = {}
-    for uid in user_ids:
-        devices: set[str] = set()
-        master = cross_signing_key(data.get("master_keys", {}).get(uid), uid, "master")
-        ssk_obj = data.get("self_signing_keys", {}).get(uid)
-        ssk = cross_signing_key(ssk_obj, uid, "self_signing")
-        if master and ssk and verify_signature(ssk_obj, uid, master):
-            for device_id, device in (data.get("device_keys", {}).get(uid) or {}).items():
-                if (isinstance(device, dict) and device.get("user_id") == uid
-                        and device.get("device_id") == device_id and verify_signature(device, uid, ssk)):
-                    devices.add(device_id)
-        result[uid] = devices
-    return result
-
-
-@dataclass
-class _Entry:
-    devices: set[str]
-    # (device_id -> ed25519, curve25519) as signed, so nio's copy can be compared to it
-    keys: dict[str, tuple[str, str]]
-    at: float
-
-
-class TrustCache:
-    """Cross-signed devices per user, from ``/keys/query``, kept ``ttl`` seconds."""
-
-    def __init__(self, ttl: float = TRUST_TTL_SECONDS) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, _Entry] = {}
-
-    def invalidate(self, user_ids: Iterable[str] | None = None) -> None:
-        if user_ids is None:
-            self._entries.clear()
-        for uid in user_ids or ():
-            self._entries.pop(uid, None)
-
-    async def cross_signed_devices(self, client: nio.AsyncClient, user_ids: Iterable[str]) -> dict[str, set[str]]:
-        wanted = sorted(set(user_ids))
-        now = time.monotonic()
-        stale = [u for u in wanted if u not in self._entries or now - self._entries[u].at > self.ttl]
-        if stale:
-            data = await _Http(client).keys_query(stale)
-            signed = cross_signed_from_query(data, stale)
-            for uid in stale:
-                keys = {}
-                for device_id in signed[uid]:
-                    dev_keys = data["device_keys"][uid][device_id].get("keys", {})
-                    keys[device_id] = (dev_keys.get(f"ed25519:{device_id}", ""),
-                                       dev_keys.get(f"curve25519:{device_id}", ""))
-                self._entries[uid] = _Entry(signed[uid], keys, now)
-        return {u: set(self._entries[u].devices) for u in wanted}
-
-    def is_device_trusted(self, user_id: str, device_id: str) -> bool:
-        entry = self._entries.get(user_id)
-        return entry is not None and device_id in entry.devices
-
-    def signed_keys(self, user_id: str, device_id: str) -> tuple[str, str] | None:
-        entry = self._entries.get(user_id)
-        return entry.keys.get(device_id) if entry else None
-
-
-_TRUST = TrustCache()
-
-
-async def cross_signed_devices(client: nio.AsyncClient, user_ids: Iterable[str]) -> dict[str, set[str]]:
-    """Per user, the device IDs that are validly cross-signed by their owner (cached briefly)."""
-    return await _TRUST.cross_signed_devices(client, user_ids)
-
-
-def invalidate(user_ids: Iterable[str] | None = None) -> None:
-    """Forget cached trust for these users (``device_lists.changed``), or for everyone."""
-    _TRUST.invalidate(user_ids)
-
-
-def is_device_trusted(user_id: str, device_id: str) -> bool:
-    """Whether the last query showed this device cross-signed (``False`` if never queried)."""
-    return _TRUST.is_device_trusted(user_id, device_id)
-
-
-@dataclass
-class TrustChange:
-    """Devices ``apply_trust`` newly verified and newly blacklisted, as (user ID, device ID)."""
-
-    trusted: set[tuple[str, str]] = field(default_factory=set)
-    blocked: set[tuple[str, str]] = field(default_factory=set)
-
-
-async def apply_trust(client: nio.AsyncClient, mode: str, room_user_ids: Iterable[str]) -> TrustChange:
-    """Map cross-signing onto nio's device flags (mode ``cross-signed``); ``tofu`` leaves nio as is.
-
-    (Switching back to ``tofu`` does not lift blacklists; a fresh E2EE store does.)
-
-    Cross-signed devices whose keys nio knows exactly as signed become verified; every other device
-    of these users is blacklisted, so ``room_send`` gives room keys to cross-signed devices only.
-    nio's verify/blacklist calls drop the outbound room key in every room of that user, so a device
-    that loses trust does not read the next message and one that gains it gets a new key.
-
-    Call it before each ``room_send`` in strict mode (cheap while the cache is fresh). Devices nio
-    learns between this call and ``room_send`` would be shared with if ``ignore_unverified_devices``
-    is ``True``; with ``False`` nio raises ``OlmUnverifiedDeviceError`` instead: call again and retry.
-    """
-    change = TrustChange()
-    if mode not in TRUST_MODES:
-        raise ValueError(f"unknown trust mode {mode!r}; use one of {', '.join(TRUST_MODES)}")
-    if mode != "cross-signed" or client.olm is None:
-        return change
-    users = sorted(set(room_user_ids))
-    signed = await cross_signed_devices(client, users)
-    store = client.device_store
-    for uid in users:
-        if uid not in store.users:
-            continue
-        for device in list(store.active_user_devices(uid)):
-            if uid == client.user_id and device.id == client.device_id:
-                continue
-            expected = _TRUST.signed_keys(uid, device.id)
-            good = device.id in signed[uid] and expected == (device.ed25519, device.curve25519)
-            if good:
-                if client.olm.is_device_blacklisted(device):
-                    client.unblacklist_device(device)
-                if not client.olm.is_device_verified(device):
-                    client.verify_device(device)
-                    change.trusted.add((uid, device.id))
-            elif not client.olm.is_device_blacklisted(device):
-                if client.olm.is_device_verified(device):
-                    client.unverify_device(device)
-                client.blacklist_device(device)
-                change.blocked.add((uid, device.id))
-    return change
-
-
-def trusted_sender_device(client: nio.AsyncClient, event: nio.Event) -> str | None:
-    """The device ID that sent a decrypted Megolm event, if cross-signed and its keys match; else ``None``.
-
-    A decrypted nio event has ``sender`` and ``sender_key`` (the Curve25519 key of the Olm channel the
-    room key came through) and ``session_id``. The device is looked up by that Curve25519 key; the
-    inbound session must not be forwarded and must carry the same Ed25519 key as the signed device.
-    Call ``cross_signed_devices``/``apply_trust`` for the room's members first (cached briefly).
-    """
-    sender_key = getattr(event, "sender_key", None)
-    session_id = getattr(event, "session_id", None)
-    room_id = getattr(event, "room_id", None)
-    if client.olm is None or not (getattr(event, "decrypted", False) and sender_key and session_id and room_id):
-        return None
-    device = client.device_store.device_from_sender_key(event.sender, sender_key)
-    if device is None or not is_device_trusted(event.sender, device.id):
-        return None
-    session = client.olm.inbound_group_store.get(room_id, sender_key, session_id)
-    if session is None or session.forwarding_chain:
-        return None
-    if _TRUST.signed_keys(event.sender, device.id) != (session.ed25519, sender_key):
-        return None
-    return str(device.id)

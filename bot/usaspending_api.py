@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from commands.common.directory import CompanyDirectory
 from commands.common.directory import directory as company_directory
-from storage.contract_data import API_FIELDS, ICE, award_from_api, upsert_refreshed
+from storage.contract_data import API_FIELDS, ICE, AwardsOutcome, award_from_api, upsert_refreshed
 from storage.contracts import Award
 from storage.db import Database
 
@@ -109,22 +108,12 @@ class Client:
 
 
 @dataclass
-class RefreshReport:
+class RefreshReport(AwardsOutcome):
     companies: int = 0
     fetched: int = 0
-    imported: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
-        out = [
-            f"companies searched: {self.companies}",
-            f"results fetched: {self.fetched}",
-            f"awards imported (new): {self.imported}",
-            f"awards updated: {self.updated}",
-            f"awards unchanged: {self.unchanged}",
-        ]
+        out = [f"companies searched: {self.companies}", f"results fetched: {self.fetched}", *self.outcome_lines()]
         out += [f"skipped: {count} × {reason}" for reason, count in self.skipped.items()]
         return out
 
@@ -169,7 +158,5 @@ async def refresh(
                 else:
                     awards[award.award_key] = award
     result = await upsert_refreshed(db, list(awards.values()))
-    report.imported, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
-    if result.stale:
-        report.skipped["older than the record already stored"] += result.stale
+    report.record(result)
     return report

@@ -47,7 +47,6 @@ from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, format_when, parse_when
 from commands.options import Found, Options, Words
 from storage import actions as store
-from storage.db import Database
 
 log = logging.getLogger("organizer_bot.actions")
 
@@ -390,9 +389,7 @@ async def _schedule_next(env: Env, action: store.Action, occurred: datetime, gra
 
 @due_source("actions")
 class ActionsDue:
-    @staticmethod
-    async def next_due(db: Database) -> datetime | None:
-        return await store.next_due(db)
+    next_due = staticmethod(store.next_due)  # (db) -> the earliest due time, or None
 
     @staticmethod
     async def fire(env: Env) -> list[Output]:
@@ -429,9 +426,7 @@ class ActionsDue:
         return outputs
 
 
-@retention_hook("actions")
-async def _retention(db: Database, cutoff: datetime) -> int:
-    return await store.delete_old(db, cutoff)
+retention_hook("actions")(store.delete_old)  # storage deletes; nothing here to word
 
 
 @export_hook("actions")

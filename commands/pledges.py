@@ -28,13 +28,10 @@ Decisions where the issue left room:
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from commands.base import (
-    REGISTRY,
     Announce,
     Args,
     CommandError,
@@ -55,168 +52,28 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.directory import directory, normalize
-from commands.common.smallcell import Suppressed, suppress, suppressed_total
 from commands.common.timeparse import format_when, parse_when
-from commands.options import Flag, Number, Options, Words
+from commands.pledge_figures import (
+    announce_rooms,
+    close_pledge,
+    crossings,
+    deadline_text,
+    figures_of,
+    have_signed,
+    progress_line,
+    tally,
+    threshold_state,
+)
+from commands.pledge_parsing import SLUG, parse_create
 from storage import pledges as store
-from storage.db import Database
-from storage.hashing import Keyring
 from storage.pledges import Pledge
 
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-MAX_TITLE = 200
 MAX_COMPANY = 80
-MAX_NUMBER = 10_000_000
-BAR_CELLS = 10
 
 
 def member_purpose(pledge_id: int) -> str:
     """The per-pledge purpose of signer rows: ``ctx.member.ref(member_purpose(id))``."""
     return f"pledge:{pledge_id}"
-
-
-# ---------------------------------------------------------------- parsing
-
-
-def reserved_slugs() -> set[str]:
-    return {name.split()[1] for name in REGISTRY if name.startswith("pledge ")}
-
-
-def check_slug(raw: str, prefix: str) -> str:
-    slug = raw.strip().lower()
-    if slug in reserved_slugs():
-        raise CommandError(
-            f"{code(slug)} can't name a pledge: `{prefix}pledge {slug}` is a command. Pick another short name."
-        )
-    if not SLUG.fullmatch(slug):
-        raise CommandError(
-            f"{code(raw, 40)} is not a usable pledge name. Use 1-32 lowercase letters, digits and dashes, "
-            f"like `letter` or `walkout-dec1`."
-        )
-    return slug
-
-
-@dataclass(frozen=True)
-class CreateRequest:
-    slug: str
-    title: str
-    goal: int | None = None
-    threshold: int | None = None
-    per_company: bool = False
-    deadline: str | None = None
-
-
-CREATE_OPTIONS = Options({
-    "goal": Number(1, MAX_NUMBER),
-    "threshold": Number(1, MAX_NUMBER),
-    "per-company": Flag(),
-    "deadline": Words("`--deadline` needs a time, like `--deadline Dec 31` or `--deadline in 2 weeks`."),
-})
-
-
-def parse_create(text: str, prefix: str) -> CreateRequest:
-    """Split what follows ``pledge create`` into slug, title and options (see the module docstring)."""
-    found = CREATE_OPTIONS.parse(text, prefix)
-    words = found.words
-    if not words:
-        raise UsageError("Give the pledge a short name and a title.")
-    slug = check_slug(words[0], prefix)
-    title = " ".join(" ".join(words[1:]).split())
-    if not title:
-        raise UsageError(f"Give the pledge a title after its name, like "
-                         f"`{prefix}pledge create {slug} Sign the open letter`.")
-    if len(title) > MAX_TITLE:
-        raise CommandError(f"That title is too long ({len(title)} characters); keep it under {MAX_TITLE}.")
-    goal, threshold = found.get("goal"), found.get("threshold")
-    if goal is not None and threshold is not None and threshold > goal:
-        raise CommandError(f"The threshold ({threshold}) can't be above the goal ({goal}).")
-    return CreateRequest(slug, title, goal, threshold, "per-company" in found, found.get("deadline"))
-
-
-# ---------------------------------------------------------------- shown figures
-
-
-@dataclass(frozen=True)
-class Tally:
-    total: int  # exact, never shown for per-company pledges
-    text: str  # what may be shown
-    shown: int  # a figure that may be shown (lower bound for the bar)
-    companies: Suppressed | None
-
-
-async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
-    return (await store.figures(db, [pledge.id]))[pledge.id]
-
-
-_SUPPRESSED: dict[tuple[int, bool], tuple[int, dict[str, int], Any]] = {}  # (pledge id, rows?) → (k, input, output)
-
-
-def _suppress(pledge_id: int, labelled: dict[str, int], k: int, with_rows: bool = True) -> Any:
-    """``suppress(labelled, k)`` (or only its total, ``suppressed_total``), remembered per pledge:
-    a hit needs an EQUAL input (one dict comparison, in C), so the result is exactly what the
-    rule returns, only not recomputed when a listing shows a pledge whose counts did not change."""
-    hit = _SUPPRESSED.get((pledge_id, with_rows))
-    if hit is not None and hit[0] == k and hit[1] == labelled:
-        return hit[2]
-    result = suppress(labelled, k) if with_rows else suppressed_total(labelled, k)
-    if len(_SUPPRESSED) >= 1024:
-        _SUPPRESSED.clear()
-    _SUPPRESSED[(pledge_id, with_rows)] = (k, dict(labelled), result)
-    return result
-
-
-async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | None = None,
-                with_rows: bool = True) -> Tally:
-    """The shown figures; ``figures`` when the caller read them already (``store.figures``).
-    ``with_rows=False`` when only the total is shown: ``companies`` is then ``None``."""
-    if not pledge.per_company:
-        n = figures.total if figures is not None else await store.count(db, pledge.id)
-        return Tally(n, str(n), n, None)
-    if figures is None:
-        figures = await figures_of(db, pledge)
-    if not with_rows:
-        text, lower = _suppress(pledge.id, figures.labelled, k, with_rows=False)
-        return Tally(figures.company_total, text, lower, None)
-    rows: Suppressed = _suppress(pledge.id, figures.labelled, k)
-    lower = rows.total_exact if rows.total_exact is not None else sum(r.exact_value or 0 for r in rows.rows)
-    return Tally(figures.company_total, rows.total_text, lower, rows)
-
-
-def bar(shown: int, goal: int, text: str | None = None) -> str:
-    filled = min(BAR_CELLS, shown * BAR_CELLS // goal) if goal > 0 else 0
-    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {text or shown}/{goal}"
-
-
-def have_signed(t: Tally) -> str:
-    return f"{t.text} {'has' if t.text == '1' else 'have'} signed"
-
-
-def deadline_text(pledge: Pledge) -> str:
-    return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
-
-
-async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None) -> str:
-    if pledge.threshold is None:
-        return ""
-    if not pledge.per_company:
-        return f"threshold {pledge.threshold}: {'met' if pledge.announced else 'waiting'}"
-    if figures is None:
-        figures = await figures_of(db, pledge)
-    met = figures.announced
-    if not met:
-        return f"threshold {pledge.threshold} per company: waiting"
-    names = sorted(met, key=str.casefold)
-    return f"threshold {pledge.threshold} per company: met at {', '.join(names)}"
-
-
-async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.Figures | None = None) -> str:
-    parts = [bar(t.shown, pledge.goal, t.text) if pledge.goal else have_signed(t)]
-    if pledge.deadline and pledge.is_open:
-        parts.append(f"deadline {deadline_text(pledge)}")
-    state = await threshold_state(db, pledge, figures)
-    if state:
-        parts.append(state)
-    return " · ".join(parts)
 
 
 # ---------------------------------------------------------------- lookups
@@ -241,58 +98,8 @@ async def find(ctx: Context, raw: str) -> Pledge:
     raise CommandError(text + "\n" + await open_list(ctx))
 
 
-async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tuple[str, ...]:
-    return tuple(await store.rooms(db, keyring, pledge.id))
-
-
 def accepting(pledge: Pledge, now: datetime) -> bool:
     return pledge.is_open and (pledge.deadline is None or pledge.deadline > now)
-
-
-# ---------------------------------------------------------------- announcements
-
-
-async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None) -> list[Output]:
-    """Announce a threshold the moment it is first reached; the announced mark is written in the
-    same transaction as the signature and the queued notice, so it happens exactly once."""
-    if pledge.threshold is None:
-        return []
-    title = pledge.title
-    if pledge.per_company:
-        if company is None:
-            return []
-        n = await store.company_count(db, pledge.id, company)
-        if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
-            return []
-        display = (await store.company_displays(db, pledge.id)).get(company, company)
-        text = (f"📣 **Pledge `{pledge.slug}` is active at {display}**: {pledge.threshold} people there have "
-                f"signed “{title}”.")
-    else:
-        n = await store.count(db, pledge.id)
-        if n < pledge.threshold or not await store.mark_announced(db, pledge.id):
-            return []
-        text = f"📣 **Pledge `{pledge.slug}` is active**: the threshold of {pledge.threshold} was met for “{title}”."
-    return [Announce(text, await announce_rooms(db, keyring, pledge))]
-
-
-async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: datetime, k: int,
-                       reason: str) -> list[Output]:
-    """Close and announce the final result once (``[]`` if it was closed already)."""
-    if not await store.close(db, pledge.id, now):
-        return []
-    pledge = await store.by_slug(db, keyring, pledge.slug) or pledge
-    t = await tally(db, pledge, k)
-    lines = [f"🏁 **Pledge `{pledge.slug}` has closed** ({reason}): “{pledge.title}”",
-             f"Final count: {have_signed(t)}."]
-    if pledge.goal:
-        reached = t.shown >= pledge.goal
-        lines.append(f"Goal of {pledge.goal}: {'reached' if reached else 'not reached'}. {bar(t.shown, pledge.goal, t.text)}")
-    state = await threshold_state(db, pledge)
-    if state:
-        lines.append(state[0].upper() + state[1:].replace(": waiting", ": not met") + ".")
-    if t.companies is not None:
-        lines.extend(t.companies.lines("All companies"))
-    return [Announce("\n".join(lines), await announce_rooms(db, keyring, pledge))]
 
 
 # ---------------------------------------------------------------- commands
@@ -568,9 +375,7 @@ async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
 
 @due_source("pledges")
 class PledgeDeadlines:
-    @staticmethod
-    async def next_due(db: Database) -> datetime | None:
-        return await store.next_deadline(db)
+    next_due = staticmethod(store.next_deadline)  # (db) -> the earliest due time, or None
 
     @staticmethod
     async def fire(env: Env) -> list[Output]:
@@ -604,9 +409,7 @@ class PledgeData:
         return removed
 
 
-@retention_hook("pledges")
-async def _retention(db: Database, cutoff: datetime) -> int:
-    return await store.delete_closed_before(db, cutoff)
+retention_hook("pledges")(store.delete_closed_before)  # storage deletes; nothing here to word
 
 
 @export_hook("pledges")

@@ -369,9 +369,7 @@ class RollCallCloser:
     """Closes roll-calls at their ``--closes`` time (also when that passed while the bot was down)
     and posts the final tallies in the room they were started in, once."""
 
-    @staticmethod
-    async def next_due(db: Database) -> datetime | None:
-        return await store.next_close(db)
+    next_due = staticmethod(store.next_close)  # (db) -> the earliest due time, or None
 
     @staticmethod
     async def fire(env: Env) -> list[Output]:
@@ -401,9 +399,7 @@ class RollCallData:
         return deleted
 
 
-@retention_hook("rollcalls")
-async def _retention(db: Database, cutoff: datetime) -> int:
-    return await store.delete_closed_before(db, cutoff)
+retention_hook("rollcalls")(store.delete_closed_before)  # storage deletes; nothing here to word
 
 
 @export_hook("rollcalls")

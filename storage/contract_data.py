@@ -171,23 +171,36 @@ class ImportFailed(Exception):
 
 
 @dataclass
-class ImportReport:
-    files: int = 0
-    read: int = 0
+class AwardsOutcome:
+    """What one upsert did to the stored awards, and why rows were skipped: the common part of
+    the file import's report and the API refresh's (``bot/usaspending_api.py``)."""
+
     imported: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
 
-    def lines(self) -> list[str]:
-        out = [
-            f"files: {self.files}",
-            f"rows read: {self.read}",
+    def record(self, result: store.UpsertResult) -> None:
+        self.imported, self.updated, self.unchanged = result.inserted, result.updated, result.unchanged
+        if result.stale:
+            self.skipped["older than the record already stored"] += result.stale
+
+    def outcome_lines(self) -> list[str]:
+        return [
             f"awards imported (new): {self.imported}",
             f"awards updated: {self.updated}",
             f"awards unchanged: {self.unchanged}",
-            f"rows skipped: {sum(self.skipped.values())}",
         ]
+
+
+@dataclass
+class ImportReport(AwardsOutcome):
+    files: int = 0
+    read: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"files: {self.files}", f"rows read: {self.read}", *self.outcome_lines(),
+               f"rows skipped: {sum(self.skipped.values())}"]
         out += [f"  {count} × {reason}" for reason, count in self.skipped.most_common()]
         return out
 
@@ -402,9 +415,7 @@ async def import_usaspending(
     awards = _combine_awards(award_rows, report.skipped) + _combine_transactions(txn_rows, report.skipped)
     async with db.transaction():
         result = await store.upsert_awards(db, awards)
-    report.imported, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
-    if result.stale:
-        report.skipped["older than the record already stored"] += result.stale
+    report.record(result)
     return report
 
 

@@ -21,7 +21,9 @@ from commands.base import (
     Role,
     UsageError,
 )
-from commands.pledges import PledgeDeadlines, bar, parse_create
+from commands.pledge_figures import bar
+from commands.pledge_parsing import parse_create
+from commands.pledges import PledgeDeadlines
 from storage import pledges as store
 from tests.fakes import DM, ROOM, World, texts
 

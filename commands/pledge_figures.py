@@ -1,0 +1,155 @@
+"""What a pledge's counts look like when shown, and the announcements built from them.
+
+Every figure of a pledge that reaches a room, a DM or the aggregate export passes through
+:func:`tally` (the one small-cell rule, remembered per pledge), and the threshold and final
+announcements are written here beside it, so the rule and the words that carry the numbers are
+read in one place. Not a command family: the handlers in :mod:`commands.pledges` call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from commands.base import Announce, Output
+from commands.common.smallcell import Suppressed, suppress, suppressed_total
+from commands.common.timeparse import format_when
+from storage import pledges as store
+from storage.db import Database
+from storage.hashing import Keyring
+from storage.pledges import Pledge
+
+BAR_CELLS = 10
+
+
+@dataclass(frozen=True)
+class Tally:
+    total: int  # exact, never shown for per-company pledges
+    text: str  # what may be shown
+    shown: int  # a figure that may be shown (lower bound for the bar)
+    companies: Suppressed | None
+
+
+async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
+    return (await store.figures(db, [pledge.id]))[pledge.id]
+
+
+_SUPPRESSED: dict[tuple[int, bool], tuple[int, dict[str, int], Any]] = {}  # (pledge id, rows?) → (k, input, output)
+
+
+def _suppress(pledge_id: int, labelled: dict[str, int], k: int, with_rows: bool = True) -> Any:
+    """``suppress(labelled, k)`` (or only its total, ``suppressed_total``), remembered per pledge:
+    a hit needs an EQUAL input (one dict comparison, in C), so the result is exactly what the
+    rule returns, only not recomputed when a listing shows a pledge whose counts did not change."""
+    hit = _SUPPRESSED.get((pledge_id, with_rows))
+    if hit is not None and hit[0] == k and hit[1] == labelled:
+        return hit[2]
+    result = suppress(labelled, k) if with_rows else suppressed_total(labelled, k)
+    if len(_SUPPRESSED) >= 1024:
+        _SUPPRESSED.clear()
+    _SUPPRESSED[(pledge_id, with_rows)] = (k, dict(labelled), result)
+    return result
+
+
+async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | None = None,
+                with_rows: bool = True) -> Tally:
+    """The shown figures; ``figures`` when the caller read them already (``store.figures``).
+    ``with_rows=False`` when only the total is shown: ``companies`` is then ``None``."""
+    if not pledge.per_company:
+        n = figures.total if figures is not None else await store.count(db, pledge.id)
+        return Tally(n, str(n), n, None)
+    if figures is None:
+        figures = await figures_of(db, pledge)
+    if not with_rows:
+        text, lower = _suppress(pledge.id, figures.labelled, k, with_rows=False)
+        return Tally(figures.company_total, text, lower, None)
+    rows: Suppressed = _suppress(pledge.id, figures.labelled, k)
+    lower = rows.total_exact if rows.total_exact is not None else sum(r.exact_value or 0 for r in rows.rows)
+    return Tally(figures.company_total, rows.total_text, lower, rows)
+
+
+def bar(shown: int, goal: int, text: str | None = None) -> str:
+    filled = min(BAR_CELLS, shown * BAR_CELLS // goal) if goal > 0 else 0
+    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {text or shown}/{goal}"
+
+
+def have_signed(t: Tally) -> str:
+    return f"{t.text} {'has' if t.text == '1' else 'have'} signed"
+
+
+def deadline_text(pledge: Pledge) -> str:
+    return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
+
+
+async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None) -> str:
+    if pledge.threshold is None:
+        return ""
+    if not pledge.per_company:
+        return f"threshold {pledge.threshold}: {'met' if pledge.announced else 'waiting'}"
+    if figures is None:
+        figures = await figures_of(db, pledge)
+    met = figures.announced
+    if not met:
+        return f"threshold {pledge.threshold} per company: waiting"
+    names = sorted(met, key=str.casefold)
+    return f"threshold {pledge.threshold} per company: met at {', '.join(names)}"
+
+
+async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.Figures | None = None) -> str:
+    parts = [bar(t.shown, pledge.goal, t.text) if pledge.goal else have_signed(t)]
+    if pledge.deadline and pledge.is_open:
+        parts.append(f"deadline {deadline_text(pledge)}")
+    state = await threshold_state(db, pledge, figures)
+    if state:
+        parts.append(state)
+    return " · ".join(parts)
+
+
+
+async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tuple[str, ...]:
+    return tuple(await store.rooms(db, keyring, pledge.id))
+
+
+
+async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None) -> list[Output]:
+    """Announce a threshold the moment it is first reached; the announced mark is written in the
+    same transaction as the signature and the queued notice, so it happens exactly once."""
+    if pledge.threshold is None:
+        return []
+    title = pledge.title
+    if pledge.per_company:
+        if company is None:
+            return []
+        n = await store.company_count(db, pledge.id, company)
+        if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
+            return []
+        display = (await store.company_displays(db, pledge.id)).get(company, company)
+        text = (f"📣 **Pledge `{pledge.slug}` is active at {display}**: {pledge.threshold} people there have "
+                f"signed “{title}”.")
+    else:
+        n = await store.count(db, pledge.id)
+        if n < pledge.threshold or not await store.mark_announced(db, pledge.id):
+            return []
+        text = f"📣 **Pledge `{pledge.slug}` is active**: the threshold of {pledge.threshold} was met for “{title}”."
+    return [Announce(text, await announce_rooms(db, keyring, pledge))]
+
+
+async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: datetime, k: int,
+                       reason: str) -> list[Output]:
+    """Close and announce the final result once (``[]`` if it was closed already)."""
+    if not await store.close(db, pledge.id, now):
+        return []
+    pledge = await store.by_slug(db, keyring, pledge.slug) or pledge
+    t = await tally(db, pledge, k)
+    lines = [f"🏁 **Pledge `{pledge.slug}` has closed** ({reason}): “{pledge.title}”",
+             f"Final count: {have_signed(t)}."]
+    if pledge.goal:
+        reached = t.shown >= pledge.goal
+        lines.append(f"Goal of {pledge.goal}: {'reached' if reached else 'not reached'}. {bar(t.shown, pledge.goal, t.text)}")
+    state = await threshold_state(db, pledge)
+    if state:
+        lines.append(state[0].upper() + state[1:].replace(": waiting", ": not met") + ".")
+    if t.companies is not None:
+        lines.extend(t.companies.lines("All companies"))
+    return [Announce("\n".join(lines), await announce_rooms(db, keyring, pledge))]
