@@ -48,6 +48,7 @@ from nio.api import MessageDirection, RoomPreset
 
 from bot import crosssign
 from bot.config import Settings
+from bot.fallback_keys import KeyUpkeep  # hook(#15): fallback key and OTK top-up
 from commands import base
 from commands.base import (
     Announce,
@@ -234,6 +235,8 @@ class MatrixShell:
             self._save_session({"user_id": response.user_id, "device_id": response.device_id,
                                 "access_token": response.access_token})
         self.client = client
+        self.key_upkeep = KeyUpkeep.attach(client)  # hook(#15): reads sync's OTK count and fallback key types
+        self.add_service("keys", self.key_upkeep)  # hook(#15): OTK stock checked while a long batch runs
         self._dm_refs = await core.rooms_with_flag(self.db, "dm")
         client.add_response_callback(self._on_error_response, ErrorResponse)  # type: ignore[arg-type]
         if client.should_upload_keys:
@@ -323,6 +326,7 @@ class MatrixShell:
                 continue
             backoff = 1.0
             self._set_online(True)
+            await self.key_upkeep.after_sync()  # hook(#15): OTKs topped up, fallback key kept, before the batch
             await self._handle_sync(client, response, token)
             await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
             token = response.next_batch
