@@ -28,7 +28,6 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     ErrorResponse,
-    ForwardedRoomKeyEvent,
     JoinError,
     LocalProtocolError,
     LoginError,
@@ -37,7 +36,6 @@ from nio import (
     OlmUnverifiedDeviceError,
     RoomCreateError,
     RoomCreateEvent,
-    RoomKeyEvent,
     RoomMessage,
     RoomMessagesResponse,
     RoomSendError,
@@ -49,6 +47,7 @@ from nio.api import MessageDirection, RoomPreset
 from bot import crosssign
 from bot.config import Settings
 from bot.fallback_keys import KeyUpkeep  # hook(#15): fallback key and OTK top-up
+from bot.undecrypted import Undecrypted  # hook(#15): undecryptable events kept, retried, explained
 from commands import base
 from commands.base import (
     Announce,
@@ -86,7 +85,6 @@ UNTRUSTED_TEXT = (
     "bot only talks to verified sessions. In Element: Settings → Sessions → select the session → Verify, "
     "then send the command again."
 )
-PENDING_UNDECRYPTED_MAX = 500
 CREATOR_POWER = 1_000_000  # above any configurable coordinator level
 BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
 SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's replies to go out (see _until_sent)
@@ -122,8 +120,10 @@ class MatrixShell:
         self._outbox_kick = asyncio.Event()
         self._outbox_idle = asyncio.Event()  # set while the outbox is sent and nothing new was queued
         self._stopping = asyncio.Event()
-        self._undecrypted: deque[tuple[str, MegolmEvent, float]] = deque(maxlen=PENDING_UNDECRYPTED_MAX)
         self._services: dict[str, Any] = {}
+        self.undecrypted = Undecrypted(db, keyring, settings.BOT_UNDECRYPTABLE_GRACE,  # hook(#15): replaces
+                                       self._handle_event, self.kick_outbox)  # hook(#15): the old deque
+        self.add_service("undecrypted", self.undecrypted)  # hook(#15): grace-period notices, counts logged
         self._throttle: dict[str, deque[float]] = {}
         self._throttle_noticed: dict[str, float] = {}
         self._online: bool | None = None
@@ -328,6 +328,8 @@ class MatrixShell:
             self._set_online(True)
             await self.key_upkeep.after_sync()  # hook(#15): OTKs topped up, fallback key kept, before the batch
             await self._handle_sync(client, response, token)
+            if first:
+                await self.undecrypted.retry_all(client)  # hook(#15): kept events whose keys came meanwhile
             await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
             token = response.next_batch
             async with self.db.transaction():  # never inside another task's open transaction
@@ -366,7 +368,10 @@ class MatrixShell:
             self._online = online
 
     def _write_health(self) -> None:
-        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({"last_sync": time.time()}))
+        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({
+            "last_sync": time.time(),
+            "undecryptable_waiting": self.undecrypted.waiting,  # hook(#15): count for doctor/operators
+        }))
 
     async def _maintain_keys(self, client: AsyncClient) -> None:
         try:
@@ -387,9 +392,7 @@ class MatrixShell:
             crosssign.invalidate(response.device_list.changed)
         for room_id, info in response.rooms.invite.items():
             await self._handle_invite(client, room_id, info.invite_state)
-        keys_arrived = any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events)
-        if keys_arrived and self._undecrypted:
-            await self._retry_undecrypted(client)
+        await self.undecrypted.on_to_device(client, response.to_device_events)  # hook(#15): retry on room keys
         for room_id, info in response.rooms.join.items():
             room = client.rooms.get(room_id)
             if room is None:
@@ -453,25 +456,11 @@ class MatrixShell:
             await self._mark_dm(room_id)
         log.info("joined a room")
 
-    async def _retry_undecrypted(self, client: AsyncClient) -> None:
-        pending, self._undecrypted = list(self._undecrypted), deque(maxlen=PENDING_UNDECRYPTED_MAX)
-        cutoff = time.time() - 3600
-        for room_id, event, seen in pending:
-            room = client.rooms.get(room_id)
-            if room is None or seen < cutoff:
-                continue
-            try:
-                decrypted = client.decrypt_event(event)
-            except Exception:  # noqa: BLE001 - still no key: keep waiting
-                self._undecrypted.append((room_id, event, seen))
-                continue
-            await self._handle_event(client, room, decrypted)
-
     async def _handle_event(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
         if getattr(event, "sender", None) == client.user_id:
             return
         if isinstance(event, MegolmEvent):
-            self._undecrypted.append((room.room_id, event, time.time()))
+            await self.undecrypted.keep(room.room_id, event, self._is_dm(room))  # hook(#15): kept sealed
             try:
                 await client.request_room_key(event)
             except LocalProtocolError:
