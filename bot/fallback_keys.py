@@ -40,6 +40,7 @@ ALGORITHM = "signed_curve25519"
 UPLOAD_PATH = "/_matrix/client/v3/keys/upload"
 ROTATE_MIN_SECONDS = 60.0  # two rotations within this time would forget a key a member just claimed
 CHECK_SECONDS = 5.0  # between syncs (a long batch of commands), how often the OTK stock is checked
+BUSY_SECONDS = 120.0  # ... for this long after a sync last showed keys claimed
 
 
 def signed_key_object(account: Any, user_id: str, device_id: str, key: str, *, fallback: bool) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class KeyUpkeep:
         self.unused_fallback: list[str] | None = None  # None: the server does not report it
         self._rotated_at: float | None = None
         self._synced_at = clock()
+        self._claimed_at: float | None = None  # when a sync last showed keys claimed (a crowd arriving)
         self._lock = asyncio.Lock()  # one upload at a time: nio generates keys from the last count
         self.uploads = 0  # fallback keys uploaded by this process (for tests and logs)
 
@@ -113,6 +115,9 @@ class KeyUpkeep:
         if isinstance(counts, dict):  # an algorithm left out has no keys (spec)
             count = counts.get(ALGORITHM, 0)
             self.otk_count = count if isinstance(count, int) else 0
+            olm = self.client.olm
+            if olm is not None and self.otk_count < olm.account.max_one_time_keys:
+                self._claimed_at = self._synced_at
         unused = body.get("device_unused_fallback_key_types")
         if unused is None:
             unused = body.get("org.matrix.msc2732.device_unused_fallback_key_types")
@@ -138,11 +143,12 @@ class KeyUpkeep:
 
     # the shell runs this as a background service (``run``/``wake``)
     async def run(self) -> None:
-        """While the sync loop is busy with a long batch, check the OTK stock every few seconds
-        and top it up when it falls below half the maximum: a burst keeps claiming meanwhile."""
+        """While the sync loop is busy with a long batch and keys were claimed lately, check the
+        OTK stock every few seconds and top it up when it falls below half the maximum: a burst
+        keeps claiming meanwhile. An idle bot (its last syncs showed a full stock) asks nothing."""
         while True:
             await asyncio.sleep(CHECK_SECONDS)
-            if self.clock() - self._synced_at < CHECK_SECONDS or self.client.olm is None:
+            if not self.busy_with_claims():
                 continue
             try:
                 await self.top_up_if_low()
@@ -151,6 +157,11 @@ class KeyUpkeep:
 
     def wake(self) -> None:
         pass
+
+    def busy_with_claims(self) -> bool:
+        now = self.clock()
+        return (self.client.olm is not None and now - self._synced_at >= CHECK_SECONDS
+                and self._claimed_at is not None and now - self._claimed_at < BUSY_SECONDS)
 
     async def top_up_if_low(self) -> None:
         """Ask the server for the OTK count (an empty ``/keys/upload``) and top up below half."""

@@ -168,3 +168,33 @@ async def test_watch_reads_the_fields_nio_drops(tmp_path: Path) -> None:
     assert await client.parse_body(Transport()) is body  # type: ignore[arg-type]
     assert (upkeep.otk_count, upkeep.unused_fallback) == (7, [ALGORITHM])
     await client.close()
+
+
+async def test_between_syncs_the_stock_is_checked_only_while_a_crowd_claims(tmp_path: Path) -> None:
+    client = make_client(tmp_path / "store")
+    server = Server(client)
+    olm = client.olm
+    assert olm is not None
+    olm.account.shared = True
+    now = [1000.0]
+    upkeep = KeyUpkeep(client, clock=lambda: now[0])
+    upkeep.observe_sync({"next_batch": "s", "device_one_time_keys_count": {ALGORITHM: 50}})
+    now[0] += 30
+    assert not upkeep.busy_with_claims()  # idle: a full stock at the last sync
+    upkeep.observe_sync({"next_batch": "s", "device_one_time_keys_count": {ALGORITHM: 31}})
+    assert not upkeep.busy_with_claims()  # the sync loop itself keeps up
+    now[0] += 6
+    assert upkeep.busy_with_claims()  # a long batch since a sync that showed claims
+    await upkeep.top_up_if_low()  # the server says 50 (Server): nothing to do
+    assert server.bodies == [{}] and server.nio_uploads == 0
+    server_count = [3]
+
+    async def send(method: str, path: str, data: str, headers: dict[str, str]) -> FakeResponse:
+        return FakeResponse(200, {"one_time_key_counts": {ALGORITHM: server_count[0]}})
+
+    client.send = send  # type: ignore[method-assign]
+    await upkeep.top_up_if_low()
+    assert server.nio_uploads == 1 and olm.uploaded_key_count == 3
+    now[0] += 200
+    assert not upkeep.busy_with_claims()
+    await client.close()
