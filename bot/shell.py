@@ -328,7 +328,7 @@ class MatrixShell:
             self._set_online(True)
             await self.key_upkeep.after_sync()  # hook(#15): OTKs topped up, fallback key kept, before the batch
             await self._handle_sync(client, response, token)
-            if first:
+            if first:  # hook(#15)
                 await self.undecrypted.retry_all(client)  # hook(#15): kept events whose keys came meanwhile
             await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
             token = response.next_batch
