@@ -10,11 +10,13 @@ from typing import Any
 from nio import MegolmEvent, RoomKeyEvent
 
 from bot.undecrypted import NOTICE_TEXT, TOLD_FLAG, Undecrypted, doctor_check
+from commands.privacy import UnreadData
 from storage import core
 from storage import undecrypted as store
 from storage.core import EventBook
 from storage.hashing import Member
 from storage.undecrypted import DAY
+from tests.fakes import texts
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
 DM_ROOM, GROUP = "!dm:example.org", "!group:example.org"
@@ -141,6 +143,23 @@ async def test_events_from_before_the_bot_joined_are_not_kept(world) -> None:
     await EventBook(world.db, world.keyring).set_room_flag(DM_ROOM, "joined_at", 10_000)
     await svc.keep(DM_ROOM, megolm("$early"), dm=True)  # origin_server_ts 5000
     assert svc.waiting == 0
+
+
+async def test_forget_deletes_the_members_waiting_events_and_told_flag_only(world) -> None:
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled, grace=0)
+    await svc.keep(DM_ROOM, megolm("$a1"), dm=True)
+    await svc.keep(DM_ROOM, megolm("$a2", session="S2"), dm=True)
+    await svc.keep("!bobdm:example.org", megolm("$b1", sender=BOB, session="S3"), dm=True)
+    clock.now += 1
+    assert await svc.check() == 2  # alice and bob told
+    alice = world.ctx(ALICE)
+    assert len(await UnreadData.describe(alice)) == 2
+    assert "could not decrypt yet" in texts(await world.run("!mydata", ALICE))
+    assert "deleted 3 records" in texts(await world.run("!forget confirm", ALICE))  # two events, the flag
+    assert await UnreadData.describe(alice) == []
+    assert [w.sender for w in await store.every(world.db, world.keyring)] == [BOB]
+    assert await core.member_flag(world.db, Member(world.keyring, BOB), TOLD_FLAG) is not None
 
 
 def test_doctor_reports_the_count_from_the_health_file(tmp_path: Path) -> None:
