@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     BOT_BROADCAST_ROOMS: CsvList = Field(default_factory=list)
     BOT_RETENTION_DAYS: int = Field(180, ge=1)
     BOT_MEMBER_RATE: int = Field(20, ge=1, description="commands per member per minute before throttling")
+    BOT_UNDECRYPTABLE_GRACE: int = Field(
+        60, ge=0, description="seconds a DM message waits for its room key before the member is told")
 
     @field_validator("BOT_ADMINS", "BOT_ALLOWED_SERVERS", "BOT_BROADCAST_ROOMS", mode="before")
     @classmethod

@@ -8,13 +8,14 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from bot import crosssign
+from bot import crosssign, undecrypted
 from bot.config import Settings
 from bot.crosssign import Check
 
 
 async def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = [Check("configuration", True, "valid")]
+    checks.append(undecrypted.doctor_check(settings.BOT_DATA_DIR))  # the count the bot wrote into health.json
     reachable = await _reachable(settings.MATRIX_HOMESERVER)
     checks.append(Check("homeserver reachable", reachable is None, reachable or settings.MATRIX_HOMESERVER,
                         "" if reachable is None else "check MATRIX_HOMESERVER and that the server is up"))

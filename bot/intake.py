@@ -1,7 +1,8 @@
 """Event intake: from a synced timeline event to a handled command.
 
 Filters (our own messages, notices, non-commands, messages from before the bot joined,
-unverified devices in strict trust mode), holds undecryptable events until their keys arrive,
+unverified devices in strict trust mode), keeps undecryptable events until their keys arrive
+(``bot/undecrypted.py``: sealed across restarts, retried, the sender told after a grace period),
 throttles members who flood, and runs the command: the handler's writes, the dedup mark and
 the queued replies in ONE transaction (see ``bot/shell.py`` for why that is exactly-once).
 """
@@ -24,6 +25,7 @@ from bot.config import Settings
 from bot.outbox import Outbox
 from bot.outputs import Origin, ReplyTarget, SendDM
 from bot.rooms import Rooms
+from bot.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
 from storage.core import EventBook
@@ -43,7 +45,6 @@ UNTRUSTED_TEXT = (
     "bot only talks to verified sessions. In Element: Settings → Sessions → select the session → Verify, "
     "then send the command again."
 )
-PENDING_UNDECRYPTED_MAX = 500
 
 
 class _HandlerFailed(Exception):
@@ -59,11 +60,15 @@ class Intake:
     outbox: Outbox
     shell: base.Shell  # what handlers may ask (Context.shell)
     wake: Callable[[Iterable[str]], None]  # wakes background services by name
-    _undecrypted: deque[tuple[str, MegolmEvent, float]] = field(
-        default_factory=lambda: deque(maxlen=PENDING_UNDECRYPTED_MAX), init=False)
+    undecrypted: Undecrypted = field(init=False)  # events waiting for their room key
     _throttle: dict[str, deque[float]] = field(default_factory=dict, init=False)
     _throttle_noticed: dict[str, float] = field(default_factory=dict, init=False)
     in_flight: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        # an event that decrypts late takes the normal path (handled once: the dedup mark)
+        self.undecrypted = Undecrypted(self.book, self.settings.BOT_UNDECRYPTABLE_GRACE, self.handle_event,
+                                       self.outbox.kick)
 
     # ------------------------------------------------------------ events
 
@@ -72,7 +77,7 @@ class Intake:
         if getattr(event, "sender", None) == client.user_id:
             return
         if isinstance(event, MegolmEvent):
-            self._undecrypted.append((room.room_id, event, time.time()))
+            await self.undecrypted.keep(room.room_id, event, self.rooms.is_dm(room))
             try:
                 await client.request_room_key(event)
             except LocalProtocolError:
@@ -102,23 +107,6 @@ class Intake:
         if self.settings.BOT_TRUST == "cross-signed" and not await self._from_trusted_device(event):
             return
         await self.run_command(room, event, parsed, relation if isinstance(relation, dict) else {}, is_edit)
-
-    async def retry_undecrypted(self) -> None:
-        """Room keys arrived: handle the held events that decrypt now (up to an hour old)."""
-        if not self._undecrypted:
-            return
-        pending, self._undecrypted = list(self._undecrypted), deque(maxlen=PENDING_UNDECRYPTED_MAX)
-        cutoff = time.time() - 3600
-        for room_id, event, seen in pending:
-            room = self.client.rooms.get(room_id)
-            if room is None or seen < cutoff:
-                continue
-            try:
-                decrypted = self.client.decrypt_event(event)
-            except Exception:  # noqa: BLE001 - still no key: keep waiting
-                self._undecrypted.append((room_id, event, seen))
-                continue
-            await self.handle_event(room, decrypted)
 
     async def _from_trusted_device(self, event: Any) -> bool:
         """Strict mode: only commands from devices their owner cross-signed run; the member

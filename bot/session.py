@@ -1,5 +1,6 @@
 """Login and the E2EE session: log in once and reuse the saved session (0600), open the
-encrypted store, cross-sign our device, keep device keys uploaded and queried.
+encrypted store, cross-sign our device, keep device keys uploaded and queried, and one-time and
+fallback keys topped up (``bot/fallback_keys.py``).
 
 nio is told not to store sync tokens: the shell keeps its own (see ``bot/shell.py``).
 """
@@ -16,6 +17,7 @@ from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolErro
 
 from bot import crosssign
 from bot.config import Settings
+from bot.fallback_keys import KeyUpkeep
 from bot.ratelimit import RateGate
 
 log = logging.getLogger("organizer_bot")
@@ -44,6 +46,7 @@ class Session:
         self.client: AsyncClient | None = None
         self.rate_gate = RateGate()  # 429 answers pause every sender (see bot/ratelimit.py)
         self.master_fingerprint: str | None = None
+        self.keys: KeyUpkeep | None = None  # from login on
 
     @property
     def path(self) -> Path:
@@ -87,6 +90,7 @@ class Session:
             self._save({"user_id": response.user_id, "device_id": response.device_id,
                         "access_token": response.access_token})
         self.client = client
+        self.keys = KeyUpkeep.attach(client)  # reads sync's one-time-key count and fallback key types
         client.add_response_callback(self._on_error_response, ErrorResponse)  # type: ignore[arg-type]
         if client.should_upload_keys:
             await client.keys_upload()
@@ -105,13 +109,18 @@ class Session:
         self.master_fingerprint = state.fingerprint
         log.info("cross-signing master key fingerprint: %s", state.fingerprint)
 
+    async def after_sync(self) -> None:
+        """Right after each sync, before its batch is handled: one-time keys topped up and a
+        fallback key kept on the server, so a crowd arriving meanwhile can reach us."""
+        if self.keys is not None:
+            await self.keys.after_sync()
+
     async def maintain_keys(self) -> None:
-        """After each sync: upload, query and claim device keys as nio asks, send to-device messages."""
+        """After each batch: query and claim device keys as nio asks, send to-device messages.
+        (Our own keys were uploaded by :meth:`after_sync`, one upload at a time.)"""
         client = self.client
         assert client is not None
         try:
-            if client.should_upload_keys:
-                await client.keys_upload()
             if client.should_query_keys:
                 await client.keys_query()
             if client.should_claim_keys:

@@ -2,9 +2,11 @@
 (the way mautrix composes its client):
 
 - ``bot/session.py``  login, the saved session, cross-signing, device-key upkeep
+  (one-time and fallback keys: ``bot/fallback_keys.py``)
 - ``bot/sync.py``     the sync loop, gaps backfilled, our own sync token, health file
 - ``bot/rooms.py``    room knowledge: DMs, power levels and v12 creators, views and facts, invites
 - ``bot/intake.py``   event → command: filters, trust, throttling, dedup, running the handler
+  (undecryptable events kept, retried and explained: ``bot/undecrypted.py``)
 - ``bot/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
 - ``bot/outbox.py``   sending: draining the outbox, DMs opened on demand, strict trust per send
 
@@ -88,6 +90,9 @@ class MatrixShell:
         self.intake = Intake(client, self.settings, self.book, self.known, self.outbox, self, self.wake)
         self.syncer = Syncer(client, self.settings, self.db, self.session, self.known, self.intake,
                              self.outbox, self.stopping, self.ready)
+        self.add_service("undecrypted", self.intake.undecrypted)  # grace-period notices, counts logged
+        if self.session.keys is not None:
+            self.add_service("keys", self.session.keys)  # one-time-key stock checked during a long batch
 
     async def ensure_cross_signing(self) -> None:
         await self.session.ensure_cross_signing()

@@ -15,8 +15,6 @@ from typing import Any
 import aiohttp
 from nio import (
     AsyncClient,
-    ForwardedRoomKeyEvent,
-    RoomKeyEvent,
     RoomMessagesResponse,
     SyncError,
     SyncResponse,
@@ -82,7 +80,10 @@ class Syncer:
                 continue
             backoff = 1.0
             self._set_online(True)
+            await self.session.after_sync()  # one-time keys topped up before a long batch (a crowd)
             await self.handle(response, token)
+            if first:  # kept events whose keys came while the bot was down
+                await self.intake.undecrypted.retry_all(client)
             await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
             token = response.next_batch
             async with self.db.transaction():  # never inside another task's open transaction
@@ -94,13 +95,12 @@ class Syncer:
             await self.outbox.until_sent(SENT_BEFORE_SYNC)
 
     async def handle(self, response: SyncResponse, since: str | None = None) -> None:
-        """One sync batch: device changes, invites, held events whose keys came, then the timeline."""
+        """One sync batch: device changes, invites, kept events whose keys came, then the timeline."""
         if response.device_list.changed:
             crosssign.invalidate(response.device_list.changed)
         for room_id, info in response.rooms.invite.items():
             await self.rooms.answer_invite(room_id, info.invite_state)
-        if any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events):
-            await self.intake.retry_undecrypted()
+        await self.intake.undecrypted.on_to_device(self.client, response.to_device_events)
         for room_id, info in response.rooms.join.items():
             room = self.client.rooms.get(room_id)
             if room is None:
@@ -145,4 +145,7 @@ class Syncer:
             self._online = online
 
     def _write_health(self) -> None:
-        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({"last_sync": time.time()}))
+        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({
+            "last_sync": time.time(),
+            "undecryptable_waiting": self.intake.undecrypted.waiting,  # for doctor and operators
+        }))

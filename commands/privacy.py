@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from commands.base import MEMBER_DATA, Args, Context, DirectMessage, Output, Reply, command
+from commands.base import MEMBER_DATA, Args, Context, DirectMessage, Output, Reply, command, member_data
+from storage import core
+from storage import undecrypted as unread
 
 PRIVACY_TEXT = """**What I store and what I never store**
 • I never store your Matrix ID, your display name or the text of your messages. My database holds only keyed hashes (HMAC) of member IDs, made with a secret key that is kept outside the database and differs for every purpose, so two pledges cannot be linked to each other or to you without that key.
@@ -48,3 +50,25 @@ async def forget(ctx: Context, args: Args) -> list[Output]:
         deleted += await source.forget(ctx)
     noun = "record" if deleted == 1 else "records"
     return [Reply(f"Done: deleted {deleted} {noun} that belonged to you.", private=True)]
+
+
+@member_data("undecrypted")
+class UnreadData:
+    """Messages of the member's the bot could not decrypt yet (kept at most two days, by the
+    member's keyed reference) and the day they were last told about one (a member flag)."""
+
+    @staticmethod
+    async def describe(ctx: Context) -> list[str]:
+        found = []
+        waiting = await unread.count_of(ctx.db, ctx.member)
+        if waiting:
+            found.append(f"{waiting} of your messages that I could not decrypt yet, kept (encrypted) until "
+                         f"your app sends me their key, at most {unread.KEEP_DAYS} days.")
+        if await core.member_flag(ctx.db, ctx.member, unread.TOLD_FLAG) is not None:
+            found.append("A note of the day I told you a message of yours could not be read (so I say it once a day).")
+        return found
+
+    @staticmethod
+    async def forget(ctx: Context) -> int:
+        return (await unread.forget_member(ctx.db, ctx.member)
+                + await core.forget_member_flag(ctx.db, ctx.member, unread.TOLD_FLAG))

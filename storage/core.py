@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.db import Database
-from storage.hashing import Keyring
+from storage.hashing import Keyring, Member
 
 EVENT_TTL_SECONDS = 14 * 24 * 3600
 ANSWER, BULK = 0, 1  # outbox lanes: answers to commands are sent before bulk sends
@@ -96,6 +96,20 @@ class EventBook:
         )
         return bool(changed)
 
+    async def renew_member_flag(self, user_id: str, flag: str, value: int, below: int) -> bool:
+        """Set a member's flag to ``value`` unless it is set to ``below`` or more; returns whether
+        it changed (say-once-per-period notices keep a day number as the value)."""
+        changed = await self.db.execute(
+            "INSERT INTO member_flags (member_ref, flag, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(member_ref, flag) DO UPDATE SET value=excluded.value WHERE member_flags.value < ?",
+            (self.keyring.ref("member:flags", user_id), flag, value, below),
+        )
+        return bool(changed)
+
+    async def expire_member_flag(self, flag: str, below: int) -> int:
+        """Delete every member's ``flag`` whose value is below ``below``; returns how many."""
+        return await self.db.execute("DELETE FROM member_flags WHERE flag=? AND value < ?", (flag, below))
+
     # ------------------------------------------------------------ outbox
 
     def txn_prefix(self, base: str) -> str:
@@ -125,6 +139,19 @@ class EventBook:
 
     async def done(self, outgoing_id: int) -> None:
         await self.db.execute("DELETE FROM outbox WHERE id=?", (outgoing_id,))
+
+
+async def member_flag(db: Database, member: Member, flag: str) -> int | None:
+    """A member's flag, found from the member (``!mydata``); ``None`` if not set."""
+    row = await db.fetchone("SELECT value FROM member_flags WHERE member_ref=? AND flag=?",
+                            (member.ref("flags"), flag))
+    return row[0] if row else None
+
+
+async def forget_member_flag(db: Database, member: Member, flag: str) -> int:
+    """Delete a member's flag (``!forget``): ``member.ref("flags")`` is the reference
+    :class:`EventBook` keys member flags by."""
+    return await db.execute("DELETE FROM member_flags WHERE member_ref=? AND flag=?", (member.ref("flags"), flag))
 
 
 async def expire_handled(db: Database, now: float | None = None) -> int:

@@ -40,7 +40,7 @@ def cells(db_path: Path) -> list[bytes]:
 
 def purposes(max_id: int = 20) -> list[str]:
     """Every purpose a member ID is hashed under that we can enumerate (see storage/ and commands/)."""
-    named = ["member:reminders", "member:confirm", "member:eq", "member:flags", "log", "room", "event", "txn", "fingerprint",
+    named = ["member:reminders", "member:confirm", "member:eq", "member:flags", "member:undecrypted", "log", "room", "event", "txn", "fingerprint",
              "member:", "member", "dm", "pledge-room", "rollcall-room", "action-room", "confirm"]
     numbered = [f"member:{kind}:{i}" for kind in ("pledge", "rollcall", "action") for i in range(1, max_id + 1)]
     return named + numbered

@@ -1,0 +1,147 @@
+"""Messages the bot could not decrypt yet, kept until their room key arrives.
+
+A row is found by the keyed reference of its event ID (one row per event) and of its Megolm
+session ID (a key that arrives for that session finds its rows), and by the keyed reference of
+its sender (so ``!forget`` finds a member's rows). The event itself, its room and the time it
+arrived are sealed (AES-GCM) under this domain's purpose; nothing else is in clear: the expiry
+is a day number. The flag saying "told about an unreadable message" is a member flag of
+:class:`storage.core.EventBook` whose value is a day number, never a finer time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from storage.db import Database, Schema
+from storage.hashing import Keyring, Member
+
+SEAL = "undecrypted"
+KEEP_DAYS = 2  # a key that has not come in a day or two is not coming
+CAP = 5000  # rows kept at most; the oldest go first
+DAY = 86400
+TOLD_FLAG = "told_undecryptable"  # the EventBook member flag "told once", its value a day number
+
+SCHEMA = Schema(
+    "undecrypted",
+    [
+        """
+        -- undecryptable events waiting for their room key; event, room and arrival time sealed
+        CREATE TABLE undecrypted (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_ref BLOB NOT NULL UNIQUE,
+            session_ref BLOB NOT NULL,
+            member_ref BLOB NOT NULL,
+            sealed BLOB NOT NULL,
+            expires_day INTEGER NOT NULL,
+            graced INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX undecrypted_session ON undecrypted (session_ref);
+        CREATE INDEX undecrypted_member ON undecrypted (member_ref);
+        CREATE INDEX undecrypted_graced ON undecrypted (graced);
+        CREATE INDEX undecrypted_expiry ON undecrypted (expires_day);
+        """
+    ],
+)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One kept event: ``source`` is the event JSON as the homeserver sent it."""
+
+    id: int
+    room_id: str
+    source: dict[str, Any]
+    seen: float
+    dm: bool
+    graced: bool
+
+    @property
+    def sender(self) -> str:
+        return str(self.source.get("sender", ""))
+
+    @property
+    def event_id(self) -> str:
+        return str(self.source.get("event_id", ""))
+
+
+def today(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // DAY)
+
+
+async def keep(db: Database, keyring: Keyring, room_id: str, source: dict[str, Any], session_id: str,
+               dm: bool, now: float | None = None, cap: int = CAP) -> bool:
+    """Keep an event (once: a second copy of the same event is ignored); returns whether it is new.
+    Beyond ``cap`` rows the oldest are dropped."""
+    now = time.time() if now is None else now
+    blob = json.dumps({"room_id": room_id, "event": source, "seen": now, "dm": dm})
+    new = await db.insert(
+        "INSERT OR IGNORE INTO undecrypted (event_ref, session_ref, member_ref, sealed, expires_day) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (keyring.ref("undecrypted:event", str(source.get("event_id", ""))),
+         keyring.ref("undecrypted:session", session_id), _member_ref(keyring, str(source.get("sender", ""))),
+         keyring.seal(SEAL, blob), today(now) + KEEP_DAYS),
+    )
+    if new:
+        await db.execute("DELETE FROM undecrypted WHERE id <= ?", (new - cap,))
+    return bool(new)
+
+
+def _member_ref(keyring: Keyring, user_id: str) -> bytes:
+    return Member(keyring, user_id).ref(SEAL)
+
+
+def _waiting(keyring: Keyring, row: Any) -> Waiting:
+    data = json.loads(keyring.unseal(SEAL, row[1]))
+    return Waiting(row[0], data["room_id"], data["event"], float(data["seen"]), bool(data["dm"]), bool(row[2]))
+
+
+async def for_sessions(db: Database, keyring: Keyring, session_ids: list[str]) -> list[Waiting]:
+    """The kept events encrypted with any of these Megolm sessions, oldest first."""
+    rows = []
+    for session_id in dict.fromkeys(session_ids):
+        rows += await db.fetchall("SELECT id, sealed, graced FROM undecrypted WHERE session_ref=?",
+                                  (keyring.ref("undecrypted:session", session_id),))
+    return sorted((_waiting(keyring, row) for row in rows), key=lambda w: w.id)
+
+
+async def every(db: Database, keyring: Keyring) -> list[Waiting]:
+    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted ORDER BY id")
+    return [_waiting(keyring, row) for row in rows]
+
+
+async def ungraced(db: Database, keyring: Keyring) -> list[Waiting]:
+    """Kept events whose grace period has not been dealt with yet (see :func:`mark_graced`)."""
+    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted WHERE graced=0 ORDER BY id")
+    return [_waiting(keyring, row) for row in rows]
+
+
+async def mark_graced(db: Database, waiting_id: int) -> None:
+    await db.execute("UPDATE undecrypted SET graced=1 WHERE id=?", (waiting_id,))
+
+
+async def forget(db: Database, waiting_id: int) -> None:
+    await db.execute("DELETE FROM undecrypted WHERE id=?", (waiting_id,))
+
+
+async def count(db: Database) -> int:
+    row = await db.fetchone("SELECT COUNT(*) FROM undecrypted")
+    return int(row[0]) if row else 0
+
+
+async def count_of(db: Database, member: Member) -> int:
+    """How many kept events this member sent (``!mydata``)."""
+    row = await db.fetchone("SELECT COUNT(*) FROM undecrypted WHERE member_ref=?", (member.ref(SEAL),))
+    return int(row[0]) if row else 0
+
+
+async def forget_member(db: Database, member: Member) -> int:
+    """Delete every kept event this member sent (``!forget``); returns how many."""
+    return await db.execute("DELETE FROM undecrypted WHERE member_ref=?", (member.ref(SEAL),))
+
+
+async def expire(db: Database, now: float | None = None) -> int:
+    """Drop events past their keep time; returns how many."""
+    return await db.execute("DELETE FROM undecrypted WHERE expires_day < ?", (today(now),))

@@ -1,0 +1,169 @@
+"""Undecryptable messages without a homeserver: kept sealed, retried when their key arrives,
+answered once, and their sender told once after the grace period."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nio import MegolmEvent, RoomKeyEvent
+
+from bot.undecrypted import NOTICE_TEXT, TOLD_FLAG, Undecrypted, doctor_check
+from commands.privacy import UnreadData
+from storage import core
+from storage import undecrypted as store
+from storage.core import EventBook
+from storage.hashing import Member
+from storage.undecrypted import DAY
+from tests.fakes import texts
+
+ALICE, BOB = "@alice:example.org", "@bob:example.org"
+DM_ROOM, GROUP = "!dm:example.org", "!group:example.org"
+
+
+def source(event_id: str, sender: str = ALICE, session: str = "S1") -> dict[str, Any]:
+    return {"type": "m.room.encrypted", "event_id": event_id, "sender": sender, "origin_server_ts": 5_000,
+            "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA", "sender_key": "KEY",
+                        "session_id": session, "device_id": "DEV"}}
+
+
+def megolm(event_id: str, sender: str = ALICE, session: str = "S1") -> MegolmEvent:
+    event = MegolmEvent.from_dict(source(event_id, sender, session))
+    assert isinstance(event, MegolmEvent)
+    return event
+
+
+class FakeClient:
+    """Rooms by ID, and room keys that 'arrive' by session ID."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, object] = {DM_ROOM: object(), GROUP: object()}
+        self.keys: set[str] = set()
+
+    def decrypt_event(self, event: MegolmEvent) -> Any:
+        if event.session_id not in self.keys:
+            raise ValueError("no session")
+        return ("decrypted", event.event_id, event.room_id)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000 * DAY + 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def service(world: Any, clock: Clock, handled: list[Any], grace: float = 60) -> Undecrypted:
+    async def handle(room: Any, event: Any) -> None:
+        handled.append(event)
+
+    kicks: list[int] = []
+    return Undecrypted(EventBook(world.db, world.keyring), grace, handle, lambda: kicks.append(1), clock=clock)
+
+
+async def test_kept_sealed_and_once_per_event(world, tmp_path: Path) -> None:
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled)
+    await svc.keep(DM_ROOM, megolm("$one"), dm=True)
+    await svc.keep(DM_ROOM, megolm("$one"), dm=True)  # the same event again (backfill, a replayed sync)
+    assert svc.waiting == 1
+    await world.db.close()
+    raw = (tmp_path / "bot.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("bot.db-*"))
+    for needle in (ALICE, DM_ROOM, "$one", "S1", "AwgA"):
+        assert needle.encode() not in raw, needle
+
+
+async def test_retried_when_the_key_for_its_session_arrives_and_handed_on_once(world) -> None:
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled)
+    client = FakeClient()
+    await svc.keep(DM_ROOM, megolm("$one", session="S1"), dm=True)
+    await svc.keep(GROUP, megolm("$two", sender=BOB, session="S2"), dm=False)
+    other_key = RoomKeyEvent({"sender": BOB}, BOB, "KEY", GROUP, "S2", "m.megolm.v1.aes-sha2")
+    await svc.on_to_device(client, [other_key])  # a key arrived, but not in the store yet: still waiting
+    assert handled == [] and svc.waiting == 2
+    client.keys.add("S2")
+    await svc.on_to_device(client, [other_key])
+    assert handled == [("decrypted", "$two", GROUP)] and svc.waiting == 1
+    await svc.on_to_device(client, [other_key])
+    assert len(handled) == 1
+
+    # a restart: a new service finds the rest and retries it at start
+    client.keys.add("S1")
+    again = service(world, clock, handled)
+    await again.retry_all(client)
+    assert handled[-1] == ("decrypted", "$one", DM_ROOM) and again.waiting == 0
+
+
+async def test_a_member_is_told_once_after_the_grace_period_only_in_a_dm(world) -> None:
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled, grace=60)
+    await svc.keep(DM_ROOM, megolm("$one"), dm=True)
+    await svc.keep(GROUP, megolm("$g", sender=BOB, session="S9"), dm=False)
+    clock.now += 30
+    assert await svc.check() == 0
+    clock.now += 31
+    assert await svc.check() == 1
+    book = EventBook(world.db, world.keyring)
+    [notice] = await book.pending()
+    assert notice.room_id == DM_ROOM and notice.payload["kind"] == "send"
+    assert notice.payload["content"]["body"].startswith("I could not read your last message")
+    assert notice.payload["content"]["msgtype"] == "m.notice"  # the codec's content, a notice
+    assert await core.member_flag(world.db, Member(world.keyring, ALICE), TOLD_FLAG) == store.today(clock.now)
+    assert "send it again" in NOTICE_TEXT
+    assert await svc.check() == 0
+    # another unreadable message the same day: no second notice; a day later neither; after that, yes
+    await svc.keep(DM_ROOM, megolm("$two", session="S3"), dm=True)
+    clock.now += 120
+    assert await svc.check() == 0
+    clock.now += DAY
+    await svc.keep(DM_ROOM, megolm("$three", session="S4"), dm=True)
+    clock.now += 120
+    assert await svc.check() == 0
+    clock.now += DAY
+    await svc.keep(DM_ROOM, megolm("$four", session="S5"), dm=True)
+    clock.now += 120
+    assert await svc.check() == 1
+    assert len(await book.pending()) == 2
+
+
+async def test_old_rows_expire_and_the_cap_drops_the_oldest(world) -> None:
+    for index in range(5):
+        await store.keep(world.db, world.keyring, DM_ROOM, source(f"$e{index}"), "S", True, now=0, cap=3)
+    assert [w.event_id for w in await store.every(world.db, world.keyring)] == ["$e2", "$e3", "$e4"]
+    assert await store.expire(world.db, now=(store.KEEP_DAYS + 1) * DAY) == 3
+    assert await store.count(world.db) == 0
+
+
+async def test_events_from_before_the_bot_joined_are_not_kept(world) -> None:
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled)
+    await EventBook(world.db, world.keyring).set_room_flag(DM_ROOM, "joined_at", 10_000)
+    await svc.keep(DM_ROOM, megolm("$early"), dm=True)  # origin_server_ts 5000
+    assert svc.waiting == 0
+
+
+async def test_forget_deletes_the_members_waiting_events_and_told_flag_only(world) -> None:
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled, grace=0)
+    await svc.keep(DM_ROOM, megolm("$a1"), dm=True)
+    await svc.keep(DM_ROOM, megolm("$a2", session="S2"), dm=True)
+    await svc.keep("!bobdm:example.org", megolm("$b1", sender=BOB, session="S3"), dm=True)
+    clock.now += 1
+    assert await svc.check() == 2  # alice and bob told
+    alice = world.ctx(ALICE)
+    assert len(await UnreadData.describe(alice)) == 2
+    assert "could not decrypt yet" in texts(await world.run("!mydata", ALICE))
+    assert "deleted 3 records" in texts(await world.run("!forget confirm", ALICE))  # two events, the flag
+    assert await UnreadData.describe(alice) == []
+    assert [w.sender for w in await store.every(world.db, world.keyring)] == [BOB]
+    assert await core.member_flag(world.db, Member(world.keyring, BOB), TOLD_FLAG) is not None
+
+
+def test_doctor_reports_the_count_from_the_health_file(tmp_path: Path) -> None:
+    assert "no count yet" in doctor_check(tmp_path).detail
+    (tmp_path / "health.json").write_text(json.dumps({"last_sync": 1, "undecryptable_waiting": 3}))
+    check = doctor_check(tmp_path)
+    assert check.ok and check.detail.startswith("3 messages waiting for room keys")
