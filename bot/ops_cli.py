@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import SECRET_FILE_KEYS, ConfigError, load_settings
+from bot.config import SECRET_FILE_KEYS, ConfigError, Settings, load_settings
+from storage import atrest
 
 BURN_WORD = "BURN"
 # env-file lines that hold key material or credentials; burn blanks them
@@ -163,15 +164,21 @@ def _store_files(data_dir: Path) -> list[Path]:
                   and not p.name.startswith(tuple(f"{n}-" for n in DB_FILES)))
 
 
-def _compact_database(db_path: Path) -> None:
-    """Fold the WAL into the database and rewrite it, so deleted rows' old pages are gone."""
-    conn = sqlite3.connect(str(db_path), isolation_level=None)
+def _compact_database(db_path: Path, key: bytes | None) -> bool:
+    """Fold the WAL into the database and rewrite it, so deleted rows' old pages are gone.
+    An encrypted bot.db needs its key (read before the keys are destroyed); without it the
+    file stays as it is (unreadable once BOT_STORE_KEY is gone). Returns whether it ran."""
+    try:
+        conn = atrest.connect(db_path, None if atrest.is_plaintext(db_path) else key, isolation_level=None)
+    except (atrest.WrongKeyError, sqlite3.Error, atrest.sqlcipher.Error):
+        return False
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("VACUUM")
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:
         conn.close()
+    return True
 
 
 def cmd_burn(args: argparse.Namespace) -> int:
@@ -179,13 +186,17 @@ def cmd_burn(args: argparse.Namespace) -> int:
     env_file: Path | None = args.env_file
     if env_file is None and Path(".env").exists():
         env_file = Path(".env")
+    try:
+        settings: Settings | None = load_settings(env_file)
+    except ConfigError as exc:
+        settings, problem = None, exc.problems[0] if exc.problems else "invalid configuration"
     if data_dir is None:
-        try:
-            data_dir = load_settings(env_file).BOT_DATA_DIR
-        except ConfigError as exc:
+        if settings is None:
             print("error: cannot read the configuration to find BOT_DATA_DIR; pass --data-dir PATH "
-                  f"({exc.problems[0] if exc.problems else 'invalid configuration'})", file=sys.stderr)
+                  f"({problem})", file=sys.stderr)
             return 2
+        data_dir = settings.BOT_DATA_DIR
+    db_key = atrest.file_key(settings.store_key, atrest.DB_PURPOSE) if settings is not None else None
     key_files = list(args.key_file)
     for key in SECRET_FILE_KEYS:  # *_FILE secrets named in the environment or env file
         named = os.environ.get(key + "_FILE") or _env_value(env_file, key + "_FILE")
@@ -216,7 +227,7 @@ def cmd_burn(args: argparse.Namespace) -> int:
         shredded += shred(path)
     db_path = data_dir / "bot.db"
     if db_path.exists():
-        _compact_database(db_path)
+        _compact_database(db_path, db_key)
     print(f"Done: overwrote and deleted {shredded} files, blanked {blanked} env-file lines. "
           "Remove any backups and copies of the keys too (see docs/operations.md).")
     return 0

@@ -121,6 +121,13 @@ class BotProcess:
         logs = sorted(self.directory.glob("bot-*.log"))
         return "".join(p.read_text(errors="replace") for p in logs)
 
+    def open_db(self, path: Path | None = None, **kwargs: Any) -> Any:
+        """A connection to bot.db (or a backup of it), keyed as the bot keys it (SQLCipher)."""
+        from storage import atrest
+
+        key = atrest.file_key(self.store_key, atrest.DB_PURPOSE)
+        return atrest.connect(path or self.data_dir / "bot.db", key, **kwargs)
+
     def run_cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run another ``organizer-bot`` subcommand with this bot's env file."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MATRIX_", "BOT_"))}
