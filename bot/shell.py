@@ -46,7 +46,7 @@ from nio import (
 )
 from nio.api import MessageDirection, RoomPreset
 
-from bot import crosssign
+from bot import crosssign, e2ee_store  # hook(#17): e2ee_store
 from bot.config import Settings
 from commands import base
 from commands.base import (
@@ -208,6 +208,7 @@ class MatrixShell:
             pickle_key=s.store_key,
             max_limit_exceeded=None,
             max_timeouts=2,
+            **e2ee_store.client_options(s),  # hook(#17): nio's store on SQLCipher, no plaintext trust files
         )
         client = AsyncClient(s.MATRIX_HOMESERVER, s.MATRIX_USER_ID, store_path=str(s.store_dir), config=config)
         session = self._saved_session()
