@@ -4,8 +4,10 @@ row kept; a wrong key is refused with nothing changed."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -124,3 +126,54 @@ def test_doctor_wording_tells_plaintext_encrypted_and_wrong_key_apart(tmp_path):
     atrest.connect(tmp_path / "enc.db", KEY).execute("CREATE TABLE t (v)").connection.close()
     assert atrest.describe(tmp_path / "enc.db", KEY).startswith("encrypted (SQLCipher 4")
     assert atrest.describe(tmp_path / "enc.db", OTHER).startswith("encrypted, but not with this")
+
+
+@pytest.fixture
+def restore_umask():
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)
+
+
+def test_data_dir_database_wal_and_backup_are_private_from_the_first_byte(tmp_path, monkeypatch, restore_umask):
+    """The CLI sets umask 077 before anything: no chmod afterwards (one is made to fail here)."""
+    from bot import cli
+
+    os.umask(0o022)  # what a shell or a container usually starts with
+    data = tmp_path / "data"
+    env = tmp_path / "bot.env"
+    env.write_text(f"MATRIX_HOMESERVER=http://127.0.0.1:1\nMATRIX_USER_ID=@bot:example.org\nMATRIX_PASSWORD=pw\n"
+                   f"BOT_DATA_DIR={data}\nBOT_HASH_KEY={base64.b64encode(b'h' * 32).decode()}\n"
+                   "BOT_STORE_KEY=store-key-0123456789abcdef\n")
+
+    def no_chmod(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("files must be created private, not chmod-ed afterwards")
+
+    monkeypatch.setattr(os, "chmod", no_chmod)
+    assert cli.main(["export-aggregates", "--env-file", str(env)]) == 1  # no database yet: only the umask
+    data.mkdir()  # as open_database does, under the CLI's umask
+    assert cli.main(["backup", str(tmp_path / "none.db"), "--env-file", str(env)]) == 1
+    import asyncio
+
+    from bot.app import db_key
+
+    async def make() -> None:
+        db = await Database.open(data / "bot.db", key=db_key(_settings(env)))
+        async with db.transaction():
+            await db.execute("CREATE TABLE t (v)")
+        wal = data / "bot.db-wal"
+        assert wal.exists() and wal.stat().st_mode & 0o777 == 0o600
+        await db.close()
+
+    asyncio.run(make())
+    assert cli.main(["backup", str(tmp_path / "backup.db"), "--env-file", str(env)]) == 0
+    for path in (data, data / "bot.db", tmp_path / "backup.db"):
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def _settings(env: Path):  # noqa: ANN202
+    from bot.config import load_settings
+
+    return load_settings(env)
