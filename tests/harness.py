@@ -52,6 +52,7 @@ class BotProcess:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     starts: int = 0
+    code_root: Path | None = None  # run another tree's code (an earlier release), not this one's
 
     @property
     def data_dir(self) -> Path:
@@ -83,9 +84,10 @@ class BotProcess:
         health = self.data_dir / "health.json"
         before = health.stat().st_mtime if health.exists() else 0.0
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MATRIX_", "BOT_"))}
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(self.code_root or ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        command = [sys.executable, "-m", "bot"] if self.code_root else bot_command()
         self.process = subprocess.Popen(
-            [*bot_command(), "run", "--env-file", str(self.env_file)],
+            [*command, "run", "--env-file", str(self.env_file)],
             stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
             cwd=self.directory, env=env, start_new_session=True,
         )
