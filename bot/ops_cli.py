@@ -121,19 +121,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- burn
 
 
-def shred(path: Path) -> bool:
-    """Overwrite a file with random bytes (same length, flushed to disk), then delete it."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return False
-    with open(path, "r+b", buffering=0) as handle:
-        handle.write(os.urandom(max(size, 1)))
-        os.fsync(handle.fileno())
-    path.unlink()
-    return True
-
-
 def blank_env_secrets(path: Path) -> int:
     """Rewrite the env file in place without the values of its key and credential lines;
     the old content is first overwritten with random bytes. Returns how many lines were blanked."""
@@ -151,8 +138,7 @@ def blank_env_secrets(path: Path) -> int:
     if not blanked:
         return 0
     with open(path, "r+b", buffering=0) as handle:
-        handle.write(os.urandom(len(text.encode())))
-        os.fsync(handle.fileno())
+        atrest.overwrite(handle)
         handle.seek(0)
         handle.truncate()
         handle.write("".join(out).encode())
@@ -264,7 +250,7 @@ def _environment_keys() -> list[str]:
 
 def _destroy(path: Path, remaining: list[str], what: str) -> int:
     try:
-        return int(shred(path))
+        return int(atrest.shred(path))
     except OSError as exc:
         remaining.append(f"{what} (cannot overwrite or delete it here: {exc.strerror}; a read-only secret mount?): "
                          "delete it on the host")

@@ -90,7 +90,7 @@ def encrypt_in_place(path: Path, key: bytes) -> bool:
     with open(path, "r+b", buffering=0) as old:  # keep the old inode to overwrite it after the swap
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-        _overwrite(old)
+        overwrite(old)
     for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)  # plaintext side files of the old database
     return True
@@ -113,10 +113,12 @@ def export_encrypted(source: Path, target: Path, key: bytes) -> None:
 
 
 def shred(path: Path) -> bool:
-    """Overwrite a file with random bytes, then delete it. False if it did not exist."""
+    """Overwrite a file with random bytes (flushed to disk), then delete it. False if it did
+    not exist. The one shredder: ``burn`` (key files, E2EE store, session) and the E2EE store's
+    plaintext leftovers both use it."""
     try:
         with open(path, "r+b", buffering=0) as handle:
-            _overwrite(handle)
+            overwrite(handle)
     except FileNotFoundError:
         return False
     path.unlink()
@@ -136,7 +138,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _overwrite(handle: Any) -> None:
+def overwrite(handle: Any) -> None:
     """Overwrite an open file with random bytes (its blocks, where the filesystem writes in
     place; copy-on-write filesystems and SSDs may keep the old blocks: see SECURITY.md)."""
     size = os.fstat(handle.fileno()).st_size

@@ -10,11 +10,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bot import cli, ops_cli
+from bot import cli
 from bot.config import load_settings
 from commands import admin, base
 from commands.base import Role, RoomFacts
-from storage import core, retention
+from storage import atrest, core, retention
 from storage.db import CORE
 from tests.fakes import DM, ROOM, TEST_KEY, texts
 
@@ -246,8 +246,6 @@ def test_burn_destroys_keys_and_store(tmp_path, monkeypatch, capsys):
 
 
 def test_shred_overwrites_before_deleting(tmp_path, monkeypatch):
-    from bot import ops_cli
-
     target = tmp_path / "k"
     target.write_bytes(b"A" * 100)
     written = []
@@ -258,7 +256,7 @@ def test_shred_overwrites_before_deleting(tmp_path, monkeypatch):
         real_unlink(self, *a, **k)
 
     monkeypatch.setattr(Path, "unlink", spy)
-    assert ops_cli.shred(target)
+    assert atrest.shred(target)
     assert len(written[0]) == 100 and written[0] != b"A" * 100
     assert not target.exists()
 
@@ -311,14 +309,14 @@ def test_burn_reports_a_key_file_it_cannot_overwrite(tmp_path, monkeypatch, caps
     key_file = tmp_path / "ro" / "bot_store_key"
     key_file.parent.mkdir()
     key_file.write_text(STORE_KEY)
-    real_shred = ops_cli.shred
+    real_shred = atrest.shred
 
     def read_only_mount(path: Path) -> bool:
         if path == key_file:
             raise OSError(errno.EROFS, "Read-only file system")
         return real_shred(path)
 
-    monkeypatch.setattr(ops_cli, "shred", read_only_mount)
+    monkeypatch.setattr(atrest, "shred", read_only_mount)
     code = cli.main(["burn", "--env-file", str(env), "--key-file", str(key_file), "--yes-i-understand"])
     out, err = capsys.readouterr()
     assert code == 3
