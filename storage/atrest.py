@@ -30,6 +30,14 @@ E2EE_PURPOSE = "e2ee-store"  # nio's store (olm account, sessions, devices, trus
 _INFO_PREFIX = b"organizer-bot/v1/at-rest:"
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 _NOT_A_DATABASE = 26  # SQLITE_NOTADB: what a wrong key (or no key) gives
+# SQLite's page cache on bot.db's main encrypted connection, in KiB (SQLite's default is 2 MB).
+# The OS cache holds only ciphertext, so every page read from outside this cache is decrypted
+# and its HMAC checked again; a cache that holds the working set keeps hot pages decrypted.
+# Allocated as pages are read (a small database never uses it all). None: SQLite's default.
+PAGE_CACHE_KIB: int | None = 65536
+# cipher_memory_security (zeroing and mlock of memory SQLCipher frees) stays at its default,
+# OFF since SQLCipher 4.5: it only protects a running process's memory, and that process holds
+# the keys anyway (see SECURITY.md: a running server seized with its keys reveals its data).
 
 
 class WrongKeyError(Exception):

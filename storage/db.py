@@ -133,6 +133,8 @@ class Database:
         wal = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
         for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0"):
             raw.execute(f"PRAGMA {pragma}").close()
+        if key is not None and atrest.PAGE_CACHE_KIB is not None:  # decrypted pages stay in memory
+            raw.execute(f"PRAGMA cache_size=-{int(atrest.PAGE_CACHE_KIB)}").close()
         worker = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
         db = cls(raw, worker, path if wal else None, key)
         try:
