@@ -62,6 +62,20 @@ async def test_the_database_its_wal_and_its_backup_are_unreadable_without_the_ke
         conn.close()
 
 
+async def test_the_encrypted_connection_keeps_a_large_page_cache(tmp_path):
+    """Decrypted pages stay in SQLite's cache (the OS cache holds only ciphertext); a plaintext
+    test database keeps the build's default."""
+    plain = await Database.open(tmp_path / "plain.db")
+    default = (await plain.fetchone("PRAGMA cache_size"))[0]  # type: ignore[index]
+    await plain.close()
+    db = await Database.open(tmp_path / "bot.db", key=KEY)
+    try:
+        assert (await db.fetchone("PRAGMA cache_size"))[0] == -atrest.PAGE_CACHE_KIB  # type: ignore[index,operator]
+        assert atrest.PAGE_CACHE_KIB is not None and -default < atrest.PAGE_CACHE_KIB <= 65536
+    finally:
+        await db.close()
+
+
 async def test_a_wrong_key_is_refused_with_nothing_changed(tmp_path):
     db = await Database.open(tmp_path / "bot.db", key=KEY)
     await db.execute("CREATE TABLE t (v TEXT)")
