@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.scheduler import Scheduler
 from bot.shell import LoginFailed, MatrixShell, StoreUnreadable
 from commands import load_all
-from storage import core
+from storage import atrest, core
 from storage.db import Database, KeyMismatchError
 from storage.hashing import Keyring
 
@@ -23,12 +23,17 @@ class StartupError(Exception):
     """A problem the admin must fix; printed as one line, exit code 2."""
 
 
+def db_key(settings: Settings) -> bytes:
+    """The SQLCipher key of bot.db and its backups (see storage/atrest.py)."""
+    return atrest.file_key(settings.store_key, atrest.DB_PURPOSE)
+
+
 async def open_database(settings: Settings) -> tuple[Database, Keyring]:
     keyring = Keyring(settings.hash_key)
     settings.BOT_DATA_DIR.mkdir(parents=True, exist_ok=True)
     load_all()
     try:
-        db = await Database.open(settings.db_path, keyring.fingerprint())
+        db = await Database.open(settings.db_path, keyring.fingerprint(), key=db_key(settings))
     except KeyMismatchError as exc:
         raise StartupError(str(exc)) from None
     return db, keyring

@@ -95,7 +95,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "env_file", None))
 
 
+PRIVATE_UMASK = 0o077  # every file and directory the bot creates: owner only, from the first byte
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -226,7 +230,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from storage.db import Database
+    from bot.app import db_key
+    from storage.db import Database, KeyMismatchError
 
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -237,15 +242,19 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     async def copy() -> None:
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.db_path, key=db_key(settings))
         try:
             await db.backup(args.path)
         finally:
             await db.close()
-        os.chmod(args.path, 0o600)
 
-    asyncio.run(copy())
-    print(f"backup written to {args.path}")
+    try:
+        asyncio.run(copy())
+    except KeyMismatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"backup written to {args.path} (encrypted with the bot.db key derived from BOT_STORE_KEY; "
+          "restore it by copying it to bot.db)")
     return 0
 
 

@@ -8,13 +8,13 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from bot import crosssign, undecrypted
+from bot import crosssign, e2ee_store, undecrypted
 from bot.config import Settings
 from bot.crosssign import Check
 
 
 async def run_checks(settings: Settings) -> list[Check]:
-    checks: list[Check] = [Check("configuration", True, "valid")]
+    checks: list[Check] = [Check("configuration", True, "valid"), *at_rest_checks(settings)]
     checks.append(undecrypted.doctor_check(settings.BOT_DATA_DIR))  # the count the bot wrote into health.json
     reachable = await _reachable(settings.MATRIX_HOMESERVER)
     checks.append(Check("homeserver reachable", reachable is None, reachable or settings.MATRIX_HOMESERVER,
@@ -28,7 +28,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         return checks
     session: dict[str, Any] = json.loads(session_path.read_text())
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, pickle_key=settings.store_key,
-                               max_timeouts=2)
+                               max_timeouts=2, **e2ee_store.client_options(settings))
     client = AsyncClient(settings.MATRIX_HOMESERVER, settings.MATRIX_USER_ID,
                          store_path=str(settings.store_dir), config=config)
     try:
@@ -50,6 +50,23 @@ async def run_checks(settings: Settings) -> list[Check]:
     finally:
         await client.close()
     return checks
+
+
+def at_rest_checks(settings: Settings) -> list[Check]:
+    """What is encrypted at rest, file by file (SQLCipher, keys derived from BOT_STORE_KEY)."""
+    from bot.app import db_key
+    from storage import atrest
+
+    state = atrest.describe(settings.db_path, db_key(settings))
+    ok = state == "missing" or state.startswith("encrypted (")
+    fix = {"PLAINTEXT": "start the bot once (`organizer-bot run`): it encrypts bot.db in place"}.get(
+        state, "" if ok else "use the BOT_STORE_KEY bot.db was created with")
+    detail = "not created yet" if state == "missing" else state
+    store_ok, store_detail = e2ee_store.describe(settings)
+    return [Check("bot.db at rest", ok, detail + "; backups use the same key", fix),
+            Check("E2EE store at rest", store_ok, store_detail, "" if store_ok else
+                  "start the bot once: it moves nio's old store into the encrypted one (or use the right "
+                  "BOT_STORE_KEY)")]
 
 
 async def _reachable(url: str) -> str | None:

@@ -16,12 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import SECRET_FILE_KEYS, ConfigError, load_settings
+from bot.config import SECRET_FILE_KEYS, ConfigError, Settings, load_settings
+from storage import atrest
 
 BURN_WORD = "BURN"
 # env-file lines that hold key material or credentials; burn blanks them
 SECRET_LINE = re.compile(r"^\s*(export\s+)?(BOT_HASH_KEY|BOT_STORE_KEY|MATRIX_PASSWORD|MATRIX_ACCESS_TOKEN)\s*=")
 DB_FILES = ("bot.db",)
+ENV_SECRETS = ("BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_PASSWORD", "MATRIX_ACCESS_TOKEN")
+EXIT_NOT_DONE = 3  # burn destroyed what it could, but a key remains
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,8 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "burn", help="EMERGENCY: destroy the keys so the data can no longer be linked to anyone",
         description="Overwrite with random bytes and delete: the key files given with --key-file, the key "
                     "lines of the env file, the end-to-end-encryption store, the saved session and the "
-                    "cross-signing keys in BOT_DATA_DIR. The remaining database holds only keyed hashes "
-                    "that nobody can link to a member any more. Stop the bot first. This cannot be undone.")
+                    "cross-signing keys in BOT_DATA_DIR. The remaining database is encrypted under a key that "
+                    "no longer exists. Keys it cannot destroy (set in the process environment, or on a "
+                    "read-only mount) are listed, and it then exits 3: delete them on the host. Stop the bot "
+                    "first. This cannot be undone.")
     burn.add_argument("--env-file", type=Path, default=None, metavar="PATH",
                       help="env file with the configuration (its key lines are blanked)")
     burn.add_argument("--key-file", type=Path, action="append", default=[], metavar="PATH",
@@ -116,19 +121,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- burn
 
 
-def shred(path: Path) -> bool:
-    """Overwrite a file with random bytes (same length, flushed to disk), then delete it."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return False
-    with open(path, "r+b", buffering=0) as handle:
-        handle.write(os.urandom(max(size, 1)))
-        os.fsync(handle.fileno())
-    path.unlink()
-    return True
-
-
 def blank_env_secrets(path: Path) -> int:
     """Rewrite the env file in place without the values of its key and credential lines;
     the old content is first overwritten with random bytes. Returns how many lines were blanked."""
@@ -146,8 +138,7 @@ def blank_env_secrets(path: Path) -> int:
     if not blanked:
         return 0
     with open(path, "r+b", buffering=0) as handle:
-        handle.write(os.urandom(len(text.encode())))
-        os.fsync(handle.fileno())
+        atrest.overwrite(handle)
         handle.seek(0)
         handle.truncate()
         handle.write("".join(out).encode())
@@ -163,15 +154,21 @@ def _store_files(data_dir: Path) -> list[Path]:
                   and not p.name.startswith(tuple(f"{n}-" for n in DB_FILES)))
 
 
-def _compact_database(db_path: Path) -> None:
-    """Fold the WAL into the database and rewrite it, so deleted rows' old pages are gone."""
-    conn = sqlite3.connect(str(db_path), isolation_level=None)
+def _compact_database(db_path: Path, key: bytes | None) -> bool:
+    """Fold the WAL into the database and rewrite it, so deleted rows' old pages are gone.
+    An encrypted bot.db needs its key (read before the keys are destroyed); without it the
+    file stays as it is (unreadable once BOT_STORE_KEY is gone). Returns whether it ran."""
+    try:
+        conn = atrest.connect(db_path, None if atrest.is_plaintext(db_path) else key, isolation_level=None)
+    except (atrest.WrongKeyError, sqlite3.Error, atrest.sqlcipher.Error):
+        return False
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("VACUUM")
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:
         conn.close()
+    return True
 
 
 def cmd_burn(args: argparse.Namespace) -> int:
@@ -179,13 +176,17 @@ def cmd_burn(args: argparse.Namespace) -> int:
     env_file: Path | None = args.env_file
     if env_file is None and Path(".env").exists():
         env_file = Path(".env")
+    try:
+        settings: Settings | None = load_settings(env_file)
+    except ConfigError as exc:
+        settings, problem = None, exc.problems[0] if exc.problems else "invalid configuration"
     if data_dir is None:
-        try:
-            data_dir = load_settings(env_file).BOT_DATA_DIR
-        except ConfigError as exc:
+        if settings is None:
             print("error: cannot read the configuration to find BOT_DATA_DIR; pass --data-dir PATH "
-                  f"({exc.problems[0] if exc.problems else 'invalid configuration'})", file=sys.stderr)
+                  f"({problem})", file=sys.stderr)
             return 2
+        data_dir = settings.BOT_DATA_DIR
+    db_key = atrest.file_key(settings.store_key, atrest.DB_PURPOSE) if settings is not None else None
     key_files = list(args.key_file)
     for key in SECRET_FILE_KEYS:  # *_FILE secrets named in the environment or env file
         named = os.environ.get(key + "_FILE") or _env_value(env_file, key + "_FILE")
@@ -199,7 +200,9 @@ def cmd_burn(args: argparse.Namespace) -> int:
     if env_file is not None:
         print(f"  the key and password lines of {env_file}")
     print(f"  the encryption store, saved session and signing keys in {data_dir} ({len(store)} files)")
-    print("The database stays, but nobody can link it to a member any more, and the bot cannot start "
+    for line in _environment_keys():
+        print(f"  (cannot destroy: {line})")
+    print("The database stays, encrypted under a key that will no longer exist, and the bot cannot start "
           "with it again. Stop the bot first, or it may write its keys again.")
     if not args.yes_i_understand:
         print(f"Type {BURN_WORD} to go ahead: ", end="", flush=True)
@@ -208,18 +211,50 @@ def cmd_burn(args: argparse.Namespace) -> int:
             print("Not confirmed; nothing was changed.")
             return 1
 
-    shredded = 0
+    shredded, remaining = 0, _environment_keys()
     for path in key_files:
-        shredded += shred(path)
-    blanked = blank_env_secrets(env_file) if env_file is not None and env_file.exists() else 0
+        shredded += _destroy(path, remaining, f"key file {path}")
+    blanked = 0
+    if env_file is not None and env_file.exists():
+        try:
+            blanked = blank_env_secrets(env_file)
+        except OSError as exc:
+            remaining.append(f"the key lines of {env_file} (cannot rewrite it: {exc.strerror}): "
+                             "delete that file, or its key lines, where it is writable (on the host)")
     for path in store:
-        shredded += shred(path)
+        shredded += _destroy(path, remaining, f"{path}")
     db_path = data_dir / "bot.db"
     if db_path.exists():
-        _compact_database(db_path)
-    print(f"Done: overwrote and deleted {shredded} files, blanked {blanked} env-file lines. "
-          "Remove any backups and copies of the keys too (see docs/operations.md).")
+        _compact_database(db_path, db_key)
+    print(f"Destroyed: overwrote and deleted {shredded} files, blanked {blanked} env-file lines.")
+    if remaining:
+        print("NOT DONE. These keys or files still exist, and with them bot.db and its backups can "
+              "still be read and linked to members:", file=sys.stderr)
+        for line in remaining:
+            print(f"  - {line}", file=sys.stderr)
+        print("Do this now: stop the container or service (docker stop / docker compose stop / systemctl "
+              "stop), delete the env file or secret files on the host that the keys came from (shred -u), "
+              "and every copy of them.", file=sys.stderr)
+        return EXIT_NOT_DONE
+    print("Every key burn was told of is gone: bot.db and its backups can no longer be read or linked to "
+          "anyone. Remove any other copies of the keys too (see docs/operations.md).")
     return 0
+
+
+def _environment_keys() -> list[str]:
+    """Keys in this process's environment: burn cannot erase them where they came from."""
+    return [f"{key} is set in the environment of this process: it came from the container's or service's "
+            "configuration (docker run --env-file/-e, compose environment:, systemd Environment=), which "
+            "burn cannot reach" for key in ENV_SECRETS if os.environ.get(key)]
+
+
+def _destroy(path: Path, remaining: list[str], what: str) -> int:
+    try:
+        return int(atrest.shred(path))
+    except OSError as exc:
+        remaining.append(f"{what} (cannot overwrite or delete it here: {exc.strerror}; a read-only secret mount?): "
+                         "delete it on the host")
+        return 0
 
 
 def _env_value(env_file: Path | None, key: str) -> str | None:

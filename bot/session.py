@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolError, LoginError
 
-from bot import crosssign
+from bot import crosssign, e2ee_store  # hook(#17): e2ee_store
 from bot.config import Settings
 from bot.fallback_keys import KeyUpkeep
 from bot.ratelimit import RateGate
@@ -64,6 +64,7 @@ class Session:
             pickle_key=s.store_key,
             max_limit_exceeded=None,
             max_timeouts=2,
+            **e2ee_store.client_options(s),  # hook(#17): nio's store on SQLCipher, no plaintext trust files
         )
         client = AsyncClient(s.MATRIX_HOMESERVER, s.MATRIX_USER_ID, store_path=str(s.store_dir), config=config)
         session = self._saved()

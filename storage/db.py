@@ -22,13 +22,15 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+from sqlcipher3 import dbapi2 as sqlite3  # SQLite with SQLCipher: same API as the stdlib module
+
+from storage import atrest
 
 log = logging.getLogger("organizer_bot.db")
 Migration = str  # one SQL script per step
@@ -40,7 +42,8 @@ _TX_OWNER: contextvars.ContextVar[int | None] = contextvars.ContextVar("tx_owner
 
 
 class KeyMismatchError(Exception):
-    """The database was created with a different BOT_HASH_KEY."""
+    """The database was created with a different BOT_HASH_KEY (or is encrypted under
+    another BOT_STORE_KEY)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ CORE = Schema(
 
 
 class Database:
-    def __init__(self, raw: sqlite3.Connection, worker: aiosqlite.Connection, path: Path | None) -> None:
+    def __init__(self, raw: sqlite3.Connection, worker: aiosqlite.Connection, path: Path | None,
+                 key: bytes | None = None) -> None:
         self._raw = raw  # used on the loop thread, or by the worker while ``_worker_job`` is set
         self._worker = worker
         self.path = path
@@ -105,20 +109,34 @@ class Database:
         self._commits = 0
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
+        self._key = key  # SQLCipher key of this file (None: plaintext, tests only)
 
     @classmethod
-    async def open(cls, path: Path | str, key_fingerprint: str | None = None) -> Database:
-        """Open (creating if needed) and migrate. With ``key_fingerprint``, refuse a database
-        made under another key before changing anything."""
+    async def open(cls, path: Path | str, key_fingerprint: str | None = None, *,
+                   key: bytes | None = None) -> Database:
+        """Open (creating if needed) and migrate. With ``key`` (a raw 32-byte SQLCipher key, see
+        :mod:`storage.atrest`) the file is encrypted; a plaintext one is encrypted in place
+        first, and one encrypted under another key is refused with nothing changed. With
+        ``key_fingerprint``, refuse a database made under another hash key before changing anything."""
         path = Path(path)
-        # check_same_thread=False: the worker thread uses it too, never at the same time (see _in_worker)
-        raw = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        if key is not None and str(path) != ":memory:" and atrest.encrypt_in_place(path, key):
+            log.warning("bot.db was plaintext (made by an earlier release): encrypted it in place with "
+                        "BOT_STORE_KEY; the plaintext file was overwritten")
+        try:
+            # check_same_thread=False: the worker thread uses it too, never at the same time (see _in_worker)
+            raw = atrest.connect(path, key, isolation_level=None, check_same_thread=False)
+        except atrest.WrongKeyError:
+            raise KeyMismatchError(
+                "BOT_STORE_KEY does not open bot.db (it is encrypted under another key); nothing was "
+                "changed. Start with the BOT_STORE_KEY it was created with.") from None
         raw.row_factory = sqlite3.Row
         wal = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
         for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0"):
             raw.execute(f"PRAGMA {pragma}").close()
+        if key is not None and atrest.PAGE_CACHE_KIB is not None:  # decrypted pages stay in memory
+            raw.execute(f"PRAGMA cache_size=-{int(atrest.PAGE_CACHE_KIB)}").close()
         worker = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
-        db = cls(raw, worker, path if wal else None)
+        db = cls(raw, worker, path if wal else None, key)
         try:
             if key_fingerprint is not None:
                 await db._check_fingerprint(key_fingerprint)
@@ -131,6 +149,10 @@ class Database:
             await worker.close()
             raise
         return db
+
+    @property
+    def encrypted(self) -> bool:
+        return self._key is not None
 
     async def _check_fingerprint(self, fingerprint: str) -> None:
         has_meta = await self.fetchone("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'")
@@ -204,8 +226,8 @@ class Database:
         assert self.path is not None
         try:
             if self._checkpoint_conn is None:  # used by one thread at a time (one checkpoint at a time)
-                self._checkpoint_conn = sqlite3.connect(str(self.path), isolation_level=None,
-                                                        check_same_thread=False)
+                self._checkpoint_conn = atrest.connect(self.path, self._key, isolation_level=None,
+                                                       check_same_thread=False)
             self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
         except sqlite3.Error as exc:  # the next one retries; the WAL only grows meanwhile
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
@@ -285,10 +307,12 @@ class Database:
         )
 
     async def backup(self, target: Path | str) -> None:
-        """A consistent online copy through SQLite's backup API."""
+        """A consistent online copy through SQLite's backup API, encrypted under this file's key
+        (so a backup is restored by copying it to bot.db)."""
         if _TX_OWNER.get() == id(self):
             raise RuntimeError("backup() inside a transaction would copy uncommitted rows")
-        dest = await aiosqlite.connect(str(target))
+        dest_raw = atrest.connect(target, self._key, isolation_level=None, check_same_thread=False)
+        dest = await aiosqlite.Connection(lambda: dest_raw, iter_chunk_size=64)
         try:
             async with self._lock:  # never copy another task's uncommitted rows
                 await self._in_worker(lambda worker: worker.backup(dest))

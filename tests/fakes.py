@@ -11,6 +11,7 @@ from typing import Any
 from bot.config import Settings
 from commands import base, load_all
 from commands.base import Args, Context, Env, Output, Role, RoomFacts, RoomView
+from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
 
@@ -91,12 +92,14 @@ class World:
                 return [base.Reply(str(exc))]
 
 
-async def make_world(tmp_path: Path, **overrides: Any) -> World:
+async def make_world(tmp_path: Path, *, at_rest: bool = False, **overrides: Any) -> World:
+    """A world on a plaintext bot.db, or (``at_rest``) on SQLCipher keyed as the bot keys it."""
     load_all()
     tmp_path.mkdir(parents=True, exist_ok=True)
     s = settings(tmp_path, **overrides)
     keyring = Keyring(s.hash_key)
-    db = await Database.open(tmp_path / "bot.db", keyring.fingerprint())
+    key = atrest.file_key(s.store_key, atrest.DB_PURPOSE) if at_rest else None
+    db = await Database.open(tmp_path / "bot.db", keyring.fingerprint(), key=key)
     return World(db, keyring, s, FakeShell(views=[ROOM, DM]))
 
 

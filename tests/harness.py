@@ -52,6 +52,7 @@ class BotProcess:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     starts: int = 0
+    code_root: Path | None = None  # run another tree's code (an earlier release), not this one's
 
     @property
     def data_dir(self) -> Path:
@@ -83,9 +84,10 @@ class BotProcess:
         health = self.data_dir / "health.json"
         before = health.stat().st_mtime if health.exists() else 0.0
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MATRIX_", "BOT_"))}
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(self.code_root or ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        command = [sys.executable, "-m", "bot"] if self.code_root else bot_command()
         self.process = subprocess.Popen(
-            [*bot_command(), "run", "--env-file", str(self.env_file)],
+            [*command, "run", "--env-file", str(self.env_file)],
             stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
             cwd=self.directory, env=env, start_new_session=True,
         )
@@ -120,6 +122,13 @@ class BotProcess:
     def log(self) -> str:
         logs = sorted(self.directory.glob("bot-*.log"))
         return "".join(p.read_text(errors="replace") for p in logs)
+
+    def open_db(self, path: Path | None = None, **kwargs: Any) -> Any:
+        """A connection to bot.db (or a backup of it), keyed as the bot keys it (SQLCipher)."""
+        from storage import atrest
+
+        key = atrest.file_key(self.store_key, atrest.DB_PURPOSE)
+        return atrest.connect(path or self.data_dir / "bot.db", key, **kwargs)
 
     def run_cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run another ``organizer-bot`` subcommand with this bot's env file."""

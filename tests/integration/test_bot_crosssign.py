@@ -63,7 +63,7 @@ async def test_bot_is_cross_signed_on_every_start_path_and_doctor_says_so(make_b
     assert "[PROBLEM] E2EE store key" in broken.stdout and "fix:" in broken.stdout
     refused = bot.run_cli("run", "--env-file", str(bot.env_file))
     assert refused.returncode == 2
-    assert "BOT_STORE_KEY does not open the E2EE store" in refused.stderr and "Traceback" not in refused.stderr
+    assert "BOT_STORE_KEY does not open bot.db" in refused.stderr and "Traceback" not in refused.stderr
 
 
 async def test_element_member_excluding_insecure_devices_gets_answers(bot, synapse, element_client_script):  # noqa: F811

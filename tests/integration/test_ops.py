@@ -125,7 +125,9 @@ async def test_backup_and_export_while_the_bot_answers(bot, members, tmp_path):
     await alice.wait_for(lambda: set(sent) <= set(_answered(alice, room)), 60)
 
     assert backup.returncode == 0, backup.stderr
-    conn = sqlite3.connect(target)
+    with pytest.raises(sqlite3.DatabaseError, match="file is not a database"):
+        sqlite3.connect(target).execute("SELECT count(*) FROM sqlite_master").fetchone()
+    conn = bot.open_db(target)  # encrypted under the bot.db key
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert conn.execute("SELECT version FROM schema_versions WHERE domain='core'").fetchone() == (len(CORE.steps),)
     handled = conn.execute("SELECT count(*) FROM processed_events").fetchone()[0]

@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 
 from storage.hashing import Keyring
-from tests.harness import scan_for_secrets
+from tests.harness import BotProcess, scan_for_secrets
 
 pytestmark = pytest.mark.integration
 
 
-def cells(db_path: Path) -> list[bytes]:
-    """Every BLOB/TEXT value of every table, as bytes."""
-    conn = sqlite3.connect(db_path)
+def cells(bot: BotProcess, db_path: Path) -> list[bytes]:
+    """Every BLOB/TEXT value of every table, as bytes (the files are encrypted: read with the key)."""
+    with pytest.raises(sqlite3.DatabaseError, match="file is not a database"):
+        sqlite3.connect(db_path).execute("SELECT count(*) FROM sqlite_master").fetchone()
+    conn = bot.open_db(db_path)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         found: list[bytes] = []
@@ -109,7 +111,7 @@ async def test_nothing_names_a_member_and_the_database_cannot_be_linked_without_
 
     # a seized bot.db (and its backup) without BOT_HASH_KEY links nobody
     for db_path in (bot.data_dir / "bot.db", backup):
-        values = cells(db_path)
+        values = cells(bot, db_path)
         assert values
         wrong = Keyring(secrets.token_bytes(32))
         candidates: list[bytes] = []

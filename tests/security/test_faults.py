@@ -17,6 +17,7 @@ import pytest
 
 from bot.intake import THROTTLE_TEXT
 from bot.localserver import LocalSynapse
+from storage import atrest
 from storage.hashing import Keyring
 from tests.harness import PASSWORD, BotProcess, Member, Received
 from tests.security.light import LightMember
@@ -29,15 +30,15 @@ HERE_ACK = re.compile(r"^Recorded your answer\. Roll-call `(r[12])`")
 FIGURES: dict[str, object] = {}
 
 
-def handled_so_far(db_path: Path) -> int:
+def handled_so_far(bot: BotProcess) -> int:
     """Commands the bot has committed (read-only peek; the bot may be writing)."""
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+        conn = bot.open_db(Path(f"file:{bot.data_dir / 'bot.db'}?mode=ro"), uri=True, timeout=5)
         try:
             return int(conn.execute("SELECT count(*) FROM processed_events").fetchone()[0])
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, atrest.sqlcipher.Error, atrest.WrongKeyError):
         return -1
 
 
@@ -93,13 +94,13 @@ async def test_sigkill_three_times_during_200_commands_loses_and_repeats_nothing
         sending = asyncio.create_task(send_all())
         kills: list[int] = []
         # kill at random points while commands are being handled: after a random number of them
-        base = handled_so_far(bot.data_dir / "bot.db")
+        base = handled_so_far(bot)
         total = 4 * MEMBERS
         for at in sorted(rng.sample(range(total // 10, total * 9 // 10), int(os.environ.get("CRASH_KILLS", "3")))):
-            while handled_so_far(bot.data_dir / "bot.db") - base < at:  # noqa: ASYNC110 - another process
+            while handled_so_far(bot) - base < at:  # noqa: ASYNC110 - another process
                 await asyncio.sleep(0.02)
             bot.kill()
-            kills.append(handled_so_far(bot.data_dir / "bot.db") - base)
+            kills.append(handled_so_far(bot) - base)
             await asyncio.to_thread(bot.start)
         await sending
         assert len(sent) == 4 * MEMBERS
@@ -137,7 +138,7 @@ async def test_sigkill_three_times_during_200_commands_loses_and_repeats_nothing
         assert "Amazon" in tally.body and f"Total: {MEMBERS}" in tally.body, tally.body
 
         assert bot.stop() == 0
-        conn = sqlite3.connect(bot.data_dir / "bot.db")
+        conn = bot.open_db()
         try:
             signers = dict(conn.execute("SELECT pledge_id, count(*) FROM pledge_signers GROUP BY pledge_id"))
             answers = dict(conn.execute("SELECT rollcall_id, count(*) FROM rollcall_answers GROUP BY rollcall_id"))

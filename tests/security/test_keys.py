@@ -71,14 +71,15 @@ async def test_keys_wrong_missing_from_files_and_the_store_key(make_bot, members
     assert result.returncode == 2 and "BOT_HASH_KEY_FILE: cannot read" in result.stderr, result.stderr
     assert snapshot(bot.data_dir) == before
 
-    # the E2EE store does not open with another store key: exit 2, one clear line, store untouched
+    # bot.db (checked first) and the E2EE store do not open with another store key: exit 2, one clear
+    # line, data directory untouched
     bot.extra_env["BOT_HASH_KEY_FILE"] = str(hash_file)
     other_store = tmp_path / "other-store.key"
     other_store.write_text(secrets.token_urlsafe(24))
     bot.extra_env["BOT_STORE_KEY_FILE"] = str(other_store)
     result = bot.run_cli("run", "--env-file", str(bot.env_file))
     assert result.returncode == 2, result.stderr
-    assert "BOT_STORE_KEY does not open the E2EE store" in result.stderr, result.stderr
+    assert "BOT_STORE_KEY does not open bot.db" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(bot.data_dir) == before
 

@@ -24,6 +24,17 @@ async def test_in_process_part_runs_on_a_tiny_database(tmp_path: Path) -> None:
     assert "commands/s" in text and "| 300 |" in text
 
 
+async def test_the_at_rest_comparison_runs_each_variant(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from bench import atrest_cost
+    from storage import atrest
+
+    monkeypatch.setattr(atrest, "PAGE_CACHE_KIB", atrest.PAGE_CACHE_KIB)  # _one sets it per variant
+    for i, variant in enumerate(atrest_cost.VARIANTS):
+        result = await atrest_cost._one(variant, tmp_path / str(i), members=100, actions=10, per_family=2)
+        assert result["rate"] > 0 and result["open_ms"] > 0  # type: ignore[operator]
+        assert atrest.is_plaintext(tmp_path / str(i) / "bot.db") == (variant == "plaintext")
+
+
 async def test_seeded_commands_see_the_seeded_campaign(tmp_path: Path) -> None:
     from tests.fakes import DM, make_world, texts
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sqlite3
 import threading
 import time
 
 import pytest
 
+from storage import atrest
 from storage import db as dbmodule
 from storage.db import Database
 
+KEY = atrest.file_key("test-store-key-0123456789", atrest.DB_PURPOSE)
+
+
+def connect(path, **kwargs):  # noqa: ANN001, ANN201 - another process's connection, with the key
+    return atrest.connect(path, KEY, **kwargs)
+
 
 async def _open(tmp_path) -> Database:  # noqa: ANN001
-    db = await Database.open(tmp_path / "bot.db")
+    db = await Database.open(tmp_path / "bot.db", key=KEY)
     await db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
     return db
 
@@ -38,7 +44,7 @@ async def test_statements_run_on_the_loop_thread_and_bulk_on_the_worker(tmp_path
 
 async def test_a_busy_database_is_waited_for_without_blocking_the_loop(tmp_path):
     db = await _open(tmp_path)
-    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other = connect(tmp_path / "bot.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     ticks = 0
 
@@ -71,10 +77,10 @@ async def test_a_busy_database_is_waited_for_without_blocking_the_loop(tmp_path)
 async def test_a_lock_held_too_long_fails_the_statement_with_the_database_intact(tmp_path, monkeypatch):
     monkeypatch.setattr(dbmodule, "BUSY_WAIT", 0.2)
     db = await _open(tmp_path)
-    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other = connect(tmp_path / "bot.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(dbmodule.sqlite3.OperationalError):
             async with db.transaction():
                 await db.execute("INSERT INTO t (v) VALUES ('never')")
         other.execute("COMMIT")
@@ -97,7 +103,7 @@ async def test_wal_is_checkpointed_in_the_background(tmp_path, monkeypatch):
         await db._checkpointer
         # the database file alone (no WAL) now holds every committed row
         shutil.copy(tmp_path / "bot.db", tmp_path / "copy.db")
-        copy = sqlite3.connect(tmp_path / "copy.db")
+        copy = connect(tmp_path / "copy.db")
         try:
             assert copy.execute("SELECT count(*) FROM t").fetchone()[0] == 5
         finally:
@@ -135,7 +141,7 @@ async def test_backup_copies_committed_rows_only(tmp_path):
         async with db.transaction():
             await db.execute("INSERT INTO t (v) VALUES ('kept')")
         await db.backup(tmp_path / "backup.db")
-        copy = sqlite3.connect(tmp_path / "backup.db")
+        copy = connect(tmp_path / "backup.db")
         try:
             assert copy.execute("SELECT v FROM t").fetchall() == [("kept",)]
         finally:

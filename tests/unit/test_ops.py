@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import sqlite3
@@ -13,7 +14,7 @@ from bot import cli
 from bot.config import load_settings
 from commands import admin, base
 from commands.base import Role, RoomFacts
-from storage import core, retention
+from storage import atrest, core, retention
 from storage.db import CORE
 from tests.fakes import DM, ROOM, TEST_KEY, texts
 
@@ -245,8 +246,6 @@ def test_burn_destroys_keys_and_store(tmp_path, monkeypatch, capsys):
 
 
 def test_shred_overwrites_before_deleting(tmp_path, monkeypatch):
-    from bot import ops_cli
-
     target = tmp_path / "k"
     target.write_bytes(b"A" * 100)
     written = []
@@ -257,7 +256,7 @@ def test_shred_overwrites_before_deleting(tmp_path, monkeypatch):
         real_unlink(self, *a, **k)
 
     monkeypatch.setattr(Path, "unlink", spy)
-    assert ops_cli.shred(target)
+    assert atrest.shred(target)
     assert len(written[0]) == 100 and written[0] != b"A" * 100
     assert not target.exists()
 
@@ -286,3 +285,41 @@ def test_compose_takes_every_secret_from_a_file():
     for key in SECRET_FILE_KEYS:
         assert f"{key}_FILE: /run/secrets/{key.lower()}" in text
         assert f"\n      {key}:" not in text  # never the value itself
+
+
+def test_burn_with_keys_in_the_environment_destroys_what_it_can_and_says_what_remains(
+        tmp_path, monkeypatch, capsys):
+    env, data = _burnable(tmp_path)
+    env.write_text(f"MATRIX_HOMESERVER=http://127.0.0.1:1\nMATRIX_USER_ID=@bot:example.org\nBOT_DATA_DIR={data}\n")
+    monkeypatch.setenv("BOT_HASH_KEY", TEST_KEY)  # as `docker run --env-file` passes them
+    monkeypatch.setenv("BOT_STORE_KEY", STORE_KEY)
+    monkeypatch.setenv("MATRIX_PASSWORD", "pw-secret-123")
+    code = cli.main(["burn", "--env-file", str(env), "--yes-i-understand"])
+    out, err = capsys.readouterr()
+    assert code == 3, out + err
+    assert sorted(p.name for p in data.rglob("*") if p.is_file()) == ["bot.db"]  # the store went anyway
+    assert "NOT DONE" in err and "no longer be read" not in out
+    for key in ("BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_PASSWORD"):
+        assert f"{key} is set in the environment of this process" in err
+    assert "stop the container" in err and "delete the env file or secret files on the host" in err
+
+
+def test_burn_reports_a_key_file_it_cannot_overwrite(tmp_path, monkeypatch, capsys):
+    env, data = _burnable(tmp_path)
+    key_file = tmp_path / "ro" / "bot_store_key"
+    key_file.parent.mkdir()
+    key_file.write_text(STORE_KEY)
+    real_shred = atrest.shred
+
+    def read_only_mount(path: Path) -> bool:
+        if path == key_file:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_shred(path)
+
+    monkeypatch.setattr(atrest, "shred", read_only_mount)
+    code = cli.main(["burn", "--env-file", str(env), "--key-file", str(key_file), "--yes-i-understand"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert f"key file {key_file} (cannot overwrite or delete it here: Read-only file system" in err
+    assert TEST_KEY not in env.read_text()  # the env file's lines were blanked all the same
+    assert not (data / "session.json").exists()
