@@ -25,7 +25,7 @@ from nio.api import RoomPreset
 
 from bot import crosssign, outputs
 from bot.config import Settings
-from bot.outputs import BroadcastTo, Origin, Redact, Send, SendDM
+from bot.outputs import BroadcastTo, Leave, Origin, Redact, Send, SendDM
 from bot.rooms import Rooms
 from commands.base import Output
 from storage.core import EventBook, Outgoing
@@ -131,6 +131,9 @@ class Outbox:
                     return True
                 case BroadcastTo():
                     return await self._broadcast(record, item.txn_id)
+                case Leave(room_id=room_id):
+                    await self.client.room_leave(room_id)
+                    return True
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
         log.error("unknown outbox item kind dropped")

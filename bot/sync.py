@@ -99,6 +99,7 @@ class Syncer:
             crosssign.invalidate(response.device_list.changed)
         for room_id, info in response.rooms.invite.items():
             await self.rooms.answer_invite(room_id, info.invite_state)
+            self.outbox.kick()  # a new home room is told so
         if any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events):
             await self.intake.retry_undecrypted()
         for room_id, info in response.rooms.join.items():

@@ -8,7 +8,7 @@ No domain refers to another's tables, so the order is only the one the bot has a
 
 from __future__ import annotations
 
-from storage import actions, companies, contracts, pledges, rollcalls
+from storage import actions, campaign, companies, contracts, pledges, rollcalls
 from storage.db import CORE, Schema
 
 DOMAINS: tuple[Schema, ...] = (
@@ -18,4 +18,5 @@ DOMAINS: tuple[Schema, ...] = (
     pledges.SCHEMA,
     rollcalls.SCHEMA,
     actions.SCHEMA,
+    campaign.SCHEMA,
 )
