@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from commands.base import REGISTRY, Args, CommandError, Context, Output, Reply, closest, code, command
 
-
 ROLES_TEXT = (
     "I work for the campaign's rooms and their members. Coordinators of the campaign (power in the home "
     "room, or admins) run pledges, roll-calls, aliases, broadcasts and the list of rooms; a coordinator of "

@@ -57,7 +57,7 @@ async def test_an_outsider_cannot_borrow_the_bot(make_bot, members):
     coord = await members("coord", bot)
     mallory = await members("mallory", bot, enroll=False)
     room = await coord.create_room(name="branch")
-    assert "Pledge `letter`" in (await coord.ask(room, "!pledge create letter Sign the letter")).body
+    assert "Created pledge `letter`" in (await coord.ask(room, "!pledge create letter Sign the letter")).body
     await coord.campaign.ready()
     await asyncio.sleep(1)
     before = rows(bot)
