@@ -301,3 +301,15 @@ async def test_a_non_members_dm_is_answered_once_and_nothing_is_stored(world):
     assert not await EventBook(world.db, world.keyring).handled("$o1")
     for table in ("processed_events", "outbox", "room_flags", "member_flags"):
         assert (await world.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0  # noqa: S608
+
+
+async def test_strict_trust_tells_a_member_on_an_unverified_device_and_an_outsider_nothing(make_world_with):
+    world = await make_world_with(BOT_TRUST="cross-signed")
+    shell, _home = await _shell(world)
+    outsider = _event("$u1", "!pledges", sender="@outsider:example.org")
+    assert not await shell.intake._from_trusted_device(outsider)
+    for table in ("processed_events", "outbox", "member_flags"):
+        assert (await world.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0  # noqa: S608
+    assert not await shell.intake._from_trusted_device(_event("$u2", "!pledges"))  # alice, in the home room
+    rows = await _rows(world)
+    assert len(rows) == 1 and isinstance(rows[0], SendDM) and rows[0].user == "@alice:example.org"
