@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     BOT_STORE_KEY: SecretStr
     BOT_COMMAND_PREFIX: str = "!"
     BOT_ADMINS: CsvList = Field(default_factory=list)
+    BOT_HOME_ROOM: str | None = None
     BOT_COORDINATOR_POWER_LEVEL: int = Field(50, ge=0, le=1_000_000)
     BOT_ALLOWED_SERVERS: CsvList = Field(default_factory=list)
     BOT_REQUIRE_ENCRYPTION: bool = True
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
         for item in value:
             if not (item.startswith("@") and ":" in item):
                 raise ValueError("each entry must be a full Matrix ID like @alice:example.org")
+        return value
+
+    @field_validator("BOT_HOME_ROOM")
+    @classmethod
+    def _home_room(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not (value[0] in "!#" and ":" in value and len(value) > 3 and not any(c.isspace() for c in value)):
+            raise ValueError("must be a room ID like !abc:example.org or an alias like #coordinators:example.org")
         return value
 
     @field_validator("BOT_HASH_KEY")

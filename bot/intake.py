@@ -3,12 +3,15 @@
 Filters (our own messages, notices, non-commands, messages from before the bot joined,
 unverified devices in strict trust mode), keeps undecryptable events until their keys arrive
 (``bot/undecrypted.py``: sealed across restarts, retried, the sender told after a grace period),
-throttles members who flood, and runs the command: the handler's writes, the dedup mark and
-the queued replies in ONE transaction (see ``bot/shell.py`` for why that is exactly-once).
+throttles members who flood, lets only the campaign command the bot (``bot/campaign.py``: a
+non-member's DM gets one line and leaves no row; a room outside the campaign gets one line
+instead of the command), and runs the command: the handler's writes, the dedup mark and the
+queued replies in ONE transaction (see ``bot/shell.py`` for why that is exactly-once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -20,7 +23,8 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, LocalProtocolError, MatrixRoom, MegolmEvent, RoomMessage
 
-from bot import crosssign, outputs
+from bot import campaign, crosssign, outputs
+from bot.campaign import Gate
 from bot.config import Settings
 from bot.outbox import Outbox
 from bot.outputs import Origin, ReplyTarget, SendDM
@@ -64,6 +68,7 @@ class Intake:
     _throttle: dict[str, deque[float]] = field(default_factory=dict, init=False)
     _throttle_noticed: dict[str, float] = field(default_factory=dict, init=False)
     in_flight: int = field(default=0, init=False)
+    _answers: set[asyncio.Task[Any]] = field(default_factory=set, init=False)  # non-members' one line
 
     def __post_init__(self) -> None:
         # an event that decrypts late takes the normal path (handled once: the dedup mark)
@@ -115,6 +120,9 @@ class Intake:
             await crosssign.cross_signed_devices(self.client, [event.sender])
             if crosssign.trusted_sender_device(self.client, event) is not None:
                 return True
+        await self.rooms.campaign.refresh(self.book)
+        if not self.rooms.campaign.is_member(event.sender):
+            return False  # an outsider is told nothing and leaves no row (no say-once flag either)
         async with self.book.claim(event.event_id) as fresh:
             if fresh and await self.book.set_member_flag(event.sender, "told_untrusted"):
                 txn = f"ut{self.book.txn_prefix('untrusted:' + event.event_id)}"
@@ -146,6 +154,9 @@ class Intake:
         event_id: str = event.event_id
         if await self.book.handled(event_id):
             return  # a re-delivered event does not count against the member's rate
+        gate = await self._gate(room, event, parsed)
+        if gate is Gate.NOT_MEMBER:
+            return
         member = Member(self.book.keyring, event.sender)
         thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
         origin = Origin(event_id, room.room_id, ReplyTarget(event_id, thread_root), event.sender)
@@ -164,6 +175,8 @@ class Intake:
                 elif self.settings.BOT_REQUIRE_ENCRYPTION and not room.encrypted:
                     first = await self.book.set_room_flag(room.room_id, "told_unencrypted")
                     outcome = [Reply(ENCRYPTION_ONLY_TEXT)] if first else []
+                elif gate is Gate.OUTSIDE:
+                    outcome = [Reply(self.rooms.campaign.outside_text(room.room_id))]
                 elif parsed.error is not None or parsed.command is None:
                     outcome = [Reply(parsed.error or FAILED_TEXT)]
                 else:
@@ -180,6 +193,29 @@ class Intake:
         self.outbox.kick()
         if ctx is not None and ctx.wakes:
             self.wake(ctx.wakes)  # after the commit: the service sees the command's writes
+
+    async def _gate(self, room: MatrixRoom, event: Any, parsed: base.Parsed) -> Gate:
+        """Whether the campaign lets this command run. A non-member's DM is answered here, at once
+        and without any row (see :func:`bot.campaign.not_member_answer`)."""
+        found = self.rooms.campaign
+        await found.refresh(self.book)
+        is_dm = self.rooms.is_dm(room)
+        gate = found.gate(room.room_id, event.sender, is_dm, parsed.command.name if parsed.command else "")
+        if gate is Gate.NOT_MEMBER:
+            if not self._throttled(Member(self.book.keyring, event.sender).tag, time.time())[0]:
+                task = asyncio.create_task(self._tell_not_member(room.room_id, event.event_id))
+                self._answers.add(task)
+                task.add_done_callback(self._answers.discard)
+        elif is_dm:
+            await self.rooms.keep_dm(room.room_id)
+        return gate
+
+    async def _tell_not_member(self, room_id: str, event_id: str) -> None:
+        txn, answer = campaign.not_member_answer(self.book, room_id, event_id)
+        try:
+            await self.outbox.send(answer.room_id, answer.content, txn)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            log.warning("could not answer a DM from outside the campaign")
 
     def _context(self, room: MatrixRoom, event: Any, member: Member) -> Context:
         return Context(

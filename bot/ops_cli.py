@@ -76,6 +76,11 @@ class _NoRooms:
     def room_facts(self, room_id: str) -> Any:
         return None
 
+    def campaign(self) -> Any:
+        from commands.base import CampaignView
+
+        return CampaignView(None, (), ())
+
 
 async def export_aggregates(settings: Any) -> dict[str, Any]:
     """``{"bot": {schema versions, k, generated_at}, <hook name>: <hook data>, ...}``."""

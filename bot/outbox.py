@@ -25,7 +25,7 @@ from nio.api import RoomPreset
 
 from bot import crosssign, outputs
 from bot.config import Settings
-from bot.outputs import BroadcastTo, Delivery, Origin, Redact, Send, SendDM
+from bot.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM
 from bot.ratelimit import RateGate
 from bot.rooms import Rooms
 from commands.base import Output
@@ -51,7 +51,7 @@ def _destination(item: Outgoing, record: Delivery | None) -> str:
     """What a row's order is kept within: its room, or the member whose DM it goes to. A
     broadcast is its own destination (it reports back after all its rooms)."""
     match record:
-        case Send(room_id=room_id) | Redact(room_id=room_id):
+        case Send(room_id=room_id) | Redact(room_id=room_id) | Leave(room_id=room_id):
             return "room:" + room_id
         case SendDM(user=user):
             return "dm:" + user
@@ -165,6 +165,9 @@ class Outbox:
                     return True
                 case BroadcastTo():
                     return await self._broadcast(record, item.txn_id)
+                case Leave(room_id=room_id):
+                    await self.client.room_leave(room_id)
+                    return True
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
         log.error("unknown outbox item kind dropped")

@@ -1,14 +1,15 @@
 """The one codec between what handlers return and what the outbox keeps.
 
 A handler returns :data:`commands.base.Output` values (Reply, Post, DirectMessage, Announce,
-RedactCommand, Broadcast). :func:`enqueue` turns each into typed delivery records
-(:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`) and stores them as
+RedactCommand, Broadcast, LeaveRoom). :func:`enqueue` turns each into typed delivery records
+(:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`, :class:`Leave`) and stores them as
 outbox rows; :func:`decode` turns a stored row back into its record, which the sender
 (``bot/outbox.py``) performs by matching on its type. A new kind of output touches this
-module and the sender only.
+module and the sender only. Announcements and broadcasts reach only the campaign's rooms
+(``bot/campaign.py``), whatever room IDs a handler named.
 
 The rows' JSON is the format the outbox has always had (``{"kind": "send"|"dm"|"redact"|
-"broadcast", ...}``), so rows queued by an older version still decode after an upgrade.
+"broadcast"|"leave", ...}``), so rows queued by an older version still decode after an upgrade.
 Why a fixed transaction ID per row makes sending exactly-once: see ``bot/shell.py``.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 from commands import base
-from commands.base import Announce, Broadcast, DirectMessage, Output, Post, RedactCommand, Reply
+from commands.base import Announce, Broadcast, DirectMessage, LeaveRoom, Output, Post, RedactCommand, Reply
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
@@ -113,8 +114,17 @@ class BroadcastTo(_Record):
     report_room: str = ""
 
 
-Delivery = Send | SendDM | Redact | BroadcastTo
-_KINDS: dict[str, type[Delivery]] = {kind.kind: kind for kind in (Send, SendDM, Redact, BroadcastTo)}
+@dataclass(frozen=True)
+class Leave(_Record):
+    """The bot leaves a room (it stopped being a campaign room)."""
+
+    kind: ClassVar[str] = "leave"
+    room_field: ClassVar[str] = "room_id"
+    room_id: str
+
+
+Delivery = Send | SendDM | Redact | BroadcastTo | Leave
+_KINDS: dict[str, type[Delivery]] = {kind.kind: kind for kind in (Send, SendDM, Redact, BroadcastTo, Leave)}
 
 
 def decode(room_id: str, payload: dict[str, Any]) -> Delivery | None:
@@ -167,6 +177,7 @@ class RoomsSeen(Protocol):
     """The room knowledge the codec needs (``bot.rooms.Rooms``)."""
 
     def joined(self, room_id: str) -> bool: ...
+    def is_campaign_room(self, room_id: str) -> bool: ...
     def encrypted_dms(self) -> list[str]: ...
     def can_redact(self, room_id: str) -> bool: ...
 
@@ -199,10 +210,12 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
         case DirectMessage(text=text):
             return [] if origin.sender is None else [("", SendDM(origin.sender, content(text)))]
         case Announce(text=text, room_ids=room_ids, all_dms=all_dms):
-            targets = [r for r in room_ids if rooms.joined(r)] + (rooms.encrypted_dms() if all_dms else [])
+            targets = [r for r in room_ids if rooms.joined(r) and rooms.is_campaign_room(r)]
+            targets += rooms.encrypted_dms() if all_dms else []
             return [(f".{offset}", Send(target, content(text))) for offset, target in enumerate(dict.fromkeys(targets))]
         case Broadcast(room_ids=room_ids, text=text, msgtype=msgtype):
-            return [("", BroadcastTo(tuple(room_ids), content(text, msgtype), here or ""))]
+            campaign_rooms = tuple(r for r in room_ids if rooms.is_campaign_room(r))
+            return [("", BroadcastTo(campaign_rooms, content(text, msgtype), here or ""))]
         case RedactCommand():
             if here is None or origin.reply_to is None:
                 return []
@@ -211,5 +224,7 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             if await book.set_room_flag(here, "told_no_redact"):
                 return [("", Send(here, content(NO_REDACT_TEXT)))]
             return []
+        case LeaveRoom(room_id=room_id):
+            return [("", Leave(room_id))]
     log.error("an output of unknown type was not sent: %s", type(output).__name__)
     return []

@@ -1,6 +1,8 @@
 """What the bot knows about its rooms, read from nio's synced state (no network calls):
 which rooms are DMs, who has which power (room v12 creators included), the views and facts
-handlers see, and which invites to accept.
+handlers see, and which invites to accept. Which rooms and people belong to the campaign is
+decided by :class:`bot.campaign.Campaign` from this knowledge; this module asks it for roles
+and invites.
 
 DMs are remembered by keyed room reference (room flag ``"dm"``): a room counts as a DM when
 it was one at the invite (``is_direct``) or the bot opened it as one, and still has only one
@@ -14,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent
+from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent, RoomResolveAliasResponse
 
+from bot.campaign import Campaign, Invite
 from bot.config import Settings
-from commands.base import Role, RoomFacts, RoomView
+from commands.base import CampaignView, Role, RoomFacts, RoomView
 from storage.core import EventBook
 
 log = logging.getLogger("organizer_bot")
@@ -32,15 +35,50 @@ class Rooms:
     book: EventBook
     _dm_refs: set[bytes] = field(default_factory=set, init=False)
     _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
+    campaign: Campaign = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.campaign = Campaign(self.settings, _Synced(self))
 
     async def load(self) -> None:
-        """Read the remembered DMs (after login, before the first sync)."""
+        """Read the remembered DMs and the campaign's rooms, and resolve ``BOT_HOME_ROOM`` (after
+        login, before the first sync)."""
         self._dm_refs = await self.book.rooms_with_flag("dm")
+        await self.campaign.refresh(self.book)
+        configured = self.settings.BOT_HOME_ROOM
+        if configured and configured.startswith("#"):
+            configured = await self.resolve_alias(configured)
+            if configured is None:
+                log.warning("BOT_HOME_ROOM: the alias does not resolve; no home room until it does")
+        self.campaign.configured_home = configured
+
+    async def resolve_alias(self, alias: str) -> str | None:
+        result = await self.client.room_resolve_alias(alias)
+        return result.room_id if isinstance(result, RoomResolveAliasResponse) else None
 
     # ------------------------------------------------------------ what handlers see
 
     def views(self) -> list[RoomView]:
-        return [self.view(room) for room in self.client.rooms.values()]
+        """DMs and campaign rooms: a room outside the campaign is never a target of anything."""
+        return [self.view(room) for room in self.client.rooms.values()
+                if self.is_dm(room) or self.campaign.is_campaign_room(room.room_id)]
+
+    def is_campaign_room(self, room_id: str) -> bool:
+        return self.campaign.is_campaign_room(room_id)
+
+    def campaign_view(self) -> CampaignView:
+        rooms = self.client.rooms
+        listed = [self.view(rooms[r]) for r in sorted(self.campaign.campaign_rooms())]
+        home = next((r for r in listed if r.room_id == self.campaign.home_room_id), None)
+        waiting = [self.view(rooms[r]) for r in self.campaign.unapproved_rooms()]
+        return CampaignView(home, tuple(listed), tuple(waiting), self.campaign.configured_home is not None)
+
+    def note_unapproved(self) -> None:
+        """Log (a count, no names) the group rooms joined before the campaign that await approval."""
+        waiting = len(self.campaign.unapproved_rooms())
+        if waiting:
+            log.info("%d group room(s) the bot is in are not campaign rooms yet; a coordinator approves them "
+                     "from the home room (`rooms`)", waiting)
 
     def view(self, room: MatrixRoom) -> RoomView:
         return RoomView(room.room_id, room.display_name, self.is_dm(room), bool(room.encrypted))
@@ -96,16 +134,15 @@ class Rooms:
             await self.book.set_room_flag(room_id, "dm")
         self._dm_refs.add(self.book.keyring.ref("room", room_id))
 
+    async def keep_dm(self, room_id: str) -> None:
+        """A DM accepted from a non-member is known in memory only; remember it once its member belongs."""
+        if await self.book.room_flag(room_id, "dm") is None:
+            await self.mark_dm(room_id)
+
     # ------------------------------------------------------------ power
 
     def role(self, room: MatrixRoom, user_id: str) -> Role:
-        if user_id in self.settings.BOT_ADMINS:
-            return Role.ADMIN
-        if self.is_dm(room):
-            return Role.MEMBER  # a DM's creator holds power 100 there; that makes nobody a coordinator
-        if self.power_level(room, user_id) >= self.settings.BOT_COORDINATOR_POWER_LEVEL:
-            return Role.COORDINATOR
-        return Role.MEMBER
+        return self.campaign.role(room.room_id, user_id, self.is_dm(room))
 
     def power_level(self, room: MatrixRoom, user_id: str) -> int:
         """Power level, counting room creators as all-powerful in room versions 12+ (MSC4289:
@@ -125,8 +162,9 @@ class Rooms:
     # ------------------------------------------------------------ invites
 
     async def answer_invite(self, room_id: str, state: list[Any]) -> None:
-        """Join when the inviter's server is allowed (remembering when, and whether it is a DM);
-        otherwise leave."""
+        """Join when the inviter's server is allowed and the campaign takes the room (remembering
+        when, and whether it is a DM); otherwise leave, storing nothing. A non-member's DM is
+        joined but remembered in memory only."""
         client = self.client
         invite = next(
             (e for e in state if getattr(e, "membership", None) == "invite"
@@ -140,14 +178,56 @@ class Rooms:
             log.info("rejected an invite from a server that is not allowed")
             await client.room_leave(room_id)
             return
+        alias = await self._checked_alias(room_id, state)
+        await self.campaign.refresh(self.book)
+        decision = self.campaign.may_invite(inviter, room_id, is_direct, (alias,) if alias else ())
+        if decision is Invite.DECLINE:
+            log.info("declined an invite to a room outside the campaign")
+            await client.room_leave(room_id)
+            return
         # taken before joining: anything the homeserver stamped earlier was sent before we were in
         joined_at = int(time.time() * 1000) - 1000
         result = await client.join(room_id)
         if isinstance(result, JoinError):
             log.warning("could not join a room: %s", result.message)
             return
+        if decision is Invite.DM and not self.campaign.is_member(inviter or ""):
+            self._dm_refs.add(self.book.keyring.ref("room", room_id))  # an outsider's DM: in memory only
+            log.info("joined a room")
+            return
         async with self.book.db.transaction():
             await self.book.set_room_flag(room_id, "joined_at", joined_at)
+            await self.campaign.joined(self.book, room_id, decision, alias)
         if is_direct:
             await self.mark_dm(room_id)
         log.info("joined a room")
+
+    async def _checked_alias(self, room_id: str, state: list[Any]) -> str | None:
+        """The canonical alias in the invite, if a coordinator approved it and the server maps it to
+        this room (the alias in an invite is only the room's claim)."""
+        alias = next((a for e in state if isinstance(a := getattr(e, "canonical_alias", None), str)), None)
+        if alias is None or not self.campaign.is_approved(alias):
+            return None
+        return alias if await self.resolve_alias(alias) == room_id else None
+
+
+class _Synced:
+    """:class:`bot.campaign.RoomKnowledge` read from the synced rooms."""
+
+    def __init__(self, rooms: Rooms) -> None:
+        self.rooms = rooms
+
+    def joined_rooms(self) -> set[str]:
+        return set(self.rooms.client.rooms)
+
+    def joined_members(self, room_id: str) -> set[str]:
+        room = self.rooms.client.rooms.get(room_id)
+        return set() if room is None else set(room.users)
+
+    def power_of(self, room_id: str, user_id: str) -> int:
+        room = self.rooms.client.rooms.get(room_id)
+        return 0 if room is None else self.rooms.power_level(room, user_id)
+
+    def is_dm(self, room_id: str) -> bool:
+        room = self.rooms.client.rooms.get(room_id)
+        return room is not None and self.rooms.is_dm(room)

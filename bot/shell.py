@@ -5,6 +5,7 @@
   (one-time and fallback keys: ``bot/fallback_keys.py``)
 - ``bot/sync.py``     the sync loop, gaps backfilled, our own sync token, health file
 - ``bot/rooms.py``    room knowledge: DMs, power levels and v12 creators, views and facts, invites
+- ``bot/campaign.py`` who belongs to the campaign and who commands it (asked by rooms and intake)
 - ``bot/intake.py``   event → command: filters, trust, throttling, dedup, running the handler
   (undecryptable events kept, retried and explained: ``bot/undecrypted.py``)
 - ``bot/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
@@ -39,7 +40,7 @@ from bot.outputs import Origin
 from bot.rooms import Rooms
 from bot.session import LoginFailed, Session, StoreUnreadable
 from bot.sync import Syncer
-from commands.base import Env, Output, RoomFacts, RoomView
+from commands.base import CampaignView, Env, Output, RoomFacts, RoomView
 from storage.core import EventBook
 from storage.db import Database
 from storage.hashing import Keyring, Member
@@ -115,6 +116,7 @@ class MatrixShell:
         self.outbox.kick()  # send what a previous run left queued (e.g. a stop mid-delivery)
         sender = asyncio.create_task(self.outbox.run(), name="outbox")
         services = [asyncio.create_task(svc.run(), name=name) for name, svc in self._services.items()]
+        services.append(asyncio.create_task(self._after_first_sync(), name="campaign"))
         try:
             await self.syncer.run()
         finally:
@@ -127,6 +129,10 @@ class MatrixShell:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             await client.close()
+
+    async def _after_first_sync(self) -> None:
+        await self.ready.wait()
+        self.known.note_unapproved()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -168,3 +174,6 @@ class MatrixShell:
 
     def room_facts(self, room_id: str) -> RoomFacts | None:
         return self.known.facts(room_id)
+
+    def campaign(self) -> CampaignView:
+        return self.known.campaign_view()

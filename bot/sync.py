@@ -100,6 +100,7 @@ class Syncer:
             crosssign.invalidate(response.device_list.changed)
         for room_id, info in response.rooms.invite.items():
             await self.rooms.answer_invite(room_id, info.invite_state)
+            self.outbox.kick()  # a new home room is told so
         await self.intake.undecrypted.on_to_device(self.client, response.to_device_events)
         for room_id, info in response.rooms.join.items():
             room = self.client.rooms.get(room_id)

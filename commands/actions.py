@@ -145,7 +145,7 @@ def _rec_text(action: store.Action) -> str:
     "action add",
     usage="action add <when> | <text> [--remind 1d,1h,10m] [--every day|weekday|week|month|CRON]",
     summary="Schedule an action in this room; I post reminders before it and when it starts.",
-    role=Role.COORDINATOR,
+    role=Role.ROOM_COORDINATOR,
     example="action add 2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h",
     details="The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
             "`in 2 hours`, `next monday 10:00`); without a zone it is in the bot's default zone. "
@@ -195,7 +195,7 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
 
 
 @command("action cancel", usage="action cancel <n>", summary="Cancel an action scheduled in this room.",
-         role=Role.COORDINATOR, example="action cancel 12")
+         role=Role.ROOM_COORDINATOR, example="action cancel 12")
 async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError("Give the action's number.")
@@ -289,8 +289,9 @@ class ReminderData:
 
 
 def broadcast_rooms(ctx: Context | Env) -> list[str]:
-    """BOT_BROADCAST_ROOMS if set (rooms the bot is in), else every room that is not a DM
-    (only encrypted ones while BOT_REQUIRE_ENCRYPTION is on)."""
+    """BOT_BROADCAST_ROOMS if set (campaign rooms among them), else every campaign room (only
+    encrypted ones while BOT_REQUIRE_ENCRYPTION is on). ``shell.rooms()`` lists only campaign
+    rooms and DMs, so a room outside the campaign never receives a broadcast."""
     views = ctx.shell.rooms()
     listed = ctx.settings.BOT_BROADCAST_ROOMS
     if listed:
@@ -309,7 +310,7 @@ async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict
     raise CommandError("Too many confirmations are waiting in that room; try again in a few minutes.")
 
 
-@command("broadcast", usage="broadcast <text>", summary="Post a message to every room I'm in (asks to confirm).",
+@command("broadcast", usage="broadcast <text>", summary="Post a message to every campaign room (asks to confirm).",
          role=Role.COORDINATOR, example="broadcast Walkout at noon today. Meet at the lobby.",
          details="Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
                  "within 5 minutes sends it.")

@@ -138,7 +138,7 @@ def _power_word(level: int) -> str:
     "audit",
     usage="audit",
     summary="Check this room's privacy settings and say what to fix.",
-    role=Role.COORDINATOR,
+    role=Role.ROOM_COORDINATOR,
     details="Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
             "members are on, who holds moderator power and whether I can remove sensitive messages.",
 )

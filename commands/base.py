@@ -28,13 +28,32 @@ _C = TypeVar("_C", bound=type)
 
 
 class Role(enum.IntEnum):
+    """Who may run a command. ``ROOM_COORDINATOR``: power in *this* campaign room; manages only
+    what belongs to it. ``COORDINATOR``: a campaign coordinator (power in the home room, or an
+    admin); everything campaign-wide. See ``bot/campaign.py``."""
+
     MEMBER = 0
-    COORDINATOR = 1
-    ADMIN = 2
+    ROOM_COORDINATOR = 1
+    COORDINATOR = 2
+    ADMIN = 3
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _ROLE_LABELS[self]
+
+
+_ROLE_LABELS = {
+    Role.MEMBER: "member",
+    Role.ROOM_COORDINATOR: "coordinator of this room",
+    Role.COORDINATOR: "coordinator of the campaign",
+    Role.ADMIN: "admin",
+}
+_ROLE_ASK = {
+    Role.MEMBER: "Ask a coordinator of this room.",
+    Role.ROOM_COORDINATOR: "Ask a coordinator of this room.",
+    Role.COORDINATOR: "Ask a coordinator in the campaign's home room.",
+    Role.ADMIN: "Ask the bot's admin.",
+}
 
 
 class CommandError(Exception):
@@ -97,9 +116,17 @@ class Broadcast:
     msgtype: str = "m.text"
 
 
-# What a handler returns: messages only. How each becomes an outbox row is bot/outputs.py.
-# (Telling a background service that its plan changed is not a message: ``ctx.wake(name)``.)
-Output = Reply | Post | DirectMessage | Announce | RedactCommand | Broadcast
+@dataclass(frozen=True)
+class LeaveRoom:
+    """The bot leaves a room (``!rooms leave``); it stops being a campaign room."""
+
+    room_id: str
+
+
+# What a handler returns: messages, and leaving a room. How each becomes an outbox row is
+# bot/outputs.py. (Telling a background service that its plan changed is not a message:
+# ``ctx.wake(name)``.)
+Output = Reply | Post | DirectMessage | Announce | RedactCommand | Broadcast | LeaveRoom
 
 
 # ---------------------------------------------------------------- context
@@ -128,6 +155,16 @@ class RoomFacts:
     bot_can_redact: bool
 
 
+@dataclass(frozen=True)
+class CampaignView:
+    """The campaign as the shell knows it now (``bot/campaign.py``)."""
+
+    home: RoomView | None
+    rooms: tuple[RoomView, ...]  # campaign rooms the bot is in, the home room included
+    waiting: tuple[RoomView, ...]  # group rooms the bot is in that await approval
+    home_configured: bool = False  # BOT_HOME_ROOM decides the home room
+
+
 class Shell(Protocol):
     """What handlers may ask the Matrix shell, read-only and without network calls."""
 
@@ -138,6 +175,7 @@ class Shell(Protocol):
         """The existing encrypted DM between the bot and ``member``, if any."""
         ...
     def room_facts(self, room_id: str) -> RoomFacts | None: ...
+    def campaign(self) -> CampaignView: ...
 
 
 @dataclass
@@ -156,7 +194,8 @@ class Context:
 
     def require(self, role: Role) -> None:
         if self.role < role:
-            raise CommandError(f"Only a {role.label} can do that. Ask a {role.label} of this room.")
+            article = "an" if role.label[0] in "aeiou" else "a"
+            raise CommandError(f"Only {article} {role.label} can do that. {_ROLE_ASK[role]}")
 
     def wake(self, service: str) -> None:
         """Tell a background service (such as ``"scheduler"``) that its plan changed; the shell

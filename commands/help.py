@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from commands.base import REGISTRY, Args, CommandError, Context, Output, Reply, closest, code, command
 
+ROLES_TEXT = (
+    "I work for the campaign's rooms and their members. Coordinators of the campaign (power in the home "
+    "room, or admins) run pledges, roll-calls, aliases, broadcasts and the list of rooms; a coordinator of "
+    "another room manages that room's actions and `audit`."
+)
+
 
 def _visible(ctx: Context) -> list:
     return sorted((c for c in REGISTRY.values() if c.role <= ctx.role), key=lambda c: c.name)
@@ -19,7 +25,8 @@ async def help_command(ctx: Context, args: Args) -> list[Output]:
     p = ctx.prefix
     if not args.tokens:
         rows = [f"`{p}{c.usage}` — {c.summary}" for c in _visible(ctx)]
-        footer = f"\nType `{p}help <command>` for details and an example. Sensitive commands work best in a DM with me."
+        footer = (f"\nType `{p}help <command>` for details and an example. Sensitive commands work best in a DM "
+                  f"with me.\n{ROLES_TEXT}")
         return [Reply("**Commands you can use**\n" + "\n".join(rows) + footer)]
     wanted = " ".join(args.tokens).lower().lstrip(p)
     found = [c for c in REGISTRY.values() if c.name == wanted or c.name.startswith(wanted + " ")]

@@ -44,7 +44,7 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.directory import CompanyDirectory, directory, normalize
+from commands.common.directory import directory, normalize
 from commands.common.smallcell import suppress
 from commands.common.timeparse import format_when, parse_when
 from commands.options import Flag, Options, Words
@@ -67,15 +67,15 @@ def member_purpose(rollcall_id: int) -> str:
 # ---------------------------------------------------------------- tallies (pure)
 
 
-def tally(rows: Iterable[tuple[str, str, int]], found: CompanyDirectory) -> dict[str, int]:
-    """Answers per shown company name. Stored keys are resolved again, so an alias added after
-    members answered (``Foo Labs = Amazon``) moves their answers to the company."""
+def tally(rows: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Answers per shown company name, as recorded. The company directory is applied once, when
+    a member answers (``here`` stores the resolved company); a later ``!company alias`` changes
+    how new answers are read, never the answers already counted. Re-resolving stored answers at
+    read time let an alias move an open roll-call's pooled answers into a named company, so two
+    reads around the change revealed a count below the small-cell minimum (issue #16)."""
     out: dict[str, int] = {}
-    for key, display, n in rows:
-        target = found.aliases.get(key, key)
-        company = found.companies.get(target)
-        label = company.display if company is not None else display
-        out[label] = out.get(label, 0) + n
+    for _key, display, n in rows:
+        out[display] = out.get(display, 0) + n
     return out
 
 
@@ -93,23 +93,22 @@ def snapshot_lines(snapshot: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-# roll-call id → (change token, directory, k, snapshot): reused while all three are the same
-_COMPUTED: dict[int, tuple[int, CompanyDirectory, int, dict[str, Any]]] = {}
+# roll-call id → (change token, k, snapshot): reused while both are the same
+_COMPUTED: dict[int, tuple[int, int, dict[str, Any]]] = {}
 
 
 async def compute(db: Database, rc: RollCall, k: int) -> dict[str, Any]:
     """Fresh tallies. Reused while the roll-call's change token (set by triggers on every answer
-    change), the company directory (a new object after alias changes) and k are the same."""
-    found = await directory(db)
+    change) and k are the same; the company directory plays no part (see :func:`tally`)."""
     token = await store.change_token(db, rc.id)
     hit = _COMPUTED.get(rc.id)
-    if hit is not None and token is not None and hit[0] == token and hit[1] is found and hit[2] == k:
-        return hit[3]
-    snap = snapshot_of(tally(await store.counts(db, rc.id), found), k)
+    if hit is not None and token is not None and hit[0] == token and hit[1] == k:
+        return hit[2]
+    snap = snapshot_of(tally(await store.counts(db, rc.id)), k)
     if token is not None:
         if len(_COMPUTED) > 1024:
             _COMPUTED.clear()
-        _COMPUTED[rc.id] = (token, found, k, snap)
+        _COMPUTED[rc.id] = (token, k, snap)
     return snap
 
 

@@ -56,11 +56,7 @@ _GENERATION = "company_aliases_generation"
 
 
 async def _bump(db: Database) -> None:
-    await db.execute(
-        "INSERT INTO meta (key, value) VALUES (?, '1') "
-        "ON CONFLICT(key) DO UPDATE SET value=CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
-        (_GENERATION,),
-    )
+    await db.bump_generation(_GENERATION)
 
 
 async def aliases_stamp(db: Database) -> str:

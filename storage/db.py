@@ -306,6 +306,15 @@ class Database:
             (key, value),
         )
 
+    async def bump_generation(self, key: str) -> None:
+        """Count one more change of what ``key`` stands for (a row of ``meta``), so a cache that
+        keeps :meth:`get_meta` of ``key`` knows, with one indexed read, when to reload."""
+        await self.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1') "
+            "ON CONFLICT(key) DO UPDATE SET value=CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+            (key,),
+        )
+
     async def backup(self, target: Path | str) -> None:
         """A consistent online copy through SQLite's backup API, encrypted under this file's key
         (so a backup is restored by copying it to bot.db)."""

@@ -8,7 +8,7 @@ No domain refers to another's tables, so the order is only the one the bot has a
 
 from __future__ import annotations
 
-from storage import actions, companies, contracts, pledges, rollcalls, undecrypted
+from storage import actions, campaign, companies, contracts, pledges, rollcalls, undecrypted
 from storage.db import CORE, Schema
 
 DOMAINS: tuple[Schema, ...] = (
@@ -19,4 +19,5 @@ DOMAINS: tuple[Schema, ...] = (
     rollcalls.SCHEMA,
     actions.SCHEMA,
     undecrypted.SCHEMA,
+    campaign.SCHEMA,
 )

@@ -13,7 +13,7 @@ import pytest
 
 from bot.localserver import LocalSynapse
 from tests.fakes import World, make_world
-from tests.harness import PASSWORD, BotProcess, Member
+from tests.harness import PASSWORD, BotProcess, Member, TestCampaign
 
 _counter = itertools.count()
 
@@ -39,7 +39,8 @@ def make_bot(synapse: LocalSynapse, tmp_path: Path) -> Iterator[Callable[..., Bo
     def make(**extra_env: str) -> BotProcess:
         localpart = f"bot{next(_counter)}x{os.getpid()}"
         user_id = synapse.register(localpart, PASSWORD)
-        bot = BotProcess(synapse, tmp_path / localpart, user_id, extra_env=dict(extra_env))
+        organizer = f"@org{next(_counter)}x{os.getpid()}:{synapse.server_name}"
+        bot = BotProcess(synapse, tmp_path / localpart, user_id, extra_env=dict(extra_env), organizer=organizer)
         made.append(bot)
         return bot
 
@@ -56,13 +57,23 @@ def bot(make_bot: Callable[..., BotProcess]) -> BotProcess:
 
 @pytest.fixture
 async def members(synapse: LocalSynapse, tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
-    """Factory: ``await members("alice", bot)`` logs in a fresh E2EE member client."""
+    """Factory: ``await members("alice", bot)`` logs in a fresh E2EE member client, enrolled in
+    the bot's campaign (a member of its home room, see ``TestCampaign``); ``enroll=False`` makes
+    an outsider."""
     made: list[Member] = []
+    campaigns: dict[str, TestCampaign] = {}
 
-    async def make(name: str, bot: BotProcess) -> Member:
+    async def make(name: str, bot: BotProcess, enroll: bool = True) -> Member:
         localpart = f"{name}{next(_counter)}x{os.getpid()}"
         member = await Member.create(synapse, localpart, tmp_path, bot.user_id)
         made.append(member)
+        if enroll and bot.organizer is not None:
+            campaign = campaigns.get(bot.user_id)
+            if campaign is None:
+                organizer = await Member.create(synapse, bot.organizer[1:].split(":", 1)[0], tmp_path, bot.user_id)
+                made.append(organizer)
+                campaign = campaigns[bot.user_id] = await TestCampaign.create(organizer, bot.user_id)
+            await campaign.enroll(member)
         return member
 
     yield make

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.config import Settings
 from commands import base, load_all
-from commands.base import Args, Context, Env, Output, Role, RoomFacts, RoomView
+from commands.base import Args, CampaignView, Context, Env, Output, Role, RoomFacts, RoomView
 from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
@@ -49,6 +49,11 @@ class FakeShell:
 
     def room_facts(self, room_id: str) -> RoomFacts | None:
         return None
+
+    def campaign(self) -> CampaignView:
+        """Every group room listed is a campaign room; the first one is the home room."""
+        groups = tuple(v for v in self.views if not v.is_dm)
+        return CampaignView(groups[0] if groups else None, groups, ())
 
 
 ROOM = RoomView("!room:example.org", "Test room", is_dm=False, encrypted=True)

@@ -53,6 +53,7 @@ class BotProcess:
     log_path: Path | None = None
     starts: int = 0
     code_root: Path | None = None  # run another tree's code (an earlier release), not this one's
+    organizer: str | None = None  # an admin who keeps the campaign's home room (see TestCampaign)
 
     @property
     def data_dir(self) -> Path:
@@ -74,6 +75,9 @@ class BotProcess:
             "BOT_TALLY_INTERVAL": "0",
         }
         values.update(self.extra_env)
+        if self.organizer is not None:
+            admins = [a for a in values.get("BOT_ADMINS", "").split(",") if a.strip()]
+            values["BOT_ADMINS"] = ",".join([self.organizer, *admins])
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
 
     def start(self, wait: bool = True, timeout: float = 60) -> BotProcess:
@@ -163,6 +167,7 @@ class Member:
     """A test member: a real matrix-nio E2EE client with its own device and store."""
 
     def __init__(self, client: AsyncClient, bot_id: str) -> None:
+        self.campaign: TestCampaign | None = None  # set when enrolled in the bot's campaign
         self.client = client
         self.bot_id = bot_id
         self.received: list[Received] = []
@@ -255,6 +260,8 @@ class Member:
             initial_state.append({"type": "m.room.encryption", "state_key": "",
                                   "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
         invitees = ([self.bot_id] if invite_bot else []) + list(invite)
+        if invite_bot and self.campaign is not None:
+            await self.campaign.promote(self)  # only a campaign coordinator's invite is joined
         power_override = None
         if power:
             users = {u: level for u, level in power.items() if u != self.user_id}
@@ -270,6 +277,8 @@ class Member:
         return room_id
 
     async def create_dm(self) -> str:
+        if self.campaign is not None:
+            await self.campaign.ready()  # the bot answers members of campaign rooms only
         response = await self.client.room_create(
             is_direct=True, invite=[self.bot_id],
             initial_state=[{"type": "m.room.encryption", "state_key": "",
@@ -338,3 +347,49 @@ def scan_for_secrets(paths: list[Path], needles: list[str]) -> list[str]:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, default=str)
+
+
+class TestCampaign:
+    """The campaign the existing tests assume (issue #16): an admin ("organizer", in BOT_ADMINS)
+    keeps a home room the bot joined; every enrolled member joins it with power 0, so they are
+    members of the campaign; a member who invites the bot into a room of theirs is first given
+    coordinator power in the home room, as a real campaign's coordinator would hold it. Tests of
+    outsiders create members with ``enroll=False``."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, organizer: Member, home: str, bot_id: str) -> None:
+        self.organizer = organizer
+        self.home = home
+        self.bot_id = bot_id
+        self.promoted: set[str] = set()
+
+    @classmethod
+    async def create(cls, organizer: Member, bot_id: str) -> TestCampaign:
+        response = await organizer.client.room_create(
+            name="campaign home", invite=[bot_id],
+            initial_state=[{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        assert isinstance(response, RoomCreateResponse), response
+        return cls(organizer, response.room_id, bot_id)
+
+    async def enroll(self, member: Member) -> None:
+        await self.organizer.client.room_invite(self.home, member.user_id)
+        await self.organizer.wait_joined(self.home, member.user_id)
+        member.campaign = self
+
+    async def ready(self, timeout: float = 60) -> None:
+        await self.organizer.wait_joined(self.home, self.bot_id, timeout)
+
+    async def set_power(self, user_id: str, level: int) -> None:
+        state = await self.organizer.client.room_get_state_event(self.home, "m.room.power_levels")
+        content = dict(getattr(state, "content", {}) or {})
+        content["users"] = {**(content.get("users") or {}), user_id: level}
+        response = await self.organizer.client.room_put_state(self.home, "m.room.power_levels", content)
+        assert not hasattr(response, "status_code") or response.status_code is None, response
+
+    async def promote(self, member: Member) -> None:
+        if member.user_id not in self.promoted:
+            await self.set_power(member.user_id, 100)
+            self.promoted.add(member.user_id)
+        await self.ready()

@@ -91,16 +91,19 @@ async def test_actions_reminders_broadcast(bot, members):
 
     # broadcast: counts rooms (not the DM), wrong code, another coordinator's confirm, then send
     preview = await alice.ask(room, "!broadcast Strike EPSILON at noon")
-    assert "This will post to 2 rooms." in preview.body
+    assert "This will post to 3 rooms." in preview.body  # the campaign's home room is a campaign room too
     the_code = code_in(preview.body)
     wrong = await alice.ask(room, f"!confirm {'1000' if the_code != '1000' else '1001'}")
     assert "Nothing is waiting" in wrong.body
+    assert alice.campaign is not None
+    await alice.campaign.set_power(bob.user_id, 50)  # bob coordinates the campaign too (home-room power)
+    await asyncio.sleep(1)
     other = await bob.ask(room, f"!confirm {the_code}")
     assert "Only the coordinator who asked" in other.body
     assert not bodies(bob, None, "EPSILON")
     await alice.send(room, f"!confirm {the_code}")
     report = await wait_body(alice, room, "Broadcast delivered")
-    assert "2 of 2 rooms" in report
+    assert "3 of 3 rooms" in report
     await wait_body(bob, room2, "Strike EPSILON")
     assert len(bodies(bob, room, "Strike EPSILON")) == 1 and not bodies(bob, bob_dm, "EPSILON")
 
@@ -152,7 +155,9 @@ async def test_broadcast_to_20_rooms_under_rate_limit(tmp_path):
     bot = None
     try:
         bot_id = hs.register(f"rbot{os.getpid()}", PASSWORD)
-        bot = BotProcess(hs, tmp_path / "bot", bot_id).start()
+        # alice is an admin: her first room becomes the campaign's home room, the others campaign rooms
+        bot = BotProcess(hs, tmp_path / "bot", bot_id,
+                         extra_env={"BOT_ADMINS": f"@ralice{os.getpid()}:{hs.server_name}"}).start()
         alice = await Member.create(hs, f"ralice{os.getpid()}", tmp_path, bot_id)
         bob = await Member.create(hs, f"rbob{os.getpid()}", tmp_path, bot_id)
         made += [alice, bob]

@@ -66,10 +66,13 @@ async def test_bot_is_cross_signed_on_every_start_path_and_doctor_says_so(make_b
     assert "BOT_STORE_KEY does not open bot.db" in refused.stderr and "Traceback" not in refused.stderr
 
 
-async def test_element_member_excluding_insecure_devices_gets_answers(bot, synapse, element_client_script):  # noqa: F811
+async def test_element_member_excluding_insecure_devices_gets_answers(make_bot, synapse,
+                                                                      element_client_script):  # noqa: F811
     from tests.harness import PASSWORD
 
     member_id = synapse.register("elementuser", PASSWORD)
+    # an admin, so the bot joins the room the Element client creates (issue #16: campaign rooms only)
+    bot = make_bot(BOT_ADMINS=member_id).start()
     member = await ElementMember.start(element_client_script, synapse, member_id, bot.user_id, "!help")
     try:
         reply = await asyncio.wait_for(member.next_event("reply"), 60)
@@ -83,7 +86,8 @@ async def test_strict_trust_ignores_unverified_devices_and_explains_once(make_bo
                                                                         element_client_script):  # noqa: F811
     from tests.harness import PASSWORD
 
-    bot = make_bot(BOT_TRUST="cross-signed").start()
+    member_id = synapse.register("strictelement", PASSWORD)  # an admin: the bot joins its room (#16)
+    bot = make_bot(BOT_TRUST="cross-signed", BOT_ADMINS=member_id).start()
     alice = await members("alice", bot)  # a plain nio device: not cross-signed
     room = await alice.create_room()
     await alice.send(room, "!help")
@@ -99,7 +103,6 @@ async def test_strict_trust_ignores_unverified_devices_and_explains_once(make_bo
     assert alice.from_bot(room) == []  # neither command ran
 
     # a cross-signed member (Element stack) in the same bot's strict mode is answered
-    member_id = synapse.register("strictelement", PASSWORD)
     member = await ElementMember.start(element_client_script, synapse, member_id, bot.user_id, "!help")
     try:
         reply = await asyncio.wait_for(member.next_event("reply"), 60)

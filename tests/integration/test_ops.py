@@ -76,7 +76,9 @@ async def test_reconnects_after_homeserver_outage(tmp_path, members):
     alice = None
     try:
         bot_id = hs.register("outagebot", PASSWORD)
-        bot = BotProcess(hs, tmp_path / "outagebot", bot_id, extra_env={"BOT_LOG_FORMAT": "json"}).start()
+        # alice is an admin: the room she invites the bot into becomes the campaign's home room (#16)
+        bot = BotProcess(hs, tmp_path / "outagebot", bot_id, extra_env={
+            "BOT_LOG_FORMAT": "json", "BOT_ADMINS": f"@outagealice:{hs.server_name}"}).start()
         alice = await Member.create(hs, "outagealice", tmp_path, bot_id)
         room = await alice.create_room(name="outage room qv")
         assert "!privacy" in (await alice.ask(room, "!help")).body
@@ -183,6 +185,7 @@ async def test_secrets_from_files_then_burn(make_bot, members):
     def write_env() -> None:  # no secret in the env file: only *_FILE paths
         bot.env_file.write_text(
             f"MATRIX_HOMESERVER={bot.hs.url}\nMATRIX_USER_ID={bot.user_id}\nBOT_DATA_DIR={bot.data_dir}\n"
+            f"BOT_ADMINS={bot.organizer}\n"  # the harness's campaign organizer (issue #16)
             + "".join(f"{key}_FILE={secrets_dir / key.lower()}\n" for key in files))
 
     bot.write_env = write_env  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from tests.harness import Member, Received
 
 pytestmark = pytest.mark.integration
 
-REFUSED = "Only a coordinator can do that"
+REFUSED = "Only a coordinator of"  # "... of the campaign" or "... of this room" (issue #16)
 
 
 def replies_to(member: Member, room: str, event_id: str) -> list[Received]:
@@ -150,11 +150,17 @@ async def test_roles_cannot_be_borrowed_and_power_changes_take_effect(bot, membe
     assert alice_edit.body == EDIT_TEXT
     assert "letter" in (await ask(alice, room, "!pledges")).body  # still open
 
-    # power levels changed at runtime take effect
+    # power in this room makes a coordinator of this room only, never of the campaign
     await _set_power(alice, room, bob.user_id, 50)
+    assert REFUSED not in (await ask(bob, room, "!action add 2030-01-01 10:00 UTC | Go")).body  # the room's own
+    assert REFUSED in (await ask(bob, room, '!pledge create bobs "Bob\'s pledge"')).body
+    await _set_power(alice, room, bob.user_id, 0)
+    # power levels in the campaign's home room, changed at runtime, take effect
+    assert alice.campaign is not None
+    await alice.campaign.set_power(bob.user_id, 50)
     raised = await ask(bob, room, '!pledge create bobs "Bob\'s pledge"')
     assert REFUSED not in raised.body and "bobs" in raised.body
-    await _set_power(alice, room, bob.user_id, 0)
+    await alice.campaign.set_power(bob.user_id, 0)
     assert REFUSED in (await ask(bob, room, "!pledge close bobs")).body
     # a DM never makes a coordinator, although its creator holds power 100 there
     dm = await bob.create_dm()

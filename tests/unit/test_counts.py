@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from commands import rollcall as rollcall_cmd
 from commands.base import RETENTION_HOOKS, Role
-from commands.common.directory import directory
 from storage import pledges, rollcalls, schema
 from storage.db import Database, Schema
 from storage.hashing import Keyring
@@ -66,7 +65,7 @@ async def check(db: Database, keyring: Keyring = KEYRING) -> None:
         for company in ("amazon", "google", "smallco"):
             assert await pledges.company_count(db, pledge_id, company) == expected.get(company, 0)
     for rc in await rollcalls.all_rollcalls(db, keyring):  # tallies reused only while nothing changed
-        fresh = rollcall_cmd.snapshot_of(rollcall_cmd.tally(await rollcalls.counts(db, rc.id), await directory(db)), 3)
+        fresh = rollcall_cmd.snapshot_of(rollcall_cmd.tally(await rollcalls.counts(db, rc.id)), 3)
         assert await rollcall_cmd.compute(db, rc, 3) == fresh
     for (rollcall_id,) in await db.fetchall("SELECT id FROM rollcalls"):
         rows = await db.fetchall(

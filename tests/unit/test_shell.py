@@ -1,8 +1,9 @@
 """The shell's command path without a homeserver: failures, rollback, dedup, throttling,
-wakes after the commit, and the one codec between outputs and outbox rows."""
+wakes after the commit, the campaign's gate, and the one codec between outputs and outbox rows."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import SimpleNamespace
 
@@ -11,10 +12,21 @@ from nio import MatrixRoom, RoomCreateEvent
 
 from bot import outputs
 from bot.intake import FAILED_TEXT, THROTTLE_TEXT
-from bot.outputs import BroadcastTo, Origin, Redact, ReplyTarget, Send, SendDM
+from bot.outputs import BroadcastTo, Leave, Origin, Redact, ReplyTarget, Send, SendDM
 from bot.shell import MatrixShell
 from commands import base
-from commands.base import REGISTRY, Announce, Broadcast, DirectMessage, Post, RedactCommand, Reply, command
+from commands.base import (
+    REGISTRY,
+    Announce,
+    Broadcast,
+    DirectMessage,
+    LeaveRoom,
+    Post,
+    RedactCommand,
+    Reply,
+    command,
+)
+from storage import campaign
 from storage.core import EventBook
 
 
@@ -61,7 +73,14 @@ async def _shell(world) -> tuple[MatrixShell, MatrixRoom]:
     room.add_member("@alice:example.org", "alice", None)
     room.add_member("@carol:example.org", "carol", None)
     await shell.attach(SimpleNamespace(user_id="@bot:example.org", rooms={room.room_id: room}))  # type: ignore[arg-type]
+    shell.known.campaign.configured_home = room.room_id  # the campaign's home room (BOT_HOME_ROOM)
     return shell, room
+
+
+async def _add_campaign_room(shell: MatrixShell, world, room_id: str) -> None:
+    async with world.db.transaction():
+        await campaign.add_room(world.db, world.keyring, room_id)
+    await shell.known.campaign.refresh(shell.book)
 
 
 def _event(event_id: str, body: str, sender: str = "@alice:example.org") -> SimpleNamespace:
@@ -145,7 +164,7 @@ async def test_flooding_member_is_throttled_with_one_notice(make_world_with):
     assert "Commands you can use" in (await _sent(world))[-1]
 
 
-async def test_coordinator_role_from_power_levels_and_v12_creators(world):
+async def test_coordinator_role_from_home_room_power_levels_and_v12_creators(world):
     shell, room = await _shell(world)
     known = shell.known
     assert known.role(room, "@alice:example.org") == base.Role.MEMBER
@@ -157,6 +176,8 @@ async def test_coordinator_role_from_power_levels_and_v12_creators(world):
         "origin_server_ts": 0, "content": {"room_version": "12", "additional_creators": ["@carol:example.org"]}})
     known.note_creators(room.room_id, [create])
     assert known.role(room, "@carol:example.org") == base.Role.COORDINATOR
+    assert known.role(room, "@dave:example.org") < base.Role.COORDINATOR  # a creator not in the home room
+    room.add_member("@dave:example.org", "dave", None)
     assert known.role(room, "@dave:example.org") == base.Role.COORDINATOR
     room.room_version = "10"
     assert known.role(room, "@carol:example.org") == base.Role.MEMBER
@@ -168,24 +189,28 @@ async def test_coordinator_role_from_power_levels_and_v12_creators(world):
 async def test_every_output_kind_becomes_a_typed_row_and_decodes_back(world):
     shell, room = await _shell(world)
     other = MatrixRoom("!other:example.org", "@bot:example.org", encrypted=True)
+    outside = MatrixRoom("!outside:example.org", "@bot:example.org", encrypted=True)  # not a campaign room
     shell.client.rooms[other.room_id] = other  # type: ignore[union-attr]
+    shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
+    await _add_campaign_room(shell, world, other.room_id)
     room.power_levels.users["@bot:example.org"] = 50  # may redact
     origin = Origin("$o1", room.room_id, ReplyTarget("$o1"), "@alice:example.org")
     async with world.db.transaction():
         await shell.outbox.enqueue([
             Reply("hi"), Post("!other:example.org", "posted", "m.text"), DirectMessage("psst"),
-            Announce("news", ("!other:example.org", "!gone:example.org", room.room_id), all_dms=False),
-            Broadcast(("!other:example.org",), "all of you"), RedactCommand(),
+            Announce("news", ("!other:example.org", "!gone:example.org", outside.room_id, room.room_id), all_dms=False),
+            Broadcast(("!other:example.org", outside.room_id), "all of you"), RedactCommand(),
+            LeaveRoom("!other:example.org"),
         ], origin)
     book = EventBook(world.db, world.keyring)
     items = await book.pending()
     stem = f"ob{book.txn_prefix('$o1')}"
-    # answers (reply, DM, redaction) come before bulk sends (post, announcement, broadcast)
-    assert [item.txn_id for item in items] == [f"{stem}.0", f"{stem}.2", f"{stem}.5", f"{stem}.1",
+    # answers (reply, DM, redaction, leaving) come before bulk sends (post, announcement, broadcast)
+    assert [item.txn_id for item in items] == [f"{stem}.0", f"{stem}.2", f"{stem}.5", f"{stem}.6", f"{stem}.1",
                                                f"{stem}.3.0", f"{stem}.3.1", f"{stem}.4"]
     by_txn = {item.txn_id: outputs.decode(item.room_id, item.payload) for item in items}
-    records = [by_txn[f"{stem}.{n}"] for n in ("0", "1", "2", "3.0", "3.1", "4", "5")]
-    reply, post, dm, ann1, ann2, broadcast, redact = records
+    records = [by_txn[f"{stem}.{n}"] for n in ("0", "1", "2", "3.0", "3.1", "4", "5", "6")]
+    reply, post, dm, ann1, ann2, broadcast, redact, leave = records
     assert isinstance(reply, Send) and reply.room_id == room.room_id
     assert reply.content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$o1"}}
     assert post == Send("!other:example.org", outputs.content("posted", "m.text"))
@@ -193,6 +218,7 @@ async def test_every_output_kind_becomes_a_typed_row_and_decodes_back(world):
     assert [ann1.room_id, ann2.room_id] == ["!other:example.org", room.room_id]  # type: ignore[union-attr]
     assert broadcast == BroadcastTo(("!other:example.org",), outputs.content("all of you", "m.text"), room.room_id)
     assert redact == Redact(room.room_id, "$o1")
+    assert leave == Leave("!other:example.org")
     for record in records:  # one codec, both ways
         assert record is not None and outputs.decode(*record.row()) == record
 
@@ -204,6 +230,7 @@ def test_rows_queued_by_the_previous_version_still_decode():
     assert outputs.decode("", {"kind": "dm", "user": "@a:x", "any_device": True, "content": content}) == SendDM(
         "@a:x", content, any_device=True)
     assert outputs.decode("!r:x", {"kind": "redact", "event_id": "$e"}) == Redact("!r:x", "$e")
+    assert outputs.decode("!r:x", {"kind": "leave"}) == Leave("!r:x")  # as the #16 branch queued it
     assert outputs.decode("!r:x", {"kind": "broadcast", "rooms": ["!a:x", "!b:x"], "content": content}) == (
         BroadcastTo(("!a:x", "!b:x"), content, "!r:x"))
     assert outputs.decode("", {"kind": "broadcast", "rooms": [], "content": content}).report_room == ""  # type: ignore[union-attr]
@@ -223,3 +250,68 @@ async def test_redact_without_power_tells_coordinators_once(world):
             await shell.outbox.enqueue([RedactCommand()], Origin(f"$r{n}", room.room_id, ReplyTarget(f"$r{n}"), None))
     records = await _rows(world)
     assert len(records) == 1 and records[0].content["body"] == outputs.NO_REDACT_TEXT
+
+
+# ---------------------------------------------------------------- the campaign's gate
+
+
+async def test_power_in_a_campaign_room_that_is_not_home_makes_a_room_coordinator(world):
+    shell, home = await _shell(world)
+    other = MatrixRoom("!other:example.org", "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", "@mallory:example.org"):
+        other.add_member(user, user[1:4], None)
+    other.power_levels.users["@mallory:example.org"] = 100
+    shell.client.rooms[other.room_id] = other  # type: ignore[union-attr]
+    assert shell.known.role(other, "@mallory:example.org") == base.Role.MEMBER  # not a campaign room yet
+    await _add_campaign_room(shell, world, other.room_id)
+    assert shell.known.role(other, "@mallory:example.org") == base.Role.ROOM_COORDINATOR
+    assert shell.known.role(home, "@mallory:example.org") == base.Role.MEMBER
+
+
+async def test_a_command_in_a_room_outside_the_campaign_gets_one_line_and_runs_nothing(world):
+    shell, _home = await _shell(world)
+    outside = MatrixRoom("!outside:example.org", "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", "@mallory:example.org"):
+        outside.add_member(user, user[1:4], None)
+    outside.power_levels.users["@mallory:example.org"] = 100
+    shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
+    assert outside.room_id not in {view.room_id for view in shell.rooms()}  # never a target of anything
+    await _run(shell, outside, "$x1", "!pledge create letter Sign it", sender="@mallory:example.org")
+    assert await _sent(world) == [shell.known.campaign.outside_text(outside.room_id)]
+    assert (await world.db.fetchone("SELECT COUNT(*) FROM pledges"))[0] == 0
+
+
+async def test_a_non_members_dm_is_answered_once_and_nothing_is_stored(world):
+    shell, _home = await _shell(world)
+    dm = MatrixRoom("!dm:example.org", "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", "@outsider:example.org"):
+        dm.add_member(user, user[1:4], None)
+    shell.client.rooms[dm.room_id] = dm  # type: ignore[union-attr]
+    shell.known._dm_refs.add(world.keyring.ref("room", dm.room_id))  # joined as a DM, in memory only
+    sent: list[tuple[str, str]] = []
+
+    async def fake_send(room_id, content, txn_id, any_device=False):
+        sent.append((room_id, txn_id))
+        return "$sent"
+
+    shell.outbox.send = fake_send  # type: ignore[method-assign]
+    for _ in range(2):
+        await _run(shell, dm, "$o1", "!pledge letter", sender="@outsider:example.org")
+        await asyncio.sleep(0)
+    assert [room for room, _ in sent] == [dm.room_id, dm.room_id]
+    assert sent[0][1] == sent[1][1]  # a resend reuses the transaction ID: the homeserver de-duplicates
+    assert not await EventBook(world.db, world.keyring).handled("$o1")
+    for table in ("processed_events", "outbox", "room_flags", "member_flags"):
+        assert (await world.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0  # noqa: S608
+
+
+async def test_strict_trust_tells_a_member_on_an_unverified_device_and_an_outsider_nothing(make_world_with):
+    world = await make_world_with(BOT_TRUST="cross-signed")
+    shell, _home = await _shell(world)
+    outsider = _event("$u1", "!pledges", sender="@outsider:example.org")
+    assert not await shell.intake._from_trusted_device(outsider)
+    for table in ("processed_events", "outbox", "member_flags"):
+        assert (await world.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0  # noqa: S608
+    assert not await shell.intake._from_trusted_device(_event("$u2", "!pledges"))  # alice, in the home room
+    rows = await _rows(world)
+    assert len(rows) == 1 and isinstance(rows[0], SendDM) and rows[0].user == "@alice:example.org"

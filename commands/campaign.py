@@ -1,0 +1,149 @@
+"""The campaign's rooms: list them, approve one, make the bot leave one, move the home room.
+
+Who belongs is decided in ``bot/campaign.py`` from the synced rooms; these handlers only read
+the shell's :class:`CampaignView`, write ``storage.campaign`` and return outputs (leaving a room
+is a :class:`LeaveRoom` output the shell performs). Room names and IDs are shown only in the
+home room or an admin's DM: anywhere else a coordinator sees counts, so a message in an
+ordinary room never tells its members which other rooms the campaign has.
+"""
+
+from __future__ import annotations
+
+import re
+
+from commands.base import (
+    Args,
+    CampaignView,
+    CommandError,
+    Context,
+    LeaveRoom,
+    Output,
+    Reply,
+    Role,
+    RoomView,
+    UsageError,
+    code,
+    command,
+)
+from storage import campaign as store
+
+_ROOM_REF = re.compile(r"[!#][^:\s]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}")
+
+
+def _names_shown(ctx: Context, view: CampaignView) -> bool:
+    """Names only in the home room, or in an admin's DM."""
+    if ctx.room.is_dm:
+        return ctx.role >= Role.ADMIN
+    return view.home is not None and ctx.room.room_id == view.home.room_id
+
+
+def numbered(view: CampaignView) -> list[RoomView]:
+    """Campaign rooms in the order ``!rooms`` numbers them (home first, then by name)."""
+    others = sorted((r for r in view.rooms if view.home is None or r.room_id != view.home.room_id),
+                    key=lambda r: (r.name.casefold(), r.room_id))
+    return ([view.home] if view.home is not None else []) + others
+
+
+@command(
+    "rooms",
+    usage="rooms",
+    summary="The campaign's rooms (names only in the home room).",
+    role=Role.COORDINATOR,
+    details="Campaign rooms are the rooms an admin or a campaign coordinator invited me into, or that a "
+    "coordinator approved. I only run commands there and in DMs with their members. Rooms I was in before "
+    "the campaign had a home room are listed as waiting for approval: `rooms approve <room id>`.",
+)
+async def rooms(ctx: Context, args: Args) -> list[Output]:
+    if args.tokens:
+        raise UsageError(f"Did you mean `{ctx.prefix}rooms approve <room id>` or `{ctx.prefix}rooms leave <n>`?")
+    view = ctx.shell.campaign()
+    listed = numbered(view)
+    if not _names_shown(ctx, view):
+        return [Reply(f"The campaign has {len(listed)} room{'s' if len(listed) != 1 else ''} "
+                      f"({len(view.waiting)} waiting for approval). Names are shown only in the home room.")]
+    lines = ["**Campaign rooms**"]
+    for n, room in enumerate(listed, 1):
+        home = " (home room)" if view.home is not None and room.room_id == view.home.room_id else ""
+        lines.append(f"{n}. {code(room.name, 60)}{home}")
+    if not listed:
+        lines.append("None yet. An admin makes a room the home room with "
+                     f"`{ctx.prefix}home here`, typed in that room.")
+    if view.waiting:
+        lines.append("**Waiting for approval** (I am in them but run no commands there):")
+        lines.extend(f"- {code(room.name, 60)}: `{ctx.prefix}rooms approve {room.room_id}`" for room in view.waiting)
+    lines.append(f"`{ctx.prefix}rooms leave <n>` makes me leave a room.")
+    return [Reply("\n".join(lines))]
+
+
+@command(
+    "rooms approve",
+    usage="rooms approve <room id or alias>",
+    summary="Let me join (or work in) a room as a campaign room.",
+    role=Role.COORDINATOR,
+    example="rooms approve #warehouse-3:example.org",
+    details="Typed in the home room. For a room I am already in, it becomes a campaign room at once; "
+    "otherwise anyone may invite me there and I join. Find the ID in Element: Room settings → Advanced.",
+)
+async def rooms_approve(ctx: Context, args: Args) -> list[Output]:
+    view = ctx.shell.campaign()
+    if not _names_shown(ctx, view):
+        raise CommandError("Approve rooms in the campaign's home room, so the other coordinators see it.")
+    if len(args.tokens) != 1 or not _ROOM_REF.fullmatch(args.tokens[0]):
+        raise UsageError("Give one room ID or alias, as Element shows it in Room settings → Advanced "
+                         "(an alias looks like `#name:example.org`).")
+    room = args.tokens[0]
+    if room in {r.room_id for r in view.rooms}:
+        return [Reply("That room is a campaign room already. Nothing was changed.")]
+    waiting = {r.room_id: r for r in view.waiting}
+    if room in waiting:
+        await store.add_room(ctx.db, ctx.keyring, room)
+        return [Reply(f"{code(waiting[room].name, 60)} is a campaign room now; I run commands there.")]
+    if not await store.approve(ctx.db, ctx.keyring, room):
+        return [Reply("That room is approved already; invite me there. Nothing was changed.")]
+    return [Reply(f"Approved {code(room, 120)}: invite me there and I'll join.")]
+
+
+@command(
+    "rooms leave",
+    usage="rooms leave <n>",
+    summary="Make me leave a campaign room (numbers from `rooms`).",
+    role=Role.COORDINATOR,
+    example="rooms leave 3",
+)
+async def rooms_leave(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1 or not args.tokens[0].isdigit():
+        raise UsageError("Give the room's number from the list.")
+    view = ctx.shell.campaign()
+    listed = numbered(view)
+    number = int(args.tokens[0])
+    if not 1 <= number <= len(listed):
+        raise CommandError(f"There is no room {number}. `{ctx.prefix}rooms` in the home room lists them.")
+    room = listed[number - 1]
+    if view.home is not None and room.room_id == view.home.room_id:
+        raise CommandError("That is the home room; I stay there. An admin can move it with "
+                           f"`{ctx.prefix}home here`, typed in the new home room.")
+    await store.remove(ctx.db, ctx.keyring, room.room_id)
+    shown = code(room.name, 60) if _names_shown(ctx, view) else f"room {number}"
+    return [Reply(f"Leaving {shown}. Invite me again (as a coordinator) to bring me back."),
+            LeaveRoom(room.room_id)]
+
+
+@command(
+    "home here",
+    usage="home here",
+    summary="Make this room the campaign's home room (the coordinators' room).",
+    role=Role.ADMIN,
+    details="Campaign coordinators are the admins and the members of the home room with coordinator power "
+    "there. Type it in the room that should be the home room.",
+)
+async def home_here(ctx: Context, args: Args) -> list[Output]:
+    if ctx.room.is_dm:
+        raise CommandError("Type this in the room that should become the home room, not in our DM.")
+    view = ctx.shell.campaign()
+    if view.home_configured:
+        raise CommandError("BOT_HOME_ROOM in the bot's configuration names the home room; change it there.")
+    if view.home is not None and view.home.room_id == ctx.room.room_id:
+        return [Reply("This is the home room already. Nothing was changed.")]
+    await store.set_home(ctx.db, ctx.keyring, ctx.room.room_id)
+    return [Reply("This is the campaign's home room now. Members here with coordinator power are the "
+                  f"campaign's coordinators; `{ctx.prefix}rooms` lists the campaign's rooms.")]
