@@ -69,6 +69,7 @@ async def test_answers_go_out_before_an_announcement_queued_earlier(world):
     client = FakeClient(["!room:example.org", *dms])
     box, _ = await _outbox(world, client)
     box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
     await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
     await _queue(world, box, [Reply("signed")], "$sign", "!dm7:example.org")
     await box.drain()
