@@ -33,6 +33,9 @@ from tests.harness import PASSWORD, Member  # noqa: E402
 CONTAINER_UID = 10001
 
 
+SMOKE_MEMBER = "smokemember"
+
+
 def prepare(smoke: Path, hs: LocalSynapse, bot_id: str) -> None:
     data, secret_dir = smoke / "data", smoke / "secrets"
     data.mkdir(parents=True)
@@ -44,6 +47,8 @@ def prepare(smoke: Path, hs: LocalSynapse, bot_id: str) -> None:
         f"MATRIX_HOMESERVER={hs.url}\nMATRIX_USER_ID={bot_id}\nBOT_DATA_DIR=/data\n"
         "BOT_HASH_KEY_FILE=/run/secrets/hash_key\nBOT_STORE_KEY_FILE=/run/secrets/store_key\n"
         "MATRIX_PASSWORD_FILE=/run/secrets/matrix_password\nBOT_LOG_LEVEL=INFO\n"
+        # the member is the admin: the first group room an admin invites the bot into is the home room
+        f"BOT_ADMINS=@{SMOKE_MEMBER}:{hs.server_name}\n"
     )
     if os.geteuid() == 0:  # the image runs as an unprivileged user
         for path in (data, secret_dir, *secret_dir.iterdir()):
@@ -53,7 +58,7 @@ def prepare(smoke: Path, hs: LocalSynapse, bot_id: str) -> None:
 
 
 async def ask_help(hs: LocalSynapse, smoke: Path, bot_id: str, bot: subprocess.Popen[bytes]) -> str:
-    member = await Member.create(hs, "smokemember", smoke, bot_id)
+    member = await Member.create(hs, SMOKE_MEMBER, smoke, bot_id)
     try:
         deadline = time.monotonic() + 120
         while not (smoke / "data" / "health.json").exists():  # the bot's first sync
@@ -63,6 +68,8 @@ async def ask_help(hs: LocalSynapse, smoke: Path, bot_id: str, bot: subprocess.P
                 raise RuntimeError("the bot did not sync within 120 s")
             await asyncio.sleep(0.2)
         room = await member.create_room(encrypted=True, name="smoke room")
+        # it becomes the campaign's home room, and the bot says so before it takes commands here
+        await member.wait_for(lambda: any("home room" in m.body for m in member.from_bot(room)), 60)
         reply = await member.ask(room, "!help", timeout=60)
         return reply.body
     finally:
