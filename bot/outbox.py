@@ -183,8 +183,11 @@ class Outbox:
         the room, then rotate the key; used for the notice that tells an unverified session to verify."""
         client = self.client
         if room_id not in client.rooms:
+            if room_id in self.rooms.joining:  # just joined (a new home room's notice): after the next sync
+                raise aiohttp.ClientError("room not synced yet")
             log.warning("dropped a message for a room the bot is not in")
             return ""
+        self.rooms.joining.discard(room_id)
         strict = self.settings.BOT_TRUST == "cross-signed"
         if strict and any_device:
             self._trust_everyone_once(room_id)

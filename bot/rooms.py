@@ -34,6 +34,7 @@ class Rooms:
     settings: Settings
     book: EventBook
     _dm_refs: set[bytes] = field(default_factory=set, init=False)
+    joining: set[str] = field(default_factory=set, init=False)  # joined, not yet in a sync
     _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
     campaign: Campaign = field(init=False)
 
@@ -191,6 +192,7 @@ class Rooms:
         if isinstance(result, JoinError):
             log.warning("could not join a room: %s", result.message)
             return
+        self.joining.add(room_id)  # nio knows the room only from the next sync on
         if decision is Invite.DM and not self.campaign.is_member(inviter or ""):
             self._dm_refs.add(self.book.keyring.ref("room", room_id))  # an outsider's DM: in memory only
             log.info("joined a room")

@@ -146,3 +146,17 @@ async def _no_sleep(seconds: float) -> None:
     return None
 
 
+
+
+async def test_a_message_for_a_room_just_joined_waits_for_the_sync_that_brings_it(world):
+    client = FakeClient([])
+    box, book = await _outbox(world, client)
+    box.stopping.sleep = _no_sleep  # type: ignore[method-assign]
+    box.rooms.joining.add("!new:example.org")  # joined a moment ago: nio knows it from the next sync
+    await _queue(world, box, [Post("!new:example.org", "this is the home room")], "$home")
+    await box.drain()
+    assert client.sent == [] and len(await book.pending()) == 1  # kept, not dropped
+    client.rooms["!new:example.org"] = MatrixRoom("!new:example.org", client.user_id, encrypted=True)
+    await box.drain()
+    assert client.sent == [("!new:example.org", "this is the home room")] and await book.pending() == []
+    assert "!new:example.org" not in box.rooms.joining
