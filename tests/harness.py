@@ -30,6 +30,7 @@ from bot.localserver import LocalSynapse
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+HOME_NOTICE = "This is the campaign's home room."
 
 
 def bot_command() -> list[str]:
@@ -317,6 +318,8 @@ class Member:
         def answer() -> Received | None:
             for message in self.from_bot(room_id)[seen:]:
                 target = (message.relates_to.get("m.in_reply_to") or {}).get("event_id")
+                if message.body.startswith(HOME_NOTICE):
+                    continue  # said when the room became the campaign's home room: answers no command
                 if target is None or target == sent:
                     return message
             return None

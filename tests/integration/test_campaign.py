@@ -9,7 +9,6 @@ they invite the bot into a room of theirs.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -27,7 +26,7 @@ CAMPAIGN_STATE = ("pledges", "pledge_rooms", "rollcalls", "company_aliases", "ca
 
 
 def rows(bot: BotProcess, tables: tuple[str, ...] = BOOKKEEPING) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{bot.data_dir / 'bot.db'}?mode=ro", uri=True)
+    conn = bot.open_db()
     try:
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
     finally:
@@ -35,7 +34,7 @@ def rows(bot: BotProcess, tables: tuple[str, ...] = BOOKKEEPING) -> dict[str, in
 
 
 def state(bot: BotProcess) -> dict[str, list[tuple[object, ...]]]:
-    conn = sqlite3.connect(f"file:{bot.data_dir / 'bot.db'}?mode=ro", uri=True)
+    conn = bot.open_db()
     try:
         found = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in CAMPAIGN_STATE}  # noqa: S608
         found["rollcalls"] = conn.execute("SELECT id, slug, closed_at FROM rollcalls ORDER BY 1").fetchall()
