@@ -124,6 +124,9 @@ async def test_a_data_directory_of_the_previous_release_is_encrypted_with_all_da
     assert legacy and any(bob.user_id.encode() in p.read_bytes() for p in legacy)
 
     bot.code_root = None  # this release, same data directory and keys
+    # upgrading to the campaign model: the admin names the home room (README, "Upgrading")
+    assert bob.campaign is not None
+    bot.extra_env["BOT_HOME_ROOM"] = bob.campaign.home
     bot.start()
     log = bot.log()
     assert "bot.db was plaintext (made by an earlier release): encrypted it in place" in log

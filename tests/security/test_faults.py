@@ -56,7 +56,9 @@ async def test_sigkill_three_times_during_200_commands_loses_and_repeats_nothing
                                                                                   tmp_path):
     seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    bot = make_bot().start()
+    crowd_ids = [f"crowd{i}x{os.getpid()}x{seed % 1000}" for i in range(MEMBERS)]
+    # the crowd DMs the bot: campaign members (admins here, so that no room has to hold 50 light clients)
+    bot = make_bot(BOT_ADMINS=",".join(f"@{c}:{synapse.server_name}" for c in crowd_ids)).start()
     coordinator = await members("coord", bot)
     room = await coordinator.create_room()
     for text in ('!pledge create p1 "First" --goal 100', '!pledge create p2 "Second" --goal 100',
@@ -64,7 +66,7 @@ async def test_sigkill_three_times_during_200_commands_loses_and_repeats_nothing
         await coordinator.ask(room, text)
 
     crowd: list[LightMember] = await gather_limited([
-        LightMember.create(synapse, f"crowd{i}x{os.getpid()}x{seed % 1000}", tmp_path, bot.user_id,
+        LightMember.create(synapse, crowd_ids[i], tmp_path, bot.user_id,
                            display_name=f"Crowd Member {i}") for i in range(MEMBERS)], limit=8)
     try:
         dms: list[str] = await gather_limited([m.open_dm() for m in crowd], limit=8)
@@ -301,8 +303,9 @@ async def test_flooding_member_is_throttled_with_one_notice_while_others_are_ser
 
 async def test_a_long_backlog_in_one_room_is_answered_after_a_restart(make_bot, synapse, tmp_path):
     """More commands in one room while the bot is down than a sync returns by default (10)."""
-    bot = make_bot(BOT_MEMBER_RATE="100").start()
-    alice = await LightMember.create(synapse, f"gap{os.getpid()}x{random.randrange(1 << 20)}", tmp_path, bot.user_id)
+    name = f"gap{os.getpid()}x{random.randrange(1 << 20)}"
+    bot = make_bot(BOT_MEMBER_RATE="100", BOT_ADMINS=f"@{name}:{synapse.server_name}").start()  # a campaign member
+    alice = await LightMember.create(synapse, name, tmp_path, bot.user_id)
     try:
         room = await alice.open_dm()
         first = await alice.send(room, "!privacy", txn_id="gap.first")
