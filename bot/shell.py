@@ -48,6 +48,7 @@ from nio.api import MessageDirection, RoomPreset
 
 from bot import crosssign
 from bot.config import Settings
+from bot.ratelimit import RateLimits
 from commands import base
 from commands.base import (
     Announce,
@@ -130,6 +131,7 @@ class MatrixShell:
         self._dm_refs: set[bytes] = set()
         self._creators: dict[str, set[str]] = {}  # room ID → creators (implicit top power from v12)
         self.rate_limited = 0  # 429 answers seen (nio waits and retries each)
+        self.limits = RateLimits()  # hook(#15-launch): 429s counted, one log line a minute, in the health file
         self.master_fingerprint: str | None = None
         self.ready = asyncio.Event()  # set after the first successful sync
 
@@ -258,7 +260,7 @@ class MatrixShell:
         log (no content), so an operator sees why a broadcast takes a while."""
         if response.status_code == "M_LIMIT_EXCEEDED":
             self.rate_limited += 1
-            log.info("rate limited by the homeserver; retrying in %d ms", response.retry_after_ms or 5000)
+            self.limits.record(response.retry_after_ms)  # hook(#15-launch): was one log line per 429
 
     def _saved_session(self) -> dict[str, str] | None:
         if not self.session_path.exists():
@@ -362,7 +364,9 @@ class MatrixShell:
             self._online = online
 
     def _write_health(self) -> None:
-        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({"last_sync": time.time()}))
+        self.limits.flush()  # hook(#15-launch): the minute's count of 429s, then its health fields
+        write_private(self.settings.BOT_DATA_DIR / "health.json",
+                      json.dumps({"last_sync": time.time(), **self.limits.health()}))
 
     async def _maintain_keys(self, client: AsyncClient) -> None:
         try:
