@@ -162,18 +162,18 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
         else:
             res.missing += 1
             got = m.from_bot(dm)
-            why = (f"{len(got)} other messages from the bot" if got else
-                   f"{len(m.undecrypted)} undecryptable" if m.undecrypted else "nothing from the bot")
+            why = (f"{len(got)} readable message(s) from the bot (not an answer), {len(m.undecrypted)} unreadable"
+                   if got or m.undecrypted else "nothing from the bot")
             reasons[why] = reasons.get(why, 0) + 1
         news = [r.ts for r in m.from_bot(dm) if ANNOUNCED.search(r.body)]
         if news:
             announced[i] = min(news)
     res.ack_ms = [float(a - c) for c, a in acks]
     res.notes.extend(f"{count} members without an answer hold {why}" for why, count in reasons.items())
-    if announced and len(acks) >= res.threshold:
-        # the signature that met the threshold was answered in the same transaction as the announcement
-        # was queued; the answers are sent first, so the threshold-th answer marks the start
-        met = sorted(a for _, a in acks)[res.threshold - 1]
+    if announced:
+        # the announcement is queued with the answer to the signature that met the threshold and sent
+        # right after it: its first delivery marks the moment the threshold was met
+        met = min(announced.values())
         expected = [i for i, (dm, _) in sent.items() if members[i].bot_joined_ts.get(dm, 1 << 62) <= met]
         res.announce_expected = len(expected)
         res.announced = sum(1 for i in expected if i in announced)

@@ -46,7 +46,7 @@ from nio import (
 )
 from nio.api import MessageDirection, RoomPreset
 
-from bot import crosssign
+from bot import burst, crosssign
 from bot.config import Settings
 from bot.ratelimit import RateLimits
 from commands import base
@@ -385,8 +385,9 @@ class MatrixShell:
     async def _handle_sync(self, client: AsyncClient, response: SyncResponse, since: str | None = None) -> None:
         if response.device_list.changed:
             crosssign.invalidate(response.device_list.changed)
-        for room_id, info in response.rooms.invite.items():
-            await self._handle_invite(client, room_id, info.invite_state)
+        # hook(#15-launch): a crowd's invites are joined a few at a time, not one after another
+        await burst.each_bounded(self._handle_invite(client, room_id, info.invite_state)
+                                 for room_id, info in response.rooms.invite.items())
         keys_arrived = any(isinstance(e, RoomKeyEvent | ForwardedRoomKeyEvent) for e in response.to_device_events)
         if keys_arrived and self._undecrypted:
             await self._retry_undecrypted(client)
@@ -399,6 +400,8 @@ class MatrixShell:
                     extra = event.source.get("content", {}).get("additional_creators") or []
                     self._creators[room_id] = {event.sender, *[u for u in extra if isinstance(u, str)]}
             events = list(info.timeline.events)
+            # hook(#15-launch): "sent before the bot was in the room" counts from its invite, not its join
+            await burst.start_at_invite(self.db, self.keyring, room_id, [*info.state, *events], client.user_id)
             if info.timeline.limited and since is not None:
                 # more happened since our last sync than one sync returns (after a restart or an
                 # outage): fetch the gap, or those commands would never be answered

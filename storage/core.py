@@ -84,6 +84,16 @@ async def set_flag(db: Database, keyring: Keyring, room_id: str, flag: str, valu
     return bool(changed)
 
 
+async def lower_flag(db: Database, keyring: Keyring, room_id: str, flag: str, value: int) -> bool:
+    """Lower a set flag's value to ``value`` (never raise it); ``True`` if it changed. (#15-launch:
+    a room's "joined at" cut-off moves back to the bot's invite, see bot/burst.py.)"""
+    changed = await db.execute(
+        "UPDATE room_flags SET value=? WHERE room_ref=? AND flag=? AND value>?",
+        (value, keyring.ref("room", room_id), flag, value),
+    )
+    return bool(changed)
+
+
 async def rooms_with_flag(db: Database, flag: str) -> set[bytes]:
     """The keyed references of every room with ``flag`` set."""
     rows = await db.fetchall("SELECT room_ref FROM room_flags WHERE flag=?", (flag,))
