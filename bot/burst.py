@@ -13,6 +13,11 @@ bot/fallback_keys.py, bot/undecrypted.py and the outbox; SECURITY.md lists them 
   joined, in one run (up to 45 s before its join), 100 of 200 lost with nothing in the log. The
   cut-off now moves back to the bot's invite event (:func:`start_at_invite`): what anyone typed after
   inviting the bot was meant for it; history from before the invite still is not answered.
+- **A history fetch for every new room.** Synapse marks the timeline of a newly joined room as
+  *limited* whatever its length (synapse/handlers/sync.py: ``limited or newly_joined_room``), and
+  the shell fetches the gap back to its last sync token for every limited timeline: one
+  ``/messages`` round trip per new DM, in the sync loop, before any command of that sync is handled.
+  A timeline that holds the room's create event has nothing before it (:func:`reaches_room_start`).
 
 Looked at and left alone: nio fetches ``/joined_members`` before the first encrypted send in each
 room although the sync (no lazy loading) already gave the complete list. Telling nio the list is
@@ -27,7 +32,7 @@ import asyncio
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from nio import RoomMemberEvent
+from nio import RoomCreateEvent, RoomMemberEvent
 
 from storage import core
 from storage.db import Database
@@ -64,3 +69,8 @@ async def start_at_invite(db: Database, keyring: Keyring, room_id: str, events: 
         return
     async with db.transaction():
         await core.lower_flag(db, keyring, room_id, "joined_at", invited)
+
+
+def reaches_room_start(events: Iterable[Any]) -> bool:
+    """The timeline goes back to the room's creation: a "limited" flag on it hides no gap."""
+    return any(isinstance(event, RoomCreateEvent) for event in events)

@@ -402,7 +402,8 @@ class MatrixShell:
             events = list(info.timeline.events)
             # hook(#15-launch): "sent before the bot was in the room" counts from its invite, not its join
             await burst.start_at_invite(self.db, self.keyring, room_id, [*info.state, *events], client.user_id)
-            if info.timeline.limited and since is not None:
+            # hook(#15-launch): a new room's timeline is "limited" though it starts at the room's creation
+            if info.timeline.limited and since is not None and not burst.reaches_room_start(events):
                 # more happened since our last sync than one sync returns (after a restart or an
                 # outage): fetch the gap, or those commands would never be answered
                 events = await self._backfill(client, room_id, info.timeline.prev_batch, since) + events

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from nio import RoomMemberEvent
+from nio import RoomCreateEvent, RoomMemberEvent
 
 from bot import burst
 from storage import core
@@ -64,3 +64,10 @@ async def test_invites_are_joined_a_few_at_a_time() -> None:
 
     await burst.each_bounded((join(i) for i in range(30)), limit=4)
     assert sorted(done) == list(range(30)) and most == 4
+
+
+def test_a_timeline_from_the_rooms_creation_has_no_gap_to_fetch() -> None:
+    create = RoomCreateEvent.from_dict({"type": "m.room.create", "event_id": "$c", "sender": "@ann:example.org",
+                                        "origin_server_ts": 1, "state_key": "", "content": {"room_version": "12"}})
+    assert burst.reaches_room_start([create, member_event(BOT, "invite", 2)])
+    assert not burst.reaches_room_start([member_event(BOT, "invite", 2)])
