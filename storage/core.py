@@ -83,6 +83,15 @@ class EventBook:
         )
         return bool(changed)
 
+    async def lower_room_flag(self, room_id: str, flag: str, value: int) -> bool:
+        """Lower a set flag's value to ``value`` (never raise it); ``True`` if it changed. (A
+        room's "joined at" cut-off moves back to the bot's invite, see ``bot/burst.py``.)"""
+        changed = await self.db.execute(
+            "UPDATE room_flags SET value=? WHERE room_ref=? AND flag=? AND value>?",
+            (value, self.keyring.ref("room", room_id), flag, value),
+        )
+        return bool(changed)
+
     async def rooms_with_flag(self, flag: str) -> set[bytes]:
         """The keyed references of every room with ``flag`` set."""
         rows = await self.db.fetchall("SELECT room_ref FROM room_flags WHERE flag=?", (flag,))

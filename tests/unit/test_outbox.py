@@ -136,8 +136,8 @@ def test_rate_limit_is_logged_once_a_minute_with_the_count(caplog):
         now[0] += 60
         gate.hit(1000)
     lines = [r.getMessage() for r in caplog.records if "rate limited" in r.getMessage()]
-    assert len(lines) == 2 and "(1 times" in lines[0] and "(6 times" in lines[1]
-    assert "docs/operations.md" in lines[0]
+    assert len(lines) == 2 and "1 answer 429 (" in lines[0] and "6 answers 429 in the last 65 s" in lines[1]
+    assert "docs/operations.md" in lines[0] and "override_ratelimit" in lines[0]
     assert gate.total == 7 and gate.until == pytest.approx(now[0] + 1.0)
 
 
