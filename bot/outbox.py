@@ -29,7 +29,7 @@ from bot.outputs import BroadcastTo, Delivery, Origin, Redact, Send, SendDM
 from bot.ratelimit import RateGate
 from bot.rooms import Rooms
 from commands.base import Output
-from storage.core import EventBook, Outgoing
+from storage.core import ANSWER, EventBook, Outgoing
 
 log = logging.getLogger("organizer_bot")
 
@@ -67,8 +67,8 @@ class Outbox:
     stopping: Stopping
     ready: asyncio.Event  # set after the first sync: only then are the rooms known
     gate: RateGate = field(default_factory=RateGate)
-    _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # all sent, nothing new queued
+    _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
+    _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
 
     # ------------------------------------------------------------ queueing
 
@@ -81,14 +81,16 @@ class Outbox:
         self._kick.set()
 
     async def until_sent(self, limit: float) -> None:
-        """Wait, at most ``limit`` seconds, until the replies queued so far are sent. Like a bot that
+        """Wait, at most ``limit`` seconds, until the answers queued so far are sent. Like a bot that
         answers inline, the next sync then starts after the answers: under load, the commands that
-        arrive meanwhile come in one sync instead of one sync each."""
+        arrive meanwhile come in one sync instead of one sync each. Bulk sends are not waited for:
+        an announcement to every DM keeps the outbox busy for minutes, and every sync waiting its
+        full ``limit`` behind it delayed the next commands by as much."""
         if self._kick.is_set():
-            self._idle.clear()  # queued, and the sender has not woken yet
-        if self._idle.is_set() or self.stopping.is_set():
+            self._answered.clear()  # queued, and no wave has read it yet
+        if self._answered.is_set() or self.stopping.is_set():
             return
-        waits = {asyncio.create_task(self._idle.wait()), asyncio.create_task(self.stopping.wait())}
+        waits = {asyncio.create_task(self._answered.wait()), asyncio.create_task(self.stopping.wait())}
         await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         for task in waits:
             task.cancel()
@@ -101,11 +103,9 @@ class Outbox:
         await self.ready.wait()
         while True:
             await self._kick.wait()
-            self._kick.clear()
-            self._idle.clear()
             await self.drain()
             if not self._kick.is_set():
-                self._idle.set()
+                self._answered.set()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Send everything queued, in waves: each wave takes the next rows (answers first), groups
@@ -114,8 +114,11 @@ class Outbox:
         send the rest of the wave still finishes, then the unsent rows are retried shortly."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            self._kick.clear()  # what is committed from here on is read by this wave or kicks again
             async with self.book.db.transaction():  # never read another task's uncommitted rows
                 batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH)
+            if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
+                self._answered.set()
             if not batch:
                 return
             groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}

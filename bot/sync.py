@@ -32,7 +32,7 @@ from storage.db import Database
 log = logging.getLogger("organizer_bot")
 
 BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
-SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's replies to go out (Outbox.until_sent)
+SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's answers to go out (Outbox.until_sent)
 # Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
 # marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
 SYNC_TIMELINE_LIMIT = 500

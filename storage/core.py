@@ -30,6 +30,7 @@ class Outgoing:
     txn_id: str
     room_id: str
     payload: dict[str, Any]
+    lane: int = ANSWER
 
 
 class EventBook:
@@ -140,10 +141,10 @@ class EventBook:
         """The next rows to send: every queued answer before any bulk row, each lane in the
         order queued."""
         rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_sealed, payload_sealed FROM outbox ORDER BY lane, id LIMIT ?", (limit,)
+            "SELECT id, txn_id, room_sealed, payload_sealed, lane FROM outbox ORDER BY lane, id LIMIT ?", (limit,)
         )
         unseal = self.keyring.unseal
-        return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])))
+        return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])), row[4])
                 for row in rows]
 
     async def done(self, outgoing_id: int) -> None:

@@ -145,3 +145,35 @@ async def _no_sleep(seconds: float) -> None:
     return None
 
 
+
+
+async def test_the_next_sync_waits_for_the_answers_not_for_an_announcement(world):
+    """The sync loop waits (up to a limit) for the answers it queued; under a burst with an
+    announcement going out, waiting for the whole outbox cost every sync its full limit."""
+    dms = [f"!dm{i}:example.org" for i in range(200)]
+    client = FakeClient(["!room:example.org", *dms], delay=0.05)
+    box, book = await _outbox(world, client)
+    box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
+    box.kick()
+    sender = asyncio.create_task(box.run())
+    try:
+        await asyncio.sleep(0.02)  # the announcement's first wave is under way
+        await _queue(world, box, [Reply("signed")], "$sign", "!dm7:example.org")
+        box.kick()
+        started = time.monotonic()
+        await box.until_sent(5.0)
+        waited = time.monotonic() - started
+        assert ("!dm7:example.org", "signed") in client.sent  # the answer went out before it returned
+        assert len(client.sent) < 100  # while the announcement was still being sent
+        assert waited < 0.6  # about two waves (0.2 s each), not the whole announcement (~1.3 s) or the limit
+        await box.until_sent(5.0)  # nothing unanswered: returns at once
+        assert time.monotonic() - started - waited < 0.05
+        for _ in range(100):  # the announcement finishes (~1.3 s)
+            if len(client.sent) >= 202:
+                break
+            await asyncio.sleep(0.05)
+        assert len(client.sent) == 202 and await book.pending() == []  # each exactly once
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
