@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Launch day (issue #15): N members who are new to the bot each open an encrypted DM with it and
 type ``!pledge letter`` in one burst; the signature that meets the pledge's threshold makes the bot
-announce it to every DM while the rest of the burst is still being answered.
+announce it to every DM while the rest of the burst is still being answered. A second, smaller wave
+of members (their DMs opened before the burst) signs the moment the threshold is met, while the
+announcement is going out: their answer latency is what a member sees during an announcement.
 
 ``python3 bench/launch.py --sizes 100,300,1000`` (or ``python3 bench/run.py --only launch``) writes
 the launch section of bench/RESULTS.md. Every member is a real matrix-nio E2EE client with its own
@@ -46,6 +48,11 @@ RECORDED = re.compile(r"A pledge to `letter` was recorded")
 SECTION = "launch"
 
 
+def late_size(n: int) -> int:
+    """The second wave: members who sign while the announcement goes out."""
+    return max(10, n // 10)
+
+
 @dataclass
 class LaunchResult:
     n: int
@@ -58,6 +65,10 @@ class LaunchResult:
     announced: int = 0  # of those, how many hold the announcement
     announce_s: float = float("nan")  # threshold met → the announcement in the last of those DMs
     during_ms: list[float] = field(default_factory=list)  # acks of commands sent while it went out
+    late_n: int = 0  # the second wave: members who sign once the threshold is met
+    late_answered: int = 0
+    late_ms: list[float] = field(default_factory=list)  # their acks (command → answer)
+    late_during: int = 0  # of their commands, those sent before the announcement reached its last DM
     cpu_per_answer_ms: float = float("nan")
     peak_rss: int = 0
     burst_s: float = float("nan")  # first command → last command accepted by the homeserver
@@ -66,7 +77,7 @@ class LaunchResult:
 
     @property
     def ok(self) -> bool:
-        return self.answered == self.n and self.duplicates == 0
+        return self.answered == self.n and self.late_answered == self.late_n and self.duplicates == 0
 
 
 def _answers(member: LightMember, dm: str, event_id: str) -> list[Received]:
@@ -94,13 +105,17 @@ async def create_pledge(coordinator: LightMember, threshold: int) -> None:
 
 
 async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, timeout: float = 600,
-                stall: float = 90, log: Callable[[str], None] = print) -> LaunchResult:
-    """Every member opens a DM and signs at once; waits until the bot is done (or makes no progress
-    for ``stall`` seconds), then every member fetches what it got."""
+                stall: float = 90, late: list[LightMember] | None = None,
+                log: Callable[[str], None] = print) -> LaunchResult:
+    """Every member opens a DM and signs at once (the ``late`` ones, whose DMs are opened first,
+    sign the moment the threshold is met); waits until the bot is done (or makes no progress for
+    ``stall`` seconds), then every member fetches what it got."""
     assert bot.process is not None
-    n = len(members)
-    res = LaunchResult(n, threshold)
+    late = late or []
+    n, everyone = len(members), [*members, *late]
+    res = LaunchResult(n, threshold, late_n=len(late))
     db_path = bot.data_dir / "bot.db"
+    late_dms = await gather_limited([m.open_dm(until_joined=True) for m in late], limit=16)
     handled_before = handled_so_far(db_path)
     cpu0, _ = proc_stats(bot.process.pid)
     sent: dict[int, tuple[str, str]] = {}
@@ -109,7 +124,20 @@ async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, 
         dm = await members[i].open_dm()  # the bot is invited; the member types at once
         sent[i] = (dm, await members[i].send(dm, "!pledge letter", txn_id=f"launch.{i}"))
 
+    async def sign_late() -> None:
+        # the bot's database is another process's: polled, no event to wait on
+        while handled_so_far(db_path) - handled_before < threshold:  # noqa: ASYNC110 - queued by then
+            await asyncio.sleep(0.1)
+        t_late = time.time()
+
+        async def one(j: int) -> None:
+            sent[n + j] = (late_dms[j], await late[j].send(late_dms[j], "!pledge letter", txn_id=f"launch.late.{j}"))
+
+        await gather_limited([one(j) for j in range(len(late))], limit=64)
+        log(f"  {len(late)} late commands sent in {time.time() - t_late:.1f} s once the threshold was met")
+
     t0 = time.time()
+    late_task = asyncio.create_task(sign_late())
     await gather_limited([sign(i) for i in range(n)], limit=64)
     res.burst_s = time.time() - t0
     log(f"  {n} commands sent in {res.burst_s:.1f} s")
@@ -119,16 +147,18 @@ async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, 
         now = (handled_so_far(db_path) - handled_before, outbox_waiting(db_path))
         if now != last:
             last, last_change = now, time.monotonic()
-        if now[0] >= n and now[1] == 0:
+        if now[0] >= n + len(late) and now[1] == 0:
             break
         if time.monotonic() - last_change > stall:
             res.notes.append(f"no progress for {stall:.0f} s: {now[0]} of {n} handled, {now[1]} queued")
             break
         await asyncio.sleep(0.5)
     cpu1, res.peak_rss = proc_stats(bot.process.pid)
+    late_task.cancel()
+    await asyncio.gather(late_task, return_exceptions=True)
 
     async def fetch(i: int) -> None:
-        m = members[i]
+        m = everyone[i]
         dm, event_id = sent[i]
         try:
             await m.sync_until(lambda: _answers(m, dm, event_id) and (
@@ -136,14 +166,16 @@ async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, 
         except TimeoutError:
             pass
 
-    await gather_limited([fetch(i) for i in range(n)], limit=32)
-    _tally(res, members, sent)
-    res.cpu_per_answer_ms = (cpu1 - cpu0) * 1000 / max(1, res.answered)
+    await gather_limited([fetch(i) for i in sent], limit=32)
+    _tally(res, everyone, sent)
+    res.cpu_per_answer_ms = (cpu1 - cpu0) * 1000 / max(1, res.answered + res.late_answered)
     return res
 
 
 def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[str, str]]) -> None:
-    acks: list[tuple[int, int]] = []  # (command ts, answer ts)
+    """``members``: the first wave, then the late ones (index ``res.n`` on)."""
+    acks: list[tuple[int, int]] = []  # (command ts, answer ts), first wave
+    late_acks: list[tuple[int, int]] = []
     announced: dict[int, int] = {}  # member → announcement ts
     answered_at: dict[int, int] = {}  # member → answer ts
     reasons: dict[str, int] = {}  # why members hold no answer (diagnostics)
@@ -156,11 +188,14 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
             res.notes.append(f"an unexpected answer: {answers[0].body[:80]}")
         if answers:
             answered_at[i] = answers[0].ts
-        if answers and event_id in m.sent_ts:
-            res.answered += 1
-            acks.append((m.sent_ts[event_id], answers[0].ts))
+        is_late = i >= res.n
+        if answers and is_late:
+            res.late_answered += 1
         elif answers:
             res.answered += 1
+        if answers and event_id in m.sent_ts:
+            (late_acks if is_late else acks).append((m.sent_ts[event_id], answers[0].ts))
+        elif answers:
             res.notes.append("a member's own command was not in its timeline (no latency for it)")
         else:
             res.missing += 1
@@ -172,6 +207,7 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
         if news:
             announced[i] = min(news)
     res.ack_ms = [float(a - c) for c, a in acks]
+    res.late_ms = [float(a - c) for c, a in late_acks]
     res.notes.extend(f"{count} members without an answer hold {why}" for why, count in reasons.items())
     if announced:
         # the announcement is queued with the answer to the signature that met the threshold and sent
@@ -183,7 +219,8 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
         res.announced = sum(1 for i in expected if i in announced)
         last = max(announced.values())
         res.announce_s = (last - met) / 1000
-        res.during_ms = [float(a - c) for c, a in acks if met <= c <= last]
+        res.during_ms = [float(a - c) for c, a in [*acks, *late_acks] if met <= c <= last]
+        res.late_during = sum(1 for c, _ in late_acks if c <= last)
     if acks:
         res.done_s = (max(a for _, a in acks) - first_cmd) / 1000
 
@@ -193,6 +230,7 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
     hs = LocalSynapse(work / "synapse", bcrypt_rounds=4).start()
     bot: BotProcess | None = None
     members: list[LightMember] = []
+    late: list[LightMember] = []
     coordinator: LightMember | None = None
     try:
         bot_id = hs.register("organizer", PASSWORD)
@@ -204,15 +242,17 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
         threshold = max(1, n // 2)
         await create_pledge(coordinator, threshold)
         members = await make_members(hs, n, work / "members", bot_id, "new", log)
-        res = await burst(bot, members, threshold, timeout=max(300, n * 1.2), log=log)
+        late = await make_members(hs, late_size(n), work / "members", bot_id, "late", log)
+        res = await burst(bot, members, threshold, timeout=max(300, n * 1.2), late=late, log=log)
         log(f"  N={n}: {res.answered}/{n} answered, {res.duplicates} twice, ack p50 {pct(res.ack_ms, 50):.0f} ms "
             f"p95 {pct(res.ack_ms, 95):.0f} ms max {max(res.ack_ms, default=0):.0f} ms; announcement in "
-            f"{res.announced}/{res.announce_expected} DMs in {res.announce_s:.1f} s; "
+            f"{res.announced}/{res.announce_expected} DMs in {res.announce_s:.1f} s; late wave "
+            f"{res.late_answered}/{res.late_n}, {res.late_during} sent during it, p95 {pct(res.late_ms, 95):.0f} ms; "
             f"RSS {res.peak_rss / 2**20:.0f} MB; {res.cpu_per_answer_ms:.1f} ms CPU per answer")
         res.notes.extend(_log_findings(bot.log()))
         return res
     finally:
-        for m in [*members, *([coordinator] if coordinator else [])]:
+        for m in [*members, *late, *([coordinator] if coordinator else [])]:
             await m.close()
         if bot is not None:
             bot.stop()
@@ -249,15 +289,20 @@ def render(results: list[LaunchResult], machine: str = "") -> str:
            "Latency on the homeserver's clock, command → answer. Targets (issue #15): N of N answered exactly "
            "once; at N = 1,000 ack p95 ≤ 10 s, the announcement in every DM within 120 s with answers still "
            "p95 ≤ 10 s, RSS ≤ 250 MB." + (f" Machine: {machine}." if machine else ""), "",
+           "The late wave (N/10, at least 10) opened their DMs before the burst and sign the moment the "
+           "threshold is met: their answers are what a member sees while the announcement goes out "
+           "(\"sent during\": of their commands, how many the homeserver stamped before the announcement reached "
+           "its last DM).", "",
            "| N | answered | twice | ack p50 | ack p95 | ack max | announcement: in DMs answered before it, time | acks during it p95 "
-           "| first command → last answer | RSS | CPU per answer |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| late wave: answered, sent during, ack p50 / p95 | first command → last answer | RSS | CPU per answer |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         out.append(
             f"| {r.n:,} | {'✅' if r.answered == r.n else '❌'} {r.answered}/{r.n} | {r.duplicates} | "
             f"{_ms(r.ack_ms, 50)} | {_ms(r.ack_ms, 95)} | {_ms(r.ack_ms, 100)} | "
             f"{r.announced}/{r.announce_expected}, {r.announce_s:.1f} s | {_ms(r.during_ms, 95)} "
-            f"({len(r.during_ms)}) | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | {r.cpu_per_answer_ms:.1f} ms |")
+            f"({len(r.during_ms)}) | {r.late_answered}/{r.late_n}, {r.late_during}, {_ms(r.late_ms, 50)} / "
+            f"{_ms(r.late_ms, 95)} | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | {r.cpu_per_answer_ms:.1f} ms |")
     notes = [f"- N={r.n}: {note}" for r in results for note in r.notes]
     return "\n".join([*out, "", *notes, f"<!-- /{SECTION} -->", ""])
 
