@@ -34,7 +34,7 @@ from storage.core import ANSWER, EventBook, Outgoing
 log = logging.getLogger("organizer_bot")
 
 PARALLEL = 8  # destinations sent to at once; each keeps its own order
-WAVE_DEPTH = 4  # rows taken per destination slot in one wave: answers queued meanwhile wait at most a wave
+WAVE_DEPTH = 4  # rows one destination's send takes at once: an answer to it queued meanwhile waits for those
 
 
 class Stopping(asyncio.Event):
@@ -108,45 +108,76 @@ class Outbox:
                 self._answered.set()
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Send everything queued, in waves: each wave takes the next rows (answers first), groups
-        them by destination and sends up to :data:`PARALLEL` destinations at once, each
-        destination's rows in the order queued. A row is deleted once delivered; after a failed
-        send the rest of the wave still finishes, then the unsent rows are retried shortly."""
+        """Send everything queued: up to :data:`PARALLEL` destinations at once, each destination's
+        rows in the order queued. Whenever a destination is done, the next rows are read (answers
+        first), so an answer queued meanwhile waits for one send to finish, not for a whole wave
+        of them (a new DM's first send costs several round trips). A row is deleted once delivered;
+        after a failed send the sends under way still finish, then the unsent rows are retried
+        shortly."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._kick.clear()  # what is committed from here on is read by this wave or kicks again
-            async with self.book.db.transaction():  # never read another task's uncommitted rows
-                batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH)
-            if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
-                self._answered.set()
-            if not batch:
-                return
-            groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
-            for item in batch:
-                record = outputs.decode(item.room_id, item.payload)
-                groups.setdefault(_destination(item, record), []).append((item, record))
-            limit = asyncio.Semaphore(PARALLEL)
-            results = await asyncio.gather(*(self._send_group(rows, limit, deadline) for rows in groups.values()))
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            if not all(results):
-                await self.stopping.sleep(2)  # homeserver trouble: keep the rows, retry later
-                if not self.stopping.is_set():
-                    self._kick.set()
-                return
+        running: dict[str, tuple[asyncio.Task[bool], set[int]]] = {}  # destination → its send, its row IDs
+        failed = False
+        kicked: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                if not failed and (deadline is None or time.monotonic() <= deadline):
+                    await self._start_groups(running, deadline)
+                if not running:
+                    break
+                if kicked is None or kicked.done():
+                    kicked = asyncio.create_task(self._kick.wait())  # new rows: a free slot can take them
+                done, _ = await asyncio.wait([kicked, *(task for task, _ in running.values())],
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for destination, (task, _ids) in list(running.items()):
+                    if task in done:
+                        del running[destination]
+                        failed = failed or not task.result()
+        finally:
+            for task, _ids in running.values():
+                task.cancel()
+            if kicked is not None:
+                kicked.cancel()
+            await asyncio.gather(*(task for task, _ in running.values()), *([kicked] if kicked else []),
+                                 return_exceptions=True)
+        if failed:
+            await self.stopping.sleep(2)  # homeserver trouble: keep the rows, retry later
+            if not self.stopping.is_set():
+                self._kick.set()
 
-    async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], limit: asyncio.Semaphore,
-                          deadline: float | None) -> bool:
+    async def _start_groups(self, running: dict[str, tuple[asyncio.Task[bool], set[int]]],
+                            deadline: float | None) -> None:
+        """Read the next rows and start a send for each free destination, up to :data:`PARALLEL`."""
+        taken = {row_id for _, ids in running.values() for row_id in ids}
+        self._kick.clear()  # what is committed from here on is read now or kicks again
+        async with self.book.db.transaction():  # never read another task's uncommitted rows
+            batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH + len(taken))
+        if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
+            self._answered.set()
+        groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
+        for item in batch:
+            if item.id in taken:
+                continue
+            record = outputs.decode(item.room_id, item.payload)
+            destination = _destination(item, record)
+            if destination not in running:  # its earlier rows are still being sent: order kept
+                groups.setdefault(destination, []).append((item, record))
+        for destination, rows in groups.items():
+            if len(running) >= PARALLEL:
+                break
+            rows = rows[:WAVE_DEPTH]
+            running[destination] = (asyncio.create_task(self._send_group(rows, deadline)),
+                                    {item.id for item, _ in rows})
+
+    async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], deadline: float | None) -> bool:
         """One destination's rows, in order; stops at the first that must be retried."""
-        async with limit:
-            for item, record in rows:
-                if deadline is not None and time.monotonic() > deadline:
-                    return True
-                await self.gate.wait()
-                if not await self._deliver(item, record):
-                    return False
-                async with self.book.db.transaction():
-                    await self.book.done(item.id)
+        for item, record in rows:
+            if deadline is not None and time.monotonic() > deadline:
+                return True
+            await self.gate.wait()
+            if not await self._deliver(item, record):
+                return False
+            async with self.book.db.transaction():
+                await self.book.done(item.id)
         return True
 
     async def _deliver(self, item: Outgoing, record: Delivery | None) -> bool:

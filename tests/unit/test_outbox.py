@@ -32,6 +32,7 @@ class FakeClient:
         self.active = 0
         self.most_active = 0
         self.fail: set[str] = set()
+        self.finished: dict[str, float] = {}  # body → when its send completed (the last one)
 
     async def room_send(self, room_id: str, _type: str, content: dict[str, Any], tx_id: str,
                         ignore_unverified_devices: bool = True) -> Any:
@@ -44,6 +45,7 @@ class FakeClient:
                 self.fail.discard(tx_id)
                 raise TimeoutError
             self.sent.append((room_id, content["body"]))
+            self.finished[content["body"]] = time.monotonic()
             return RoomSendResponse(f"$e{len(self.sent)}", room_id)
         finally:
             self.active -= 1
@@ -177,3 +179,30 @@ async def test_the_next_sync_waits_for_the_answers_not_for_an_announcement(world
     finally:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
+
+
+async def test_an_answer_takes_the_first_free_slot_not_the_next_wave(world):
+    """Sends run in a pool, not in waves: an answer queued while bulk sends are under way goes out
+    when one of them finishes, not after all the rows read with them (a new DM's first send takes
+    several round trips, so a wave of 32 held answers back for seconds)."""
+    rooms = [f"!r{i}:example.org" for i in range(64)]
+    client = FakeClient([*rooms, "!dm:example.org"], delay=0.2)
+    box, book = await _outbox(world, client)
+    for room in rooms:
+        await _queue(world, box, [Post(room, f"news {room}")], f"$p{room}")
+    box.kick()
+    sender = asyncio.create_task(box.run())
+    try:
+        await asyncio.sleep(0.05)  # the first 8 bulk sends are under way, 24 more were read with them
+        await _queue(world, box, [Reply("signed")], "$sign", "!dm:example.org")
+        queued = time.monotonic()
+        box.kick()
+        await box.until_sent(5.0)
+        assert client.finished["signed"] - queued < 0.5  # a free slot (≤ 0.2 s) and its send (0.2 s); a wave: 0.8 s
+        assert client.most_active <= outbox_module.PARALLEL
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    await box.drain()
+    assert sorted(client.sent) == sorted([*((r, f"news {r}") for r in rooms), ("!dm:example.org", "signed")])
+    assert await book.pending() == []  # each exactly once
