@@ -298,7 +298,7 @@ def render(results: list[LaunchResult], machine: str = "") -> str:
            "threshold is met: their answers are what a member sees while the announcement goes out "
            "(\"sent during\": of their commands, how many the homeserver stamped before the announcement reached "
            "its last DM).", "",
-           "| N | answered | twice | ack p50 | ack p95 | ack max | announcement: in DMs answered before it, time | acks during it p95 "
+           "| N | answered | twice | ack p50 | ack p95 | ack max | announcement: in DMs joined before it, time | acks during it p95 "
            "| late wave: answered, sent during, ack p50 / p95 | first command → last answer | RSS | CPU per answer |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
