@@ -120,14 +120,15 @@ class Outbox:
         kicked: asyncio.Task[Any] | None = None
         try:
             while True:
-                if not failed and (deadline is None or time.monotonic() <= deadline):
+                starting = not failed and (deadline is None or time.monotonic() <= deadline)
+                if starting:
                     await self._start_groups(running, deadline)
                 if not running:
                     break
-                if kicked is None or kicked.done():
+                if starting and (kicked is None or kicked.done()):
                     kicked = asyncio.create_task(self._kick.wait())  # new rows: a free slot can take them
-                done, _ = await asyncio.wait([kicked, *(task for task, _ in running.values())],
-                                             return_when=asyncio.FIRST_COMPLETED)
+                waits = [task for task, _ in running.values()] + ([kicked] if starting and kicked else [])
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for destination, (task, _ids) in list(running.items()):
                     if task in done:
                         del running[destination]
