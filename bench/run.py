@@ -22,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _ensure_environment() -> None:
-    """Re-exec inside a venv that has the bot's dependencies (``.venv``, made like dev.py makes it)."""
+def ensure_environment(script: Path | None = None) -> None:
+    """Re-exec ``script`` (default: this file) inside a venv that has the bot's dependencies
+    (``.venv``, made like dev.py makes it)."""
     try:
         import aiosqlite  # noqa: F401
         import nio  # noqa: F401
@@ -39,17 +40,19 @@ def _ensure_environment() -> None:
     dev.ensure_venv()
     os.environ["ORGANIZER_BENCH_REEXEC"] = "1"
     python = str(ROOT / ".venv" / "bin" / "python")
-    os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+    os.execv(python, [python, str((script or Path(__file__)).resolve()), *sys.argv[1:]])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a minute or two), for trying it out")
-    parser.add_argument("--only", default="inproc,scale,live", help="comma list of: inproc, scale, live")
+    parser.add_argument("--only", default="inproc,scale,live,launch",
+                        help="comma list of: inproc, scale, live, launch")
+    parser.add_argument("--launch-sizes", default="100,300,1000", help="N for the launch-day burst (bench/launch.py)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="where to write the table")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (Synapse, logs, DBs)")
     opts = parser.parse_args()
-    _ensure_environment()
+    ensure_environment()
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     from bench import report
@@ -62,20 +65,28 @@ def main() -> int:
                                              f"Python {platform.python_version()}",
                                   "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
     try:
-        asyncio.run(_run(parts, work, opts.quick, results))
+        asyncio.run(_run(parts, work, opts.quick, results, opts.launch_sizes))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
     results["minutes"] = (time.monotonic() - started) / 60
-    text = report.render(results)
+    from bench import launch
+
+    if parts == {"launch"}:  # only the launch section changes; the rest of RESULTS.md stays
+        text = launch.render(results["launch"], results["machine"])  # type: ignore[arg-type]
+        launch.write_section(Path(opts.out), text)
+    else:
+        text = report.render(results)
+        Path(opts.out).write_text(text)
+        if "launch" in results:
+            launch.write_section(Path(opts.out), launch.render(results["launch"], results["machine"]))  # type: ignore[arg-type]
     print("\n" + text)
-    Path(opts.out).write_text(text)
     print(f"written to {opts.out}")
     return 0
 
 
-async def _run(parts: set[str], work: Path, quick: bool, results: dict[str, object]) -> None:
-    from bench import inproc, live
+async def _run(parts: set[str], work: Path, quick: bool, results: dict[str, object], launch_sizes: str) -> None:
+    from bench import inproc, launch, live
 
     if "inproc" in parts:
         print("2. bot-side cost per command (in-process) …", flush=True)
@@ -93,6 +104,10 @@ async def _run(parts: set[str], work: Path, quick: bool, results: dict[str, obje
                                                   catchup_total=100, burst=100, scheduled=1_000, idle_s=10)
         else:
             results["live"] = await live.run_live(work / "live")
+    if "launch" in parts:
+        print("launch day: new members sign in one burst …", flush=True)
+        sizes = (30,) if quick else tuple(int(x) for x in launch_sizes.split(","))
+        results["launch"] = await launch.run_launch(work / "launch", sizes)
 
 
 if __name__ == "__main__":

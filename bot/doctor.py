@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from bot import crosssign, e2ee_store, undecrypted
+from bot import crosssign, e2ee_store, ratelimit, undecrypted
 from bot.config import Settings
 from bot.crosssign import Check
 
@@ -47,6 +47,8 @@ async def run_checks(settings: Settings) -> list[Check]:
             return checks
         checks.extend(await crosssign.doctor_checks(client, settings.BOT_DATA_DIR, settings.store_key))
         checks.append(await _rooms_encrypted(client))
+        checks.append(await ratelimit.doctor_check(settings.BOT_DATA_DIR, settings.MATRIX_HOMESERVER,
+                                                   settings.MATRIX_USER_ID, session["access_token"]))
     finally:
         await client.close()
     return checks

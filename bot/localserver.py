@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ class LocalSynapse:
     rc_message: dict[str, float] = field(default_factory=lambda: dict(GENEROUS))
     process: subprocess.Popen[bytes] | None = None
     shared_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    bcrypt_rounds: int = 12  # Synapse's default; the launch bench lowers it to register 1,000 users quickly
+    _admin_token: str | None = None
 
     @property
     def url(self) -> str:
@@ -97,6 +100,7 @@ class LocalSynapse:
             "macaroon_secret_key": secrets.token_urlsafe(32),
             "form_secret": secrets.token_urlsafe(32),
             "report_stats": False,
+            "bcrypt_rounds": self.bcrypt_rounds,
             "trusted_key_servers": [],
             "suppress_key_server_warning": True,
             "enable_registration": False,
@@ -163,6 +167,10 @@ class LocalSynapse:
 
     def register(self, localpart: str, password: str, admin: bool = False) -> str:
         """Register a user through the shared-secret admin API; returns the Matrix ID."""
+        return str(self.register_session(localpart, password, admin)["user_id"])
+
+    def register_session(self, localpart: str, password: str, admin: bool = False) -> dict[str, Any]:
+        """Register a user; the homeserver's answer: ``user_id``, ``access_token``, ``device_id``."""
         endpoint = self.url + "/_synapse/admin/v1/register"
         with urllib.request.urlopen(endpoint, timeout=10) as response:
             nonce = json.load(response)["nonce"]
@@ -170,8 +178,31 @@ class LocalSynapse:
                 "mac": _hexmac(self.shared_secret, nonce, localpart, password, admin)}
         request = urllib.request.Request(endpoint, data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return str(json.load(response)["user_id"])
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
+
+    def admin_token(self) -> str:
+        """An access token of a server admin, registered on first use."""
+        if self._admin_token is None:
+            self._admin_token = str(self.register_session(f"hsadmin{secrets.token_hex(3)}",
+                                                          secrets.token_urlsafe(16), admin=True)["access_token"])
+        return self._admin_token
+
+    def admin_request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A call to Synapse's admin API as a server admin."""
+        request = urllib.request.Request(self.url + path, method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {self.admin_token()}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
+
+    def exempt_from_ratelimit(self, user_id: str) -> None:
+        """What docs/operations.md tells a homeserver admin to do for the bot account."""
+        path = "/_synapse/admin/v1/users/" + urllib.parse.quote(user_id) + "/override_ratelimit"
+        self.admin_request("POST", path, {"messages_per_second": 0, "burst_count": 0})
 
 
 def _hexmac(secret: str, nonce: str, user: str, password: str, admin: bool) -> str:

@@ -29,12 +29,12 @@ from bot.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, Send
 from bot.ratelimit import RateGate
 from bot.rooms import Rooms
 from commands.base import Output
-from storage.core import EventBook, Outgoing
+from storage.core import ANSWER, EventBook, Outgoing
 
 log = logging.getLogger("organizer_bot")
 
 PARALLEL = 8  # destinations sent to at once; each keeps its own order
-WAVE_DEPTH = 4  # rows taken per destination slot in one wave: answers queued meanwhile wait at most a wave
+WAVE_DEPTH = 4  # rows one destination's send takes at once: an answer to it queued meanwhile waits for those
 
 
 class Stopping(asyncio.Event):
@@ -67,8 +67,8 @@ class Outbox:
     stopping: Stopping
     ready: asyncio.Event  # set after the first sync: only then are the rooms known
     gate: RateGate = field(default_factory=RateGate)
-    _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # all sent, nothing new queued
+    _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
+    _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
 
     # ------------------------------------------------------------ queueing
 
@@ -81,14 +81,16 @@ class Outbox:
         self._kick.set()
 
     async def until_sent(self, limit: float) -> None:
-        """Wait, at most ``limit`` seconds, until the replies queued so far are sent. Like a bot that
+        """Wait, at most ``limit`` seconds, until the answers queued so far are sent. Like a bot that
         answers inline, the next sync then starts after the answers: under load, the commands that
-        arrive meanwhile come in one sync instead of one sync each."""
+        arrive meanwhile come in one sync instead of one sync each. Bulk sends are not waited for:
+        an announcement to every DM keeps the outbox busy for minutes, and every sync waiting its
+        full ``limit`` behind it delayed the next commands by as much."""
         if self._kick.is_set():
-            self._idle.clear()  # queued, and the sender has not woken yet
-        if self._idle.is_set() or self.stopping.is_set():
+            self._answered.clear()  # queued, and no wave has read it yet
+        if self._answered.is_set() or self.stopping.is_set():
             return
-        waits = {asyncio.create_task(self._idle.wait()), asyncio.create_task(self.stopping.wait())}
+        waits = {asyncio.create_task(self._answered.wait()), asyncio.create_task(self.stopping.wait())}
         await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         for task in waits:
             task.cancel()
@@ -101,49 +103,82 @@ class Outbox:
         await self.ready.wait()
         while True:
             await self._kick.wait()
-            self._kick.clear()
-            self._idle.clear()
             await self.drain()
             if not self._kick.is_set():
-                self._idle.set()
+                self._answered.set()
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Send everything queued, in waves: each wave takes the next rows (answers first), groups
-        them by destination and sends up to :data:`PARALLEL` destinations at once, each
-        destination's rows in the order queued. A row is deleted once delivered; after a failed
-        send the rest of the wave still finishes, then the unsent rows are retried shortly."""
+        """Send everything queued: up to :data:`PARALLEL` destinations at once, each destination's
+        rows in the order queued. Whenever a destination is done, the next rows are read (answers
+        first), so an answer queued meanwhile waits for one send to finish, not for a whole wave
+        of them (a new DM's first send costs several round trips). A row is deleted once delivered;
+        after a failed send the sends under way still finish, then the unsent rows are retried
+        shortly."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            async with self.book.db.transaction():  # never read another task's uncommitted rows
-                batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH)
-            if not batch:
-                return
-            groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
-            for item in batch:
-                record = outputs.decode(item.room_id, item.payload)
-                groups.setdefault(_destination(item, record), []).append((item, record))
-            limit = asyncio.Semaphore(PARALLEL)
-            results = await asyncio.gather(*(self._send_group(rows, limit, deadline) for rows in groups.values()))
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            if not all(results):
-                await self.stopping.sleep(2)  # homeserver trouble: keep the rows, retry later
-                if not self.stopping.is_set():
-                    self._kick.set()
-                return
+        running: dict[str, tuple[asyncio.Task[bool], set[int]]] = {}  # destination → its send, its row IDs
+        failed = False
+        kicked: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                starting = not failed and (deadline is None or time.monotonic() <= deadline)
+                if starting:
+                    await self._start_groups(running, deadline)
+                if not running:
+                    break
+                if starting and (kicked is None or kicked.done()):
+                    kicked = asyncio.create_task(self._kick.wait())  # new rows: a free slot can take them
+                waits = [task for task, _ in running.values()] + ([kicked] if starting and kicked else [])
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for destination, (task, _ids) in list(running.items()):
+                    if task in done:
+                        del running[destination]
+                        failed = failed or not task.result()
+        finally:
+            for task, _ids in running.values():
+                task.cancel()
+            if kicked is not None:
+                kicked.cancel()
+            await asyncio.gather(*(task for task, _ in running.values()), *([kicked] if kicked else []),
+                                 return_exceptions=True)
+        if failed:
+            await self.stopping.sleep(2)  # homeserver trouble: keep the rows, retry later
+            if not self.stopping.is_set():
+                self._kick.set()
 
-    async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], limit: asyncio.Semaphore,
-                          deadline: float | None) -> bool:
+    async def _start_groups(self, running: dict[str, tuple[asyncio.Task[bool], set[int]]],
+                            deadline: float | None) -> None:
+        """Read the next rows and start a send for each free destination, up to :data:`PARALLEL`."""
+        taken = {row_id for _, ids in running.values() for row_id in ids}
+        self._kick.clear()  # what is committed from here on is read now or kicks again
+        async with self.book.db.transaction():  # never read another task's uncommitted rows
+            batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH + len(taken))
+        if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
+            self._answered.set()
+        groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
+        for item in batch:
+            if item.id in taken:
+                continue
+            record = outputs.decode(item.room_id, item.payload)
+            destination = _destination(item, record)
+            if destination not in running:  # its earlier rows are still being sent: order kept
+                groups.setdefault(destination, []).append((item, record))
+        for destination, rows in groups.items():
+            if len(running) >= PARALLEL:
+                break
+            rows = rows[:WAVE_DEPTH]
+            running[destination] = (asyncio.create_task(self._send_group(rows, deadline)),
+                                    {item.id for item, _ in rows})
+
+    async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], deadline: float | None) -> bool:
         """One destination's rows, in order; stops at the first that must be retried."""
-        async with limit:
-            for item, record in rows:
-                if deadline is not None and time.monotonic() > deadline:
-                    return True
-                await self.gate.wait()
-                if not await self._deliver(item, record):
-                    return False
-                async with self.book.db.transaction():
-                    await self.book.done(item.id)
+        for item, record in rows:
+            if deadline is not None and time.monotonic() > deadline:
+                return True
+            await self.gate.wait()
+            if not await self._deliver(item, record):
+                return False
+            async with self.book.db.transaction():
+                await self.book.done(item.id)
         return True
 
     async def _deliver(self, item: Outgoing, record: Delivery | None) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent, RoomResolveAliasResponse
 
+from bot import burst
 from bot.campaign import Campaign, Invite
 from bot.config import Settings
 from commands.base import CampaignView, Role, RoomFacts, RoomView
@@ -161,6 +162,16 @@ class Rooms:
                 self._creators[room_id] = {event.sender, *[u for u in extra if isinstance(u, str)]}
 
     # ------------------------------------------------------------ invites
+
+    async def answer_invites(self, invites: dict[str, list[Any]]) -> None:
+        """Every invite of a sync, a few at a time: a crowd's hundreds of invites one after
+        another took minutes (see ``bot/burst.py``)."""
+        await burst.each_bounded(self.answer_invite(room_id, state) for room_id, state in invites.items())
+
+    async def start_at_invite(self, room_id: str, events: list[Any]) -> None:
+        """A DM's "sent before the bot was in the room" cut-off counts from the bot's invite, not
+        its join, when this batch shows the invite (see ``bot/burst.py``)."""
+        await burst.start_at_invite(self.book, room_id, events, self.client.user_id)
 
     async def answer_invite(self, room_id: str, state: list[Any]) -> None:
         """Join when the inviter's server is allowed and the campaign takes the room (remembering

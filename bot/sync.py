@@ -21,7 +21,7 @@ from nio import (
 )
 from nio.api import MessageDirection
 
-from bot import crosssign
+from bot import burst, crosssign
 from bot.config import Settings
 from bot.intake import Intake
 from bot.outbox import Outbox, Stopping
@@ -32,7 +32,7 @@ from storage.db import Database
 log = logging.getLogger("organizer_bot")
 
 BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
-SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's replies to go out (Outbox.until_sent)
+SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's answers to go out (Outbox.until_sent)
 # Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
 # marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
 SYNC_TIMELINE_LIMIT = 500
@@ -98,9 +98,8 @@ class Syncer:
         """One sync batch: device changes, invites, kept events whose keys came, then the timeline."""
         if response.device_list.changed:
             crosssign.invalidate(response.device_list.changed)
-        for room_id, info in response.rooms.invite.items():
-            await self.rooms.answer_invite(room_id, info.invite_state)
-            self.outbox.kick()  # a new home room is told so
+        await self.rooms.answer_invites({room_id: info.invite_state for room_id, info in response.rooms.invite.items()})
+        self.outbox.kick()  # a new home room is told so
         await self.intake.undecrypted.on_to_device(self.client, response.to_device_events)
         for room_id, info in response.rooms.join.items():
             room = self.client.rooms.get(room_id)
@@ -108,7 +107,9 @@ class Syncer:
                 continue
             self.rooms.note_creators(room_id, [*info.state, *info.timeline.events])
             events = list(info.timeline.events)
-            if info.timeline.limited and since is not None:
+            await self.rooms.start_at_invite(room_id, [*info.state, *events])
+            # a new room's timeline is marked "limited" though it starts at the room's creation
+            if info.timeline.limited and since is not None and not burst.reaches_room_start(events):
                 # more happened since our last sync than one sync returns (after a restart or an
                 # outage): fetch the gap, or those commands would never be answered
                 events = await self._backfill(room_id, info.timeline.prev_batch, since) + events
@@ -146,7 +147,10 @@ class Syncer:
             self._online = online
 
     def _write_health(self) -> None:
+        gate = self.session.rate_gate
+        gate.flush()  # the last minute's count of 429s, if any went unlogged
         write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({
             "last_sync": time.time(),
             "undecryptable_waiting": self.intake.undecrypted.waiting,  # for doctor and operators
+            **gate.health(),  # 429s counted, for doctor
         }))

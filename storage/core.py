@@ -30,6 +30,7 @@ class Outgoing:
     txn_id: str
     room_id: str
     payload: dict[str, Any]
+    lane: int = ANSWER
 
 
 class EventBook:
@@ -83,6 +84,15 @@ class EventBook:
         )
         return bool(changed)
 
+    async def lower_room_flag(self, room_id: str, flag: str, value: int) -> bool:
+        """Lower a set flag's value to ``value`` (never raise it); ``True`` if it changed. (A
+        room's "joined at" cut-off moves back to the bot's invite, see ``bot/burst.py``.)"""
+        changed = await self.db.execute(
+            "UPDATE room_flags SET value=? WHERE room_ref=? AND flag=? AND value>?",
+            (value, self.keyring.ref("room", room_id), flag, value),
+        )
+        return bool(changed)
+
     async def rooms_with_flag(self, flag: str) -> set[bytes]:
         """The keyed references of every room with ``flag`` set."""
         rows = await self.db.fetchall("SELECT room_ref FROM room_flags WHERE flag=?", (flag,))
@@ -131,10 +141,10 @@ class EventBook:
         """The next rows to send: every queued answer before any bulk row, each lane in the
         order queued."""
         rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_sealed, payload_sealed FROM outbox ORDER BY lane, id LIMIT ?", (limit,)
+            "SELECT id, txn_id, room_sealed, payload_sealed, lane FROM outbox ORDER BY lane, id LIMIT ?", (limit,)
         )
         unseal = self.keyring.unseal
-        return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])))
+        return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])), row[4])
                 for row in rows]
 
     async def done(self, outgoing_id: int) -> None:

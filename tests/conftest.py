@@ -21,7 +21,7 @@ _counter = itertools.count()
 @pytest.fixture(scope="session")
 def synapse() -> Iterator[LocalSynapse]:
     directory = Path(tempfile.mkdtemp(prefix="organizer-synapse-"))
-    hs = LocalSynapse(directory).start()
+    hs = LocalSynapse(directory, bcrypt_rounds=4).start()  # test passwords: fast hashing (launch test registers 200)
     try:
         yield hs
     finally:

@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -150,6 +151,7 @@ class Received:
     event_id: str
     sender: str
     content: dict[str, Any]
+    ts: int = 0  # the homeserver's origin_server_ts (ms)
 
     @property
     def body(self) -> str:
@@ -346,6 +348,42 @@ def scan_for_secrets(paths: list[Path], needles: list[str]) -> list[str]:
                 if needle in data:
                     hits.append(f"{file}: {needle.decode()}")
     return hits
+
+
+def peek(bot: BotProcess, sql: str) -> int:
+    """One count from the bot's (encrypted) database, read-only while the bot may be writing; -1
+    if unreadable at the moment."""
+    from storage import atrest
+
+    try:
+        conn = bot.open_db(Path(f"file:{bot.data_dir / 'bot.db'}?mode=ro"), uri=True, timeout=5)
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+    except (sqlite3.Error, atrest.sqlcipher.Error, atrest.WrongKeyError):
+        return -1
+
+
+def handled_so_far(bot: BotProcess) -> int:
+    """Commands the bot has committed."""
+    return peek(bot, "SELECT count(*) FROM processed_events")
+
+
+def outbox_waiting(bot: BotProcess) -> int:
+    """Messages the bot has queued and not yet sent."""
+    return peek(bot, "SELECT count(*) FROM outbox")
+
+
+async def gather_limited(coros: list[Any], limit: int = 10) -> list[Any]:
+    """``asyncio.gather`` with at most ``limit`` running at once."""
+    gate = asyncio.Semaphore(limit)
+
+    async def run(coro: Any) -> Any:
+        async with gate:
+            return await coro
+
+    return await asyncio.gather(*(run(c) for c in coros))
 
 
 def dump(obj: Any) -> str:

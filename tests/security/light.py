@@ -15,6 +15,7 @@ from nio import (
     AsyncClientConfig,
     MegolmEvent,
     RoomCreateResponse,
+    RoomMemberEvent,
     RoomMessage,
     RoomSendResponse,
     SyncResponse,
@@ -35,6 +36,8 @@ class LightMember:
         self._synced = False
         self.sync_errors: list[str] = []
         self.seen: dict[str, int] = {}  # event types seen, for diagnostics
+        self.sent_ts: dict[str, int] = {}  # own message event ID → homeserver timestamp (ms)
+        self.bot_joined_ts: dict[str, int] = {}  # room ID → when the bot joined (homeserver ms)
 
     @property
     def user_id(self) -> str:
@@ -90,7 +93,13 @@ class LightMember:
         if isinstance(event, MegolmEvent):
             self.undecrypted.append((room_id, event))
         elif isinstance(event, RoomMessage) and event.sender != self.client.user_id:
-            self.received.append(Received(room_id, event.event_id, event.sender, event.source.get("content", {})))
+            self.received.append(Received(room_id, event.event_id, event.sender, event.source.get("content", {}),
+                                          event.server_timestamp))
+        elif isinstance(event, RoomMessage):
+            self.sent_ts[event.event_id] = event.server_timestamp
+        elif (isinstance(event, RoomMemberEvent) and event.state_key == self.bot_id
+              and event.membership == "join"):
+            self.bot_joined_ts.setdefault(room_id, event.server_timestamp)
 
     async def sync_until(self, predicate: Any, timeout: float = 120) -> Any:
         deadline = time.monotonic() + timeout
@@ -102,7 +111,10 @@ class LightMember:
                 raise TimeoutError("condition not met in time")
             await self.sync(timeout=1000)
 
-    async def open_dm(self) -> str:
+    async def open_dm(self, until_joined: bool = False) -> str:
+        """Create an encrypted DM inviting the bot; returns once this client knows the room with the
+        bot in it (invited: a new user may type while the bot is still joining), or, with
+        ``until_joined``, once the bot has joined."""
         response = await self.client.room_create(
             is_direct=True, invite=[self.bot_id],
             initial_state=[{"type": "m.room.encryption", "state_key": "",
@@ -112,7 +124,8 @@ class LightMember:
 
         def bot_joined() -> bool:
             room = self.client.rooms.get(room_id)
-            return room is not None and self.bot_id in room.users
+            return room is not None and self.bot_id in room.users and (
+                not until_joined or self.bot_id not in room.invited_users)
 
         await self.sync_until(bot_joined, 60)
         return str(room_id)

@@ -9,17 +9,14 @@ import base64
 import os
 import random
 import re
-import sqlite3
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from bot.intake import THROTTLE_TEXT
 from bot.localserver import LocalSynapse
-from storage import atrest
 from storage.hashing import Keyring
-from tests.harness import HOME_NOTICE, PASSWORD, BotProcess, Member, Received
+from tests.harness import HOME_NOTICE, PASSWORD, BotProcess, Member, Received, gather_limited, handled_so_far
 from tests.security.light import LightMember
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,28 +25,6 @@ MEMBERS = int(os.environ.get("CRASH_MEMBERS", "50"))
 PLEDGE_ACK = re.compile(r"^A pledge to `(p[12])` was recorded\.")
 HERE_ACK = re.compile(r"^Recorded your answer\. Roll-call `(r[12])`")
 FIGURES: dict[str, object] = {}
-
-
-def handled_so_far(bot: BotProcess) -> int:
-    """Commands the bot has committed (read-only peek; the bot may be writing)."""
-    try:
-        conn = bot.open_db(Path(f"file:{bot.data_dir / 'bot.db'}?mode=ro"), uri=True, timeout=5)
-        try:
-            return int(conn.execute("SELECT count(*) FROM processed_events").fetchone()[0])
-        finally:
-            conn.close()
-    except (sqlite3.Error, atrest.sqlcipher.Error, atrest.WrongKeyError):
-        return -1
-
-
-async def gather_limited(coros: list, limit: int = 10) -> list:
-    gate = asyncio.Semaphore(limit)
-
-    async def run(coro):  # type: ignore[no-untyped-def]
-        async with gate:
-            return await coro
-
-    return await asyncio.gather(*(run(c) for c in coros))
 
 
 async def test_sigkill_three_times_during_200_commands_loses_and_repeats_nothing(make_bot, members, synapse,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import echo_bot, inproc, live, peers, report  # noqa: F401 - they must import
+from bench import echo_bot, inproc, launch, live, peers, report  # noqa: F401 - they must import
 
 
 async def test_in_process_part_runs_on_a_tiny_database(tmp_path: Path) -> None:
@@ -62,3 +62,17 @@ def test_latency_report_judges_the_one_in_flight_table() -> None:
     loaded = loaded.split("organizer-bot answers")[0]
     assert "≤ 1.05× floor at p50 and p95 ✅ met" in one
     assert "1.25×" in loaded and "not within 1.05× here" in loaded and "❌" not in loaded
+
+
+def test_launch_section_replaces_only_itself(tmp_path: Path) -> None:
+    result = launch.LaunchResult(n=3, threshold=1, answered=2, missing=1, ack_ms=[100.0, 300.0],
+                                 announce_expected=3, announced=3, announce_s=1.5, done_s=2.0)
+    result.notes.append("1 members without an answer hold nothing from the bot")
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# results\n\nother parts\n")
+    launch.write_section(out, launch.render([result]))
+    launch.write_section(out, launch.render([result]))  # a second run replaces the section
+    text = out.read_text()
+    assert text.startswith("# results\n\nother parts\n") and text.count("## Launch day") == 1
+    assert "| 3 | ❌ 2/3 | 0 |" in text and "3/3, 1.5 s" in text and "hold nothing" in text
+    assert not result.ok

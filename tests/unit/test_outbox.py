@@ -32,6 +32,7 @@ class FakeClient:
         self.active = 0
         self.most_active = 0
         self.fail: set[str] = set()
+        self.finished: dict[str, float] = {}  # body → when its send completed (the last one)
 
     async def room_send(self, room_id: str, _type: str, content: dict[str, Any], tx_id: str,
                         ignore_unverified_devices: bool = True) -> Any:
@@ -44,6 +45,7 @@ class FakeClient:
                 self.fail.discard(tx_id)
                 raise TimeoutError
             self.sent.append((room_id, content["body"]))
+            self.finished[content["body"]] = time.monotonic()
             return RoomSendResponse(f"$e{len(self.sent)}", room_id)
         finally:
             self.active -= 1
@@ -137,8 +139,8 @@ def test_rate_limit_is_logged_once_a_minute_with_the_count(caplog):
         now[0] += 60
         gate.hit(1000)
     lines = [r.getMessage() for r in caplog.records if "rate limited" in r.getMessage()]
-    assert len(lines) == 2 and "(1 times" in lines[0] and "(6 times" in lines[1]
-    assert "docs/operations.md" in lines[0]
+    assert len(lines) == 2 and "1 answer 429 (" in lines[0] and "6 answers 429 in the last 65 s" in lines[1]
+    assert "docs/operations.md" in lines[0] and "override_ratelimit" in lines[0]
     assert gate.total == 7 and gate.until == pytest.approx(now[0] + 1.0)
 
 
@@ -160,3 +162,62 @@ async def test_a_message_for_a_room_just_joined_waits_for_the_sync_that_brings_i
     await box.drain()
     assert client.sent == [("!new:example.org", "this is the home room")] and await book.pending() == []
     assert "!new:example.org" not in box.rooms.joining
+
+
+async def test_the_next_sync_waits_for_the_answers_not_for_an_announcement(world):
+    """The sync loop waits (up to a limit) for the answers it queued; under a burst with an
+    announcement going out, waiting for the whole outbox cost every sync its full limit."""
+    dms = [f"!dm{i}:example.org" for i in range(200)]
+    client = FakeClient(["!room:example.org", *dms], delay=0.05)
+    box, book = await _outbox(world, client)
+    box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
+    box.kick()
+    sender = asyncio.create_task(box.run())
+    try:
+        await asyncio.sleep(0.02)  # the announcement's first wave is under way
+        await _queue(world, box, [Reply("signed")], "$sign", "!dm7:example.org")
+        box.kick()
+        started = time.monotonic()
+        await box.until_sent(5.0)
+        waited = time.monotonic() - started
+        assert ("!dm7:example.org", "signed") in client.sent  # the answer went out before it returned
+        assert len(client.sent) < 100  # while the announcement was still being sent
+        assert waited < 0.6  # about two waves (0.2 s each), not the whole announcement (~1.3 s) or the limit
+        await box.until_sent(5.0)  # nothing unanswered: returns at once
+        assert time.monotonic() - started - waited < 0.05
+        for _ in range(100):  # the announcement finishes (~1.3 s)
+            if len(client.sent) >= 202:
+                break
+            await asyncio.sleep(0.05)
+        assert len(client.sent) == 202 and await book.pending() == []  # each exactly once
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+async def test_an_answer_takes_the_first_free_slot_not_the_next_wave(world):
+    """Sends run in a pool, not in waves: an answer queued while bulk sends are under way goes out
+    when one of them finishes, not after all the rows read with them (a new DM's first send takes
+    several round trips, so a wave of 32 held answers back for seconds)."""
+    rooms = [f"!r{i}:example.org" for i in range(64)]
+    client = FakeClient([*rooms, "!dm:example.org"], delay=0.2)
+    box, book = await _outbox(world, client)
+    for room in rooms:
+        await _queue(world, box, [Post(room, f"news {room}")], f"$p{room}")
+    box.kick()
+    sender = asyncio.create_task(box.run())
+    try:
+        await asyncio.sleep(0.05)  # the first 8 bulk sends are under way, 24 more were read with them
+        await _queue(world, box, [Reply("signed")], "$sign", "!dm:example.org")
+        queued = time.monotonic()
+        box.kick()
+        await box.until_sent(5.0)
+        assert client.finished["signed"] - queued < 0.5  # a free slot (≤ 0.2 s) and its send (0.2 s); a wave: 0.8 s
+        assert client.most_active <= outbox_module.PARALLEL
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    await box.drain()
+    assert sorted(client.sent) == sorted([*((r, f"news {r}") for r in rooms), ("!dm:example.org", "signed")])
+    assert await book.pending() == []  # each exactly once
