@@ -200,3 +200,15 @@ async def test_home_here_is_for_admins_typed_in_the_room(world):
     assert "not in our DM" in texts(await world.run("!home here", user=ADMIN, role=Role.ADMIN, room=DM))
     assert "home room now" in texts(await world.run("!home here", user=ADMIN, role=Role.ADMIN))
     assert (await store.load(world.db, world.keyring)).home == ROOM.room_id
+
+
+@pytest.mark.parametrize("value", ["!abc:example.org", "#coordinators:example.org",
+                                   "!" + "A1b2-_" * 7 + "x"])  # the last: a room v12 ID, no server part
+def test_home_room_setting_takes_room_ids_of_every_version_and_aliases(tmp_path, value):
+    assert settings(tmp_path, BOT_HOME_ROOM=value).BOT_HOME_ROOM == value
+
+
+@pytest.mark.parametrize("value", ["coordinators", "!short", "#no server", "!" + "a" * 42 + "!"])
+def test_home_room_setting_refuses_what_is_no_room(tmp_path, value):
+    with pytest.raises(ValueError, match="must be a room ID"):
+        settings(tmp_path, BOT_HOME_ROOM=value)

@@ -171,6 +171,7 @@ async def test_the_next_sync_waits_for_the_answers_not_for_an_announcement(world
     client = FakeClient(["!room:example.org", *dms], delay=0.05)
     box, book = await _outbox(world, client)
     box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
     await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
     box.kick()
     sender = asyncio.create_task(box.run())
