@@ -109,10 +109,9 @@ class Settings(BaseSettings):
         value = (value or "").strip()
         if not value:
             return None
-        # room IDs of room version 12 have no server part: "!" and 43 unpadded base64url characters
-        v12_id = value[0] == "!" and len(value) == 44 and all(c.isalnum() or c in "-_" for c in value[1:])
-        has_server = value[0] in "!#" and ":" in value and len(value) > 3
-        if not (v12_id or has_server) or any(c.isspace() for c in value):
+        from commands.campaign import ROOM_REF  # the one room-reference rule (the command uses it too)
+
+        if not ROOM_REF.fullmatch(value):
             raise ValueError("must be a room ID like !abc:example.org or an alias like #coordinators:example.org")
         return value
 

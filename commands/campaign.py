@@ -27,7 +27,8 @@ from commands.base import (
 )
 from storage import campaign as store
 
-_ROOM_REF = re.compile(r"[!#][^:\s]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}")
+# a room ID or alias with a server part, or a room ID of room version 12 ("!" + 43 base64url characters)
+ROOM_REF = re.compile(r"[!#][^:\s]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}|![A-Za-z0-9_\-]{43}")
 
 
 def _names_shown(ctx: Context, view: CampaignView) -> bool:
@@ -88,7 +89,7 @@ async def rooms_approve(ctx: Context, args: Args) -> list[Output]:
     view = ctx.shell.campaign()
     if not _names_shown(ctx, view):
         raise CommandError("Approve rooms in the campaign's home room, so the other coordinators see it.")
-    if len(args.tokens) != 1 or not _ROOM_REF.fullmatch(args.tokens[0]):
+    if len(args.tokens) != 1 or not ROOM_REF.fullmatch(args.tokens[0]):
         raise UsageError("Give one room ID or alias, as Element shows it in Room settings → Advanced "
                          "(an alias looks like `#name:example.org`).")
     room = args.tokens[0]

@@ -133,6 +133,10 @@ async def test_a_data_directory_of_the_previous_release_is_encrypted_with_all_da
     assert "the E2EE store was plaintext (made by an earlier release)" in log
     mydata = await bob.ask(rooms["bob_dm"], "!mydata")  # answered and decryptable: olm account kept
     assert "letter" in mydata.body and "walkout" in mydata.body, mydata.body
+    # rooms the bot was in before the upgrade wait for a coordinator's approval (README, "Upgrading")
+    campaign = bob.campaign
+    approved = await campaign.organizer.ask(campaign.home, f"!rooms approve {rooms['room']}")
+    assert "approve" not in approved.body.lower() or "approved" in approved.body.lower(), approved.body
     pledges = await alice.ask(rooms["room"], "!pledges")
     assert "letter" in pledges.body and "2" in pledges.body, pledges.body
     assert bot.stop() == 0
