@@ -121,7 +121,7 @@ async def _encrypted_room(client: AsyncClient, bot_id: str) -> str:
     for _ in range(300):
         await client.sync(timeout=500)
         room = client.rooms.get(response.room_id)
-        if room is not None and bot_id in room.users:
+        if room is not None and bot_id in room.users and bot_id not in room.invited_users:
             return str(response.room_id)
     raise RuntimeError("the bot did not join the demo room")
 

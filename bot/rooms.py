@@ -26,6 +26,12 @@ from storage.core import EventBook
 
 log = logging.getLogger("organizer_bot")
 
+
+def joined_users(room: MatrixRoom) -> set[str]:
+    """Who has joined: nio's ``room.users`` also holds the invited, who share nothing yet (an
+    invitee is no campaign member, and a message sent before they join is not theirs to read)."""
+    return set(room.users) - set(room.invited_users)
+
 CREATOR_POWER = 1_000_000  # above any configurable coordinator level
 
 
@@ -101,7 +107,7 @@ class Rooms:
         """The encrypted DM with ``user_id`` joined (or, with ``invited``, just invited), if any."""
         for room in self.client.rooms.values():
             if room.encrypted and self.is_dm(room) and (
-                user_id in room.users or (invited and user_id in room.invited_users)
+                user_id in joined_users(room) or (invited and user_id in room.invited_users)
             ):
                 return str(room.room_id)
         return None
@@ -111,12 +117,12 @@ class Rooms:
         if room is None:
             return None
         servers: dict[str, int] = {}
-        for user_id in room.users:
+        for user_id in joined_users(room):
             server = user_id.split(":", 1)[1]
             servers[server] = servers.get(server, 0) + 1
         powers = {
             room.user_name(user_id) or user_id: min(level, 100)  # v12 creators shown as 100
-            for user_id in room.users
+            for user_id in joined_users(room)
             if (level := self.power_level(room, user_id)) >= 50 and user_id != self.client.user_id
         }
         return RoomFacts(room.room_id, room.display_name, bool(room.encrypted), room.join_rule,
@@ -127,7 +133,7 @@ class Rooms:
 
     def is_dm(self, room: MatrixRoom) -> bool:
         """A direct chat: invited with ``is_direct`` (or opened by us as one), with one member besides us."""
-        if len(room.users) + len(room.invited_users) > 2:
+        if len(room.users) > 2:  # nio's users include the invited
             return False
         return self.book.keyring.ref("room", room.room_id) in self._dm_refs
 
@@ -235,7 +241,7 @@ class _Synced:
 
     def joined_members(self, room_id: str) -> set[str]:
         room = self.rooms.client.rooms.get(room_id)
-        return set() if room is None else set(room.users)
+        return set() if room is None else joined_users(room)
 
     def power_of(self, room_id: str, user_id: str) -> int:
         room = self.rooms.client.rooms.get(room_id)

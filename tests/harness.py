@@ -293,7 +293,7 @@ class Member:
     async def wait_joined(self, room_id: str, user_id: str, timeout: float = 30) -> None:
         def joined() -> bool:
             room = self.client.rooms.get(room_id)
-            return room is not None and user_id in room.users
+            return room is not None and user_id in room.users and user_id not in room.invited_users
 
         await self.wait_for(joined, timeout)
 

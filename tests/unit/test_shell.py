@@ -315,3 +315,13 @@ async def test_strict_trust_tells_a_member_on_an_unverified_device_and_an_outsid
     assert not await shell.intake._from_trusted_device(_event("$u2", "!pledges"))  # alice, in the home room
     rows = await _rows(world)
     assert len(rows) == 1 and isinstance(rows[0], SendDM) and rows[0].user == "@alice:example.org"
+
+
+async def test_an_invited_user_is_no_member_until_they_join(world):
+    shell, room = await _shell(world)
+    room.add_member("@dave:example.org", "dave", None, invited=True)  # nio lists invitees in room.users
+    await shell.known.campaign.refresh(shell.book)
+    assert not shell.known.campaign.is_member("@dave:example.org")
+    assert shell.known.campaign.is_member("@carol:example.org")
+    facts = shell.known.facts(room.room_id)
+    assert facts is not None and facts.member_servers == {"example.org": 3}  # bot, alice, carol: not dave
