@@ -139,10 +139,11 @@ def decode(room_id: str, payload: dict[str, Any]) -> Delivery | None:
     return record
 
 
-async def put(book: EventBook, txn_id: str, record: Delivery, lane: int = ANSWER) -> None:
-    """Store one record as an outbox row (inside the caller's transaction), in ``lane``."""
+async def put(book: EventBook, txn_id: str, record: Delivery, lane: int = ANSWER, not_before: int = 0) -> None:
+    """Store one record as an outbox row (inside the caller's transaction), in ``lane``, held
+    until ``not_before`` (unix seconds) when that is set."""
     room_id, payload = record.row()
-    await book.enqueue(txn_id, room_id, payload, lane)
+    await book.enqueue(txn_id, room_id, payload, lane, not_before)
 
 
 # ---------------------------------------------------------------- handler outputs → records
@@ -182,13 +183,18 @@ class RoomsSeen(Protocol):
     def can_redact(self, room_id: str) -> bool: ...
 
 
-async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], origin: Origin) -> None:
-    """Queue ``outputs`` as outbox rows, inside the caller's transaction."""
+async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], origin: Origin,
+                  announce_delay: tuple[int, int] = (0, 0)) -> None:
+    """Queue ``outputs`` as outbox rows, inside the caller's transaction. An :class:`Announce`
+    is held for the next announcement round (``EventBook.announce_round``, drawn from
+    ``announce_delay``): news that a member's signature crossed a threshold must not follow that
+    member's own acknowledgement, which the homeserver sees, so it leaves later, batched."""
     stem = f"ob{book.txn_prefix(origin.txn_base)}"
     for index, output in enumerate(outputs):
         lane = BULK if isinstance(output, _BULK) else ANSWER
+        held = await book.announce_round(announce_delay) if isinstance(output, Announce) else 0
         for suffix, record in await _records(output, origin, rooms, book):
-            await put(book, f"{stem}.{index}{suffix}", record, lane)
+            await put(book, f"{stem}.{index}{suffix}", record, lane, held)
 
 
 # sent after every queued answer: one command's news to many rooms must not delay the answers

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from commands.base import Announce, Output
-from commands.common.smallcell import Suppressed, suppress, suppressed_total
+from commands.common.smallcell import Suppressed, suppress, suppress_total, suppressed_total
 from commands.common.timeparse import format_when
 from storage import pledges as store
 from storage.db import Database
@@ -58,7 +58,8 @@ async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | N
     ``with_rows=False`` when only the total is shown: ``companies`` is then ``None``."""
     if not pledge.per_company:
         n = figures.total if figures is not None else await store.count(db, pledge.id)
-        return Tally(n, str(n), n, None)
+        text = suppress_total(n, k)  # 1..k-1 signers read "fewer than k"
+        return Tally(n, text, n if text == str(n) else 0, None)
     if figures is None:
         figures = await figures_of(db, pledge)
     if not with_rows:
@@ -71,7 +72,8 @@ async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | N
 
 def bar(shown: int, goal: int, text: str | None = None) -> str:
     filled = min(BAR_CELLS, shown * BAR_CELLS // goal) if goal > 0 else 0
-    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {text or shown}/{goal}"
+    figure = text or str(shown)
+    return "▓" * filled + "░" * (BAR_CELLS - filled) + (f" {figure}/{goal}" if figure.isdigit() else f" {figure} of {goal}")
 
 
 def have_signed(t: Tally) -> str:
@@ -112,24 +114,28 @@ async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tupl
 
 
 
-async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None) -> list[Output]:
-    """Announce a threshold the moment it is first reached; the announced mark is written in the
-    same transaction as the signature and the queued notice, so it happens exactly once."""
+async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None, k: int) -> list[Output]:
+    """Announce a threshold once it is first reached; the announced mark is written in the same
+    transaction as the signature and the queued notice, so it happens exactly once (the notice
+    itself waits for the next announcement round, see ``bot/outputs.py``). A threshold below
+    ``k`` (set before thresholds had to be at least k) counts as ``k``: "met" would tell that a
+    group smaller than k signed."""
     if pledge.threshold is None:
         return []
+    needed = max(pledge.threshold, k)
     title = pledge.title
     if pledge.per_company:
         if company is None:
             return []
         n = await store.company_count(db, pledge.id, company)
-        if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
+        if n < needed or not await store.mark_company_announced(db, pledge.id, company):
             return []
         display = (await store.company_displays(db, pledge.id)).get(company, company)
         text = (f"📣 **Pledge `{pledge.slug}` is active at {display}**: {pledge.threshold} people there have "
                 f"signed “{title}”.")
     else:
         n = await store.count(db, pledge.id)
-        if n < pledge.threshold or not await store.mark_announced(db, pledge.id):
+        if n < needed or not await store.mark_announced(db, pledge.id):
             return []
         text = f"📣 **Pledge `{pledge.slug}` is active**: the threshold of {pledge.threshold} was met for “{title}”."
     return [Announce(text, await announce_rooms(db, keyring, pledge))]

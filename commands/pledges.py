@@ -10,15 +10,20 @@ Decisions where the issue left room:
 * **Options** of ``pledge create``: ``--goal N``, ``--threshold N`` (whole numbers above 0;
   ``--name=value`` works too), ``--per-company``, and ``--deadline WHEN``, where WHEN is every
   word after ``--deadline`` up to the next ``--option`` (quotes are optional).
-* **Per-company thresholds** must be at least ``BOT_MIN_CELL``: announcing that a company met
-  its threshold reveals that at least that many people there signed.
+* **Thresholds** must be at least ``BOT_MIN_CELL`` (k): announcing that a threshold was met
+  reveals that at least that many people signed (per company: at that company).
 * **Announce rooms**: the creation room (sealed), plus rooms a coordinator adds by typing
   ``pledge rooms <slug> add`` there (which also posts the pledge there). Threshold notices and
   the final result go to those rooms and to every DM the bot has (:class:`Announce`).
-* **Shown counts**: the overall count of an ordinary pledge is exact (acknowledgements name
-  nobody). For per-company pledges every overall figure (ack, list, info, result, export) is the
-  small-cell rule's total text, because an exact total next to suppressed company rows would
-  reveal the pooled small companies by subtraction.
+* **Shown counts** follow the one small-cell rule: an ordinary pledge's total of 1..k-1 reads
+  "fewer than k" in acknowledgements, lists, info, results and the export (the first signers
+  would otherwise be counted one by one). For per-company pledges every overall figure is the
+  rule's total text, because an exact total next to suppressed company rows would reveal the
+  pooled small companies by subtraction.
+* **Unknown companies** are kept and shown by their normalized key (``Initech Labs (Austin QA)``
+  → ``initechlabs``), never as a member typed them; a coordinator's ``company alias`` gives one a
+  proper name. A company nobody counts for any more is forgotten unless its threshold was
+  announced.
 * **In rooms**, ``pledge``/``unpledge`` answers (including errors) carry no reply relation, the
   command is redacted when ``BOT_REDACT_SENSITIVE``, and problems with a company name are
   explained by DM rather than echoing an employer into the room.
@@ -168,7 +173,7 @@ async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str
     key = normalize(text)
     if not key:
         raise _CompanyProblem("A company name needs letters or digits. Nothing was recorded.")
-    return key, text
+    return key, key  # shown by its key: a member's own wording is never shown to another
 
 
 async def _sign(ctx: Context, args: Args) -> list[Output]:
@@ -200,7 +205,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
             return [Reply(text, private=True)]
         if company is not None:
             await store.note_company(ctx.db, pledge.id, company, display)
-        outputs = await crossings(ctx.db, ctx.keyring, pledge, company)
+        outputs = await crossings(ctx.db, ctx.keyring, pledge, company, ctx.settings.BOT_MIN_CELL)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = f"A pledge to {code(pledge.slug)} was recorded. {have_signed(t)}."
     if ctx.room.is_dm and company is not None:
@@ -228,7 +233,7 @@ CREATE_DETAILS = (
     "title is the rest. `--goal N`: the number you aim for (shown as a progress bar). `--threshold N`: the "
     "pledge becomes active when N have signed, announced once here, in rooms added with `pledge rooms`, and "
     "in every DM I have (so receiving it says nothing about who signed). `--per-company`: members name their "
-    "employer and the threshold counts per company (it must then be at least the minimum group size). "
+    "employer and the threshold counts per company. A threshold is at least the minimum group size. "
     "`--deadline WHEN`: every word after it up to the next `--option` is the time (`Dec 31`, `in 2 weeks`, "
     "`2026-12-01 17:00 America/New_York`); the pledge closes then by itself and the result is announced."
 )
@@ -241,10 +246,14 @@ CREATE_DETAILS = (
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     request = parse_create(args.rest, ctx.prefix)
     k = ctx.settings.BOT_MIN_CELL
-    if request.per_company and request.threshold is not None and request.threshold < k:
+    if request.goal is not None and request.goal < k:
+        raise CommandError(f"A goal must be at least {k}: reaching a smaller one would tell how many signed, "
+                           f"and groups under {k} are never shown. Nothing was created.")
+    if request.threshold is not None and request.threshold < k:
+        where = " at a company" if request.per_company else ""
         raise CommandError(
-            f"A per-company threshold must be at least {k}: announcing that a company met it tells how many "
-            f"signed there, and groups under {k} are never shown."
+            f"A threshold must be at least {k}: announcing that it was met tells how many signed{where}, and "
+            f"groups under {k} are never shown. Nothing was created."
         )
     deadline = None
     zone = ctx.settings.BOT_DEFAULT_TIMEZONE

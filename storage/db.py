@@ -94,6 +94,10 @@ CORE = Schema(
         ALTER TABLE outbox ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX outbox_lane ON outbox (lane, id);
         """,
+        # announcement rounds: a row is not sent before its not_before (unix seconds; 0: at once)
+        """
+        ALTER TABLE outbox ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+        """,
     ],
 )
 

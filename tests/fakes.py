@@ -23,6 +23,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
         "MATRIX_HOMESERVER": "http://127.0.0.1:1", "MATRIX_USER_ID": "@bot:example.org",
         "MATRIX_PASSWORD": "x", "BOT_DATA_DIR": tmp_path, "BOT_HASH_KEY": TEST_KEY,
         "BOT_STORE_KEY": "store-key-for-tests", "BOT_TALLY_INTERVAL": 0,
+        "BOT_ANNOUNCE_DELAY_MIN": 0, "BOT_ANNOUNCE_DELAY_MAX": 0,  # rounds at once unless a test sets them
     }
     values.update(overrides)
     return Settings(**values)
