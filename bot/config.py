@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     BOT_ALLOWED_SERVERS: CsvList = Field(default_factory=list)
     BOT_REQUIRE_ENCRYPTION: bool = True
     BOT_DEFAULT_TIMEZONE: str = "UTC"
+    BOT_DEFAULT_LANGUAGE: Literal["en", "es"] = "en"
     BOT_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     BOT_LOG_FORMAT: Literal["text", "json"] = "text"
 

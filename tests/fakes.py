@@ -11,6 +11,7 @@ from typing import Any
 from bot.config import Settings
 from commands import base, load_all
 from commands.base import Args, CampaignView, Context, Env, Output, Role, RoomFacts, RoomView
+from commands.language import reader_language
 from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
@@ -72,9 +73,11 @@ class World:
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     woken: set[str] = field(default_factory=set)  # the services the last ``run`` asked to wake
 
-    def ctx(self, user: str = "@alice:example.org", role: Role = Role.MEMBER, room: RoomView = ROOM) -> Context:
+    def ctx(self, user: str = "@alice:example.org", role: Role = Role.MEMBER, room: RoomView = ROOM,
+            lang: str = "en") -> Context:
         return Context(db=self.db, keyring=self.keyring, settings=self.settings, member=Member(self.keyring, user),
-                       role=role, room=room, now=self.now, shell=self.shell, event_id="$event", prefix="!")
+                       role=role, room=room, now=self.now, shell=self.shell, event_id="$event", prefix="!",
+                       lang=lang)
 
     def env(self) -> Env:
         return Env(db=self.db, keyring=self.keyring, settings=self.settings, now=self.now, shell=self.shell)
@@ -86,14 +89,16 @@ class World:
         assert parsed is not None, "not a command"
         if parsed.command is None:
             return [base.Reply(parsed.error or "")]
-        ctx = self.ctx(user, role, room)
+        lang = await reader_language(self.db, self.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room.room_id,
+                                     room.is_dm, Member(self.keyring, user))  # as the shell's intake does
+        ctx = self.ctx(user, role, room, lang)
         self.woken = ctx.wakes
         async with self.db.transaction():
             try:
                 ctx.require(parsed.command.role)
                 return await parsed.command.handler(ctx, parsed.args)
             except base.UsageError as exc:
-                return [base.Reply(f"{exc}\nUsage: `!{parsed.command.usage}`")]
+                return [base.Reply(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage="!" + parsed.command.usage))]
             except base.CommandError as exc:
                 return [base.Reply(str(exc))]
 
