@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 from commands import base
-from commands.base import Announce, Broadcast, DirectMessage, LeaveRoom, Output, Post, RedactCommand, Reply
+from commands.base import Announce, Broadcast, DirectMessage, LeaveRoom, Localized, Output, Post, RedactCommand, Reply
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
@@ -177,6 +177,7 @@ class Origin:
 class RoomsSeen(Protocol):
     """The room knowledge the codec needs (``bot.rooms.Rooms``)."""
 
+    async def language_of(self, room_id: str) -> str: ...
     def joined(self, room_id: str) -> bool: ...
     def is_campaign_room(self, room_id: str) -> bool: ...
     def encrypted_dms(self) -> list[str]: ...
@@ -202,6 +203,11 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
 _BULK = (Announce, Broadcast, Post)
 
 
+async def _for(rooms: RoomsSeen, room_id: str, text: str | Localized) -> str:
+    """``text`` as the readers of ``room_id`` read it (a plain text is the same for everyone)."""
+    return text if isinstance(text, str) else text(await rooms.language_of(room_id))
+
+
 async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: EventBook) -> list[tuple[str, Delivery]]:
     """The records for one output, each with its transaction-ID suffix (fan-outs number theirs)."""
     here = origin.room_id
@@ -212,13 +218,14 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             relation = None if private or origin.reply_to is None else origin.reply_to.relation()
             return [("", Send(here, content(text, "m.notice", relation)))]
         case Post(room_id=room_id, text=text, msgtype=msgtype):
-            return [("", Send(room_id, content(text, msgtype)))]
+            return [("", Send(room_id, content(await _for(rooms, room_id, text), msgtype)))]
         case DirectMessage(text=text):
             return [] if origin.sender is None else [("", SendDM(origin.sender, content(text)))]
         case Announce(text=text, room_ids=room_ids, all_dms=all_dms):
             targets = [r for r in room_ids if rooms.joined(r) and rooms.is_campaign_room(r)]
             targets += rooms.encrypted_dms() if all_dms else []
-            return [(f".{offset}", Send(target, content(text))) for offset, target in enumerate(dict.fromkeys(targets))]
+            return [(f".{offset}", Send(target, content(await _for(rooms, target, text))))
+                    for offset, target in enumerate(dict.fromkeys(targets))]
         case Broadcast(room_ids=room_ids, text=text, msgtype=msgtype):
             campaign_rooms = tuple(r for r in room_ids if rooms.is_campaign_room(r))
             return [("", BroadcastTo(campaign_rooms, content(text, msgtype), here or ""))]

@@ -76,12 +76,18 @@ class Reply:
     private: bool = False
 
 
+# A text for readers the handler does not know: a function of the reader's language, called once
+# per destination when the output is queued (bot/outputs.py), so each room and DM reads it in its
+# own language and nobody's language shows in what others get.
+Localized = Callable[[str], str]
+
+
 @dataclass(frozen=True)
 class Post:
     """A message to another room the bot is in (``m.text`` for reminders that should notify)."""
 
     room_id: str
-    text: str
+    text: str | Localized
     msgtype: str = "m.notice"
 
 
@@ -97,7 +103,7 @@ class Announce:
     """The same notice to each listed room and to every DM the bot has, so that receiving it
     reveals nothing about who caused it."""
 
-    text: str
+    text: str | Localized
     room_ids: tuple[str, ...] = ()
     all_dms: bool = True
 
@@ -235,6 +241,7 @@ class Command:
     example: str = ""
     details: str = ""  # longer help shown by !help <command>; "{prefix}" becomes the command prefix
     family: str = ""
+    aliases: tuple[str, ...] = ()  # its names in Spanish (the first is shown in Spanish help)
 
 
 # ---------------------------------------------------------------- registries
@@ -278,7 +285,7 @@ def command(
 
     def entry(handler: Handler) -> Command:
         family = handler.__module__.rsplit(".", 1)[-1]
-        return Command(key, usage, summary, role, handler, example, details, family)
+        return Command(key, usage, summary, role, handler, example, details, family, aliases)
 
     return _registrar(REGISTRY, "command", key, entry)
 

@@ -6,6 +6,7 @@ from commands.base import (
     ALIASES,
     REGISTRY,
     Args,
+    Command,
     CommandError,
     Context,
     Output,
@@ -23,6 +24,13 @@ ROLES_TEXT = N_(
 )
 
 
+def _usage(ctx: Context, c: Command) -> str:
+    """The usage line, with the command's Spanish name in Spanish (both names work)."""
+    if ctx.lang == "es" and c.aliases:
+        return c.aliases[0] + c.usage[len(c.name):]
+    return c.usage
+
+
 def _visible(ctx: Context) -> list:
     return sorted((c for c in REGISTRY.values() if c.role <= ctx.role), key=lambda c: c.name)
 
@@ -37,7 +45,7 @@ def _visible(ctx: Context) -> list:
 async def help_command(ctx: Context, args: Args) -> list[Output]:
     p = ctx.prefix
     if not args.tokens:
-        rows = [f"`{p}{c.usage}` — {ctx._(c.summary)}" for c in _visible(ctx)]
+        rows = [f"`{p}{_usage(ctx, c)}` — {ctx._(c.summary)}" for c in _visible(ctx)]
         footer = "\n" + ctx._("Type `{prefix}help <command>` for details and an example. Sensitive commands work "
                               "best in a DM with me.").format(prefix=p) + "\n" + ctx._(ROLES_TEXT)
         return [Reply("**" + ctx._("Commands you can use") + "**\n" + "\n".join(rows) + footer)]
@@ -53,7 +61,7 @@ async def help_command(ctx: Context, args: Args) -> list[Output]:
         raise CommandError(text + " " + ctx._("Type `{prefix}help` for the list.").format(prefix=p))
     parts = []
     for c in sorted(found, key=lambda c: (c.name != wanted, c.name)):
-        block = [f"`{p}{c.usage}` — {ctx._(c.summary)}"]
+        block = [f"`{p}{_usage(ctx, c)}` — {ctx._(c.summary)}"]
         if c.role > 0:
             block.append(ctx._("Needs: {role}.").format(role=ctx._(c.role.label)))
         if c.details:

@@ -4,8 +4,8 @@ A member's choice applies to what the bot writes to them in their DM; in a room 
 in the room's language, which a campaign coordinator sets (default ``BOT_DEFAULT_LANGUAGE``).
 The member's choice is member data, sealed under their keyed reference (``storage/prefs.py``):
 ``!mydata`` lists it, ``!forget`` deletes it. News the bot sends to many readers at once
-(announcements) is written in ``BOT_DEFAULT_LANGUAGE``: a text in the language of the member who
-caused it would point at that member.
+(announcements, reminders) is rendered per destination (``commands.base.Localized``): each room in
+its language, each DM in its member's, never in the language of the member who caused it.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from storage.hashing import Keyring, Member
 
 
 async def reader_language(db: Database, keyring: Keyring, default: str, room_id: str, is_dm: bool,
-                          member: Member) -> str:
+                          member: Member | None) -> str:
     """The language of what the bot writes to this reader: the member's own in their DM, the
     room's in a room, else ``default``."""
     if is_dm:
+        if member is None:
+            return default
         chosen = await prefs.member_pref(db, keyring, member, prefs.LANGUAGE)
     else:
         chosen = await prefs.room_pref(db, keyring, room_id, prefs.LANGUAGE)
@@ -41,7 +43,7 @@ LANG_DETAILS = N_("Your choice is used when I write to you in our DM; in a room 
 
 
 @command("lang", usage="lang [en|es]", summary=N_("Choose the language I write to you in."),
-         example="lang es", details=LANG_DETAILS, aliases=("idioma", "language"))
+         example="lang es", details=LANG_DETAILS, aliases=("idioma",))
 async def lang(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)

@@ -114,9 +114,10 @@ async def make_world(tmp_path: Path, *, at_rest: bool = False, **overrides: Any)
     return World(db, keyring, s, FakeShell(views=[ROOM, DM]))
 
 
-def texts(outputs: list[Output]) -> str:
-    """All text of the outputs, joined, for assertions."""
-    return "\n".join(getattr(o, "text", "") for o in outputs)
+def texts(outputs: list[Output], lang: str = "en") -> str:
+    """All text of the outputs, joined, for assertions (a text rendered per reader, as ``lang`` reads it)."""
+    found = (getattr(o, "text", "") for o in outputs)
+    return "\n".join(text if isinstance(text, str) else text(lang) for text in found)
 
 
 def args(*tokens: str) -> Args:

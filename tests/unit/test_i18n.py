@@ -122,3 +122,18 @@ async def test_unknown_language_and_the_default_setting(make_world_with):
 def test_a_missing_catalog_is_an_error_not_english():
     with pytest.raises(ValueError):
         i18n.translations("fr")
+
+
+async def test_a_spanish_member_signs_a_pledge_in_spanish(world: World):
+    await world.run("!pledge create carta Firma la carta --goal 10", user="@coord:example.org", role=C)
+    await world.run("!idioma es", room=DM)
+    out = await world.run("!firmar carta", room=DM)
+    assert texts(out) == "Quedó registrado tu compromiso con `carta`. menos de 5 personas han firmado."
+    listing = texts(await world.run("!compromisos", room=DM))
+    assert "**Compromisos abiertos**" in listing and "░░░░░░░░░░ menos de 5 de 10" in listing
+    assert "Firma con `!firmar <slug>`" in listing
+    assert texts(await world.run("!retirar carta", room=DM)) == "Retiré tu firma de `carta`. 0 personas han firmado."
+    # the Spanish help shows the Spanish names, and the English names keep working
+    help_text = texts(await world.run("!ayuda", room=DM))
+    assert "`!firmar <slug> [company]` — Firma un compromiso" in help_text and "`!olvidar [confirm]`" in help_text
+    assert "Quedó registrado" in texts(await world.run("!pledge carta", room=DM))

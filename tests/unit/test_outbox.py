@@ -281,3 +281,28 @@ async def test_held_rows_are_not_pending_until_their_round(world):
     assert [o.txn_id for o in await book.pending(now=1999)] == ["a"]
     assert await book.next_round(now=1999) == 2000
     assert [o.txn_id for o in await book.pending(now=2000)] == ["a", "b"]
+
+
+async def test_an_announcement_reaches_each_room_and_dm_in_its_own_language(world):
+    """Issue #18: news for many readers is rendered per destination (the room's language, a DM's
+    member's), never in the language of the member who caused it."""
+    from storage import prefs
+    from storage.hashing import Member
+
+    client = FakeClient(["!room:example.org", "!dm-bob:example.org", "!dm-carol:example.org"])
+    for dm, user in (("!dm-bob:example.org", "@bob:example.org"), ("!dm-carol:example.org", "@carol:example.org")):
+        client.rooms[dm].add_member(client.user_id, "bot", None)
+        client.rooms[dm].add_member(user, user[1:4], None)
+    box, _ = await _outbox(world, client)
+    for dm in ("!dm-bob:example.org", "!dm-carol:example.org"):
+        await box.rooms.mark_dm(dm)
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    async with world.db.transaction():
+        await prefs.set_room_pref(world.db, world.keyring, "!room:example.org", prefs.LANGUAGE, "es")
+        await prefs.set_member_pref(world.db, world.keyring, Member(world.keyring, "@carol:example.org"),
+                                    prefs.LANGUAGE, "es")
+    await _queue(world, box, [Announce(lambda lang: {"en": "met", "es": "alcanzado"}[lang], ("!room:example.org",))],
+                 "$news")
+    await box.drain()
+    assert sorted(client.sent) == [("!dm-bob:example.org", "met"), ("!dm-carol:example.org", "alcanzado"),
+                                   ("!room:example.org", "alcanzado")]

@@ -3,6 +3,7 @@ are announced exactly once, and nothing links a member to their pledges without 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from datetime import UTC, datetime, timedelta
 
@@ -48,8 +49,10 @@ async def sign_many(world: World, slug: str, n: int, start: int = 0, company: st
     return outputs
 
 
-def announcements(outputs: list[base.Output]) -> list[Announce]:
-    return [o for o in outputs if isinstance(o, Announce)]
+def announcements(outputs: list[base.Output], lang: str = "en") -> list[Announce]:
+    """The announcements, their text as a reader of ``lang`` gets it."""
+    return [dataclasses.replace(o, text=o.text if isinstance(o.text, str) else o.text(lang))
+            for o in outputs if isinstance(o, Announce)]
 
 
 # ---------------------------------------------------------------- parsing
@@ -366,8 +369,8 @@ async def test_deadline_closes_once_with_result(world):
     assert await PledgeDeadlines.fire(world.env()) == []  # not due yet
     world.now += timedelta(hours=2, seconds=1)
     assert "is closed" in texts(await world.run("!pledge letter", user=user(9), room=DM))  # before fire
-    [result] = await PledgeDeadlines.fire(world.env())
-    assert isinstance(result, Announce) and result.room_ids == (ROOM.room_id,)
+    [result] = announcements(await PledgeDeadlines.fire(world.env()))
+    assert result.room_ids == (ROOM.room_id,)
     assert "has closed** (deadline reached)" in result.text and "5 have signed" in result.text
     assert "Goal of 6: not reached" in result.text and "Threshold 5: met" in result.text
     assert await PledgeDeadlines.fire(world.env()) == []  # never twice
@@ -380,7 +383,7 @@ async def test_deadline_missed_while_down_fires_later(world):
     await create(world, "!pledge create a A --deadline in 1 hour --threshold 5")
     await create(world, "!pledge create b B --deadline in 2 hours")
     world.now += timedelta(days=1)
-    out = await PledgeDeadlines.fire(world.env())
+    out = announcements(await PledgeDeadlines.fire(world.env()))
     assert len(out) == 2 and "Threshold 5: not met" in out[0].text
     assert await PledgeDeadlines.next_due(world.db) is None
 
@@ -391,6 +394,8 @@ async def test_manual_close_posts_result(world):
     out = await world.run("!pledge close letter", user="@c:x", role=C, room=OTHER_ROOM)
     [result] = announcements(out)
     assert "Goal of 5: reached" in result.text
+    [spanish] = announcements(out, "es")  # each reader gets it in their language
+    assert "Meta de 5: ¡alcanzada!" in spanish.text and "se cerró" in spanish.text
     assert Reply(result.text) in out  # the asking room is not an announce room, so it gets it too
     assert "Only a coordinator" in texts(await world.run("!pledge close letter"))
 
