@@ -20,7 +20,17 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 from commands import base
-from commands.base import Announce, Broadcast, DirectMessage, LeaveRoom, Localized, Output, Post, RedactCommand, Reply
+from commands.base import (
+    Announce,
+    Broadcast,
+    DirectMessage,
+    LeaveRoom,
+    Localized,
+    Output,
+    Post,
+    RedactCommand,
+    Reply,
+)
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
