@@ -8,7 +8,7 @@ No domain refers to another's tables, so the order is only the one the bot has a
 
 from __future__ import annotations
 
-from storage import actions, campaign, companies, contracts, pledges, prefs, rollcalls, undecrypted
+from storage import actions, campaign, companies, contracts, pledges, polls, prefs, rollcalls, undecrypted
 from storage.db import CORE, Schema
 
 DOMAINS: tuple[Schema, ...] = (
@@ -21,4 +21,5 @@ DOMAINS: tuple[Schema, ...] = (
     undecrypted.SCHEMA,
     campaign.SCHEMA,
     prefs.SCHEMA,
+    polls.SCHEMA,
 )
