@@ -14,6 +14,12 @@ Work that can take long (bulk inserts, backups, statements passed ``slow=True``)
 aiosqlite's worker thread, and loop-side statements wait for it to finish. The loop never
 waits for the disk either: with ``synchronous=NORMAL`` only WAL checkpoints sync, and they
 run from a second connection on a thread (``wal_autocheckpoint`` is off on the main one).
+
+What a seized file keeps of the past (issue #17): ``secure_delete`` (set by
+:func:`storage.atrest.connect`) zeroes deleted cells and freed pages, and every background
+checkpoint ends by truncating the WAL (``TRUNCATE``, and a ``journal_size_limit`` of 0 for when
+that is busy), so an older image of a page (a row later removed by ``!forget``, a member table
+before its rebuild) does not outlive the next checkpoint.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ Migration = str  # one SQL script per step
 _T = TypeVar("_T")
 BUSY_WAIT = 5.0  # seconds a statement keeps retrying while another process holds the write lock
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
+# bytes the WAL is cut back to when a writer restarts it after a checkpoint (0: emptied)
+JOURNAL_SIZE_LIMIT = 0
+TRUNCATE_WAIT_MS = 50  # how long the truncating checkpoint waits for readers and the write lock
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _TX_OWNER: contextvars.ContextVar[int | None] = contextvars.ContextVar("tx_owner", default=None)
 
@@ -109,6 +118,7 @@ class Database:
         self._commits = 0
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint_requested = False
         self._key = key  # SQLCipher key of this file (None: plaintext, tests only)
 
     @classmethod
@@ -131,7 +141,8 @@ class Database:
                 "changed. Start with the BOT_STORE_KEY it was created with.") from None
         raw.row_factory = sqlite3.Row
         wal = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
-        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0"):
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0",
+                       f"journal_size_limit={JOURNAL_SIZE_LIMIT}"):  # secure_delete: atrest.connect
             raw.execute(f"PRAGMA {pragma}").close()
         if key is not None and atrest.PAGE_CACHE_KIB is not None:  # decrypted pages stay in memory
             raw.execute(f"PRAGMA cache_size=-{int(atrest.PAGE_CACHE_KIB)}").close()
@@ -210,10 +221,25 @@ class Database:
             else:
                 await self.execute("COMMIT")
                 self._commits += 1
-                if self._commits % CHECKPOINT_EVERY == 0:
+                if self._commits % CHECKPOINT_EVERY == 0 or self._checkpoint_requested:
                     self._start_checkpoint()
             finally:
+                self._checkpoint_requested = False
                 _TX_OWNER.reset(token)
+
+    def checkpoint_after_commit(self) -> None:
+        """Ask for a background checkpoint (and WAL truncation) as soon as the current
+        transaction commits: for writes whose older page images should not wait for the next
+        regular checkpoint (``!forget``, a rebuild of the member tables)."""
+        self._checkpoint_requested = True
+
+    async def checkpoint(self) -> None:
+        """Checkpoint and truncate the WAL now (waits for a running one first)."""
+        if self._checkpointer is not None:
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+        self._start_checkpoint()
+        if self._checkpointer is not None:
+            await self._checkpointer
 
     def _start_checkpoint(self) -> None:
         """Copy the WAL into the database file from a second connection on a thread (PASSIVE:
@@ -223,12 +249,19 @@ class Database:
         self._checkpointer = asyncio.create_task(asyncio.to_thread(self._checkpoint), name="wal-checkpoint")
 
     def _checkpoint(self) -> None:
+        """PASSIVE first (the bulk of the copying, never in anyone's way), then TRUNCATE, which
+        takes the write lock for the few frames committed meanwhile and, once no reader uses the
+        WAL, cuts it to zero bytes. A TRUNCATE that finds readers gives up after
+        TRUNCATE_WAIT_MS (the loop's writers retry meanwhile); the next writer then restarts
+        the WAL and ``journal_size_limit`` cuts it back."""
         assert self.path is not None
         try:
             if self._checkpoint_conn is None:  # used by one thread at a time (one checkpoint at a time)
-                self._checkpoint_conn = atrest.connect(self.path, self._key, isolation_level=None,
-                                                       check_same_thread=False)
+                conn = atrest.connect(self.path, self._key, isolation_level=None, check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}").close()
+                self._checkpoint_conn = conn
             self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
         except sqlite3.Error as exc:  # the next one retries; the WAL only grows meanwhile
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 
