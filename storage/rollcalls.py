@@ -105,6 +105,46 @@ SCHEMA = Schema(
             UPDATE rollcall_changes SET token = random() WHERE rollcall_id = OLD.rollcall_id;
         END;
         """,
+        # 4: answers become a WITHOUT ROWID table (issue #17): a rowid table kept the order members
+        # answered in (rowids count up, and cells follow them). Rows are copied in key order (the
+        # keyed member reference), the count triggers recreated as they were; counts unchanged.
+        """
+        CREATE TABLE rollcall_answers_v4 (
+            rollcall_id INTEGER NOT NULL REFERENCES rollcalls(id) ON DELETE CASCADE,
+            member_ref BLOB NOT NULL,         -- member.ref("rollcall:<id>")
+            company_key TEXT NOT NULL,        -- commands.companies.normalize(...) or a canonical key
+            company_display TEXT NOT NULL,    -- employer name to show (never a member identifier)
+            PRIMARY KEY (rollcall_id, member_ref)
+        ) WITHOUT ROWID;
+        INSERT INTO rollcall_answers_v4 (rollcall_id, member_ref, company_key, company_display)
+            SELECT rollcall_id, member_ref, company_key, company_display FROM rollcall_answers
+            ORDER BY rollcall_id, member_ref;
+        DROP TABLE rollcall_answers;
+        ALTER TABLE rollcall_answers_v4 RENAME TO rollcall_answers;
+        CREATE TRIGGER rollcall_answers_count_insert AFTER INSERT ON rollcall_answers BEGIN
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER rollcall_answers_count_delete AFTER DELETE ON rollcall_answers BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+        END;
+        CREATE TRIGGER rollcall_answers_count_update AFTER UPDATE OF rollcall_id, company_key, company_display
+        ON rollcall_answers
+        WHEN OLD.rollcall_id IS NOT NEW.rollcall_id OR OLD.company_key IS NOT NEW.company_key
+            OR OLD.company_display IS NOT NEW.company_display BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        """,
     ],
 )
 

@@ -1,0 +1,235 @@
+"""Member tables keep no order (issue #17): every member-linked table is WITHOUT ROWID and listed
+for the scheduled rebuild, which rewrites it in key order, keeps every row, count, index and
+trigger, and is all-or-nothing; older databases are migrated with their data; no member-linked
+row keeps a time finer than a day except a reminder's due time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from commands import base
+from storage import actions, core, pledges, rebuild, rollcalls, schema
+from storage.db import Database, Schema
+from storage.hashing import Keyring, Member
+from tests.fakes import DM, make_world
+from tests.ordering import within_pages
+
+
+async def _tables(db: Database) -> dict[str, str]:
+    return {r[0]: r[1] for r in await db.fetchall("SELECT name, sql FROM sqlite_master WHERE type='table'")}
+
+
+async def test_every_member_linked_table_is_without_rowid_keyed_as_declared_and_listed(world):
+    tables = await _tables(world.db)
+    listed = {t.name for t in schema.MEMBER_TABLES}
+    with_member = {name for name in tables
+                   if any(c[1] == "member_ref" for c in await world.db.fetchall(f"PRAGMA table_info({name})"))}
+    assert with_member == listed | set(schema.NOT_REBUILT), with_member ^ (listed | set(schema.NOT_REBUILT))
+    for table in schema.MEMBER_TABLES:
+        assert "WITHOUT ROWID" in tables[table.name].upper(), table.name
+        info = await world.db.fetchall(f"PRAGMA table_info({table.name})")
+        pk = tuple(c[1] for c in sorted((c for c in info if c[5]), key=lambda c: c[5]))
+        assert pk == table.key, table.name
+
+
+async def _sign_many(db: Database, ring: Keyring, n: int) -> tuple[int, int, list[bytes]]:
+    async with db.transaction():
+        pledge_id = await pledges.create(db, ring, slug="p", title="t", goal=None, threshold=None,
+                                         per_company=True, deadline=None, zone="UTC", now=_now())
+        rollcall_id = await rollcalls.create(db, ring, "r", "t", None, _now(), None)
+    refs = []
+    for i in range(n):  # one transaction per member, as commands are
+        member = Member(ring, f"@m{i}:example.org")
+        async with db.transaction():
+            await pledges.sign(db, pledge_id, member.ref(f"pledge:{pledge_id}"), ["acme", "initech"][i % 2])
+            await rollcalls.set_answer(db, rollcall_id, member.ref(f"rollcall:{rollcall_id}"), "acme", "Acme")
+        refs.append(member.ref(f"pledge:{pledge_id}"))
+    return pledge_id, rollcall_id, refs
+
+
+def _now():  # noqa: ANN202
+    from datetime import UTC, datetime
+    return datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _order_in_file(path, refs: list[bytes]) -> float:  # noqa: ANN001
+    """Spearman ρ, within pages, between where each reference sits in the (plaintext) file and
+    the order it was inserted in (tests/ordering.py)."""
+    data = path.read_bytes()
+    offsets = [data.find(ref) for ref in refs]
+    assert all(o >= 0 for o in offsets)
+    rho, counted = within_pages([(o // 4096, o % 4096, i) for i, o in enumerate(offsets)])
+    assert counted > len(refs) // 2
+    return rho
+
+
+async def test_a_rebuild_resets_the_order_cells_were_written_in(tmp_path):
+    world = await make_world(tmp_path)  # plaintext, so offsets can be read directly
+    db = world.db
+    try:
+        pledge_id, rollcall_id, refs = await _sign_many(db, world.keyring, 300)
+        await db.checkpoint()
+        before = _order_in_file(tmp_path / "bot.db", refs)
+        assert before < -0.25  # new cells go below the earlier ones: offsets fall as members sign
+        async with db.transaction():
+            rows = await rebuild.run(db, world.now, timedelta(hours=1))
+        assert rows == 600
+        await db.checkpoint()
+        after = _order_in_file(tmp_path / "bot.db", refs)
+        assert abs(after) < 0.2, (before, after)
+        assert (tmp_path / "bot.db-wal").stat().st_size == 0
+        # every row, count, index and trigger is still there and working
+        assert await pledges.count(db, pledge_id) == 300
+        assert await pledges.company_counts(db, pledge_id) == {"acme": 150, "initech": 150}
+        assert await rollcalls.counts(db, rollcall_id) == [("acme", "Acme", 300)]
+        newcomer = Member(world.keyring, "@late:example.org")
+        async with db.transaction():
+            assert await pledges.sign(db, pledge_id, newcomer.ref(f"pledge:{pledge_id}"), "acme")
+            assert not await pledges.sign(db, pledge_id, refs[0], "acme")  # the primary key holds
+        assert await pledges.count(db, pledge_id) == 301
+        assert "rollcall_answers__rebuild" not in await _tables(db)
+    finally:
+        await db.close()
+
+
+async def test_a_failed_rebuild_changes_nothing(world, monkeypatch):
+    pledge_id, _, _ = await _sign_many(world.db, world.keyring, 20)
+    before = {name: sql for name, sql in (await _tables(world.db)).items()}
+    triggers = await world.db.fetchall("SELECT name FROM sqlite_master WHERE type='trigger' ORDER BY name")
+    calls = 0
+    original = rebuild.rebuild_table
+
+    async def fail_on_second(db, name, key):  # noqa: ANN001, ANN202
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("crash in the middle")
+        return await original(db, name, key)
+
+    monkeypatch.setattr(rebuild, "rebuild_table", fail_on_second)
+    with pytest.raises(RuntimeError):
+        async with world.db.transaction():
+            await rebuild.run(world.db, world.now, timedelta(hours=1))
+    assert await _tables(world.db) == before
+    assert await world.db.fetchall("SELECT name FROM sqlite_master WHERE type='trigger' ORDER BY name") == triggers
+    assert await pledges.count(world.db, pledge_id) == 20
+    assert await rebuild.next_run(world.db) <= world.now  # still due
+
+
+async def test_the_rebuild_is_a_scheduled_source_run_at_the_configured_interval(make_world_with):
+    w = await make_world_with(BOT_REBUILD_INTERVAL=600)
+    source = base.DUE_SOURCES["rebuild"]
+    assert await source.next_due(w.db) <= w.now  # never ran: due at once
+    async with w.db.transaction():
+        assert await source.fire(w.env()) == []
+    assert await source.next_due(w.db) == w.now + timedelta(seconds=600)
+    marked = await w.db.get_meta(rebuild.NEXT_RUN_KEY)
+    w.now += timedelta(seconds=599)  # the scheduler fires every source when another is due
+    async with w.db.transaction():
+        await source.fire(w.env())
+    assert await w.db.get_meta(rebuild.NEXT_RUN_KEY) == marked
+    w.now += timedelta(seconds=1)
+    async with w.db.transaction():
+        await source.fire(w.env())
+    assert await source.next_due(w.db) == w.now + timedelta(seconds=600)
+
+
+async def test_the_rebuild_logs_one_line_without_identities(world, caplog):
+    await _sign_many(world.db, world.keyring, 5)
+    caplog.set_level("INFO", logger="organizer_bot.rebuild")
+    async with world.db.transaction():
+        await rebuild.run(world.db, world.now, timedelta(hours=1))
+    lines = [r.getMessage() for r in caplog.records if r.name == "organizer_bot.rebuild"]
+    assert lines == ["rebuild: rewrote 5 member tables (10 rows) in key order"]
+
+
+@pytest.mark.parametrize("value", ["10", "0", "-5", "100000", "hourly"])
+def test_rebuild_interval_is_validated_with_a_clear_message(tmp_path, monkeypatch, value):
+    env = tmp_path / "bot.env"
+    env.write_text("MATRIX_HOMESERVER=https://m.example.org\nMATRIX_USER_ID=@bot:example.org\n"
+                   "MATRIX_ACCESS_TOKEN=t\nBOT_HASH_KEY=" + "k" * 44 + "\nBOT_STORE_KEY=s\n"
+                   f"BOT_REBUILD_INTERVAL={value}\n")
+    for key in ("BOT_REBUILD_INTERVAL", "BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_ACCESS_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    (line,) = [p for p in raised.value.problems if p.startswith("BOT_REBUILD_INTERVAL")]
+    assert "60 to 86400" in line
+
+
+# ---------------------------------------------------------------- migrations from earlier releases
+
+
+async def test_older_member_tables_are_migrated_with_their_data(tmp_path, monkeypatch):
+    """A database made before these steps (rowid tables, a sequential reminder ID, done_at in
+    ms, the zone in clear) keeps every row after the upgrade, in WITHOUT ROWID tables."""
+    ring = Keyring(b"k" * 32)
+    old_steps = {"core": 3, "rollcalls": 3, "actions": 1}
+    monkeypatch.setattr(schema, "DOMAINS", tuple(
+        Schema(d.domain, d.steps[:old_steps[d.domain]]) if d.domain in old_steps else d for d in schema.DOMAINS))
+    db = await Database.open(tmp_path / "old.db")
+    assert "WITHOUT ROWID" not in (await _tables(db))["rollcall_answers"].upper()
+    alice = Member(ring, "@alice:example.org")
+    async with db.transaction():
+        rollcall_id = await rollcalls.create(db, ring, "r", "t", None, _now(), None)
+        for i in range(7):
+            await rollcalls.set_answer(db, rollcall_id, Member(ring, f"@m{i}:x").ref(f"rollcall:{rollcall_id}"),
+                                       "acme", "Acme")
+        await core.EventBook(db, ring).set_member_flag("@alice:example.org", "told_untrusted")
+        await db.execute(
+            "INSERT INTO personal_reminders (member_ref, dm_sealed, text_sealed, zone, due_at, state, done_at) "
+            "VALUES (?, ?, ?, 'America/Chicago', 1764000000000, 'sent', 1764000123456)",
+            (alice.ref("reminders"), ring.seal(actions.DM, "!dm:x"), ring.seal(actions.TEXT, "call")))
+        await db.execute(
+            "INSERT INTO actions (room_ref, room_sealed, text_sealed, zone, anchor, occurs_at, leads, created_at) "
+            "VALUES (x'00', x'00', x'00', 'UTC', '2026-01-01T00:00:00+00:00', 0, '', 1764000123456)")
+    await db.close()
+    monkeypatch.undo()
+
+    db = await Database.open(tmp_path / "old.db")
+    try:
+        tables = await _tables(db)
+        for table in schema.MEMBER_TABLES:
+            assert "WITHOUT ROWID" in tables[table.name].upper(), table.name
+        assert await rollcalls.counts(db, rollcall_id) == [("acme", "Acme", 7)]
+        assert len(await db.fetchall("SELECT 1 FROM rollcall_answers")) == 7
+        async with db.transaction():  # the triggers were recreated
+            await rollcalls.delete_answer(db, rollcall_id, Member(ring, "@m0:x").ref(f"rollcall:{rollcall_id}"))
+        assert await rollcalls.counts(db, rollcall_id) == [("acme", "Acme", 6)]
+        assert not await core.EventBook(db, ring).set_member_flag("@alice:example.org", "told_untrusted")
+        found = await actions.personal_of(db, ring, alice.ref("reminders"))
+        assert [(zone, state) for _, zone, state in found] == [("America/Chicago", "sent")]
+        row = await db.fetchone("SELECT id, done_day FROM personal_reminders")
+        assert row[1] == 1764000123456 // 86_400_000 and row[0] != 1
+        assert (await db.fetchone("SELECT created_at FROM actions"))[0] % 86_400_000 == 0
+    finally:
+        await db.close()
+
+
+# ---------------------------------------------------------------- times
+
+
+async def test_a_personal_reminder_keeps_its_zone_sealed_a_random_id_and_the_day_it_was_done(world):
+    await world.run("!remind me 2026-11-25 09:00 America/Chicago | call the steward", room=DM)
+    row = await world.db.fetchone("SELECT id, zone, due_at, done_day FROM personal_reminders")
+    assert isinstance(row[1], bytes) and b"Chicago" not in row[1]
+    ids = {row[0]}
+    for i in range(5):
+        await world.run(f"!remind me 2026-11-2{6 + i % 3} 09:00 | call {i}", room=DM)
+    ids |= {r[0] for r in await world.db.fetchall("SELECT id FROM personal_reminders")}
+    assert len(ids) == 6 and max(ids) > 1 << 40  # random, not 1, 2, 3…
+    world.now += timedelta(days=2)
+    async with world.db.transaction():
+        await base.DUE_SOURCES["actions"].fire(world.env())
+    done = await world.db.fetchall("SELECT done_day FROM personal_reminders WHERE state != 'pending'")
+    assert done and all(r[0] == int(world.now.timestamp()) // 86400 for r in done)
+    found = await actions.personal_of(world.db, world.keyring, Member(world.keyring, "@alice:example.org").ref("reminders"))
+    assert ("America/Chicago" in {zone for _, zone, _ in found})
+
+
+def test_random_ids_are_positive_and_distinct():
+    ids = {actions.new_id() for _ in range(1000)}
+    assert len(ids) == 1000 and min(ids) > 0 and max(ids) < 1 << 63
