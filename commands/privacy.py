@@ -48,6 +48,7 @@ async def forget(ctx: Context, args: Args) -> list[Output]:
     deleted = 0
     for source in MEMBER_DATA.values():
         deleted += await source.forget(ctx)
+    ctx.db.checkpoint_after_commit()  # the WAL's older images of those rows go right after the commit
     noun = "record" if deleted == 1 else "records"
     return [Reply(f"Done: deleted {deleted} {noun} that belonged to you.", private=True)]
 

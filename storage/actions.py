@@ -19,6 +19,7 @@ from typing import Any
 
 from storage.db import Database, Schema
 from storage.hashing import Keyring
+from storage.times import DAY_MS, day_ms
 
 ROOM = "action-room"  # purpose of room refs and seals
 TEXT = "action-text"
@@ -129,11 +130,6 @@ SCHEMA = Schema(
 
 def ms(dt: datetime) -> int:
     return int(round(dt.timestamp() * 1000))
-
-
-def day_ms(dt: datetime) -> int:
-    """The start (UTC) of ``dt``'s day in ms: the finest time kept for what only retention reads."""
-    return ms(dt) // 86_400_000 * 86_400_000
 
 
 def from_ms(value: int) -> datetime:
@@ -325,7 +321,7 @@ async def due_personal(db: Database, keyring: Keyring, now: datetime) -> list[Pe
 async def mark_personal(db: Database, reminder_id: int, state: str, now: datetime) -> int:
     """Mark a reminder sent or skipped, on the day (UTC) it was: no finer time is kept."""
     return await db.execute("UPDATE personal_reminders SET state=?, done_day=? WHERE id=? AND state='pending'",
-                            (state, ms(now) // 86_400_000, reminder_id))
+                            (state, ms(now) // DAY_MS, reminder_id))
 
 
 async def personal_of(db: Database, keyring: Keyring, member_ref: bytes) -> list[tuple[datetime, str, str]]:

@@ -233,3 +233,20 @@ async def test_a_personal_reminder_keeps_its_zone_sealed_a_random_id_and_the_day
 def test_random_ids_are_positive_and_distinct():
     ids = {actions.new_id() for _ in range(1000)}
     assert len(ids) == 1000 and min(ids) > 0 and max(ids) < 1 << 63
+
+
+async def test_times_in_clear_are_days_and_a_closed_roll_call_still_shows_its_exact_close(world):
+    from commands.base import Role
+
+    world.now = world.now.replace(hour=13, minute=37, second=21)
+    await world.run("!rollcall start strike Who strikes?", user="@coord:x", role=Role.COORDINATOR)
+    await world.run("!pledge create letter Sign the letter", user="@coord:x", role=Role.COORDINATOR)
+    await world.run("!action add 2026-12-01 10:00 | Picket at the gate", user="@coord:x", role=Role.COORDINATOR)
+    await world.run("!rollcall end strike", user="@coord:x", role=Role.COORDINATOR)
+    for table, column in (("rollcalls", "created_at"), ("rollcalls", "closed_at"), ("pledges", "created_at")):
+        (value,) = await world.db.fetchone(f"SELECT {column} FROM {table}")  # noqa: S608
+        assert value % 86400 == 0, (table, column)
+    (created,) = await world.db.fetchone("SELECT created_at FROM actions")
+    assert created % 86_400_000 == 0
+    listing = "\n".join(getattr(o, "text", "") for o in await world.run("!rollcall list"))
+    assert "13:37" in listing, listing
