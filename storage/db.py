@@ -239,6 +239,11 @@ class Database:
                 self._checkpoint_requested = False
                 _TX_OWNER.reset(token)
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling task holds this database's transaction."""
+        return _TX_OWNER.get() == id(self)
+
     def checkpoint_after_commit(self) -> None:
         """Ask for a background checkpoint (and WAL truncation) as soon as the current
         transaction commits: for writes whose older page images should not wait for the next
@@ -325,6 +330,15 @@ class Database:
                     return cursor.rowcount
             return int(await self._in_worker(job))
         return await self._on_loop(_rowcount, sql, params)
+
+    async def execute_all(self, statements: Sequence[str]) -> None:
+        """Run several statements (no parameters) one after the other in one job on the worker
+        thread: no loop-side statement runs between them, so nothing else on this connection
+        sees the state between two of them (a table dropped and its copy not yet renamed)."""
+        async def job(worker: aiosqlite.Connection) -> None:
+            for sql in statements:
+                await (await worker.execute(sql)).close()
+        await self._in_worker(job)
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one INSERT; returns the new row's ID (0 if nothing was inserted)."""

@@ -48,14 +48,15 @@ async def rebuild_table(db: Database, name: str, key: tuple[str, ...]) -> int:
     others = [r[0] for r in await db.fetchall(
         "SELECT sql FROM sqlite_master WHERE tbl_name=? AND type IN ('index', 'trigger') AND sql IS NOT NULL "
         "ORDER BY type, name", (name,))]
-    await db.execute(f"DROP TABLE IF EXISTS {copy}")
-    await db.execute(f"CREATE TABLE {copy} ({rest}")
     order = ", ".join(key)
-    await db.execute(f"INSERT INTO {copy} SELECT * FROM {name} ORDER BY {order}", slow=True)  # noqa: S608
-    await db.execute(f"DROP TABLE {name}", slow=True)  # its indexes and triggers go with it
-    await db.execute(f"ALTER TABLE {copy} RENAME TO {name}")
-    for sql in others:
-        await db.execute(sql, slow=True)
+    await db.execute_all([  # one job on the worker: no other statement sees the table half rebuilt
+        f"DROP TABLE IF EXISTS {copy}",
+        f"CREATE TABLE {copy} ({rest}",
+        f"INSERT INTO {copy} SELECT * FROM {name} ORDER BY {order}",  # noqa: S608
+        f"DROP TABLE {name}",  # its indexes and triggers go with it
+        f"ALTER TABLE {copy} RENAME TO {name}",
+        *others,
+    ])
     counted = await db.fetchone(f"SELECT count(*) FROM {name}")  # noqa: S608
     return int(counted[0]) if counted else 0
 
@@ -65,6 +66,8 @@ async def run(db: Database, now: datetime, interval: timedelta) -> int:
     for a checkpoint right after the commit. Returns the rows rewritten."""
     from storage.schema import MEMBER_TABLES  # imports the domain modules, which import storage.db
 
+    if not db.in_transaction:
+        raise RuntimeError("rebuild.run needs the caller's transaction (all tables or none)")
     rows = 0
     for table in MEMBER_TABLES:
         rows += await rebuild_table(db, table.name, table.key)
