@@ -12,13 +12,12 @@ random ID (issue #17).
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from storage.db import Database, Schema
-from storage.hashing import Keyring
+from storage.hashing import Keyring, random_id
 from storage.times import DAY_MS, day_ms
 
 ROOM = "action-room"  # purpose of room refs and seals
@@ -93,7 +92,7 @@ SCHEMA = Schema(
         # them: a migration has no key). Pending confirmations become WITHOUT ROWID.
         """
         CREATE TABLE personal_reminders_v2 (
-            id INTEGER PRIMARY KEY,        -- random (storage.actions.new_id), not a sequence
+            id INTEGER PRIMARY KEY,        -- random (storage.hashing.random_id), not a sequence
             member_ref BLOB NOT NULL,
             dm_sealed BLOB NOT NULL,
             text_sealed BLOB NOT NULL,
@@ -288,11 +287,6 @@ class Personal:
     due_at: datetime
 
 
-def new_id() -> int:
-    """A random row ID (63 bits, positive): IDs of member-linked rows follow no order."""
-    return secrets.randbits(62) + 1
-
-
 def _zone(keyring: Keyring, stored: bytes | str) -> str:
     """A reminder's zone: sealed, or in clear in a row written before actions step 2."""
     return stored if isinstance(stored, str) else keyring.unseal(ZONE, bytes(stored))
@@ -300,7 +294,7 @@ def _zone(keyring: Keyring, stored: bytes | str) -> str:
 
 async def add_personal(db: Database, keyring: Keyring, *, member_ref: bytes, dm_room: str, text: str,
                        zone: str, due_at: datetime) -> int:
-    reminder_id = new_id()
+    reminder_id = random_id()
     await db.execute(
         "INSERT INTO personal_reminders (id, member_ref, dm_sealed, text_sealed, zone, due_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
