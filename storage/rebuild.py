@@ -49,14 +49,21 @@ async def rebuild_table(db: Database, name: str, key: tuple[str, ...]) -> int:
         "SELECT sql FROM sqlite_master WHERE tbl_name=? AND type IN ('index', 'trigger') AND sql IS NOT NULL "
         "ORDER BY type, name", (name,))]
     order = ", ".join(key)
-    await db.execute_all([  # one job on the worker: no other statement sees the table half rebuilt
-        f"DROP TABLE IF EXISTS {copy}",
-        f"CREATE TABLE {copy} ({rest}",
-        f"INSERT INTO {copy} SELECT * FROM {name} ORDER BY {order}",  # noqa: S608
-        f"DROP TABLE {name}",  # its indexes and triggers go with it
-        f"ALTER TABLE {copy} RENAME TO {name}",
-        *others,
-    ])
+    try:
+        await db.execute_all([  # one job on the worker: no other statement sees the table half rebuilt
+            f"DROP TABLE IF EXISTS {copy}",
+            f"CREATE TABLE {copy} ({rest}",
+            f"INSERT INTO {copy} SELECT * FROM {name} ORDER BY {order}",  # noqa: S608
+            f"DROP TABLE {name}",  # its indexes and triggers go with it
+            # other tables' triggers name the table (the count triggers of the signers name
+            # pledge_counts): the legacy rename leaves them as they are, right once renamed
+            "PRAGMA legacy_alter_table=ON",
+            f"ALTER TABLE {copy} RENAME TO {name}",
+            "PRAGMA legacy_alter_table=OFF",
+            *others,
+        ])
+    finally:
+        await db.execute("PRAGMA legacy_alter_table=OFF")
     counted = await db.fetchone(f"SELECT count(*) FROM {name}")  # noqa: S608
     return int(counted[0]) if counted else 0
 

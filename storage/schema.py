@@ -32,7 +32,10 @@ DOMAINS: tuple[Schema, ...] = (
 
 @dataclass(frozen=True)
 class MemberTable:
-    """A member-linked table and the columns of its primary key, in key order."""
+    """A table rebuilt on schedule, and the columns of its primary key, in key order: every table
+    with a keyed member reference, and the per-company tables whose rows appear when a member
+    signs or answers for a company first (their order would tell which company the first,
+    the fifth… member named)."""
 
     name: str
     key: tuple[str, ...]
@@ -45,6 +48,9 @@ MEMBER_TABLES: tuple[MemberTable, ...] = (
     MemberTable("member_flags", ("member_ref", "flag")),
     MemberTable("confirmations", ("room_ref", "code")),
     MemberTable("undecrypted", ("id",)),  # random IDs
+    MemberTable("pledge_counts", ("pledge_id", "company")),
+    MemberTable("pledge_companies", ("pledge_id", "company")),
+    MemberTable("rollcall_counts", ("rollcall_id", "company_key", "company_display")),
 )
 # Tables with a keyed member reference that are not rebuilt, and why (the inventory is checked
 # by tests/unit/test_rebuild.py):
