@@ -257,7 +257,7 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
         bot = BotProcess(hs, work / "bot", bot_id, extra_env={"BOT_ADMINS": ",".join([coordinator_id, *crowd])})
         bot.start()
         coordinator = await LightMember.create(hs, "coordinator", work / "members", bot_id)
-        threshold = max(1, n // 2)
+        threshold = max(5, n // 2)  # a threshold is at least BOT_MIN_CELL (default 5)
         await create_pledge(coordinator, threshold)
         members = await make_members(hs, n, work / "members", bot_id, "new", log)
         late = await make_members(hs, late_size(n), work / "members", bot_id, "late", log)

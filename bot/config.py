@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     BOT_ALLOWED_SERVERS: CsvList = Field(default_factory=list)
     BOT_REQUIRE_ENCRYPTION: bool = True
     BOT_DEFAULT_TIMEZONE: str = "UTC"
+    BOT_DEFAULT_LANGUAGE: Literal["en", "es"] = "en"
     BOT_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     BOT_LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     BOT_MEMBER_RATE: int = Field(20, ge=1, description="commands per member per minute before throttling")
     BOT_UNDECRYPTABLE_GRACE: int = Field(
         60, ge=0, description="seconds a DM message waits for its room key before the member is told")
+    BOT_ANNOUNCE_DELAY_MIN: int = Field(
+        60, ge=0, le=86400, description="fewest seconds between a threshold, close or deadline and its announcement")
+    BOT_ANNOUNCE_DELAY_MAX: int = Field(
+        300, ge=0, le=86400, description="most seconds between a threshold, close or deadline and its announcement")
 
     @field_validator("BOT_ADMINS", "BOT_ALLOWED_SERVERS", "BOT_BROADCAST_ROOMS", mode="before")
     @classmethod
@@ -165,7 +170,17 @@ class Settings(BaseSettings):
                 )
         if self.MATRIX_ACCESS_TOKEN is not None and not self.MATRIX_DEVICE_ID:
             raise ValueError("MATRIX_ACCESS_TOKEN needs MATRIX_DEVICE_ID too")
+        if self.BOT_ANNOUNCE_DELAY_MAX < self.BOT_ANNOUNCE_DELAY_MIN:
+            raise ValueError(
+                f"BOT_ANNOUNCE_DELAY_MAX ({self.BOT_ANNOUNCE_DELAY_MAX}) must be at least "
+                f"BOT_ANNOUNCE_DELAY_MIN ({self.BOT_ANNOUNCE_DELAY_MIN})"
+            )
         return self
+
+    @property
+    def announce_delay(self) -> tuple[int, int]:
+        """The window an announcement round is drawn from, in seconds after the news."""
+        return self.BOT_ANNOUNCE_DELAY_MIN, self.BOT_ANNOUNCE_DELAY_MAX
 
     # ------------------------------------------------------------ derived
 

@@ -32,18 +32,20 @@ from bot.rooms import Rooms
 from bot.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
+from commands.common.i18n import N_, translations
+from commands.language import reader_language
 from storage.core import EventBook
 from storage.hashing import Member
 
 log = logging.getLogger("organizer_bot")
 
-FAILED_TEXT = "Something went wrong; nothing was changed."
-ENCRYPTION_ONLY_TEXT = (
+FAILED_TEXT = N_("Something went wrong; nothing was changed.")
+ENCRYPTION_ONLY_TEXT = N_(
     "I only work in end-to-end-encrypted rooms, so I won't run commands here. "
     "Enable encryption in the room settings (it cannot be turned off again) or message me in an encrypted DM."
 )
-EDIT_TEXT = "I don't run edited commands. Send the corrected command as a new message."
-THROTTLE_TEXT = "You're sending commands faster than I take them; I'll ignore yours for a minute."
+EDIT_TEXT = N_("I don't run edited commands. Send the corrected command as a new message.")
+THROTTLE_TEXT = N_("You're sending commands faster than I take them; I'll ignore yours for a minute.")
 UNTRUSTED_TEXT = (
     "I ignored a command from one of your sessions because it is not verified (cross-signed) by you, and this "
     "bot only talks to verified sessions. In Element: Settings → Sessions → select the session → Verify, "
@@ -167,26 +169,30 @@ class Intake:
             async with self.book.claim(event_id) as fresh:
                 if not fresh:
                     return
+                lang = await reader_language(self.book.db, self.book.keyring, self.settings.BOT_DEFAULT_LANGUAGE,
+                                             room.room_id, self.rooms.is_dm(room), member)
+                _ = translations(lang).gettext
                 outcome: list[Output]
                 if drop:
-                    outcome = [Reply(THROTTLE_TEXT)] if notice else []
+                    outcome = [Reply(_(THROTTLE_TEXT))] if notice else []
                 elif is_edit:
-                    outcome = [Reply(EDIT_TEXT)]
+                    outcome = [Reply(_(EDIT_TEXT))]
                 elif self.settings.BOT_REQUIRE_ENCRYPTION and not room.encrypted:
                     first = await self.book.set_room_flag(room.room_id, "told_unencrypted")
-                    outcome = [Reply(ENCRYPTION_ONLY_TEXT)] if first else []
+                    outcome = [Reply(_(ENCRYPTION_ONLY_TEXT))] if first else []
                 elif gate is Gate.OUTSIDE:
                     outcome = [Reply(self.rooms.campaign.outside_text(room.room_id))]
                 elif parsed.error is not None or parsed.command is None:
                     outcome = [Reply(parsed.error or FAILED_TEXT)]
                 else:
-                    ctx = self._context(room, event, member)
+                    ctx = self._context(room, event, member, lang)
                     outcome = await self._call(parsed.command, ctx, parsed.args)
                 await self.outbox.enqueue(outcome, origin)
         except _HandlerFailed:
             async with self.book.claim(event_id) as fresh:  # the handler's writes were rolled back
                 if fresh:
-                    await self.outbox.enqueue([Reply(FAILED_TEXT)], origin)
+                    lang = ctx.lang if ctx is not None else self.settings.BOT_DEFAULT_LANGUAGE
+                    await self.outbox.enqueue([Reply(translations(lang).gettext(FAILED_TEXT))], origin)
             ctx = None
         finally:
             self.in_flight -= 1
@@ -217,11 +223,11 @@ class Intake:
         except (TimeoutError, aiohttp.ClientError, OSError):
             log.warning("could not answer a DM from outside the campaign")
 
-    def _context(self, room: MatrixRoom, event: Any, member: Member) -> Context:
+    def _context(self, room: MatrixRoom, event: Any, member: Member, lang: str) -> Context:
         return Context(
             db=self.book.db, keyring=self.book.keyring, settings=self.settings, member=member,
             role=self.rooms.role(room, event.sender), room=self.rooms.view(room), now=datetime.now(UTC),
-            shell=self.shell, event_id=event.event_id, prefix=self.settings.BOT_COMMAND_PREFIX,
+            shell=self.shell, event_id=event.event_id, prefix=self.settings.BOT_COMMAND_PREFIX, lang=lang,
         )
 
     async def _call(self, command: base.Command, ctx: Context, args: Args) -> list[Output]:
@@ -229,7 +235,7 @@ class Intake:
             ctx.require(command.role)
             return await command.handler(ctx, args)
         except UsageError as exc:
-            return [Reply(f"{exc}\nUsage: `{ctx.prefix}{command.usage}`")]
+            return [Reply(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage=ctx.prefix + command.usage))]
         except CommandError as exc:
             return [Reply(str(exc))]
         except Exception as exc:  # noqa: BLE001 - never let a handler kill the bot

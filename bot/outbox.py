@@ -74,7 +74,7 @@ class Outbox:
 
     async def enqueue(self, items: list[Output], origin: Origin) -> None:
         """Queue outputs inside the caller's transaction; :meth:`kick` after it commits."""
-        await outputs.enqueue(self.book, self.rooms, items, origin)
+        await outputs.enqueue(self.book, self.rooms, items, origin, self.settings.announce_delay)
 
     def kick(self) -> None:
         """Call after the transaction that queued messages has committed."""
@@ -102,10 +102,20 @@ class Outbox:
         # earlier would drop what a killed run left queued as "for a room the bot is not in"
         await self.ready.wait()
         while True:
-            await self._kick.wait()
+            await self._work()
             await self.drain()
             if not self._kick.is_set():
                 self._answered.set()
+
+    async def _work(self) -> None:
+        """Wait for new rows, or for the next announcement round's rows to become due."""
+        async with self.book.db.transaction():
+            due = await self.book.next_round()
+        timeout = None if due is None else max(0.0, due - time.time())
+        try:
+            await asyncio.wait_for(self._kick.wait(), timeout)
+        except TimeoutError:
+            self._kick.set()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Send everything queued: up to :data:`PARALLEL` destinations at once, each destination's

@@ -20,7 +20,17 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 from commands import base
-from commands.base import Announce, Broadcast, DirectMessage, LeaveRoom, Output, Post, RedactCommand, Reply
+from commands.base import (
+    Announce,
+    Broadcast,
+    DirectMessage,
+    LeaveRoom,
+    Localized,
+    Output,
+    Post,
+    RedactCommand,
+    Reply,
+)
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
@@ -139,10 +149,11 @@ def decode(room_id: str, payload: dict[str, Any]) -> Delivery | None:
     return record
 
 
-async def put(book: EventBook, txn_id: str, record: Delivery, lane: int = ANSWER) -> None:
-    """Store one record as an outbox row (inside the caller's transaction), in ``lane``."""
+async def put(book: EventBook, txn_id: str, record: Delivery, lane: int = ANSWER, not_before: int = 0) -> None:
+    """Store one record as an outbox row (inside the caller's transaction), in ``lane``, held
+    until ``not_before`` (unix seconds) when that is set."""
     room_id, payload = record.row()
-    await book.enqueue(txn_id, room_id, payload, lane)
+    await book.enqueue(txn_id, room_id, payload, lane, not_before)
 
 
 # ---------------------------------------------------------------- handler outputs → records
@@ -176,24 +187,35 @@ class Origin:
 class RoomsSeen(Protocol):
     """The room knowledge the codec needs (``bot.rooms.Rooms``)."""
 
+    async def language_of(self, room_id: str) -> str: ...
     def joined(self, room_id: str) -> bool: ...
     def is_campaign_room(self, room_id: str) -> bool: ...
     def encrypted_dms(self) -> list[str]: ...
     def can_redact(self, room_id: str) -> bool: ...
 
 
-async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], origin: Origin) -> None:
-    """Queue ``outputs`` as outbox rows, inside the caller's transaction."""
+async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], origin: Origin,
+                  announce_delay: tuple[int, int] = (0, 0)) -> None:
+    """Queue ``outputs`` as outbox rows, inside the caller's transaction. An :class:`Announce`
+    is held for the next announcement round (``EventBook.announce_round``, drawn from
+    ``announce_delay``): news that a member's signature crossed a threshold must not follow that
+    member's own acknowledgement, which the homeserver sees, so it leaves later, batched."""
     stem = f"ob{book.txn_prefix(origin.txn_base)}"
     for index, output in enumerate(outputs):
         lane = BULK if isinstance(output, _BULK) else ANSWER
+        held = await book.announce_round(announce_delay) if isinstance(output, Announce) else 0
         for suffix, record in await _records(output, origin, rooms, book):
-            await put(book, f"{stem}.{index}{suffix}", record, lane)
+            await put(book, f"{stem}.{index}{suffix}", record, lane, held)
 
 
 # sent after every queued answer: one command's news to many rooms must not delay the answers
 # to the commands typed meanwhile (Post: reminders and deadline news from background work)
 _BULK = (Announce, Broadcast, Post)
+
+
+async def _for(rooms: RoomsSeen, room_id: str, text: str | Localized) -> str:
+    """``text`` as the readers of ``room_id`` read it (a plain text is the same for everyone)."""
+    return text if isinstance(text, str) else text(await rooms.language_of(room_id))
 
 
 async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: EventBook) -> list[tuple[str, Delivery]]:
@@ -206,13 +228,14 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             relation = None if private or origin.reply_to is None else origin.reply_to.relation()
             return [("", Send(here, content(text, "m.notice", relation)))]
         case Post(room_id=room_id, text=text, msgtype=msgtype):
-            return [("", Send(room_id, content(text, msgtype)))]
+            return [("", Send(room_id, content(await _for(rooms, room_id, text), msgtype)))]
         case DirectMessage(text=text):
             return [] if origin.sender is None else [("", SendDM(origin.sender, content(text)))]
         case Announce(text=text, room_ids=room_ids, all_dms=all_dms):
             targets = [r for r in room_ids if rooms.joined(r) and rooms.is_campaign_room(r)]
             targets += rooms.encrypted_dms() if all_dms else []
-            return [(f".{offset}", Send(target, content(text))) for offset, target in enumerate(dict.fromkeys(targets))]
+            return [(f".{offset}", Send(target, content(await _for(rooms, target, text))))
+                    for offset, target in enumerate(dict.fromkeys(targets))]
         case Broadcast(room_ids=room_ids, text=text, msgtype=msgtype):
             campaign_rooms = tuple(r for r in room_ids if rooms.is_campaign_room(r))
             return [("", BroadcastTo(campaign_rooms, content(text, msgtype), here or ""))]

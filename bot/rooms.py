@@ -22,7 +22,9 @@ from bot import burst
 from bot.campaign import Campaign, Invite
 from bot.config import Settings
 from commands.base import CampaignView, Role, RoomFacts, RoomView
+from commands.language import reader_language
 from storage.core import EventBook
+from storage.hashing import Member
 
 log = logging.getLogger("organizer_bot")
 
@@ -93,6 +95,16 @@ class Rooms:
 
     def joined(self, room_id: str) -> bool:
         return room_id in self.client.rooms
+
+    async def language_of(self, room_id: str) -> str:
+        """The language the bot writes in to ``room_id``'s readers: in a DM its member's choice,
+        in a room the room's, else ``BOT_DEFAULT_LANGUAGE`` (``commands/language.py``)."""
+        room = self.client.rooms.get(room_id)
+        dm = room is not None and self.is_dm(room)
+        others = sorted(joined_users(room) - {self.client.user_id}) if room is not None else []
+        member = Member(self.book.keyring, others[0]) if dm and others else None
+        return await reader_language(self.book.db, self.book.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room_id,
+                                     member is not None, member)
 
     def encrypted_dms(self) -> list[str]:
         return [view.room_id for view in self.views() if view.is_dm and view.encrypted]

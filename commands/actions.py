@@ -42,6 +42,7 @@ from commands.base import (
     member_data,
     retention_hook,
 )
+from commands.common.i18n import N_
 from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, format_when, parse_when
@@ -144,7 +145,7 @@ def _rec_text(action: store.Action) -> str:
 @command(
     "action add",
     usage="action add <when> | <text> [--remind 1d,1h,10m] [--every day|weekday|week|month|CRON]",
-    summary="Schedule an action in this room; I post reminders before it and when it starts.",
+    summary=N_("Schedule an action in this room; I post reminders before it and when it starts."),
     role=Role.ROOM_COORDINATOR,
     example="action add 2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h",
     details="The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
@@ -178,7 +179,8 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
     return [Reply(reply)]
 
 
-@command("actions", usage="actions", summary="Upcoming actions this room gets reminders for.")
+@command("actions", usage="actions", summary=N_("Upcoming actions this room gets reminders for."),
+         aliases=("acciones",))
 async def actions_list(ctx: Context, args: Args) -> list[Output]:
     found, total = await store.upcoming(ctx.db, ctx.keyring, ctx.room.room_id, limit=MAX_LISTED)
     if not found:
@@ -194,7 +196,7 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("**Upcoming actions**\n" + "\n".join(rows) + more)]
 
 
-@command("action cancel", usage="action cancel <n>", summary="Cancel an action scheduled in this room.",
+@command("action cancel", usage="action cancel <n>", summary=N_("Cancel an action scheduled in this room."),
          role=Role.ROOM_COORDINATOR, example="action cancel 12")
 async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
@@ -211,7 +213,7 @@ async def action_cancel(ctx: Context, args: Args) -> list[Output]:
 @command(
     "action rooms",
     usage="action rooms <n> add|remove",
-    summary="Type in another room: have this room also get action #n's reminders (or stop).",
+    summary=N_("Type in another room: have this room also get action #n's reminders (or stop)."),
     role=Role.COORDINATOR,
     example="action rooms 12 add",
     details="Typed in the room that should get the reminders. Adding asks you to confirm with "
@@ -242,7 +244,8 @@ async def action_rooms(ctx: Context, args: Args) -> list[Output]:
 # ---------------------------------------------------------------- personal reminders
 
 
-@command("remind me", usage="remind me <when> | <text>", summary="A personal reminder in our DM.",
+@command("remind me", usage="remind me <when> | <text>", summary=N_("A personal reminder in our DM."),
+         aliases=("recordarme",),
          example="remind me tomorrow 9am | Bring the flyers")
 async def remind_me(ctx: Context, args: Args) -> list[Output]:
     found = when_and_text(REMIND_OPTIONS, REMIND_EXAMPLE, args, ctx.prefix)
@@ -310,7 +313,7 @@ async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict
     raise CommandError("Too many confirmations are waiting in that room; try again in a few minutes.")
 
 
-@command("broadcast", usage="broadcast <text>", summary="Post a message to every campaign room (asks to confirm).",
+@command("broadcast", usage="broadcast <text>", summary=N_("Post a message to every campaign room (asks to confirm)."),
          role=Role.COORDINATOR, example="broadcast Walkout at noon today. Meet at the lobby.",
          details="Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
                  "within 5 minutes sends it.")
@@ -328,7 +331,7 @@ async def broadcast(ctx: Context, args: Args) -> list[Output]:
     return [Reply(f"This will post to {len(rooms)} {noun}. Reply `{ctx.prefix}confirm {confirm}` within 5 minutes.")]
 
 
-@command("confirm", usage="confirm <code>", summary="Confirm a broadcast or a room link you asked for.",
+@command("confirm", usage="confirm <code>", summary=N_("Confirm a broadcast or a room link you asked for."),
          role=Role.COORDINATOR, example="confirm 4821")
 async def confirm(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1 or not re.fullmatch(r"\d{4}", args.tokens[0]):

@@ -19,6 +19,7 @@ from commands.base import (
     command,
     due_source,
 )
+from commands.common.i18n import N_
 from storage import rebuild, retention
 from storage.db import Database
 
@@ -138,7 +139,7 @@ def _power_word(level: int) -> str:
 @command(
     "audit",
     usage="audit",
-    summary="Check this room's privacy settings and say what to fix.",
+    summary=N_("Check this room's privacy settings and say what to fix."),
     role=Role.ROOM_COORDINATOR,
     details="Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
             "members are on, who holds moderator power and whether I can remove sensitive messages.",

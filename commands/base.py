@@ -11,10 +11,13 @@ import difflib
 import enum
 import html
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from commands.common.i18n import N_, translations
+from commands.common.words import UNCLOSED_QUOTE, split_words
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -42,17 +45,14 @@ class Role(enum.IntEnum):
         return _ROLE_LABELS[self]
 
 
-_ROLE_LABELS = {
-    Role.MEMBER: "member",
-    Role.ROOM_COORDINATOR: "coordinator of this room",
-    Role.COORDINATOR: "coordinator of the campaign",
-    Role.ADMIN: "admin",
-}
-_ROLE_ASK = {
-    Role.MEMBER: "Ask a coordinator of this room.",
-    Role.ROOM_COORDINATOR: "Ask a coordinator of this room.",
-    Role.COORDINATOR: "Ask a coordinator in the campaign's home room.",
-    Role.ADMIN: "Ask the bot's admin.",
+_ROLE_LABELS = {Role.MEMBER: N_("member"), Role.ROOM_COORDINATOR: N_("coordinator of this room"),
+                Role.COORDINATOR: N_("coordinator of the campaign"), Role.ADMIN: N_("admin")}
+_REFUSALS = {  # whole sentences, so that each language words them its own way
+    Role.MEMBER: N_("Only a member can do that. Ask a coordinator of this room."),
+    Role.ROOM_COORDINATOR: N_("Only a coordinator of this room can do that. Ask a coordinator of this room."),
+    Role.COORDINATOR: N_("Only a coordinator of the campaign can do that. Ask a coordinator in the campaign's "
+                         "home room."),
+    Role.ADMIN: N_("Only an admin can do that. Ask the bot's admin."),
 }
 
 
@@ -76,12 +76,18 @@ class Reply:
     private: bool = False
 
 
+# A text for readers the handler does not know: a function of the reader's language, called once
+# per destination when the output is queued (bot/outputs.py), so each room and DM reads it in its
+# own language and nobody's language shows in what others get.
+Localized = Callable[[str], str]
+
+
 @dataclass(frozen=True)
 class Post:
     """A message to another room the bot is in (``m.text`` for reminders that should notify)."""
 
     room_id: str
-    text: str
+    text: str | Localized
     msgtype: str = "m.notice"
 
 
@@ -97,7 +103,7 @@ class Announce:
     """The same notice to each listed room and to every DM the bot has, so that receiving it
     reveals nothing about who caused it."""
 
-    text: str
+    text: str | Localized
     room_ids: tuple[str, ...] = ()
     all_dms: bool = True
 
@@ -171,9 +177,7 @@ class Shell(Protocol):
     def rooms(self) -> list[RoomView]: ...
     def can_redact(self, room_id: str) -> bool: ...
     def master_key_fingerprint(self) -> str | None: ...
-    def dm_room_of(self, member: Member) -> str | None:
-        """The existing encrypted DM between the bot and ``member``, if any."""
-        ...
+    def dm_room_of(self, member: Member) -> str | None: ...  # the encrypted DM with ``member``, if any
     def room_facts(self, room_id: str) -> RoomFacts | None: ...
     def campaign(self) -> CampaignView: ...
 
@@ -191,11 +195,18 @@ class Context:
     event_id: str | None = None
     prefix: str = "!"
     wakes: set[str] = field(default_factory=set)
+    lang: str = "en"  # the reader's language (commands/common/i18n.py): the member's in a DM, the room's
+
+    def _(self, text: str) -> str:
+        """``text`` in the reader's language."""
+        return translations(self.lang).gettext(text)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return translations(self.lang).ngettext(singular, plural, n)
 
     def require(self, role: Role) -> None:
         if self.role < role:
-            article = "an" if role.label[0] in "aeiou" else "a"
-            raise CommandError(f"Only {article} {role.label} can do that. {_ROLE_ASK[role]}")
+            raise CommandError(self._(_REFUSALS[role]))
 
     def wake(self, service: str) -> None:
         """Tell a background service (such as ``"scheduler"``) that its plan changed; the shell
@@ -230,6 +241,7 @@ class Command:
     example: str = ""
     details: str = ""  # longer help shown by !help <command>; "{prefix}" becomes the command prefix
     family: str = ""
+    aliases: tuple[str, ...] = ()  # its names in Spanish (the first is shown in Spanish help)
 
 
 # ---------------------------------------------------------------- registries
@@ -240,6 +252,7 @@ class Command:
 # in ``commands/__init__.py``, never by assignment elsewhere; a name declared twice is an error.
 
 REGISTRY: dict[str, Command] = {}
+ALIASES: dict[str, str] = {}  # another language's word for a command → the command's name ("ayuda" → "help")
 
 
 def _registrar(registry: dict[str, _E], kind: str, name: str, entry: Callable[[_T], _E]) -> Callable[[_T], _T]:
@@ -262,13 +275,17 @@ def command(
     role: Role = Role.MEMBER,
     example: str = "",
     details: str = "",
+    aliases: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Declare a command once; ``!help`` is generated from these declarations."""
+    """Declare a command once; ``!help`` is generated from these declarations. ``aliases``: the
+    command's name in other languages (Spanish ``!ayuda`` for ``!help``)."""
     key = name.lower()
+    for alias in aliases:
+        _registrar(ALIASES, "command alias", alias, lambda _: key)(None)
 
     def entry(handler: Handler) -> Command:
         family = handler.__module__.rsplit(".", 1)[-1]
-        return Command(key, usage, summary, role, handler, example, details, family)
+        return Command(key, usage, summary, role, handler, example, details, family, aliases)
 
     return _registrar(REGISTRY, "command", key, entry)
 
@@ -318,7 +335,7 @@ def parse(body: str, prefix: str) -> Parsed | None:
         return Parsed(None, head.lower(), Args((), ""), f"That message is too long for a command "
                       f"(over {MAX_COMMAND_CHARS} characters). Send a shorter one.")
     words = text.split(None, 2)
-    first = words[0].lower()
+    first = ALIASES.get(words[0].lower(), words[0].lower())
     second = words[1].lower() if len(words) > 1 else ""
     if second and f"{first} {second}" in REGISTRY:
         name, rest = f"{first} {second}", words[2] if len(words) > 2 else ""
@@ -332,50 +349,6 @@ def parse(body: str, prefix: str) -> Parsed | None:
     if found is None:
         return Parsed(None, first, Args(tokens, rest), unknown_command_text(first, prefix))
     return Parsed(found, name, Args(tokens, rest))
-
-
-_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
-
-
-UNCLOSED_QUOTE = "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`."
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str  # without its quotes
-    start: int  # where it stands in the scanned text, quotes included
-    end: int
-    quoted: bool
-
-
-def scan_words(text: str) -> list[Word]:
-    """Split on white space; a word that *starts* with a quote runs to its closing quote, so
-    `"Sign the letter"` is one word while `Macy's` stays as typed. Raises ``ValueError`` for a
-    quote that is never closed."""
-    words: list[Word] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        closing = _QUOTES.get(text[i])
-        if closing is not None:
-            end = text.find(closing, i + 1)
-            if end < 0:
-                raise ValueError("unclosed quote")
-            words.append(Word(text[i + 1 : end], i, end + 1, True))
-            i = end + 1
-            continue
-        start = i
-        while i < n and not text[i].isspace():
-            i += 1
-        words.append(Word(text[start:i], start, i, False))
-    return words
-
-
-def split_words(text: str) -> list[str]:
-    """The words of :func:`scan_words`, without their positions."""
-    return [word.text for word in scan_words(text)]
 
 
 def unknown_command_text(name: str, prefix: str) -> str:
@@ -430,10 +403,6 @@ def code(value: str, limit: int = 80) -> str:
     if len(cleaned) > limit:
         cleaned = cleaned[: limit - 1] + "…"
     return f"`{cleaned}`"
-
-
-def lines(items: Sequence[str]) -> str:
-    return "\n".join(items)
 
 
 # ---------------------------------------------------------------- timed work

@@ -25,6 +25,7 @@ from commands.base import (
     code,
     command,
 )
+from commands.common.i18n import N_
 from storage import campaign as store
 
 # a room ID or alias with a server part, or a room ID of room version 12 ("!" + 43 base64url characters)
@@ -48,7 +49,7 @@ def numbered(view: CampaignView) -> list[RoomView]:
 @command(
     "rooms",
     usage="rooms",
-    summary="The campaign's rooms (names only in the home room).",
+    summary=N_("The campaign's rooms (names only in the home room)."),
     role=Role.COORDINATOR,
     details="Campaign rooms are the rooms an admin or a campaign coordinator invited me into, or that a "
     "coordinator approved. I only run commands there and in DMs with their members. Rooms I was in before "
@@ -79,7 +80,7 @@ async def rooms(ctx: Context, args: Args) -> list[Output]:
 @command(
     "rooms approve",
     usage="rooms approve <room id or alias>",
-    summary="Let me join (or work in) a room as a campaign room.",
+    summary=N_("Let me join (or work in) a room as a campaign room."),
     role=Role.COORDINATOR,
     example="rooms approve #warehouse-3:example.org",
     details="Typed in the home room. For a room I am already in, it becomes a campaign room at once; "
@@ -107,7 +108,7 @@ async def rooms_approve(ctx: Context, args: Args) -> list[Output]:
 @command(
     "rooms leave",
     usage="rooms leave <n>",
-    summary="Make me leave a campaign room (numbers from `rooms`).",
+    summary=N_("Make me leave a campaign room (numbers from `rooms`)."),
     role=Role.COORDINATOR,
     example="rooms leave 3",
 )
@@ -132,7 +133,7 @@ async def rooms_leave(ctx: Context, args: Args) -> list[Output]:
 @command(
     "home here",
     usage="home here",
-    summary="Make this room the campaign's home room (the coordinators' room).",
+    summary=N_("Make this room the campaign's home room (the coordinators' room)."),
     role=Role.ADMIN,
     details="Campaign coordinators are the admins and the members of the home room with coordinator power "
     "there. Type it in the room that should be the home room.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from commands.base import Args, CommandError, Context, Output, Reply, Role, UsageError, code, command
 from commands.common.directory import Company, CompanyDirectory, directory, normalize
+from commands.common.i18n import N_
 from commands.options import Flag, Options
 from storage import companies as store
 
@@ -24,8 +25,9 @@ def describe(found: CompanyDirectory, company: Company, asked: str) -> str:
 
 @command(
     "company",
+    aliases=("empresa",),
     usage="company <name>",
-    summary="Show which employer a company name stands for",
+    summary=N_("Show which employer a company name stands for"),
     example="company AWS",
     details="Names, subsidiaries and products are matched to one employer, so `AWS`, `Whole Foods` and "
     "`Amazon.com, Inc.` all mean Amazon. Coordinators can add names with `company alias`.",
@@ -53,7 +55,7 @@ ALIAS_OPTIONS = Options({"new": Flag()}, free_text=True)
 @command(
     "company alias",
     usage="company alias <alias> = <company> [--new]",
-    summary="Teach the bot another name for a company",
+    summary=N_("Teach the bot another name for a company"),
     role=Role.COORDINATOR,
     example="company alias Amazon Fresh = Amazon",
     details="The alias then works everywhere a company is named (pledges, roll-calls, contracts). "

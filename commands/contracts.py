@@ -10,6 +10,7 @@ import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
 from commands.common.directory import Company, CompanyDirectory, directory, legal_name_match, normalize
+from commands.common.i18n import N_
 from commands.options import Flag, Options
 from storage import contracts as store
 from storage.contracts import Shown
@@ -86,8 +87,9 @@ CONTRACTS_OPTIONS = Options({"all": Flag()})
 
 @command(
     "contracts",
+    aliases=("contratos",),
     usage="contracts [<company>] [--all]",
-    summary="Known ICE contracts of a company (or the biggest contractors)",
+    summary=N_("Known ICE contracts of a company (or the biggest contractors)"),
     example="contracts Palantir",
     details="Names, subsidiaries and products work (`AWS`, `Alphabet`, `West`). Totals count each award once "
     "and never add obligated money, ceilings and press figures together. `--all` lists every award (in a DM). "
@@ -173,7 +175,7 @@ def fts_query(text: str, max_words: int = 8) -> str:
 @command(
     "contracts search",
     usage="contracts search <words>",
-    summary="Search what known ICE contracts are for",
+    summary=N_("Search what known ICE contracts are for"),
     example="contracts search facial recognition",
     details="Finds awards whose description (or vendor) contains all the words; word endings are ignored.",
 )

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands.base import UNCLOSED_QUOTE, CommandError, UsageError, Word, code, scan_words
+from commands.base import CommandError, UsageError, code
+from commands.common.words import UNCLOSED_QUOTE, Word, scan_words
 
 _WHOLE = re.compile(r"[+-]?\d{1,12}")
 

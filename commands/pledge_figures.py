@@ -8,12 +8,14 @@ read in one place. Not a command family: the handlers in :mod:`commands.pledges`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from commands.base import Announce, Output
-from commands.common.smallcell import Suppressed, suppress, suppressed_total
+from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
+from commands.common.smallcell import Suppressed, in_words, suppress, suppress_total, suppressed_total
 from commands.common.timeparse import format_when
 from storage import pledges as store
 from storage.db import Database
@@ -21,6 +23,11 @@ from storage.hashing import Keyring
 from storage.pledges import Pledge
 
 BAR_CELLS = 10
+Gettext = Callable[[str], str]  # a catalog's gettext: the reader's language
+
+
+def _english(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,8 @@ async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | N
     ``with_rows=False`` when only the total is shown: ``companies`` is then ``None``."""
     if not pledge.per_company:
         n = figures.total if figures is not None else await store.count(db, pledge.id)
-        return Tally(n, str(n), n, None)
+        text = suppress_total(n, k)  # 1..k-1 signers read "fewer than k"
+        return Tally(n, text, n if text == str(n) else 0, None)
     if figures is None:
         figures = await figures_of(db, pledge)
     if not with_rows:
@@ -69,38 +77,52 @@ async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | N
     return Tally(figures.company_total, rows.total_text, lower, rows)
 
 
-def bar(shown: int, goal: int, text: str | None = None) -> str:
+def bar(shown: int, goal: int, text: str | None = None, _: Gettext = _english) -> str:
     filled = min(BAR_CELLS, shown * BAR_CELLS // goal) if goal > 0 else 0
-    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {text or shown}/{goal}"
+    figure = text or str(shown)
+    cells = "▓" * filled + "░" * (BAR_CELLS - filled)
+    if figure.isdigit():
+        return f"{cells} {figure}/{goal}"
+    return f"{cells} " + _(N_("{figure} of {goal}")).format(figure=in_words(figure, _), goal=goal)
 
 
-def have_signed(t: Tally) -> str:
-    return f"{t.text} {'has' if t.text == '1' else 'have'} signed"
+def have_signed(t: Tally, _: Gettext = _english) -> str:
+    said = _(N_("{count} has signed")) if t.text == "1" else _(N_("{count} have signed"))
+    return said.format(count=in_words(t.text, _))
 
 
 def deadline_text(pledge: Pledge) -> str:
     return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
 
 
-async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None) -> str:
+async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None,
+                          _: Gettext = _english, final: bool = False) -> str:
+    """``threshold 100: met``; at the close (``final``) a sentence: ``Threshold 100: not met.``"""
     if pledge.threshold is None:
         return ""
+    n = pledge.threshold
     if not pledge.per_company:
-        return f"threshold {pledge.threshold}: {'met' if pledge.announced else 'waiting'}"
+        if final:
+            return (_(N_("Threshold {n}: met.")) if pledge.announced else _(N_("Threshold {n}: not met."))).format(n=n)
+        return (_(N_("threshold {n}: met")) if pledge.announced else _(N_("threshold {n}: waiting"))).format(n=n)
     if figures is None:
         figures = await figures_of(db, pledge)
     met = figures.announced
     if not met:
-        return f"threshold {pledge.threshold} per company: waiting"
-    names = sorted(met, key=str.casefold)
-    return f"threshold {pledge.threshold} per company: met at {', '.join(names)}"
+        said = N_("Threshold {n} per company: not met.") if final else N_("threshold {n} per company: waiting")
+        return _(said).format(n=n)
+    names = ", ".join(sorted(met, key=str.casefold))
+    said = N_("Threshold {n} per company: met at {companies}.") if final else \
+        N_("threshold {n} per company: met at {companies}")
+    return _(said).format(n=n, companies=names)
 
 
-async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.Figures | None = None) -> str:
-    parts = [bar(t.shown, pledge.goal, t.text) if pledge.goal else have_signed(t)]
+async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.Figures | None = None,
+                        _: Gettext = _english) -> str:
+    parts = [bar(t.shown, pledge.goal, t.text, _) if pledge.goal else have_signed(t, _)]
     if pledge.deadline and pledge.is_open:
-        parts.append(f"deadline {deadline_text(pledge)}")
-    state = await threshold_state(db, pledge, figures)
+        parts.append(_(N_("deadline {when}")).format(when=deadline_text(pledge)))
+    state = await threshold_state(db, pledge, figures, _)
     if state:
         parts.append(state)
     return " · ".join(parts)
@@ -112,26 +134,35 @@ async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tupl
 
 
 
-async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None) -> list[Output]:
-    """Announce a threshold the moment it is first reached; the announced mark is written in the
-    same transaction as the signature and the queued notice, so it happens exactly once."""
+async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None, k: int) -> list[Output]:
+    """Announce a threshold once it is first reached; the announced mark is written in the same
+    transaction as the signature and the queued notice, so it happens exactly once (the notice
+    itself waits for the next announcement round, see ``bot/outputs.py``). A threshold below
+    ``k`` (set before thresholds had to be at least k) counts as ``k``: "met" would tell that a
+    group smaller than k signed."""
     if pledge.threshold is None:
         return []
+    needed = max(pledge.threshold, k)
     title = pledge.title
     if pledge.per_company:
         if company is None:
             return []
         n = await store.company_count(db, pledge.id, company)
-        if n < pledge.threshold or not await store.mark_company_announced(db, pledge.id, company):
+        if n < needed or not await store.mark_company_announced(db, pledge.id, company):
             return []
         display = (await store.company_displays(db, pledge.id)).get(company, company)
-        text = (f"📣 **Pledge `{pledge.slug}` is active at {display}**: {pledge.threshold} people there have "
-                f"signed “{title}”.")
+        said = N_("📣 **Pledge `{slug}` is active at {company}**: {n} people there have signed “{title}”.")
     else:
         n = await store.count(db, pledge.id)
-        if n < pledge.threshold or not await store.mark_announced(db, pledge.id):
+        if n < needed or not await store.mark_announced(db, pledge.id):
             return []
-        text = f"📣 **Pledge `{pledge.slug}` is active**: the threshold of {pledge.threshold} was met for “{title}”."
+        display = ""
+        said = N_("📣 **Pledge `{slug}` is active**: the threshold of {n} was met for “{title}”.")
+
+    def text(lang: str) -> str:  # each room and DM in its own language
+        return translations(lang).gettext(said).format(slug=pledge.slug, company=display, n=pledge.threshold,
+                                                       title=title)
+
     return [Announce(text, await announce_rooms(db, keyring, pledge))]
 
 
@@ -142,14 +173,32 @@ async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: date
         return []
     pledge = await store.by_slug(db, keyring, pledge.slug) or pledge
     t = await tally(db, pledge, k)
-    lines = [f"🏁 **Pledge `{pledge.slug}` has closed** ({reason}): “{pledge.title}”",
-             f"Final count: {have_signed(t)}."]
-    if pledge.goal:
-        reached = t.shown >= pledge.goal
-        lines.append(f"Goal of {pledge.goal}: {'reached' if reached else 'not reached'}. {bar(t.shown, pledge.goal, t.text)}")
-    state = await threshold_state(db, pledge)
-    if state:
-        lines.append(state[0].upper() + state[1:].replace(": waiting", ": not met") + ".")
-    if t.companies is not None:
-        lines.extend(t.companies.lines("All companies"))
-    return [Announce("\n".join(lines), await announce_rooms(db, keyring, pledge))]
+    figures = await figures_of(db, pledge)
+
+    async def text(_: Gettext) -> str:
+        lines = [_(N_("🏁 **Pledge `{slug}` has closed** ({reason}): “{title}”")).format(
+                     slug=pledge.slug, reason=_(reason), title=pledge.title),
+                 _(N_("Final count: {signed}.")).format(signed=have_signed(t, _))]
+        if pledge.goal:
+            said = N_("Goal of {goal}: reached.") if t.shown >= pledge.goal else N_("Goal of {goal}: not reached.")
+            lines.append(_(said).format(goal=pledge.goal) + " " + bar(t.shown, pledge.goal, t.text, _))
+        state = await threshold_state(db, pledge, figures, _, final=True)
+        if state:
+            lines.append(state)
+        if t.companies is not None:
+            lines.extend(company_lines(t.companies, _))
+        return "\n".join(lines)
+
+    rendered = {lang: await text(translations(lang).gettext) for lang in LANGUAGES}  # read once, in the transaction
+    return [Announce(lambda lang: rendered.get(lang, rendered[DEFAULT]), await announce_rooms(db, keyring, pledge))]
+
+
+CLOSED_BY_COORDINATOR = N_("closed by a coordinator")
+DEADLINE_REACHED = N_("deadline reached")
+
+
+def company_lines(rows: Suppressed, _: Gettext = _english) -> list[str]:
+    """``Google: 7`` … ``All companies: at least 12``, in the reader's language."""
+    lines = [f"{in_words(row.label, _)}: {in_words(row.shown_text, _)}" for row in rows.rows]
+    lines.append(_(N_("All companies: {total}")).format(total=in_words(rows.total_text, _)))
+    return lines

@@ -10,15 +10,20 @@ Decisions where the issue left room:
 * **Options** of ``pledge create``: ``--goal N``, ``--threshold N`` (whole numbers above 0;
   ``--name=value`` works too), ``--per-company``, and ``--deadline WHEN``, where WHEN is every
   word after ``--deadline`` up to the next ``--option`` (quotes are optional).
-* **Per-company thresholds** must be at least ``BOT_MIN_CELL``: announcing that a company met
-  its threshold reveals that at least that many people there signed.
+* **Thresholds** must be at least ``BOT_MIN_CELL`` (k): announcing that a threshold was met
+  reveals that at least that many people signed (per company: at that company).
 * **Announce rooms**: the creation room (sealed), plus rooms a coordinator adds by typing
   ``pledge rooms <slug> add`` there (which also posts the pledge there). Threshold notices and
   the final result go to those rooms and to every DM the bot has (:class:`Announce`).
-* **Shown counts**: the overall count of an ordinary pledge is exact (acknowledgements name
-  nobody). For per-company pledges every overall figure (ack, list, info, result, export) is the
-  small-cell rule's total text, because an exact total next to suppressed company rows would
-  reveal the pooled small companies by subtraction.
+* **Shown counts** follow the one small-cell rule: an ordinary pledge's total of 1..k-1 reads
+  "fewer than k" in acknowledgements, lists, info, results and the export (the first signers
+  would otherwise be counted one by one). For per-company pledges every overall figure is the
+  rule's total text, because an exact total next to suppressed company rows would reveal the
+  pooled small companies by subtraction.
+* **Unknown companies** are kept and shown by their normalized key (``Initech Labs (Austin QA)``
+  → ``initechlabs``), never as a member typed them; a coordinator's ``company alias`` gives one a
+  proper name. A company nobody counts for any more is forgotten unless its threshold was
+  announced.
 * **In rooms**, ``pledge``/``unpledge`` answers (including errors) carry no reply relation, the
   command is redacted when ``BOT_REDACT_SENSITIVE``, and problems with a company name are
   explained by DM rather than echoing an employer into the room.
@@ -52,10 +57,14 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.directory import directory, normalize
+from commands.common.i18n import N_
 from commands.common.timeparse import format_when, parse_when
 from commands.pledge_figures import (
+    CLOSED_BY_COORDINATOR,
+    DEADLINE_REACHED,
     announce_rooms,
     close_pledge,
+    company_lines,
     crossings,
     deadline_text,
     figures_of,
@@ -82,8 +91,8 @@ def member_purpose(pledge_id: int) -> str:
 async def open_list(ctx: Context) -> str:
     pledges = await store.open_pledges(ctx.db, ctx.keyring)
     if not pledges:
-        return "There are no open pledges."
-    return "Open pledges: " + ", ".join(code(p.slug) for p in pledges) + "."
+        return ctx._("There are no open pledges.")
+    return ctx._("Open pledges: {slugs}.").format(slugs=", ".join(code(p.slug) for p in pledges))
 
 
 async def find(ctx: Context, raw: str) -> Pledge:
@@ -91,10 +100,10 @@ async def find(ctx: Context, raw: str) -> Pledge:
     pledge = await store.by_slug(ctx.db, ctx.keyring, slug) if SLUG.fullmatch(slug) else None
     if pledge is not None:
         return pledge
-    text = f"No pledge {code(raw, 40)}."
+    text = ctx._("No pledge {slug}.").format(slug=code(raw, 40))
     hint = closest(slug, await store.all_slugs(ctx.db))
     if hint:
-        text += f" Did you mean {code(hint)}?"
+        text += " " + ctx._("Did you mean {slug}?").format(slug=code(hint))
     raise CommandError(text + "\n" + await open_list(ctx))
 
 
@@ -104,7 +113,7 @@ def accepting(pledge: Pledge, now: datetime) -> bool:
 
 # ---------------------------------------------------------------- commands
 
-SIGN_DETAILS = (
+SIGN_DETAILS = N_(
     "Best typed in an encrypted DM with me: there nobody else sees it. In a room I record it, answer without "
     "naming or replying to you, and remove your message if I may. For a per-company pledge add your employer "
     "(`AWS` counts for Amazon); company figures are shown only for groups of at least the minimum size. "
@@ -112,14 +121,15 @@ SIGN_DETAILS = (
 )
 
 
-@command("pledge", usage="pledge <slug> [company]", summary="Sign a pledge (best in a DM with me).",
-         example="pledge letter", details=SIGN_DETAILS)
+@command("pledge", usage="pledge <slug> [company]", summary=N_("Sign a pledge (best in a DM with me)."),
+         example="pledge letter", details=SIGN_DETAILS, aliases=("firmar", "compromiso"))
 async def pledge_sign(ctx: Context, args: Args) -> list[Output]:
     return await _sensitive(ctx, lambda: _sign(ctx, args))
 
 
-@command("unpledge", usage="unpledge <slug>", summary="Withdraw your signature from a pledge.",
-         example="unpledge letter", details="Works in a DM with me or in a room (your message is removed there).")
+@command("unpledge", usage="unpledge <slug>", summary=N_("Withdraw your signature from a pledge."),
+         example="unpledge letter", details=N_("Works in a DM with me or in a room (your message is removed there)."),
+         aliases=("retirar",))
 async def unpledge(ctx: Context, args: Args) -> list[Output]:
     return await _sensitive(ctx, lambda: _unsign(ctx, args))
 
@@ -138,14 +148,14 @@ async def _sensitive(ctx: Context, work: Any) -> list[Output]:
     except _CompanyProblem as exc:
         if not in_room:
             raise
-        return [Reply("I couldn't record that; I sent you the reason in a direct message.", private=True),
+        return [Reply(ctx._("I couldn't record that; I sent you the reason in a direct message."), private=True),
                 DirectMessage(str(exc)), *redact]
     except CommandError as exc:
         if not in_room:
             raise
         text = str(exc)
         if isinstance(exc, UsageError):
-            text += f"\nUsage: `{ctx.prefix}pledge <slug> [company]`"
+            text += "\n" + ctx._("Usage: `{usage}`").format(usage=ctx.prefix + "pledge <slug> [company]")
         return [Reply(text, private=True), *redact]
     return outputs + (redact if in_room else [])
 
@@ -168,16 +178,16 @@ async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str
     key = normalize(text)
     if not key:
         raise _CompanyProblem("A company name needs letters or digits. Nothing was recorded.")
-    return key, text
+    return key, key  # shown by its key: a member's own wording is never shown to another
 
 
 async def _sign(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
-        raise UsageError("Name the pledge to sign. " + await open_list(ctx))
+        raise UsageError(ctx._("Name the pledge to sign.") + " " + await open_list(ctx))
     pledge = await find(ctx, args.tokens[0])
     if not accepting(pledge, ctx.now):
-        raise CommandError(f"Pledge {code(pledge.slug)} is closed. `{ctx.prefix}pledge info {pledge.slug}` "
-                           f"shows the result.")
+        raise CommandError(ctx._("Pledge {slug} is closed. `{prefix}pledge info {name}` shows the result.").format(
+            slug=code(pledge.slug), prefix=ctx.prefix, name=pledge.slug))
     company_text = " ".join(args.tokens[1:]).strip()
     company: str | None = None
     display = ""
@@ -194,33 +204,38 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
     ref = ctx.member.ref(member_purpose(pledge.id))
     async with ctx.db.transaction():
         if not await store.sign(ctx.db, pledge.id, ref, company):
-            text = f"You already signed {code(pledge.slug)}. Nothing was changed."
+            text = ctx._("You already signed {slug}. Nothing was changed.").format(slug=code(pledge.slug))
             if pledge.per_company:
-                text += f" To change your company, `{ctx.prefix}unpledge {pledge.slug}` first."
+                text += " " + ctx._("To change your company, `{prefix}unpledge {name}` first.").format(
+                    prefix=ctx.prefix, name=pledge.slug)
             return [Reply(text, private=True)]
         if company is not None:
             await store.note_company(ctx.db, pledge.id, company, display)
-        outputs = await crossings(ctx.db, ctx.keyring, pledge, company)
+        outputs = await crossings(ctx.db, ctx.keyring, pledge, company, ctx.settings.BOT_MIN_CELL)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
-    text = f"A pledge to {code(pledge.slug)} was recorded. {have_signed(t)}."
+    text = ctx._("A pledge to {slug} was recorded. {signed}.").format(slug=code(pledge.slug),
+                                                                       signed=have_signed(t, ctx._))
     if ctx.room.is_dm and company is not None:
-        text += f" (Counted for {display}.)"
+        text += " " + ctx._("(Counted for {company}.)").format(company=display)
     return [Reply(text, private=True), *outputs]
 
 
 async def _unsign(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
-        raise UsageError(f"Name the pledge to withdraw from, like `{ctx.prefix}unpledge letter`.")
+        raise UsageError(ctx._("Name the pledge to withdraw from, like `{prefix}unpledge letter`.").format(
+            prefix=ctx.prefix))
     pledge = await find(ctx, args.tokens[0])
     if not accepting(pledge, ctx.now):
-        raise CommandError(f"Pledge {code(pledge.slug)} is closed and its result stands. "
-                           f"`{ctx.prefix}forget` deletes everything I hold about you.")
+        raise CommandError(ctx._("Pledge {slug} is closed and its result stands. `{prefix}forget` deletes "
+                                 "everything I hold about you.").format(slug=code(pledge.slug), prefix=ctx.prefix))
     async with ctx.db.transaction():
         removed = await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     if not removed:
-        return [Reply(f"You had not signed {code(pledge.slug)}. Nothing was changed.", private=True)]
-    return [Reply(f"Your pledge to {code(pledge.slug)} was withdrawn. {have_signed(t)}.", private=True)]
+        return [Reply(ctx._("You had not signed {slug}. Nothing was changed.").format(slug=code(pledge.slug)),
+                      private=True)]
+    return [Reply(ctx._("Your pledge to {slug} was withdrawn. {signed}.").format(
+        slug=code(pledge.slug), signed=have_signed(t, ctx._)), private=True)]
 
 
 CREATE_DETAILS = (
@@ -228,23 +243,27 @@ CREATE_DETAILS = (
     "title is the rest. `--goal N`: the number you aim for (shown as a progress bar). `--threshold N`: the "
     "pledge becomes active when N have signed, announced once here, in rooms added with `pledge rooms`, and "
     "in every DM I have (so receiving it says nothing about who signed). `--per-company`: members name their "
-    "employer and the threshold counts per company (it must then be at least the minimum group size). "
+    "employer and the threshold counts per company. A threshold is at least the minimum group size. "
     "`--deadline WHEN`: every word after it up to the next `--option` is the time (`Dec 31`, `in 2 weeks`, "
     "`2026-12-01 17:00 America/New_York`); the pledge closes then by itself and the result is announced."
 )
 
 
 @command("pledge create", usage="pledge create <slug> <title…> [--goal N] [--threshold N] [--per-company] "
-         "[--deadline WHEN]", summary="Start a pledge.", role=Role.COORDINATOR,
+         "[--deadline WHEN]", summary=N_("Start a pledge."), role=Role.COORDINATOR,
          example="pledge create walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 "
          "--deadline Nov 30 18:00 America/New_York", details=CREATE_DETAILS)
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     request = parse_create(args.rest, ctx.prefix)
     k = ctx.settings.BOT_MIN_CELL
-    if request.per_company and request.threshold is not None and request.threshold < k:
+    if request.goal is not None and request.goal < k:
+        raise CommandError(f"A goal must be at least {k}: reaching a smaller one would tell how many signed, "
+                           f"and groups under {k} are never shown. Nothing was created.")
+    if request.threshold is not None and request.threshold < k:
+        where = " at a company" if request.per_company else ""
         raise CommandError(
-            f"A per-company threshold must be at least {k}: announcing that a company met it tells how many "
-            f"signed there, and groups under {k} are never shown."
+            f"A threshold must be at least {k}: announcing that it was met tells how many signed{where}, and "
+            f"groups under {k} are never shown. Nothing was created."
         )
     deadline = None
     zone = ctx.settings.BOT_DEFAULT_TIMEZONE
@@ -279,23 +298,24 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text)]
 
 
-@command("pledges", usage="pledges", summary="Open pledges and how far they are.", example="pledges")
+@command("pledges", usage="pledges", summary=N_("Open pledges and how far they are."), example="pledges",
+         aliases=("compromisos",))
 async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     pledges = await store.open_pledges(ctx.db, ctx.keyring)
     if not pledges:
-        return [Reply("There are no open pledges.")]
+        return [Reply(ctx._("There are no open pledges."))]
     k = ctx.settings.BOT_MIN_CELL
     blocks = []
     found = await store.figures(ctx.db, [p.id for p in pledges])  # two queries for all of them
     for pledge in pledges:
         t = await tally(ctx.db, pledge, k, found[pledge.id], with_rows=False)
-        line = await progress_line(ctx.db, pledge, t, found[pledge.id])
+        line = await progress_line(ctx.db, pledge, t, found[pledge.id], ctx._)
         blocks.append(f"{code(pledge.slug)} — {pledge.title}\n{line}")
-    footer = f"\nSign with `{ctx.prefix}pledge <slug>`, best in a DM with me."
-    return [Reply("**Open pledges**\n" + "\n".join(blocks) + footer)]
+    footer = "\n" + ctx._("Sign with `{prefix}pledge <slug>`, best in a DM with me.").format(prefix=ctx.prefix)
+    return [Reply("**" + ctx._("Open pledges") + "**\n" + "\n".join(blocks) + footer)]
 
 
-@command("pledge info", usage="pledge info <slug>", summary="Details of one pledge.", example="pledge info letter")
+@command("pledge info", usage="pledge info <slug>", summary=N_("Details of one pledge."), example="pledge info letter")
 async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError("Name one pledge. " + await open_list(ctx))
@@ -305,19 +325,19 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, pledge.zone)}" \
         if pledge.closed_at else "closed"
     lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{pledge.title}”",
-             await progress_line(ctx.db, pledge, t, found)]
+             await progress_line(ctx.db, pledge, t, found, ctx._)]
     if pledge.deadline and not pledge.is_open:
         lines.append(f"Deadline was {deadline_text(pledge)}.")
     if t.companies is not None:
         lines.append("By company:")
-        lines.extend(t.companies.lines("All companies"))
+        lines.extend(company_lines(t.companies, ctx._))
     if pledge.is_open:
         sign = f"{ctx.prefix}pledge {pledge.slug}" + (" <company>" if pledge.per_company else "")
         lines.append(f"Sign with `{sign}`, best in a DM with me.")
     return [Reply("\n".join(lines))]
 
 
-@command("pledge close", usage="pledge close <slug>", summary="Close a pledge and post its result.",
+@command("pledge close", usage="pledge close <slug>", summary=N_("Close a pledge and post its result."),
          role=Role.COORDINATOR, example="pledge close letter")
 async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
@@ -325,17 +345,18 @@ async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     pledge = await find(ctx, args.tokens[0])
     async with ctx.db.transaction():
         outputs = await close_pledge(ctx.db, ctx.keyring, pledge, ctx.now, ctx.settings.BOT_MIN_CELL,
-                                     "closed by a coordinator")
+                                     CLOSED_BY_COORDINATOR)
     if not outputs:
         raise CommandError(f"Pledge {code(pledge.slug)} is already closed.")
     announced = outputs[0]
     if isinstance(announced, Announce) and ctx.room.room_id not in announced.room_ids:
-        outputs.append(Reply(announced.text))
+        text = announced.text
+        outputs.append(Reply(text if isinstance(text, str) else text(ctx.lang)))
     ctx.wake("scheduler")
     return outputs
 
 
-@command("pledge rooms", usage="pledge rooms <slug> [add|remove]", summary="Where a pledge's news is announced.",
+@command("pledge rooms", usage="pledge rooms <slug> [add|remove]", summary=N_("Where a pledge's news is announced."),
          role=Role.COORDINATOR, example="pledge rooms letter add",
          details="`add` (typed in another room) posts the pledge there and announces its threshold and result "
          "there too; `remove` stops that. Without a word, lists the rooms. Every DM I have always gets them.")
@@ -382,7 +403,7 @@ class PledgeDeadlines:
         outputs: list[Output] = []
         for pledge in await store.due(env.db, env.keyring, env.now):
             outputs += await close_pledge(env.db, env.keyring, pledge, env.now, env.settings.BOT_MIN_CELL,
-                                          "deadline reached")
+                                          DEADLINE_REACHED)
         return outputs
 
 

@@ -3,54 +3,61 @@
 from __future__ import annotations
 
 from commands.base import MEMBER_DATA, Args, Context, DirectMessage, Output, Reply, command, member_data
+from commands.common.i18n import N_
 from storage import core
 from storage import undecrypted as unread
 
-PRIVACY_TEXT = """**What I store and what I never store**
+PRIVACY_TEXT = N_("""**What I store and what I never store**
 • I never store your Matrix ID, your display name or the text of your messages. My database holds only keyed hashes (HMAC) of member IDs, made with a secret key that is kept outside the database and differs for every purpose, so two pledges cannot be linked to each other or to you without that key.
 • What I keep: which pledges and roll-calls a hashed member joined (and the employer you gave), scheduled actions, and personal reminders (their delivery room encrypted).
 • Counts I show are aggregates: any group smaller than {k} is pooled or shown as "fewer than {k}", so nobody's answer can be singled out — not even by coordinators or admins.
 • My end-to-end-encryption store (needed to read and send encrypted messages) holds the device lists of people in rooms with me. It is protected by a separate key.
 • The homeserver still sees who sent a message, when, and reply/thread links. For sensitive commands (`{p}pledge`, `{p}here`) message me in an encrypted DM; in rooms I answer without naming or replying to you and remove your message where I may.
-• `{p}mydata` shows what I hold about you; `{p}forget` deletes it."""
+• `{p}mydata` shows what I hold about you; `{p}forget` deletes it.""")
 
 
-@command("privacy", usage="privacy", summary="What I store, and what I never store.")
+@command("privacy", usage="privacy", summary=N_("What I store, and what I never store."), aliases=("privacidad",))
 async def privacy(ctx: Context, args: Args) -> list[Output]:
-    text = PRIVACY_TEXT.format(k=ctx.settings.BOT_MIN_CELL, p=ctx.prefix)
+    text = ctx._(PRIVACY_TEXT).format(k=ctx.settings.BOT_MIN_CELL, p=ctx.prefix)
     fingerprint = ctx.shell.master_key_fingerprint()
     if fingerprint:
-        text += f"\n• My cross-signing key fingerprint: `{fingerprint}`. Compare it with the one your coordinators published."
+        text += "\n• " + ctx._("My cross-signing key fingerprint: `{fingerprint}`. Compare it with the one your "
+                               "coordinators published.").format(fingerprint=fingerprint)
     return [Reply(text)]
 
 
-@command("mydata", usage="mydata", summary="Everything I hold that belongs to you.",
-         details="Best asked in a DM with me: the answer lists your pledges and answers.")
+@command("mydata", usage="mydata", summary=N_("Everything I hold that belongs to you."),
+         details=N_("Best asked in a DM with me: the answer lists your pledges and answers."), aliases=("misdatos",))
 async def mydata(ctx: Context, args: Args) -> list[Output]:
     found: list[str] = []
     for source in MEMBER_DATA.values():
         found.extend(await source.describe(ctx))
     if not found:
-        return [Reply("I hold nothing that belongs to you.", private=True)]
-    text = "**What I hold that belongs to you**\n" + "\n".join(f"• {line}" for line in found)
-    text += f"\nType `{ctx.prefix}forget` to delete it."
+        return [Reply(ctx._("I hold nothing that belongs to you."), private=True)]
+    text = "**" + ctx._("What I hold that belongs to you") + "**\n" + "\n".join(f"• {line}" for line in found)
+    text += "\n" + ctx._("Type `{prefix}forget` to delete it.").format(prefix=ctx.prefix)
     if ctx.room.is_dm:
         return [Reply(text)]
-    return [Reply("I sent you the list in a direct message.", private=True), DirectMessage(text)]
+    return [Reply(ctx._("I sent you the list in a direct message."), private=True), DirectMessage(text)]
 
 
-@command("forget", usage="forget [confirm]", summary="Delete everything I hold that belongs to you.",
-         example="forget confirm")
+CONFIRM_WORDS = ("confirm", "confirmar")
+
+
+@command("forget", usage="forget [confirm]", summary=N_("Delete everything I hold that belongs to you."),
+         example="forget confirm", aliases=("olvidar",))
 async def forget(ctx: Context, args: Args) -> list[Output]:
-    if [t.lower() for t in args.tokens] != ["confirm"]:
-        return [Reply(f"This deletes your pledges, roll-call answers and personal reminders for good. "
-                      f"Type `{ctx.prefix}forget confirm` to go ahead.", private=True)]
+    if len(args.tokens) != 1 or args.tokens[0].lower() not in CONFIRM_WORDS:
+        return [Reply(ctx._("This deletes your pledges, roll-call answers, personal reminders and language choice "
+                            "for good. Type `{prefix}forget confirm` to go ahead.").format(prefix=ctx.prefix),
+                      private=True)]
     deleted = 0
     for source in MEMBER_DATA.values():
         deleted += await source.forget(ctx)
     ctx.db.checkpoint_after_commit()  # the WAL's older images of those rows go right after the commit
-    noun = "record" if deleted == 1 else "records"
-    return [Reply(f"Done: deleted {deleted} {noun} that belonged to you.", private=True)]
+    return [Reply(ctx.ngettext("Done: deleted {n} record that belonged to you.",
+                               "Done: deleted {n} records that belonged to you.", deleted).format(n=deleted),
+                  private=True)]
 
 
 @member_data("undecrypted")

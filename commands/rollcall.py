@@ -45,6 +45,7 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.directory import directory, normalize
+from commands.common.i18n import N_
 from commands.common.smallcell import suppress
 from commands.common.timeparse import format_when, parse_when
 from commands.options import Flag, Options, Words
@@ -168,7 +169,7 @@ START_OPTIONS = Options({"closes": Words("`--closes` needs a time, like `--close
 @command(
     "rollcall start",
     usage="rollcall start <slug> <title…> [--closes WHEN]",
-    summary="Open a roll-call: who is in, from which company?",
+    summary=N_("Open a roll-call: who is in, from which company?"),
     role=Role.COORDINATOR,
     example="rollcall start walkout Who joins the walkout on Friday? --closes friday 17:00",
     details="Members answer with `here <company>`, best in a DM with me. Tallies are shown by employer; "
@@ -214,8 +215,9 @@ HERE_OPTIONS = Options({"as-typed": Flag()})
 
 @command(
     "here",
+    aliases=("aquí", "aqui", "presente"),
     usage="here [slug] <company> [--as-typed]",
-    summary="Answer a roll-call with your employer",
+    summary=N_("Answer a roll-call with your employer"),
     example="here Google",
     details="Best sent in an encrypted direct message with me: then nobody in a room sees that you answered. "
     "In a room I record it, remove your message where I may, and answer without naming or replying to you. "
@@ -290,7 +292,7 @@ async def here(ctx: Context, args: Args) -> list[Output]:
 @command(
     "rollcall",
     usage="rollcall [slug]",
-    summary="Show a roll-call's tallies by company",
+    summary=N_("Show a roll-call's tallies by company"),
     example="rollcall walkout",
     details="Counts are refreshed at most every few minutes, and companies with few answers are pooled, "
     "so the tallies never reveal a single answer.",
@@ -305,7 +307,7 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
 @command(
     "rollcall end",
     usage="rollcall end [slug]",
-    summary="Close a roll-call and post the final tallies",
+    summary=N_("Close a roll-call and post the final tallies"),
     role=Role.COORDINATOR,
     example="rollcall end walkout",
 )
@@ -336,7 +338,7 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
     return outputs
 
 
-@command("rollcall list", usage="rollcall list", summary="Open and recent roll-calls")
+@command("rollcall list", usage="rollcall list", summary=N_("Open and recent roll-calls"))
 async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     zone = ctx.settings.BOT_DEFAULT_TIMEZONE
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -127,25 +129,51 @@ class EventBook:
         and revealing nothing of ``base``."""
         return self.keyring.ref("txn", base).hex()[:24]
 
-    async def enqueue(self, txn_id: str, room_id: str, payload: dict[str, Any], lane: int = ANSWER) -> None:
+    async def enqueue(self, txn_id: str, room_id: str, payload: dict[str, Any], lane: int = ANSWER,
+                      not_before: int = 0) -> None:
         """Queue a message; the same ``txn_id`` is reused on every retry, so the homeserver
-        de-duplicates a resend after a crash. ``lane``: :data:`ANSWER` or :data:`BULK`."""
+        de-duplicates a resend after a crash. ``lane``: :data:`ANSWER` or :data:`BULK`;
+        ``not_before``: unix seconds before which it is held (an announcement round)."""
         seal = self.keyring.seal
         await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at, lane) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (txn_id, seal("outbox", room_id), seal("outbox", json.dumps(payload)), int(time.time()), lane),
+            "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at, lane, not_before) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (txn_id, seal("outbox", room_id), seal("outbox", json.dumps(payload)), int(time.time()), lane,
+             not_before),
         )
 
-    async def pending(self, limit: int = 100) -> list[Outgoing]:
+    async def announce_round(self, delay: tuple[int, int], now: float | None = None) -> int:
+        """The time (unix seconds) of the announcement round news queued now goes out in: the
+        round already planned if it is at least ``delay[0]`` seconds away (news is batched),
+        else a new one drawn uniformly from ``now + delay``. Inside the caller's transaction, so
+        the round and the rows held for it commit together."""
+        low, high = delay
+        if high == 0:
+            return 0  # no delay configured: at once
+        now = math.ceil(now if now is not None else time.time())  # never a second early
+        planned = await self.db.get_meta("announce_round")
+        if planned is not None and int(planned) >= now + low:
+            return int(planned)
+        chosen = now + low + secrets.randbelow(high - low + 1)
+        await self.db.set_meta("announce_round", str(chosen))
+        return chosen
+
+    async def pending(self, limit: int = 100, now: float | None = None) -> list[Outgoing]:
         """The next rows to send: every queued answer before any bulk row, each lane in the
-        order queued."""
+        order queued; rows held for a later announcement round are left."""
         rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_sealed, payload_sealed, lane FROM outbox ORDER BY lane, id LIMIT ?", (limit,)
+            "SELECT id, txn_id, room_sealed, payload_sealed, lane FROM outbox WHERE not_before <= ? "
+            "ORDER BY lane, id LIMIT ?", (int(now if now is not None else time.time()), limit),
         )
         unseal = self.keyring.unseal
         return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])), row[4])
                 for row in rows]
+
+    async def next_round(self, now: float | None = None) -> int | None:
+        """When the next held row is due (unix seconds), if any row is held."""
+        row = await self.db.fetchone("SELECT min(not_before) FROM outbox WHERE not_before > ?",
+                                     (int(now if now is not None else time.time()),))
+        return row[0] if row and row[0] is not None else None
 
     async def done(self, outgoing_id: int) -> None:
         await self.db.execute("DELETE FROM outbox WHERE id=?", (outgoing_id,))

@@ -103,17 +103,21 @@ CORE = Schema(
         ALTER TABLE outbox ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX outbox_lane ON outbox (lane, id);
         """,
+        # announcement rounds: a row is not sent before its not_before (unix seconds; 0: at once)
+        """
+        ALTER TABLE outbox ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+        """,
         # member flags become a WITHOUT ROWID table (issue #17): rowids counted up in the order
         # members were first told something; rows copied in key order (keyed member reference)
         """
-        CREATE TABLE member_flags_v4 (
+        CREATE TABLE member_flags_v5 (
             member_ref BLOB NOT NULL, flag TEXT NOT NULL, value INTEGER NOT NULL,
             PRIMARY KEY (member_ref, flag)
         ) WITHOUT ROWID;
-        INSERT INTO member_flags_v4 (member_ref, flag, value)
+        INSERT INTO member_flags_v5 (member_ref, flag, value)
             SELECT member_ref, flag, value FROM member_flags ORDER BY member_ref, flag;
         DROP TABLE member_flags;
-        ALTER TABLE member_flags_v4 RENAME TO member_flags;
+        ALTER TABLE member_flags_v5 RENAME TO member_flags;
         """,
     ],
 )

@@ -34,7 +34,7 @@ SCHEMA = Schema(
             per_company INTEGER NOT NULL DEFAULT 0,
             deadline INTEGER,                     -- unix seconds (UTC)
             zone TEXT NOT NULL DEFAULT 'UTC',     -- IANA zone the deadline was given in
-            created_at INTEGER NOT NULL,          -- since step 4 the start of its day (UTC)
+            created_at INTEGER NOT NULL,          -- since step 5 the start of its day (UTC)
             closed_at INTEGER,                    -- set once; the final result was announced then
             announced INTEGER NOT NULL DEFAULT 0  -- overall threshold announced (never reset)
         );
@@ -125,7 +125,22 @@ SCHEMA = Schema(
             UPDATE pledge_changes SET token = random() WHERE pledge_id = OLD.pledge_id;
         END;
         """,
-        # 4 (issue #17): no time finer than a day in clear where only retention could read it:
+        # 4: no typed company text (issue #17): a company is shown by the directory's name or by
+        # its normalized key, never as the first signer typed it; names kept so far become keys
+        # (a known company gets its directory name back at its next signature). A company row
+        # goes when nobody counts for it any more (the count row is deleted at 0), unless its
+        # threshold was announced (the mark keeps the announcement once).
+        """
+        UPDATE pledge_companies SET display = company;
+        DELETE FROM pledge_companies WHERE announced = 0 AND NOT EXISTS (
+            SELECT 1 FROM pledge_counts c WHERE c.pledge_id = pledge_companies.pledge_id
+                AND c.company = pledge_companies.company);
+        CREATE TRIGGER pledge_counts_forget_company AFTER DELETE ON pledge_counts BEGIN
+            DELETE FROM pledge_companies WHERE pledge_id = OLD.pledge_id AND company = OLD.company
+                AND announced = 0;
+        END;
+        """,
+        # 5 (issue #17): no time finer than a day in clear where only retention could read it:
         # created_at becomes the start of its day. (closed_at stays exact for now: `!pledge info`
         # shows it, and the pledge commands, being changed elsewhere, close without the keyring
         # that sealing needs; see SECURITY.md.)
@@ -367,8 +382,11 @@ async def _read_figures(db: Database, pledge_ids: list[int]) -> dict[int, Figure
 
 
 async def note_company(db: Database, pledge_id: int, company: str, display: str) -> None:
+    """Keep the shown name of a company signed for: the directory's name, or the key itself;
+    never a member's typed text (rows from before were re-keyed by migration 4)."""
     await db.execute(
-        "INSERT OR IGNORE INTO pledge_companies (pledge_id, company, display) VALUES (?, ?, ?)",
+        "INSERT INTO pledge_companies (pledge_id, company, display) VALUES (?, ?, ?) "
+        "ON CONFLICT (pledge_id, company) DO UPDATE SET display=excluded.display WHERE display <> excluded.display",
         (pledge_id, company, display),
     )
 

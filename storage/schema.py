@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage import actions, campaign, companies, contracts, pledges, rollcalls, undecrypted
+from storage import actions, campaign, companies, contracts, pledges, prefs, rollcalls, undecrypted
 from storage.db import CORE, Schema
 
 DOMAINS: tuple[Schema, ...] = (
@@ -27,6 +27,7 @@ DOMAINS: tuple[Schema, ...] = (
     actions.SCHEMA,
     undecrypted.SCHEMA,
     campaign.SCHEMA,
+    prefs.SCHEMA,
 )
 
 
@@ -48,6 +49,7 @@ MEMBER_TABLES: tuple[MemberTable, ...] = (
     MemberTable("member_flags", ("member_ref", "flag")),
     MemberTable("confirmations", ("room_ref", "code")),
     MemberTable("undecrypted", ("id",)),  # random IDs
+    MemberTable("member_prefs", ("member_ref", "name")),
     MemberTable("pledge_counts", ("pledge_id", "company")),
     MemberTable("pledge_companies", ("pledge_id", "company")),
     MemberTable("rollcall_counts", ("rollcall_id", "company_key", "company_display")),

@@ -11,6 +11,7 @@ from typing import Any
 from bot.config import Settings
 from commands import base, load_all
 from commands.base import Args, CampaignView, Context, Env, Output, Role, RoomFacts, RoomView
+from commands.language import reader_language
 from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
@@ -23,6 +24,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
         "MATRIX_HOMESERVER": "http://127.0.0.1:1", "MATRIX_USER_ID": "@bot:example.org",
         "MATRIX_PASSWORD": "x", "BOT_DATA_DIR": tmp_path, "BOT_HASH_KEY": TEST_KEY,
         "BOT_STORE_KEY": "store-key-for-tests", "BOT_TALLY_INTERVAL": 0,
+        "BOT_ANNOUNCE_DELAY_MIN": 0, "BOT_ANNOUNCE_DELAY_MAX": 0,  # rounds at once unless a test sets them
     }
     values.update(overrides)
     return Settings(**values)
@@ -71,9 +73,11 @@ class World:
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     woken: set[str] = field(default_factory=set)  # the services the last ``run`` asked to wake
 
-    def ctx(self, user: str = "@alice:example.org", role: Role = Role.MEMBER, room: RoomView = ROOM) -> Context:
+    def ctx(self, user: str = "@alice:example.org", role: Role = Role.MEMBER, room: RoomView = ROOM,
+            lang: str = "en") -> Context:
         return Context(db=self.db, keyring=self.keyring, settings=self.settings, member=Member(self.keyring, user),
-                       role=role, room=room, now=self.now, shell=self.shell, event_id="$event", prefix="!")
+                       role=role, room=room, now=self.now, shell=self.shell, event_id="$event", prefix="!",
+                       lang=lang)
 
     def env(self) -> Env:
         return Env(db=self.db, keyring=self.keyring, settings=self.settings, now=self.now, shell=self.shell)
@@ -85,14 +89,16 @@ class World:
         assert parsed is not None, "not a command"
         if parsed.command is None:
             return [base.Reply(parsed.error or "")]
-        ctx = self.ctx(user, role, room)
+        lang = await reader_language(self.db, self.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room.room_id,
+                                     room.is_dm, Member(self.keyring, user))  # as the shell's intake does
+        ctx = self.ctx(user, role, room, lang)
         self.woken = ctx.wakes
         async with self.db.transaction():
             try:
                 ctx.require(parsed.command.role)
                 return await parsed.command.handler(ctx, parsed.args)
             except base.UsageError as exc:
-                return [base.Reply(f"{exc}\nUsage: `!{parsed.command.usage}`")]
+                return [base.Reply(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage="!" + parsed.command.usage))]
             except base.CommandError as exc:
                 return [base.Reply(str(exc))]
 
@@ -108,9 +114,10 @@ async def make_world(tmp_path: Path, *, at_rest: bool = False, **overrides: Any)
     return World(db, keyring, s, FakeShell(views=[ROOM, DM]))
 
 
-def texts(outputs: list[Output]) -> str:
-    """All text of the outputs, joined, for assertions."""
-    return "\n".join(getattr(o, "text", "") for o in outputs)
+def texts(outputs: list[Output], lang: str = "en") -> str:
+    """All text of the outputs, joined, for assertions (a text rendered per reader, as ``lang`` reads it)."""
+    found = (getattr(o, "text", "") for o in outputs)
+    return "\n".join(text if isinstance(text, str) else text(lang) for text in found)
 
 
 def args(*tokens: str) -> Args:

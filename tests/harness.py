@@ -75,6 +75,9 @@ class BotProcess:
             "BOT_STORE_KEY": self.store_key,
             "BOT_LOG_LEVEL": "INFO",
             "BOT_TALLY_INTERVAL": "0",
+            # announcements at once, unless a test sets a window (test_pledges checks the delay)
+            "BOT_ANNOUNCE_DELAY_MIN": "0",
+            "BOT_ANNOUNCE_DELAY_MAX": "0",
         }
         values.update(self.extra_env)
         if self.organizer is not None:
@@ -218,7 +221,8 @@ class Member:
                             self.undecryptable += 1
                         elif isinstance(event, RoomMessage) and event.sender != client.user_id:
                             self.received.append(Received(room_id, event.event_id, event.sender,
-                                                          event.source.get("content", {})))
+                                                          event.source.get("content", {}),
+                                                          int(event.server_timestamp)))
                 for room_id in response.rooms.invite:
                     await client.join(room_id)
                 try:

@@ -36,9 +36,12 @@ What this module does not do, on purpose:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
+
+from commands.common.i18n import N_
 
 DEFAULT_MIN_CELL = 5
 
@@ -73,8 +76,27 @@ def _check_k(k: int) -> None:
         raise ValueError(f"the minimum cell size must be at least 1, not {k}")
 
 
+FEWER = N_("fewer than {k}")
+AT_LEAST = N_("at least {n}")
+OTHER_COMPANIES = N_("Other companies")
+_WORDED = re.compile(r"(fewer than|at least) (\d+)")
+
+
 def fewer_than(k: int) -> str:
-    return f"fewer than {k}"
+    return FEWER.format(k=k)
+
+
+def in_words(shown: str, gettext: Callable[[str], str]) -> str:
+    """A figure this module made ("12", "fewer than 5", "at least 200", "Other companies") in the
+    reader's language (``gettext`` of its catalog)."""
+    if shown == OTHER_COMPANIES:
+        return gettext(OTHER_COMPANIES)
+    found = _WORDED.fullmatch(shown)
+    if found is None:
+        return shown
+    if found[1] == "fewer than":
+        return gettext(FEWER).format(k=found[2])
+    return gettext(AT_LEAST).format(n=found[2])
 
 
 def suppress_total(n: int, k: int) -> str:
@@ -133,4 +155,4 @@ def _total(named_sum: int, pool: int, k: int) -> tuple[str, int | None]:
     """The total's text and exact value (``None`` when a pool of 1..k-1 makes it a lower bound)."""
     if pool == 0 or pool >= k:
         return str(named_sum + pool), named_sum + pool
-    return (f"at least {named_sum}" if named_sum else fewer_than(k)), None
+    return (AT_LEAST.format(n=named_sum) if named_sum else fewer_than(k)), None

@@ -37,6 +37,32 @@ async def wait_redacted(member: Member, room: str, event_id: str, timeout: float
         await asyncio.sleep(0.2)  # a redaction is not delivered to the harness as an event
 
 
+async def test_a_threshold_is_announced_in_a_later_round_not_after_the_crossing_ack(make_bot, members):
+    """Issue #17: the homeserver sees carol's DM and the bot's answer in it; the threshold news
+    must not follow that answer, so it goes out in an announcement round at least
+    BOT_ANNOUNCE_DELAY_MIN seconds later (timed by the homeserver's own timestamps)."""
+    bot = make_bot(BOT_MIN_CELL="2", BOT_ANNOUNCE_DELAY_MIN="4", BOT_ANNOUNCE_DELAY_MAX="6")
+    alice = await members("alice", bot)
+    bot.extra_env["BOT_ADMINS"] = alice.user_id
+    bot.start()
+    bob, carol = await members("bob", bot), await members("carol", bot)
+    room = await alice.create_room(invite=(bob.user_id,))
+    bob_dm, carol_dm = await bob.create_dm(), await carol.create_dm()
+    assert "Created pledge" in (await alice.ask(room, "!pledge create walk Walk out --threshold 2")).body
+    assert (await bob.ask(bob_dm, "!pledge walk")).body.endswith("fewer than 2 have signed.")
+    ack = await carol.ask(carol_dm, "!pledge walk")
+    assert ack.body.endswith("2 have signed.")
+    notice = await wait_text(carol, carol_dm, "Pledge `walk` is active", timeout=30)
+    assert notice.ts - ack.ts >= 4000, (notice.ts, ack.ts)  # not right after the crossing member's ack
+    assert notice.ts - ack.ts <= 6000 + 5000  # within the window (plus sending time)
+    in_room = await wait_text(alice, room, "Pledge `walk` is active", timeout=30)
+    assert in_room.ts - ack.ts >= 4000
+    await wait_text(bob, bob_dm, "Pledge `walk` is active", timeout=30)
+    # an answer asked meanwhile is not held with the news
+    asked = await bob.ask(bob_dm, "!pledges")
+    assert "threshold 2: met" in asked.body
+
+
 async def test_pledges_end_to_end(make_bot, members):
     bot = make_bot(BOT_MIN_CELL="2")
     alice = await members("alice", bot)
@@ -73,6 +99,8 @@ async def test_pledges_end_to_end(make_bot, members):
         ("!pledge create x3 Title --deadline 2020-01-01", "not in the future"),
         ("!pledge create x4 Title --deadline whenever-ish", "couldn't read"),
         ("!pledge create x5 Title --per-company --threshold 1", "at least 2"),
+        ("!pledge create x7 Title --threshold 1", "A threshold must be at least 2"),
+        ("!pledge create x8 Title --goal 1", "A goal must be at least 2"),
         ("!pledge create letter Again", "already a pledge"),
         ("!pledge create x6", "title"),
     ]:
@@ -86,7 +114,7 @@ async def test_pledges_end_to_end(make_bot, members):
     seen = len(bob.from_bot(room))
     command_id = await bob.send(room, "!pledge letter")
     ack = (await bob.wait_for(lambda: bob.from_bot(room)[seen:]))[0]
-    assert ack.body == "A pledge to `letter` was recorded. 1 has signed."
+    assert ack.body == "A pledge to `letter` was recorded. fewer than 2 have signed."  # never an exact 1
     assert "m.relates_to" not in ack.content and bob.user_id not in ack.body
     redacted = await wait_redacted(bob, room, command_id)
     assert not redacted.get("content")
@@ -117,7 +145,7 @@ async def test_pledges_end_to_end(make_bot, members):
 
     # ---- a pledge whose deadline passes while the bot is stopped
     reply = await bob.ask(bob_dm, "!unpledge letter")
-    assert reply.body == "Your pledge to `letter` was withdrawn. 1 has signed."
+    assert reply.body == "Your pledge to `letter` was withdrawn. fewer than 2 have signed."
     deadline = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
     reply = await say(alice, f"!pledge create soon Soon --goal 2 --deadline {deadline:%Y-%m-%d %H:%M:%S} UTC")
     assert "Created pledge `soon`" in reply.body
@@ -127,7 +155,7 @@ async def test_pledges_end_to_end(make_bot, members):
     await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 1)
     bot.start()
     result = await wait_text(alice, room, "Pledge `soon` has closed")
-    assert "(deadline reached)" in result.body and "1 has signed" in result.body
+    assert "(deadline reached)" in result.body and "fewer than 2 have signed" in result.body
     assert "Goal of 2: not reached" in result.body
     for member, dm in ((bob, bob_dm), (carol, carol_dm), (dave, dave_dm)):
         await wait_text(member, dm, "Pledge `soon` has closed")

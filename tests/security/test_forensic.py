@@ -3,7 +3,7 @@
 The adversary holds bot.db, its WAL and BOT_STORE_KEY, and the homeserver's record of who sent
 what when. 200 members sign a pledge and answer a roll-call in a known order through the
 in-process command path (one transaction per command, as the shell runs them, on SQLCipher
-keyed as the bot keys it); some set personal reminders; 20 of them `!forget`. This test then
+keyed as the bot keys it); some set personal reminders or a language; 20 of them `!forget`. This test then
 does what that adversary would: it decrypts every page of bot.db and every WAL frame itself
 (SQLCipher 4, raw key: each page AES-256-CBC under the file key, its IV at the start of the
 page's 80-byte reserved tail; page 1's first 16 bytes are the file's salt, not encrypted),
@@ -89,6 +89,8 @@ async def sign_in_order(tmp_path: Path) -> Signed:
         replies = await world.run(f"!pledge letter {companies[i % 4]}", user=user(i), room=DM)
         assert replies, i
         await world.run(f"!here {companies[i % 4]}", user=user(i), room=DM)
+        if i % 3 == 0:
+            await world.run("!lang es", user=user(i), room=DM)
         if i % 5 == 0:
             await world.run(f"!remind me 2026-12-0{1 + i % 7} 08:30 Europe/Berlin | shift {i}", user=user(i), room=DM)
         pledge_order[member.ref(f"pledge:{pledge_id}")] = i
@@ -101,7 +103,8 @@ async def sign_in_order(tmp_path: Path) -> Signed:
 def refs_of(signed: Signed, i: int) -> list[bytes]:
     member, ring = Member(signed.world.keyring, user(i)), signed.world.keyring
     return [member.ref(f"pledge:{signed.pledge_id}"), member.ref(f"rollcall:{signed.rollcall_id}"),
-            member.ref("reminders"), ring.ref("member:flags", user(i)), member.ref("undecrypted")]
+            member.ref("reminders"), ring.ref("member:flags", user(i)), member.ref("undecrypted"),
+            member.ref("prefs")]
 
 
 def read_all(signed: Signed) -> list[Image]:
@@ -124,17 +127,22 @@ async def test_with_the_keys_no_order_no_forgotten_member_and_no_fine_time(tmp_p
         await db.checkpoint()
         found = read_all(signed)
         assert len(positions(found, signed.pledge_order)) >= MEMBERS
-        assert holding(found, refs_of(signed, FORGET[0])[:2])
+        assert holding(found, refs_of(signed, FORGET[0])[:2] + refs_of(signed, FORGET[0])[-1:])
 
         # (b) forgotten members: nothing of them after the checkpoint that follows `!forget`
         for i in FORGET:
             replies = await world.run("!forget confirm", user=user(i), room=DM)
-            assert "deleted" in replies[0].text  # type: ignore[attr-defined]
+            assert len(replies) == 1 and replies[0].private  # type: ignore[attr-defined]  # English or Spanish
             signed.forgotten += refs_of(signed, i)
         await db.checkpoint()
         found = read_all(signed)
         assert holding(found, signed.forgotten) == []
         assert (signed.world.settings.BOT_DATA_DIR / "bot.db-wal").stat().st_size == 0
+        marks = ",".join("?" * len(signed.forgotten))
+        gone = [(await db.fetchone(f"SELECT count(*) FROM {table} WHERE member_ref IN ({marks})",  # noqa: S608
+                                   signed.forgotten))[0]
+                for table in ("pledge_signers", "rollcall_answers", "personal_reminders", "member_prefs")]
+        assert gone == [0, 0, 0, 0]
 
         # (c) before a rebuild, cells replay the signing order: the test can see order
         remaining = {ref: n for ref, n in signed.pledge_order.items() if ref not in signed.forgotten}

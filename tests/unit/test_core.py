@@ -126,7 +126,7 @@ def test_every_storage_module_with_a_schema_is_a_listed_domain():
 
 
 def test_families_register_every_registry_once_by_name():
-    assert set(base.MEMBER_DATA) == {"pledges", "rollcalls", "reminders", "undecrypted"}
+    assert set(base.MEMBER_DATA) == {"pledges", "rollcalls", "reminders", "undecrypted", "prefs"}
     assert set(base.DUE_SOURCES) == {"pledges", "rollcalls", "actions", "retention", "rebuild"}
     assert set(base.RETENTION_HOOKS) == {"pledges", "rollcalls", "actions"}
     assert set(base.EXPORT_HOOKS) == {"pledges", "rollcalls", "actions"}
@@ -212,6 +212,7 @@ async def test_migration_drops_old_member_rows_from_room_flags(tmp_path):
     await db.execute("DROP TABLE member_flags")
     await db.execute("DROP INDEX outbox_lane")  # and the later step's lanes
     await db.execute("ALTER TABLE outbox DROP COLUMN lane")
+    await db.execute("ALTER TABLE outbox DROP COLUMN not_before")  # and the rounds' step
     await db.execute("INSERT INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES ('old', x'00', x'00', 0)")
     await db.execute("INSERT INTO room_flags VALUES (?, 'told_untrusted', 1)", (ring.ref("room", "member:@a:x"),))
     await db.execute("INSERT INTO room_flags VALUES (?, 'told_unencrypted', 1)", (ring.ref("room", "!r:x"),))

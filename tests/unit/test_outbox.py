@@ -222,3 +222,87 @@ async def test_an_answer_takes_the_first_free_slot_not_the_next_wave(world):
     await box.drain()
     assert sorted(client.sent) == sorted([*((r, f"news {r}") for r in rooms), ("!dm:example.org", "signed")])
     assert await book.pending() == []  # each exactly once
+
+
+async def test_an_announcement_waits_for_its_round_and_news_meanwhile_joins_it(make_world_with):
+    """Issue #17: a threshold crossed by one member's signature is not announced right after that
+    member's acknowledgement (which the homeserver sees), but in a later round drawn from
+    BOT_ANNOUNCE_DELAY_MIN..MAX; news queued before the round joins it; answers are not held."""
+    world = await make_world_with(BOT_ANNOUNCE_DELAY_MIN=1, BOT_ANNOUNCE_DELAY_MAX=2)
+    client = FakeClient(["!room:example.org", "!dm:example.org"])
+    box, book = await _outbox(world, client)
+    box.rooms.encrypted_dms = lambda: ["!dm:example.org"]  # type: ignore[method-assign]
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    queued, queued_at = time.time(), time.monotonic()
+    await _queue(world, box, [Reply("recorded"), Announce("threshold met", ("!room:example.org",))],
+                 "$sign", "!dm:example.org")
+    await _queue(world, box, [Announce("closed", ("!room:example.org",))], "$close")
+    box.kick()
+    runner = asyncio.create_task(box.run())
+    try:
+        for _ in range(200):  # the round is at most 3 s away
+            if len(client.sent) == 5:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert [body for _, body in client.sent][0] == "recorded"
+    assert client.finished["recorded"] - queued_at < 0.5  # the answer was not held
+    announced = [t for body, t in client.finished.items() if body != "recorded"]
+    assert sorted(body for _, body in client.sent[1:]) == ["closed", "closed", "threshold met", "threshold met"]
+    # both news went in the same round, at least the minimum delay after they were queued
+    round_at = await world.db.get_meta("announce_round")
+    assert round_at is not None and int(queued) + 1 <= int(round_at) <= int(queued) + 3
+    assert min(announced) - queued_at >= 0.5  # held (rounds are whole seconds), not sent at once
+    assert await book.pending() == [] and await book.next_round() is None
+
+
+async def test_rounds_are_drawn_from_the_window_and_reused_only_while_far_enough(world):
+    book = EventBook(world.db, world.keyring)
+    async with world.db.transaction():
+        first = await book.announce_round((60, 300), now=1000)
+        assert 1060 <= first <= 1300
+        assert await book.announce_round((60, 300), now=1000 + (first - 1060)) == first  # still ≥ 60 s away: batched
+        later = await book.announce_round((60, 300), now=first - 30)  # too close: a new round
+        assert later >= first - 30 + 60
+    drawn = set()
+    for now in range(10_000, 210_000, 1000):  # the delay is random within the window, not fixed
+        async with world.db.transaction():
+            drawn.add(await book.announce_round((60, 300), now=now) - now)
+    assert min(drawn) >= 60 and max(drawn) <= 300 and len(drawn) > 20
+
+
+async def test_held_rows_are_not_pending_until_their_round(world):
+    book = EventBook(world.db, world.keyring)
+    async with world.db.transaction():
+        await book.enqueue("a", "!r:x", {"kind": "send", "content": {"body": "now"}})
+        await book.enqueue("b", "!r:x", {"kind": "send", "content": {"body": "later"}}, not_before=2000)
+    assert [o.txn_id for o in await book.pending(now=1999)] == ["a"]
+    assert await book.next_round(now=1999) == 2000
+    assert [o.txn_id for o in await book.pending(now=2000)] == ["a", "b"]
+
+
+async def test_an_announcement_reaches_each_room_and_dm_in_its_own_language(world):
+    """Issue #18: news for many readers is rendered per destination (the room's language, a DM's
+    member's), never in the language of the member who caused it."""
+    from storage import prefs
+    from storage.hashing import Member
+
+    client = FakeClient(["!room:example.org", "!dm-bob:example.org", "!dm-carol:example.org"])
+    for dm, user in (("!dm-bob:example.org", "@bob:example.org"), ("!dm-carol:example.org", "@carol:example.org")):
+        client.rooms[dm].add_member(client.user_id, "bot", None)
+        client.rooms[dm].add_member(user, user[1:4], None)
+    box, _ = await _outbox(world, client)
+    for dm in ("!dm-bob:example.org", "!dm-carol:example.org"):
+        await box.rooms.mark_dm(dm)
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    async with world.db.transaction():
+        await prefs.set_room_pref(world.db, world.keyring, "!room:example.org", prefs.LANGUAGE, "es")
+        await prefs.set_member_pref(world.db, world.keyring, Member(world.keyring, "@carol:example.org"),
+                                    prefs.LANGUAGE, "es")
+    await _queue(world, box, [Announce(lambda lang: {"en": "met", "es": "alcanzado"}[lang], ("!room:example.org",))],
+                 "$news")
+    await box.drain()
+    assert sorted(client.sent) == [("!dm-bob:example.org", "met"), ("!dm-carol:example.org", "alcanzado"),
+                                   ("!room:example.org", "alcanzado")]

@@ -3,6 +3,7 @@ are announced exactly once, and nothing links a member to their pledges without 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from datetime import UTC, datetime, timedelta
 
@@ -48,8 +49,10 @@ async def sign_many(world: World, slug: str, n: int, start: int = 0, company: st
     return outputs
 
 
-def announcements(outputs: list[base.Output]) -> list[Announce]:
-    return [o for o in outputs if isinstance(o, Announce)]
+def announcements(outputs: list[base.Output], lang: str = "en") -> list[Announce]:
+    """The announcements, their text as a reader of ``lang`` gets it."""
+    return [dataclasses.replace(o, text=o.text if isinstance(o.text, str) else o.text(lang))
+            for o in outputs if isinstance(o, Announce)]
 
 
 # ---------------------------------------------------------------- parsing
@@ -108,6 +111,7 @@ def test_bar():
     assert bar(212, 500) == "▓▓▓▓░░░░░░ 212/500"
     assert bar(0, 10) == "░" * 10 + " 0/10"
     assert bar(900, 500) == "▓" * 10 + " 900/500"
+    assert bar(0, 10, "fewer than 5") == "░" * 10 + " fewer than 5 of 10"  # a small total moves no cell
 
 
 # ---------------------------------------------------------------- create
@@ -136,7 +140,10 @@ async def test_create_refusals(world):
     assert "not in the future" in await create(world, "!pledge create old x --deadline 2020-01-01")
     assert "couldn't read" in await create(world, "!pledge create old x --deadline whenever-ish")
     assert "at least 5" in await create(world, "!pledge create pc x --per-company --threshold 3")
-    assert await store.by_slug(world.db, world.keyring, "old") is None and await store.by_slug(world.db, world.keyring, "pc") is None
+    assert "A threshold must be at least 5" in await create(world, "!pledge create few x --threshold 4")
+    for slug in ("old", "pc", "few"):
+        assert await store.by_slug(world.db, world.keyring, slug) is None
+    assert "threshold 5" in await create(world, "!pledge create five x --threshold 5")
     await create(world, "!pledge create letter Sign")
     assert "already a pledge `letter`" in await create(world, "!pledge create letter Again")
     # members may not create
@@ -150,16 +157,18 @@ async def test_create_refusals(world):
 async def test_sign_in_room_is_private_counts_and_redacts(world):
     await create(world, "!pledge create letter Sign the open letter --goal 500")
     out = await world.run("!pledge letter", user=user(1), room=ROOM)
-    assert out == [Reply("A pledge to `letter` was recorded. 1 has signed.", private=True), RedactCommand()]
-    out = await world.run("!pledge LETTER", user=user(2), room=ROOM)
-    assert out[0] == Reply("A pledge to `letter` was recorded. 2 have signed.", private=True)
+    assert out == [Reply("A pledge to `letter` was recorded. fewer than 5 have signed.", private=True),
+                   RedactCommand()]
+    await sign_many(world, "letter", 3, start=2)
+    out = await world.run("!pledge LETTER", user=user(5), room=ROOM)
+    assert out[0] == Reply("A pledge to `letter` was recorded. 5 have signed.", private=True)
 
 
 async def test_sign_in_dm_does_not_redact(world):
     await create(world, "!pledge create letter Sign")
     out = await world.run("!pledge letter", user=user(1), room=DM)
     assert not any(isinstance(o, RedactCommand) for o in out)
-    assert "recorded. 1 has signed" in texts(out)
+    assert "recorded. fewer than 5 have signed" in texts(out)
 
 
 async def test_no_redaction_when_disabled(make_world_with):
@@ -179,9 +188,11 @@ async def test_double_sign_changes_nothing(world):
 
 async def test_unpledge(world):
     await create(world, "!pledge create letter Sign")
-    await sign_many(world, "letter", 3)
+    await sign_many(world, "letter", 6)
     out = await world.run("!unpledge letter", user=user(1), room=ROOM)
-    assert out == [Reply("Your pledge to `letter` was withdrawn. 2 have signed.", private=True), RedactCommand()]
+    assert out == [Reply("Your pledge to `letter` was withdrawn. 5 have signed.", private=True), RedactCommand()]
+    out = await world.run("!unpledge letter", user=user(2), room=DM)  # 4 left: no longer counted exactly
+    assert texts(out) == "Your pledge to `letter` was withdrawn. fewer than 5 have signed."
     out = await world.run("!unpledge letter", user=user(1), room=DM)
     assert texts(out) == "You had not signed `letter`. Nothing was changed."
     assert "Usage" in texts(await world.run("!unpledge", room=DM))
@@ -221,9 +232,18 @@ async def test_company_rules(world):
     # the room ack never names the employer
     out = await world.run("!pledge walkout AWS", user=user(3), room=ROOM)
     assert "Amazon" not in out[0].text
-    # an unknown company far from any known one is accepted under its normalized key
-    await world.run("!pledge walkout Zyxwv Quorble LLC", user=user(4), room=DM)
+    # an unknown company far from any known one is accepted, kept and shown under its normalized
+    # key: the member's wording is stored nowhere and never shown to another member
+    out = await world.run("!pledge walkout Zyxwv Quorble LLC (Austin QA team)", user=user(4), room=DM)
+    assert "Counted for zyxwvquorble" in texts(out)
     assert "zyxwvquorble" in await store.company_counts(world.db, pledge.id)
+    assert (await store.company_displays(world.db, pledge.id))["zyxwvquorble"] == "zyxwvquorble"
+    dump = [tuple(r) for r in await world.db.fetchall("SELECT * FROM pledge_companies")]
+    assert "Austin" not in str(dump) and "Quorble" not in str(dump)
+    # nobody counts for it any more: the company row goes too
+    await world.run("!unpledge walkout", user=user(4), room=DM)
+    assert "zyxwvquorble" not in await store.company_displays(world.db, pledge.id)
+    assert "amazon" in await store.company_displays(world.db, pledge.id)
 
 
 async def test_closed_pledge_refuses_sign_and_unsign(world):
@@ -239,12 +259,12 @@ async def test_closed_pledge_refuses_sign_and_unsign(world):
 
 
 async def test_pledges_list_shows_bar_deadline_and_threshold_state(world):
-    await create(world, "!pledge create letter Sign the open letter --goal 10 --threshold 3 --deadline Dec 31")
-    await sign_many(world, "letter", 4)
+    await create(world, "!pledge create letter Sign the open letter --goal 10 --threshold 5 --deadline Dec 31")
+    await sign_many(world, "letter", 6)
     text = texts(await world.run("!pledges", room=DM))
     assert "`letter` — Sign the open letter" in text
-    assert "▓▓▓▓░░░░░░ 4/10" in text and "deadline Thu 31 Dec 2026 09:00 UTC" in text
-    assert "threshold 3: met" in text
+    assert "▓▓▓▓▓▓░░░░ 6/10" in text and "deadline Thu 31 Dec 2026 09:00 UTC" in text
+    assert "threshold 5: met" in text
     await create(world, "!pledge create walkout Walk --threshold 50")
     assert "threshold 50: waiting" in texts(await world.run("!pledges", room=DM))
     await create(world, "!pledge close letter")
@@ -261,7 +281,7 @@ async def test_info_per_company_is_suppressed_including_the_total(world):
     assert "Amazon" not in text and "Microsoft" not in text
     assert "All companies: at least 6" in text and "9" not in text and " 3" not in text
     # the list and the acknowledgement use the same suppressed total
-    assert "at least 6/100" in texts(await world.run("!pledges", room=DM))
+    assert "at least 6 of 100" in texts(await world.run("!pledges", room=DM))
     out = await world.run("!pledge walkout Google", user=user(99), room=DM)
     assert "at least 7 have signed" in texts(out)
     out = await world.run("!unpledge walkout", user=user(99), room=DM)
@@ -272,7 +292,10 @@ async def test_info_of_ordinary_pledge(world):
     await create(world, "!pledge create letter Sign it --goal 500")
     await sign_many(world, "letter", 2)
     text = texts(await world.run("!pledge info letter", room=DM))
-    assert "**Pledge `letter`** (open): “Sign it”" in text and "░ 2/500" in text and "!pledge letter" in text
+    assert "**Pledge `letter`** (open): “Sign it”" in text and "░░░░░░░░░░ fewer than 5 of 500" in text
+    assert "2" not in text.replace("500", "") and "!pledge letter" in text
+    await sign_many(world, "letter", 3, start=2)
+    assert "░ 5/500" in texts(await world.run("!pledge info letter", room=DM))
     assert "Usage" in texts(await world.run("!pledge info", room=DM))
 
 
@@ -280,13 +303,13 @@ async def test_info_of_ordinary_pledge(world):
 
 
 async def test_threshold_announced_exactly_once(world):
-    await create(world, "!pledge create walkout Walk out --threshold 3")
-    out = await sign_many(world, "walkout", 2)
+    await create(world, "!pledge create walkout Walk out --threshold 5")
+    out = await sign_many(world, "walkout", 4)
     assert not announcements(out)
-    out = await sign_many(world, "walkout", 1, start=2)
+    out = await sign_many(world, "walkout", 1, start=4)
     [notice] = announcements(out)
     assert notice.room_ids == (ROOM.room_id,) and notice.all_dms
-    assert "threshold of 3 was met" in notice.text and "member" not in notice.text
+    assert "threshold of 5 was met" in notice.text and "member" not in notice.text
     # dropping below and reaching it again does not announce twice
     await world.run("!unpledge walkout", user=user(0), room=DM)
     out = await sign_many(world, "walkout", 2, start=5)
@@ -296,17 +319,32 @@ async def test_threshold_announced_exactly_once(world):
 
 async def test_threshold_announced_in_added_rooms(world):
     world.shell.views.append(OTHER_ROOM)
-    await create(world, "!pledge create walkout Walk out --threshold 1")
+    await create(world, "!pledge create walkout Walk out --threshold 5")
     out = await world.run("!pledge rooms walkout add", user="@c:x", role=C, room=OTHER_ROOM)
     assert "Walk out" in texts(out) and "announced here" in texts(out)
     assert "already gets" in texts(await world.run("!pledge rooms walkout add", user="@c:x", role=C, room=OTHER_ROOM))
     listing = texts(await world.run("!pledge rooms walkout", user="@c:x", role=C, room=OTHER_ROOM))
     assert "`Test room`" in listing and "`Other room`" in listing
-    [notice] = announcements(await sign_many(world, "walkout", 1))
+    [notice] = announcements(await sign_many(world, "walkout", 5))
     assert set(notice.room_ids) == {ROOM.room_id, OTHER_ROOM.room_id}
     out = await world.run("!pledge rooms walkout remove", user="@c:x", role=C, room=OTHER_ROOM)
     assert "no longer" in texts(out)
     assert "Only a coordinator" in texts(await world.run("!pledge rooms walkout add", room=OTHER_ROOM))
+
+
+async def test_a_threshold_below_k_from_an_older_release_is_met_at_k(world):
+    """Pledges created before thresholds had to be at least k: "met" at 2 would tell that a
+    group of 2 signed, so the announcement waits for k signers."""
+    await create(world, "!pledge create walkout Walk out")
+    await world.db.execute("UPDATE pledges SET threshold=2 WHERE slug='walkout'")
+    assert not announcements(await sign_many(world, "walkout", 4))
+    [notice] = announcements(await sign_many(world, "walkout", 1, start=4))
+    assert "threshold of 2 was met" in notice.text
+
+
+async def test_goal_below_k_is_refused(world):
+    assert "A goal must be at least 5" in await create(world, "!pledge create small x --goal 4")
+    assert await store.by_slug(world.db, world.keyring, "small") is None
 
 
 async def test_per_company_threshold(world):
@@ -324,17 +362,17 @@ async def test_per_company_threshold(world):
 
 
 async def test_deadline_closes_once_with_result(world):
-    await create(world, "!pledge create letter Sign --goal 3 --threshold 2 --deadline in 2 hours")
+    await create(world, "!pledge create letter Sign --goal 6 --threshold 5 --deadline in 2 hours")
     await create(world, "!pledge create later Later --deadline in 3 days")
-    await sign_many(world, "letter", 2)
+    await sign_many(world, "letter", 5)
     assert await PledgeDeadlines.next_due(world.db) == world.now + timedelta(hours=2)
     assert await PledgeDeadlines.fire(world.env()) == []  # not due yet
     world.now += timedelta(hours=2, seconds=1)
     assert "is closed" in texts(await world.run("!pledge letter", user=user(9), room=DM))  # before fire
-    [result] = await PledgeDeadlines.fire(world.env())
-    assert isinstance(result, Announce) and result.room_ids == (ROOM.room_id,)
-    assert "has closed** (deadline reached)" in result.text and "2 have signed" in result.text
-    assert "Goal of 3: not reached" in result.text and "Threshold 2: met" in result.text
+    [result] = announcements(await PledgeDeadlines.fire(world.env()))
+    assert result.room_ids == (ROOM.room_id,)
+    assert "has closed** (deadline reached)" in result.text and "5 have signed" in result.text
+    assert "Goal of 6: not reached" in result.text and "Threshold 5: met" in result.text
     assert await PledgeDeadlines.fire(world.env()) == []  # never twice
     assert await PledgeDeadlines.next_due(world.db) == datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     info = texts(await world.run("!pledge info letter", room=DM))
@@ -345,17 +383,19 @@ async def test_deadline_missed_while_down_fires_later(world):
     await create(world, "!pledge create a A --deadline in 1 hour --threshold 5")
     await create(world, "!pledge create b B --deadline in 2 hours")
     world.now += timedelta(days=1)
-    out = await PledgeDeadlines.fire(world.env())
+    out = announcements(await PledgeDeadlines.fire(world.env()))
     assert len(out) == 2 and "Threshold 5: not met" in out[0].text
     assert await PledgeDeadlines.next_due(world.db) is None
 
 
 async def test_manual_close_posts_result(world):
-    await create(world, "!pledge create letter Sign --goal 2")
-    await sign_many(world, "letter", 2)
+    await create(world, "!pledge create letter Sign --goal 5")
+    await sign_many(world, "letter", 5)
     out = await world.run("!pledge close letter", user="@c:x", role=C, room=OTHER_ROOM)
     [result] = announcements(out)
-    assert "Goal of 2: reached" in result.text
+    assert "Goal of 5: reached" in result.text
+    [spanish] = announcements(out, "es")  # each reader gets it in their language
+    assert "Meta de 5: ¡alcanzada!" in spanish.text and "se cerró" in spanish.text
     assert Reply(result.text) in out  # the asking room is not an announce room, so it gets it too
     assert "Only a coordinator" in texts(await world.run("!pledge close letter"))
 
@@ -415,7 +455,7 @@ async def test_retention_and_export(world):
     await create(world, "!pledge close old")
     exported = await EXPORT_HOOKS["pledges"](world.env())
     [old, walkout] = exported["pledges"]
-    assert old["signed"] == "2" and old["open"] is False
+    assert old["signed"] == "fewer than 5" and old["open"] is False  # 2 signers: never exact
     assert walkout["signed"] == "at least 5" and walkout["threshold_state"].endswith("met at Google")
     assert walkout["companies"] == [{"company": "Google", "signed": "5"},
                                     {"company": "Other companies", "signed": "fewer than 5"}]

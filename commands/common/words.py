@@ -1,0 +1,48 @@
+"""Words of a command line: white space separates them, quotes group them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+
+
+UNCLOSED_QUOTE = "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`."
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str  # without its quotes
+    start: int  # where it stands in the scanned text, quotes included
+    end: int
+    quoted: bool
+
+
+def scan_words(text: str) -> list[Word]:
+    """Split on white space; a word that *starts* with a quote runs to its closing quote, so
+    `"Sign the letter"` is one word while `Macy's` stays as typed. Raises ``ValueError`` for a
+    quote that is never closed."""
+    words: list[Word] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        closing = _QUOTES.get(text[i])
+        if closing is not None:
+            end = text.find(closing, i + 1)
+            if end < 0:
+                raise ValueError("unclosed quote")
+            words.append(Word(text[i + 1 : end], i, end + 1, True))
+            i = end + 1
+            continue
+        start = i
+        while i < n and not text[i].isspace():
+            i += 1
+        words.append(Word(text[start:i], start, i, False))
+    return words
+
+
+def split_words(text: str) -> list[str]:
+    """The words of :func:`scan_words`, without their positions."""
+    return [word.text for word in scan_words(text)]
