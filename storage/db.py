@@ -135,6 +135,7 @@ class Database:
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_requested = False
+        self._checkpoint_again = False  # a requested checkpoint came while one was running
         self._key = key  # SQLCipher key of this file (None: plaintext, tests only)
 
     @classmethod
@@ -238,7 +239,7 @@ class Database:
                 await self.execute("COMMIT")
                 self._commits += 1
                 if self._commits % CHECKPOINT_EVERY == 0 or self._checkpoint_requested:
-                    self._start_checkpoint()
+                    self._start_checkpoint(requested=self._checkpoint_requested)
             finally:
                 self._checkpoint_requested = False
                 _TX_OWNER.reset(token)
@@ -258,16 +259,28 @@ class Database:
         """Checkpoint and truncate the WAL now (waits for a running one first)."""
         if self._checkpointer is not None:
             await asyncio.gather(self._checkpointer, return_exceptions=True)
-        self._start_checkpoint()
+        self._start_checkpoint(requested=True)
         if self._checkpointer is not None:
             await self._checkpointer
 
-    def _start_checkpoint(self) -> None:
-        """Copy the WAL into the database file from a second connection on a thread (PASSIVE:
-        it never blocks this connection); one at a time, a busy one is simply skipped."""
-        if self.path is None or (self._checkpointer is not None and not self._checkpointer.done()):
+    def _start_checkpoint(self, requested: bool = False) -> None:
+        """Copy the WAL into the database file from a second connection on a thread, one at a
+        time. A regular one that finds another running is skipped; a requested one (after
+        ``!forget``, a rebuild) runs once the running one is done, so it covers every commit
+        before it."""
+        if self.path is None:
             return
-        self._checkpointer = asyncio.create_task(asyncio.to_thread(self._checkpoint), name="wal-checkpoint")
+        if self._checkpointer is not None and not self._checkpointer.done():
+            self._checkpoint_again = self._checkpoint_again or requested
+            return
+        self._checkpointer = asyncio.create_task(self._checkpoints(), name="wal-checkpoint")
+
+    async def _checkpoints(self) -> None:
+        while True:
+            self._checkpoint_again = False
+            await asyncio.to_thread(self._checkpoint)
+            if not self._checkpoint_again:
+                return
 
     def _checkpoint(self) -> None:
         """PASSIVE first (the bulk of the copying, never in anyone's way), then TRUNCATE, which

@@ -134,7 +134,8 @@ async def test_with_the_keys_no_order_no_forgotten_member_and_no_fine_time(tmp_p
             replies = await world.run("!forget confirm", user=user(i), room=DM)
             assert len(replies) == 1 and replies[0].private  # type: ignore[attr-defined]  # English or Spanish
             signed.forgotten += refs_of(signed, i)
-        await db.checkpoint()
+        assert db._checkpointer is not None  # the one `!forget` asked for after its commit
+        await db._checkpointer
         found = read_all(signed)
         assert holding(found, signed.forgotten) == []
         assert (signed.world.settings.BOT_DATA_DIR / "bot.db-wal").stat().st_size == 0

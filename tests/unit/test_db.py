@@ -180,3 +180,29 @@ async def test_a_deleted_row_leaves_no_bytes_in_the_file_or_wal_after_the_next_c
         assert (await db.fetchone("SELECT count(*) FROM m"))[0] == 51
     finally:
         await db.close()
+
+
+async def test_a_checkpoint_asked_for_while_one_runs_runs_after_it(tmp_path, monkeypatch):
+    """A `!forget` committed while a checkpoint is running must not wait for the next regular
+    one (100 commits later): its requested checkpoint runs once the running one ends."""
+    db = await _open(tmp_path)
+    calls = []
+
+    def slow_checkpoint() -> None:
+        calls.append(time.monotonic())
+        time.sleep(0.2)
+
+    monkeypatch.setattr(db, "_checkpoint", slow_checkpoint)
+    try:
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ('a')")
+            db.checkpoint_after_commit()
+        await asyncio.sleep(0.05)  # the first is running now
+        async with db.transaction():
+            await db.execute("DELETE FROM t")
+            db.checkpoint_after_commit()
+        assert db._checkpointer is not None
+        await db._checkpointer
+        assert len(calls) == 2 and calls[1] - calls[0] >= 0.2
+    finally:
+        await db.close()
