@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -327,15 +328,13 @@ def test_a_rebuild_killed_at_any_point_loses_and_doubles_nothing(tmp_path):
     """SIGKILL while the rebuild runs (it loops), at random moments: every reopened database has
     each row once, its count row agrees, no half-made copy and a sound file."""
     import signal
-    import sqlite3 as stdlib_sqlite3  # noqa: F401 - (the check below goes through atrest)
     import subprocess
     import sys
     import time
-    from pathlib import Path as _Path
 
     from storage import atrest
 
-    root = _Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[2]
     path = tmp_path / "bot.db"
     rng = random.Random(17)
     for attempt in range(4):
