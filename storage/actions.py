@@ -329,6 +329,12 @@ async def forget_personal(db: Database, member_ref: bytes) -> int:
     return await db.execute("DELETE FROM personal_reminders WHERE member_ref=?", (member_ref,))
 
 
+async def expire_confirmations(db: Database, now: datetime) -> int:
+    """Delete the pending confirmations past their expiry (run daily by retention, so a code
+    nobody confirmed does not keep its coordinator's reference and exact expiry for long)."""
+    return await db.execute("DELETE FROM confirmations WHERE expires_at < ?", (ms(now),))
+
+
 async def forget_confirmations(db: Database, member_ref: bytes) -> int:
     return await db.execute("DELETE FROM confirmations WHERE member_ref=?", (member_ref,))
 

@@ -391,3 +391,17 @@ async def test_the_order_companies_were_first_named_in_is_reset_too(tmp_path):
     assert abs(after) < 0.2, (before, after)
     assert await pledges.company_count(db, pledge_id, keys[0]) == 1
     await db.close()
+
+
+async def test_an_expired_confirmation_goes_with_the_next_daily_job(world):
+    """A pending confirmation keeps its coordinator's reference and an exact expiry (minutes
+    after the command): the daily job deletes it once expired, not BOT_RETENTION_DAYS later."""
+    from storage import retention
+
+    ring = world.keyring
+    async with world.db.transaction():
+        for code, minutes in (("OLD", -5), ("NEW", 30)):
+            await actions.add_confirmation(world.db, ring, code=code, room_id="!r:x", member_ref=b"m" * 32,
+                                           kind="broadcast", payload={}, expires_at=world.now + timedelta(minutes=minutes))
+        await retention.run(world.db, world.now, 180, [])
+    assert [r[0] for r in await world.db.fetchall("SELECT code FROM confirmations")] == ["NEW"]
