@@ -324,7 +324,7 @@ async def rollcall_end(ctx: Context, args: Args) -> list[Output]:
 
 async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime,
                  here_room: str | None = None) -> list[Output]:
-    if not await store.close(db, rc.id, now):
+    if not await store.close(db, keyring, rc.id, now):
         return []
     snap, at = await shown(db, rc, k, 0, now, force=True)
     closed = await store.by_slug(db, keyring, rc.slug)
