@@ -147,6 +147,11 @@ SCHEMA = Schema(
         """
         UPDATE pledges SET created_at = created_at / 86400 * 86400;
         """,
+        # 6 (issue #17): closed_at becomes the start of its day too (the close itself is announced
+        # at its time; `!pledge info` shows the day). Retention reads it to the day.
+        """
+        UPDATE pledges SET closed_at = closed_at / 86400 * 86400 WHERE closed_at IS NOT NULL;
+        """,
     ],
 )
 
@@ -221,9 +226,10 @@ async def all_slugs(db: Database) -> list[str]:
 
 
 async def close(db: Database, pledge_id: int, now: datetime) -> bool:
-    """Close an open pledge; ``False`` if it was closed already (so results post once)."""
+    """Close an open pledge; ``False`` if it was closed already (so results post once). The
+    close is kept to the day (``storage/times.py``)."""
     return await db.execute(
-        "UPDATE pledges SET closed_at=? WHERE id=? AND closed_at IS NULL", (_ts(now), pledge_id)
+        "UPDATE pledges SET closed_at=? WHERE id=? AND closed_at IS NULL", (day_s(now), pledge_id)
     ) > 0
 
 
