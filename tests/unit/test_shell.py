@@ -26,6 +26,7 @@ from commands.base import (
     Reply,
     command,
 )
+from commands.common.i18n import translations
 from storage import campaign
 from storage.core import EventBook
 
@@ -277,7 +278,7 @@ async def test_a_command_in_a_room_outside_the_campaign_gets_one_line_and_runs_n
     shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
     assert outside.room_id not in {view.room_id for view in shell.rooms()}  # never a target of anything
     await _run(shell, outside, "$x1", "!pledge create letter Sign it", sender="@mallory:example.org")
-    assert await _sent(world) == [shell.known.campaign.outside_text(outside.room_id)]
+    assert await _sent(world) == [shell.known.campaign.outside_text(outside.room_id, translations("en").gettext)]
     assert (await world.db.fetchone("SELECT COUNT(*) FROM pledges"))[0] == 0
 
 
