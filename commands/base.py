@@ -353,8 +353,8 @@ def parse(body: str, prefix: str) -> Parsed | None:
 
 
 TOO_LONG = N_("That message is too long for a command (over {limit} characters). Send a shorter one.")
-UNKNOWN = N_("Unknown command `{command}`. Try `{help}`.")
-UNKNOWN_CLOSE = N_("Unknown command `{command}`. Try `{help}`. Did you mean `{close}`?")
+UNKNOWN = N_("Unknown command `{command}`. Try `{prefix}help`.")
+UNKNOWN_CLOSE = N_("Unknown command `{command}`. Try `{prefix}help`. Did you mean `{close}`?")
 
 
 def localized(text: str, **params: Any) -> Localized:
@@ -365,10 +365,10 @@ def localized(text: str, **params: Any) -> Localized:
 def unknown_command_text(name: str, prefix: str) -> Localized:
     heads = sorted({n.split()[0] for n in REGISTRY})
     close = difflib.get_close_matches(name, heads, n=1, cutoff=0.6)
-    shown, help_word = f"{prefix}{name[:40]}", f"{prefix}help"
+    shown = f"{prefix}{name[:40]}"
     if close:
-        return localized(UNKNOWN_CLOSE, command=shown, help=help_word, prefix=prefix, close=prefix + close[0])
-    return localized(UNKNOWN, command=shown, help=help_word, prefix=prefix)
+        return localized(UNKNOWN_CLOSE, command=shown, prefix=prefix, close=prefix + close[0])
+    return localized(UNKNOWN, command=shown, prefix=prefix)
 
 
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
