@@ -368,3 +368,31 @@ async def test_a_room_outside_the_campaign_and_a_non_member_in_spanish(make_worl
     assert answer.content["body"].startswith("Solo trabajo con miembros de las salas de la campaña.")
     _txn, answer = not_member_answer(EventBook(world.db, world.keyring), "!dm:example.org", "$o1", "en")
     assert answer.content["body"] == campaign_shell.NOT_MEMBER_TEXT
+
+
+async def test_a_broadcasts_report_in_the_report_rooms_language(world):
+    shell, room = await _shell(world)
+    sent: list[tuple[str, str]] = []
+
+    async def fake_send(room_id, content, txn_id, any_device=False):
+        sent.append((room_id, content["body"]))
+        return "" if room_id == "!gone:example.org" else "$sent"
+
+    shell.outbox.send = fake_send  # type: ignore[method-assign]
+    record = BroadcastTo((room.room_id, "!gone:example.org"), outputs.content("hola", "m.text"), room.room_id)
+    await shell.outbox._broadcast(record, "b1")
+    assert sent[-1] == (room.room_id, "Broadcast delivered to 1 of 2 rooms. Failed: a room I left.")
+    async with world.db.transaction():
+        await prefs.set_room_pref(world.db, world.keyring, room.room_id, prefs.LANGUAGE, "es")
+    await shell.outbox._broadcast(record, "b2")
+    assert sent[-1] == (room.room_id, "Difusión entregada en 1 de 2 salas. No llegó a: una sala de la que salí.")
+
+
+async def test_a_new_home_room_is_greeted_in_the_bots_default_language(make_world_with):
+    world = await make_world_with(BOT_DEFAULT_LANGUAGE="es")
+    shell, _room = await _shell(world)
+    shell.known.campaign.configured_home = None
+    async with world.db.transaction():
+        await shell.known.campaign.joined(shell.book, "!new:example.org", campaign_shell.Invite.HOME, None)
+    [greeting] = await _sent(world)
+    assert greeting.startswith("Esta es la sala principal de la campaña.") and "`!ayuda`" in greeting
