@@ -24,6 +24,8 @@ from bot import outputs
 from bot.config import Settings
 from bot.outputs import Send
 from commands.base import Role
+from commands.common.i18n import N_, Gettext, translations
+from commands.language import reader_language
 from storage import campaign as store
 from storage.core import EventBook
 
@@ -155,8 +157,9 @@ class Campaign:
             return Gate.RUN
         return Gate.OUTSIDE
 
-    def outside_text(self, room_id: str) -> str:
-        return NOT_CAMPAIGN_ROOM_TEXT.format(prefix=self.settings.BOT_COMMAND_PREFIX, room_id=room_id)
+    def outside_text(self, room_id: str, _: Gettext) -> str:
+        """The one line a room outside the campaign gets, in the room's language (``_``)."""
+        return _(NOT_CAMPAIGN_ROOM_TEXT).format(prefix=self.settings.BOT_COMMAND_PREFIX, room_id=room_id)
 
     # ------------------------------------------------------------ joining
 
@@ -169,8 +172,10 @@ class Campaign:
                 await store.set_home(book.db, book.keyring, room_id)
             else:
                 await store.add_room(book.db, book.keyring, room_id)
-            text = HOME_TEXT.format(level=self.settings.BOT_COORDINATOR_POWER_LEVEL,
-                                    prefix=self.settings.BOT_COMMAND_PREFIX)
+            lang = await reader_language(book.db, book.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room_id,
+                                         False, None)  # the room's language (a room just joined: the default)
+            text = translations(lang).gettext(HOME_TEXT).format(level=self.settings.BOT_COORDINATOR_POWER_LEVEL,
+                                                                prefix=self.settings.BOT_COMMAND_PREFIX)
             await outputs.put(book, f"home{book.txn_prefix('home:' + room_id)}", Send(room_id, outputs.content(text)))
         elif decision is Invite.CAMPAIGN:
             await store.add_room(book.db, book.keyring, room_id)
@@ -178,21 +183,23 @@ class Campaign:
                 await store.remove(book.db, book.keyring, alias)
 
 
-def not_member_answer(book: EventBook, room_id: str, event_id: str) -> tuple[str, Send]:
+def not_member_answer(book: EventBook, room_id: str, event_id: str, lang: str) -> tuple[str, Send]:
     """The one line a non-member's DM gets, with a transaction ID derived from the event: a resend
-    is de-duplicated by the homeserver, and no row is needed (nothing about the sender is stored)."""
-    return f"nm{book.txn_prefix('not-member:' + event_id)}", Send(room_id, outputs.content(NOT_MEMBER_TEXT))
+    is de-duplicated by the homeserver, and no row is needed (nothing about the sender is stored,
+    their language neither: ``lang`` is ``BOT_DEFAULT_LANGUAGE``)."""
+    text = translations(lang).gettext(NOT_MEMBER_TEXT)
+    return f"nm{book.txn_prefix('not-member:' + event_id)}", Send(room_id, outputs.content(text))
 
 
-NOT_MEMBER_TEXT = (
+NOT_MEMBER_TEXT = N_(
     "I only work with members of the campaign's rooms. If you are one, ask a coordinator to invite you "
     "to your room, then message me again."
 )
-NOT_CAMPAIGN_ROOM_TEXT = (
+NOT_CAMPAIGN_ROOM_TEXT = N_(
     "I don't run commands in this room: it is not one of the campaign's rooms. A campaign coordinator can "
     "approve it from the home room with `{prefix}rooms approve {room_id}`."
 )
-HOME_TEXT = (
+HOME_TEXT = N_(
     "This is the campaign's home room. Members here with power level {level} or more are the campaign's "
     "coordinators; `{prefix}help` lists what they and members can do."
 )

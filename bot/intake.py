@@ -46,7 +46,7 @@ ENCRYPTION_ONLY_TEXT = N_(
 )
 EDIT_TEXT = N_("I don't run edited commands. Send the corrected command as a new message.")
 THROTTLE_TEXT = N_("You're sending commands faster than I take them; I'll ignore yours for a minute.")
-UNTRUSTED_TEXT = (
+UNTRUSTED_TEXT = N_(
     "I ignored a command from one of your sessions because it is not verified (cross-signed) by you, and this "
     "bot only talks to verified sessions. In Element: Settings → Sessions → select the session → Verify, "
     "then send the command again."
@@ -75,7 +75,7 @@ class Intake:
     def __post_init__(self) -> None:
         # an event that decrypts late takes the normal path (handled once: the dedup mark)
         self.undecrypted = Undecrypted(self.book, self.settings.BOT_UNDECRYPTABLE_GRACE, self.handle_event,
-                                       self.outbox.kick)
+                                       self.outbox.kick, language=self.settings.BOT_DEFAULT_LANGUAGE)
 
     # ------------------------------------------------------------ events
 
@@ -128,8 +128,10 @@ class Intake:
         async with self.book.claim(event.event_id) as fresh:
             if fresh and await self.book.set_member_flag(event.sender, "told_untrusted"):
                 txn = f"ut{self.book.txn_prefix('untrusted:' + event.event_id)}"
-                await outputs.put(self.book, txn, SendDM(event.sender, outputs.content(UNTRUSTED_TEXT),
-                                                         any_device=True))
+                lang = await reader_language(self.book.db, self.book.keyring, self.settings.BOT_DEFAULT_LANGUAGE,
+                                             "", True, Member(self.book.keyring, event.sender))  # their DM's
+                text = translations(lang).gettext(UNTRUSTED_TEXT)
+                await outputs.put(self.book, txn, SendDM(event.sender, outputs.content(text), any_device=True))
         self.outbox.kick()
         log.info("ignored a command from an unverified device of member %s",
                  Member(self.book.keyring, event.sender).tag)
@@ -181,9 +183,9 @@ class Intake:
                     first = await self.book.set_room_flag(room.room_id, "told_unencrypted")
                     outcome = [Reply(_(ENCRYPTION_ONLY_TEXT))] if first else []
                 elif gate is Gate.OUTSIDE:
-                    outcome = [Reply(self.rooms.campaign.outside_text(room.room_id))]
+                    outcome = [Reply(self.rooms.campaign.outside_text(room.room_id, _))]
                 elif parsed.error is not None or parsed.command is None:
-                    outcome = [Reply(parsed.error or FAILED_TEXT)]
+                    outcome = [Reply(parsed.error(lang) if parsed.error is not None else _(FAILED_TEXT))]
                 else:
                     ctx = self._context(room, event, member, lang)
                     outcome = await self._call(parsed.command, ctx, parsed.args)
@@ -217,7 +219,7 @@ class Intake:
         return gate
 
     async def _tell_not_member(self, room_id: str, event_id: str) -> None:
-        txn, answer = campaign.not_member_answer(self.book, room_id, event_id)
+        txn, answer = campaign.not_member_answer(self.book, room_id, event_id, self.settings.BOT_DEFAULT_LANGUAGE)
         try:
             await self.outbox.send(answer.room_id, answer.content, txn)
         except (TimeoutError, aiohttp.ClientError, OSError):

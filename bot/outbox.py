@@ -29,6 +29,7 @@ from bot.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, Send
 from bot.ratelimit import RateGate
 from bot.rooms import Rooms
 from commands.base import Output
+from commands.common.i18n import N_, translations
 from storage.core import ANSWER, EventBook, Outgoing
 
 log = logging.getLogger("organizer_bot")
@@ -56,6 +57,11 @@ def _destination(item: Outgoing, record: Delivery | None) -> str:
         case SendDM(user=user):
             return "dm:" + user
     return "row:" + item.txn_id
+
+
+BROADCAST_REPORT = N_("Broadcast delivered to {sent} of {total} rooms.")
+BROADCAST_FAILED = N_("Failed: {rooms}.")
+BROADCAST_LEFT = N_("a room I left")
 
 
 @dataclass(eq=False)
@@ -273,17 +279,19 @@ class Outbox:
                     client.unblacklist_device(device)
 
     async def _broadcast(self, record: BroadcastTo, txn_id: str) -> bool:
-        failed: list[str] = []
+        failed: list[str | None] = []  # a room's name, None for a room the bot has left
         for index, room_id in enumerate(record.rooms):
             event_id = await self.send(room_id, record.content, f"{txn_id}.{index}")
             if not event_id:
                 room = self.client.rooms.get(room_id)
-                failed.append(room.display_name if room else "a room I left")
-        total = len(record.rooms)
-        text = f"Broadcast delivered to {total - len(failed)} of {total} rooms."
-        if failed:
-            text += " Failed: " + ", ".join(failed[:20]) + "."
+                failed.append(room.display_name if room else None)
         if record.report_room:
+            _ = translations(await self.rooms.language_of(record.report_room)).gettext  # the report room's
+            total = len(record.rooms)
+            text = _(BROADCAST_REPORT).format(sent=total - len(failed), total=total)
+            if failed:
+                text += " " + _(BROADCAST_FAILED).format(rooms=", ".join(_(BROADCAST_LEFT) if name is None else name
+                                                                         for name in failed[:20]))
             await self.send(record.report_room, outputs.content(text), f"{txn_id}.report")
         return True
 

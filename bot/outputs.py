@@ -30,12 +30,14 @@ from commands.base import (
     Post,
     RedactCommand,
     Reply,
+    localized,
 )
+from commands.common.i18n import N_
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
 
-NO_REDACT_TEXT = (
+NO_REDACT_TEXT = N_(
     "Coordinators: I can't remove members' pledge and roll-call messages here. "
     "Give me moderator power (power level 50) so I can redact them after recording."
 )
@@ -245,7 +247,7 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             if rooms.can_redact(here):
                 return [("", Redact(here, origin.reply_to.event_id))]
             if await book.set_room_flag(here, "told_no_redact"):
-                return [("", Send(here, content(NO_REDACT_TEXT)))]
+                return [("", Send(here, content(await _for(rooms, here, localized(NO_REDACT_TEXT)))))]
             return []
         case LeaveRoom(room_id=room_id):
             return [("", Leave(room_id))]

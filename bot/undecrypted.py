@@ -25,14 +25,17 @@ from nio import AsyncClient, ForwardedRoomKeyEvent, MatrixRoom, MegolmEvent, Roo
 
 from bot import outputs
 from bot.crosssign import Check
+from commands.common.i18n import DEFAULT, N_, translations
+from commands.language import reader_language
 from storage import undecrypted as store
 from storage.core import EventBook
+from storage.hashing import Member
 
 log = logging.getLogger("organizer_bot.undecrypted")
 
 NOTICE_PERIOD_DAYS = 1  # a member hears about unreadable messages at most once a day
 TOLD_FLAG = store.TOLD_FLAG  # member flag: the day the member was last told
-NOTICE_TEXT = (
+NOTICE_TEXT = N_(
     "I could not read your last message: your app did not give me the key to decrypt it, so I did "
     "nothing with it. Please send it again. If this keeps happening, verify this session of yours "
     "(in Element: Settings → Sessions → Verify) or sign out and back in, then send it again."
@@ -44,8 +47,9 @@ class Undecrypted:
     """The service (``run``/``wake``) and the calls the shell makes on events and room keys."""
 
     def __init__(self, book: EventBook, grace: float, handle: Handler,
-                 kick: Callable[[], None], clock: Callable[[], float] = time.time) -> None:
+                 kick: Callable[[], None], clock: Callable[[], float] = time.time, language: str = DEFAULT) -> None:
         self.book = book
+        self.language = language  # BOT_DEFAULT_LANGUAGE: for a member who chose none
         self.db = book.db
         self.keyring = book.keyring
         self.grace = grace
@@ -142,7 +146,10 @@ class Undecrypted:
     async def _queue_notice(self, waiting: store.Waiting) -> None:
         # a fixed transaction ID: the outbox sends it once, even across a crash
         txn = "ud" + self.book.txn_prefix("undecrypted:" + waiting.event_id)
-        await outputs.put(self.book, txn, outputs.Send(waiting.room_id, outputs.content(NOTICE_TEXT)))
+        lang = await reader_language(self.db, self.keyring, self.language, waiting.room_id, True,
+                                     Member(self.keyring, waiting.sender))  # the member's DM: their language
+        text = translations(lang).gettext(NOTICE_TEXT)
+        await outputs.put(self.book, txn, outputs.Send(waiting.room_id, outputs.content(text)))
 
     async def _expire(self) -> None:
         day = store.today(self.clock())

@@ -19,7 +19,7 @@ from commands.base import (
     command,
     due_source,
 )
-from commands.common.i18n import N_
+from commands.common.i18n import N_, Gettext
 from storage import rebuild, retention
 from storage.db import Database
 
@@ -56,10 +56,11 @@ def company_of_server(server: str) -> str | None:
     return None
 
 
-def audit_lines(facts: RoomFacts) -> tuple[list[str], int]:
-    """The findings in plain words, and how many need fixing."""
+def audit_lines(facts: RoomFacts, _: Gettext) -> tuple[list[str], int]:
+    """The findings in plain words (``_``: the reader's gettext), and how many need fixing."""
     out: list[str] = []
     problems = 0
+    history_fix = _("Set “Who can read history?” to “Members only (since they joined)”.")
 
     def bad(text: str) -> None:
         nonlocal problems
@@ -67,73 +68,73 @@ def audit_lines(facts: RoomFacts) -> tuple[list[str], int]:
         out.append(f"{WARN} {text}")
 
     if facts.encrypted:
-        out.append(f"{OK} Encrypted: the homeserver cannot read messages here.")
+        out.append(f"{OK} " + _("Encrypted: the homeserver cannot read messages here."))
     else:
-        bad("Not encrypted: the homeserver (and anyone with access to it) can read every message. "
-            "Turn on encryption in the room settings (Security & Privacy); it cannot be turned off again.")
+        bad(_("Not encrypted: the homeserver (and anyone with access to it) can read every message. "
+              "Turn on encryption in the room settings (Security & Privacy); it cannot be turned off again."))
 
     rule = facts.join_rule or "invite"
     if rule == "invite":
-        out.append(f"{OK} Who can join: only people who are invited.")
+        out.append(f"{OK} " + _("Who can join: only people who are invited."))
     elif rule == "knock":
-        out.append(f"{OK} Who can join: people who ask to join and are let in.")
+        out.append(f"{OK} " + _("Who can join: people who ask to join and are let in."))
     elif rule in ("restricted", "knock_restricted"):
-        out.append(f"{WARN} Who can join: members of a linked space or room, without an invitation. "
-                   "Check who is in that space, or make the room invite-only.")
-        problems += 1
+        bad(_("Who can join: members of a linked space or room, without an invitation. "
+              "Check who is in that space, or make the room invite-only."))
     else:
-        bad(f"Who can join: anyone who finds the room (join rule {code(rule, 20)}). "
-            "Make it invite-only: Room settings → Security & Privacy → Private (invite only).")
+        bad(_("Who can join: anyone who finds the room (join rule {rule}). "
+              "Make it invite-only: Room settings → Security & Privacy → Private (invite only).").format(
+            rule=code(rule, 20)))
 
     if facts.guest_access == "can_join" and rule == "public":  # guests can otherwise only join when invited
-        bad("Guests (people without an account) may join. Turn guest access off in the room settings.")
+        bad(_("Guests (people without an account) may join. Turn guest access off in the room settings."))
 
     visibility = facts.history_visibility or "shared"
     if visibility == "joined":
-        out.append(f"{OK} Old messages: newcomers cannot read what was said before they joined.")
+        out.append(f"{OK} " + _("Old messages: newcomers cannot read what was said before they joined."))
     elif visibility == "invited":
-        bad("Old messages: newcomers can read everything from when they were invited. "
-            "Set “Who can read history?” to “Members only (since they joined)”.")
+        bad(_("Old messages: newcomers can read everything from when they were invited.") + " " + history_fix)
     elif visibility == "world_readable":
-        bad("Old messages: anyone, even without joining, can read the whole history. "
-            "Set “Who can read history?” to “Members only (since they joined)”.")
+        bad(_("Old messages: anyone, even without joining, can read the whole history.") + " " + history_fix)
     else:
-        bad("Old messages: anyone who joins later can read the whole history, including who typed which "
-            "command. Set “Who can read history?” to “Members only (since they joined)”.")
+        bad(_("Old messages: anyone who joins later can read the whole history, including who typed which "
+              "command.") + " " + history_fix)
 
     servers = sorted(facts.member_servers.items(), key=lambda item: (-item[1], item[0]))
     listed = ", ".join(f"{code(name, 60)} ({count})" for name, count in servers[:15])
     if len(servers) > 15:
-        listed += f" and {len(servers) - 15} more"
-    out.append(f"Members' homeservers: {listed or 'none'}. Each server's admins can see who is in this room "
-               "and when they post, not what they write.")
+        listed = _("{servers} and {n} more").format(servers=listed, n=len(servers) - 15)
+    out.append(_("Members' homeservers: {servers}. Each server's admins can see who is in this room and when they "
+                 "post, not what they write.").format(servers=listed or _("none")))
     for name, _count in servers:
         company = company_of_server(name)
         if company:
-            bad(f"{code(name, 60)} looks like a server run by {company}, a company with immigration-enforcement "
-                "contracts. Its members should use an account on an independent homeserver.")
+            bad(_("{server} looks like a server run by {company}, a company with immigration-enforcement "
+                  "contracts. Its members should use an account on an independent homeserver.").format(
+                server=code(name, 60), company=company))
 
     if facts.powers:
         holders = sorted(facts.powers.items(), key=lambda item: (-item[1], item[0]))
-        named = ", ".join(f"{code(name, 40)} ({_power_word(level)})" for name, level in holders[:20])
-        out.append(f"Moderators and admins: {named}. They can remove people and change these settings.")
+        named = ", ".join(f"{code(name, 40)} ({_power_word(level, _)})" for name, level in holders[:20])
+        out.append(_("Moderators and admins: {names}. They can remove people and change these settings.").format(
+            names=named))
     else:
-        out.append("Moderators and admins: nobody besides me.")
+        out.append(_("Moderators and admins: nobody besides me."))
 
     if facts.bot_can_redact:
-        out.append(f"{OK} I can remove members' pledge and roll-call messages after recording them.")
+        out.append(f"{OK} " + _("I can remove members' pledge and roll-call messages after recording them."))
     else:
-        bad("I can't remove members' pledge and roll-call messages here. "
-            "Give me moderator power (power level 50) so I can.")
+        bad(_("I can't remove members' pledge and roll-call messages here. "
+              "Give me moderator power (power level 50) so I can."))
     return out, problems
 
 
-def _power_word(level: int) -> str:
+def _power_word(level: int, _: Gettext) -> str:
     if level >= 100:
-        return "admin"
+        return _("admin")
     if level >= 50:
-        return "moderator"
-    return f"power {level}"
+        return _("moderator")
+    return _("power {level}").format(level=level)
 
 
 @command(
@@ -141,20 +142,22 @@ def _power_word(level: int) -> str:
     usage="audit",
     summary=N_("Check this room's privacy settings and say what to fix."),
     role=Role.ROOM_COORDINATOR,
-    details="Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
-            "members are on, who holds moderator power and whether I can remove sensitive messages.",
+    details=N_("Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
+               "members are on, who holds moderator power and whether I can remove sensitive messages."),
 )
 async def audit(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
-        raise CommandError(f"Run `{ctx.prefix}audit` in the room you want checked, not in our DM.")
+        raise CommandError(ctx._("Run `{prefix}audit` in the room you want checked, not in our DM.").format(
+            prefix=ctx.prefix))
     facts = ctx.shell.room_facts(ctx.room.room_id)
     if facts is None:
-        raise CommandError("I don't know this room's settings yet. Try again in a minute.")
-    found, problems = audit_lines(facts)
+        raise CommandError(ctx._("I don't know this room's settings yet. Try again in a minute."))
+    found, problems = audit_lines(facts, ctx._)
     if problems:
-        head = f"**Room safety check: {problems} thing{'s' if problems != 1 else ''} to fix**"
+        head = "**" + ctx.ngettext("Room safety check: {n} thing to fix", "Room safety check: {n} things to fix",
+                                   problems).format(n=problems) + "**"
     else:
-        head = "**Room safety check: this room is set up well**"
+        head = "**" + ctx._("Room safety check: this room is set up well") + "**"
     return [Reply(head + "\n" + "\n".join(found))]
 
 

@@ -318,12 +318,14 @@ class Parsed:
     command: Command | None
     name: str  # what the member typed as the command name
     args: Args
-    error: str | None = None
+    # why the command cannot run (unknown command, broken quoting, too long): found before anyone's
+    # language is known, so it is a function of the reader's language that the intake renders
+    error: Localized | None = None
 
 
 def parse(body: str, prefix: str) -> Parsed | None:
     """``None`` when the text is not addressed to the bot. Otherwise the command (or ``None``
-    with an error text for unknown commands and broken quoting)."""
+    with an error for unknown commands and broken quoting)."""
     text = body.strip()
     if not text.startswith(prefix):
         return None
@@ -332,8 +334,7 @@ def parse(body: str, prefix: str) -> Parsed | None:
         return None  # a bare prefix or "! something" is ordinary chat
     head = text.split(None, 1)[0][:64]
     if len(body) > MAX_COMMAND_CHARS:
-        return Parsed(None, head.lower(), Args((), ""), f"That message is too long for a command "
-                      f"(over {MAX_COMMAND_CHARS} characters). Send a shorter one.")
+        return Parsed(None, head.lower(), Args((), ""), localized(TOO_LONG, limit=MAX_COMMAND_CHARS))
     words = text.split(None, 2)
     first = ALIASES.get(words[0].lower(), words[0].lower())
     second = words[1].lower() if len(words) > 1 else ""
@@ -344,21 +345,30 @@ def parse(body: str, prefix: str) -> Parsed | None:
     try:
         tokens = tuple(split_words(rest)) if rest else ()
     except ValueError:
-        return Parsed(REGISTRY.get(name), name, Args((), rest), UNCLOSED_QUOTE)
+        return Parsed(REGISTRY.get(name), name, Args((), rest), localized(UNCLOSED_QUOTE))
     found = REGISTRY.get(name)
     if found is None:
         return Parsed(None, first, Args(tokens, rest), unknown_command_text(first, prefix))
     return Parsed(found, name, Args(tokens, rest))
 
 
-def unknown_command_text(name: str, prefix: str) -> str:
-    shown = name[:40]
-    text = f"Unknown command `{prefix}{shown}`. Try `{prefix}help`."
+TOO_LONG = N_("That message is too long for a command (over {limit} characters). Send a shorter one.")
+UNKNOWN = N_("Unknown command `{command}`. Try `{prefix}help`.")
+UNKNOWN_CLOSE = N_("Unknown command `{command}`. Try `{prefix}help`. Did you mean `{close}`?")
+
+
+def localized(text: str, **params: Any) -> Localized:
+    """``text`` (marked with :func:`N_`) with its ``{placeholders}``, in whichever language reads it."""
+    return lambda lang: translations(lang).gettext(text).format(**params)
+
+
+def unknown_command_text(name: str, prefix: str) -> Localized:
     heads = sorted({n.split()[0] for n in REGISTRY})
     close = difflib.get_close_matches(name, heads, n=1, cutoff=0.6)
+    shown = f"{prefix}{name[:40]}"
     if close:
-        text += f" Did you mean `{prefix}{close[0]}`?"
-    return text
+        return localized(UNKNOWN_CLOSE, command=shown, prefix=prefix, close=prefix + close[0])
+    return localized(UNKNOWN, command=shown, prefix=prefix)
 
 
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:

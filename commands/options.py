@@ -4,13 +4,14 @@ A command declares its options once, next to its ``@command``, and parses what t
 typed with that declaration::
 
     CREATE = Options({"goal": Number(1, 10_000_000), "per-company": Flag(), "deadline": Words()})
-    found = CREATE.parse(args.rest, ctx.prefix)
+    found = CREATE.parse(args.rest, ctx.prefix, ctx._)
     found.words, found.text, found.get("goal")
 
 An option is an unquoted word ``--name`` (``--name=value`` works too); a quoted ``"--name"``
 is an ordinary word. Free-text commands (``free_text=True``: action texts, roll-call titles,
 company aliases) keep undeclared ``--words`` as text; the others refuse them. Every error a
-member can see is written here once.
+member can see is written here once, in English, and shown through the gettext the caller
+passes (``ctx._``: the reader's language).
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.base import CommandError, UsageError, code
+from commands.common.i18n import N_, Gettext
 from commands.common.words import UNCLOSED_QUOTE, Word, scan_words
 
 _WHOLE = re.compile(r"[+-]?\d{1,12}")
+
+
+def _english(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -37,14 +43,16 @@ class Number:
     low: int | None = None
     high: int | None = None
 
-    def check(self, name: str, raw: str) -> int:
+    def check(self, name: str, raw: str, _: Gettext = _english) -> int:
         if not _WHOLE.fullmatch(raw.strip()):
-            raise UsageError(f"`--{name}` takes a whole number, not {code(raw, 40)}.")
+            raise UsageError(_(N_("`--{name}` takes a whole number, not {typed}.")).format(name=name,
+                                                                                          typed=code(raw, 40)))
         value = int(raw)
         if self.low is not None and value < self.low:
-            raise CommandError(f"`--{name}` must be a whole number above {self.low - 1}, not {value}.")
+            raise CommandError(_(N_("`--{name}` must be a whole number above {low}, not {value}.")).format(
+                name=name, low=self.low - 1, value=value))
         if self.high is not None and value > self.high:
-            raise CommandError(f"`--{name}` can be at most {self.high:,}.")
+            raise CommandError(_(N_("`--{name}` can be at most {high}.")).format(name=name, high=f"{self.high:,}"))
         return value
 
 
@@ -53,7 +61,7 @@ class Words:
     """``--name WORDS``: every word after it up to the next option (quotes are optional), such
     as a time (``--deadline Dec 31``), lead times (``--remind 1d,1h``) or a cron line."""
 
-    missing: str = ""  # the error when no word follows; default "`--name` needs a value."
+    missing: str = ""  # the error when no word follows (marked with N_); default "`--name` needs a value."
 
 
 Kind = Flag | Number | Words
@@ -84,23 +92,26 @@ class Options:
 
     ``split`` (such as ``"|"``) divides ``<when> | <text>``: what comes before the first mark is
     ``head``, and options are read after it; ``split_missing`` is the error when the mark (or
-    what comes before it) is missing, with ``{prefix}`` replaced by the command prefix."""
+    what comes before it) is missing, with ``{prefix}`` replaced by the command prefix.
+
+    ``parse(text, prefix, _)``: ``_`` is the reader's gettext (``ctx._``); every error, the
+    declared ``missing`` and ``split_missing`` texts too, is shown through it."""
 
     declared: dict[str, Kind]
     free_text: bool = False
     split: str = ""
     split_missing: str = ""
 
-    def parse(self, text: str, prefix: str) -> Found:
+    def parse(self, text: str, prefix: str, _: Gettext = _english) -> Found:
         head = ""
         if self.split:
             head, mark, text = text.partition(self.split)
             if not mark or not head.strip():
-                raise UsageError(self.split_missing.replace("{prefix}", prefix))
+                raise UsageError(_(self.split_missing).replace("{prefix}", prefix))
         try:
             words = scan_words(text)
         except ValueError:
-            raise UsageError(UNCLOSED_QUOTE) from None
+            raise UsageError(_(UNCLOSED_QUOTE)) from None
         values: dict[str, Any] = {}
         kept: list[str] = []
         pieces: list[str] = []  # the typed text between options
@@ -112,12 +123,17 @@ class Options:
                 i += 1
                 continue
             if name not in self.declared:
-                known = ", ".join(f"`--{n}`" for n in self.declared) or "none"
-                raise UsageError(f"Unknown option {code('--' + name, 40)}. Options here: {known}.")
+                typed = code("--" + name, 40)
+                if not self.declared:
+                    raise UsageError(_(N_("Unknown option {option}. This command takes no options.")).format(
+                        option=typed))
+                known = ", ".join(f"`--{n}`" for n in self.declared)
+                raise UsageError(_(N_("Unknown option {option}. Options here: {known}.")).format(option=typed,
+                                                                                                 known=known))
             if name in values:
-                raise UsageError(f"`--{name}` is given twice.")
+                raise UsageError(_(N_("`--{name}` is given twice.")).format(name=name))
             pieces.append(text[piece_start : words[i].start])
-            values[name], i = self._value(name, eq, inline, words, i + 1)
+            values[name], i = self._value(name, eq, inline, words, i + 1, _)
             piece_start = words[i - 1].end
         pieces.append(text[piece_start:])
         typed = " ".join(piece.strip() for piece in pieces if piece.strip())
@@ -128,26 +144,27 @@ class Options:
         name = _option(word)[0]
         return name is not None and (name in self.declared or not self.free_text)
 
-    def _value(self, name: str, eq: bool, inline: str, words: list[Word], i: int) -> tuple[Any, int]:
+    def _value(self, name: str, eq: bool, inline: str, words: list[Word], i: int,
+               _: Gettext) -> tuple[Any, int]:
         """The value of option ``name`` whose words start at ``words[i]``, and the next index."""
         kind = self.declared[name]
         if isinstance(kind, Flag):
             if eq:
-                raise UsageError(f"`--{name}` takes no value.")
+                raise UsageError(_(N_("`--{name}` takes no value.")).format(name=name))
             return True, i
         if isinstance(kind, Number):
             if not eq:
                 if i >= len(words) or self._stops(words[i]):
-                    raise UsageError(f"`--{name}` needs a number, like `--{name} 100`.")
+                    raise UsageError(_(N_("`--{name}` needs a number, like `--{name} 100`.")).format(name=name))
                 inline, i = words[i].text, i + 1
-            return kind.check(name, inline), i
+            return kind.check(name, inline, _), i
         values = [inline] if eq else []
         while i < len(words) and not self._stops(words[i]):
             values.append(words[i].text)
             i += 1
         value = " ".join(v for v in values if v.strip())
         if not value:
-            raise UsageError(kind.missing or f"`--{name}` needs a value.")
+            raise UsageError(_(kind.missing) if kind.missing else _(N_("`--{name}` needs a value.")).format(name=name))
         return value, i
 
 

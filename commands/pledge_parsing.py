@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from commands.base import REGISTRY, CommandError, UsageError, code
+from commands.common.i18n import N_, Gettext
 from commands.options import Flag, Number, Options, Words
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -22,17 +23,14 @@ def reserved_slugs() -> set[str]:
     return {name.split()[1] for name in REGISTRY if name.startswith("pledge ")}
 
 
-def check_slug(raw: str, prefix: str) -> str:
+def check_slug(raw: str, prefix: str, _: Gettext) -> str:
     slug = raw.strip().lower()
     if slug in reserved_slugs():
-        raise CommandError(
-            f"{code(slug)} can't name a pledge: `{prefix}pledge {slug}` is a command. Pick another short name."
-        )
+        raise CommandError(_("{slug} can't name a pledge: `{prefix}pledge {name}` is a command. Pick another "
+                             "short name.").format(slug=code(slug), prefix=prefix, name=slug))
     if not SLUG.fullmatch(slug):
-        raise CommandError(
-            f"{code(raw, 40)} is not a usable pledge name. Use 1-32 lowercase letters, digits and dashes, "
-            f"like `letter` or `walkout-dec1`."
-        )
+        raise CommandError(_("{typed} is not a usable pledge name. Use 1-32 lowercase letters, digits and dashes, "
+                             "like `letter` or `walkout-dec1`.").format(typed=code(raw, 40)))
     return slug
 
 
@@ -50,24 +48,27 @@ CREATE_OPTIONS = Options({
     "goal": Number(1, MAX_NUMBER),
     "threshold": Number(1, MAX_NUMBER),
     "per-company": Flag(),
-    "deadline": Words("`--deadline` needs a time, like `--deadline Dec 31` or `--deadline in 2 weeks`."),
+    "deadline": Words(N_("`--deadline` needs a time, like `--deadline Dec 31` or `--deadline in 2 weeks`.")),
 })
 
 
-def parse_create(text: str, prefix: str) -> CreateRequest:
-    """Split what follows ``pledge create`` into slug, title and options (see the module docstring)."""
-    found = CREATE_OPTIONS.parse(text, prefix)
+def parse_create(text: str, prefix: str, _: Gettext) -> CreateRequest:
+    """Split what follows ``pledge create`` into slug, title and options (see the module docstring);
+    errors in the reader's language (``_``: ``ctx._``)."""
+    found = CREATE_OPTIONS.parse(text, prefix, _)
     words = found.words
     if not words:
-        raise UsageError("Give the pledge a short name and a title.")
-    slug = check_slug(words[0], prefix)
+        raise UsageError(_("Give the pledge a short name and a title."))
+    slug = check_slug(words[0], prefix, _)
     title = " ".join(" ".join(words[1:]).split())
     if not title:
-        raise UsageError(f"Give the pledge a title after its name, like "
-                         f"`{prefix}pledge create {slug} Sign the open letter`.")
+        raise UsageError(_("Give the pledge a title after its name, like `{prefix}pledge create {slug} Sign the "
+                           "open letter`.").format(prefix=prefix, slug=slug))
     if len(title) > MAX_TITLE:
-        raise CommandError(f"That title is too long ({len(title)} characters); keep it under {MAX_TITLE}.")
+        raise CommandError(_("That title is too long ({length} characters); keep it under {limit}.").format(
+            length=len(title), limit=MAX_TITLE))
     goal, threshold = found.get("goal"), found.get("threshold")
     if goal is not None and threshold is not None and threshold > goal:
-        raise CommandError(f"The threshold ({threshold}) can't be above the goal ({goal}).")
+        raise CommandError(_("The threshold ({threshold}) can't be above the goal ({goal}).").format(
+            threshold=threshold, goal=goal))
     return CreateRequest(slug, title, goal, threshold, "per-company" in found, found.get("deadline"))

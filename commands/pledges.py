@@ -238,7 +238,7 @@ async def _unsign(ctx: Context, args: Args) -> list[Output]:
         slug=code(pledge.slug), signed=have_signed(t, ctx._)), private=True)]
 
 
-CREATE_DETAILS = (
+CREATE_DETAILS = N_(
     "The name is 1-32 lowercase letters, digits and dashes (not `create`, `info`, `close` or `rooms`); the "
     "title is the rest. `--goal N`: the number you aim for (shown as a progress bar). `--threshold N`: the "
     "pledge becomes active when N have signed, announced once here, in rooms added with `pledge rooms`, and "
@@ -254,17 +254,18 @@ CREATE_DETAILS = (
          example="pledge create walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 "
          "--deadline Nov 30 18:00 America/New_York", details=CREATE_DETAILS)
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
-    request = parse_create(args.rest, ctx.prefix)
+    _ = ctx._
+    request = parse_create(args.rest, ctx.prefix, _)
     k = ctx.settings.BOT_MIN_CELL
     if request.goal is not None and request.goal < k:
-        raise CommandError(f"A goal must be at least {k}: reaching a smaller one would tell how many signed, "
-                           f"and groups under {k} are never shown. Nothing was created.")
+        raise CommandError(_("A goal must be at least {k}: reaching a smaller one would tell how many signed, "
+                             "and groups under {k} are never shown. Nothing was created.").format(k=k))
     if request.threshold is not None and request.threshold < k:
-        where = " at a company" if request.per_company else ""
-        raise CommandError(
-            f"A threshold must be at least {k}: announcing that it was met tells how many signed{where}, and "
-            f"groups under {k} are never shown. Nothing was created."
-        )
+        raise CommandError((_("A threshold must be at least {k}: announcing that it was met tells how many signed "
+                              "at a company, and groups under {k} are never shown. Nothing was created.")
+                            if request.per_company else
+                            _("A threshold must be at least {k}: announcing that it was met tells how many signed, "
+                              "and groups under {k} are never shown. Nothing was created.")).format(k=k))
     deadline = None
     zone = ctx.settings.BOT_DEFAULT_TIMEZONE
     if request.deadline is not None:
@@ -272,7 +273,8 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
         deadline, zone = when.utc, when.zone.key
     async with ctx.db.transaction():
         if await store.by_slug(ctx.db, ctx.keyring, request.slug) is not None:
-            raise CommandError(f"There is already a pledge {code(request.slug)}. Pick another name.")
+            raise CommandError(_("There is already a pledge {slug}. Pick another name.").format(
+                slug=code(request.slug)))
         pledge_id = await store.create(
             ctx.db, ctx.keyring, slug=request.slug, title=request.title,
             goal=request.goal, threshold=request.threshold, per_company=request.per_company,
@@ -281,21 +283,27 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
         await store.add_room(ctx.db, ctx.keyring, pledge_id, ctx.room.room_id)
     facts = []
     if request.goal:
-        facts.append(f"goal {request.goal}")
+        facts.append(_("goal {goal}").format(goal=request.goal))
     if request.threshold:
-        facts.append(f"threshold {request.threshold}" + (" per company" if request.per_company else ""))
+        facts.append((_("threshold {threshold} per company") if request.per_company
+                      else _("threshold {threshold}")).format(threshold=request.threshold))
     elif request.per_company:
-        facts.append("counted per company")
+        facts.append(_("counted per company"))
     if deadline is not None:
-        facts.append(f"deadline {format_when(deadline, zone)}")
+        facts.append(_("deadline {when}").format(when=format_when(deadline, zone)))
     p = ctx.prefix
-    sign = f"{p}pledge {request.slug}" + (" <company>" if request.per_company else "")
-    text = (f"Created pledge {code(request.slug)}: “{request.title}”"
+    text = (_("Created pledge {slug}: “{title}”").format(slug=code(request.slug), title=request.title)
             + (f"\n{' · '.join(facts)}" if facts else "")
-            + f"\nSign with `{sign}`, best in a DM with me. Withdraw with `{p}unpledge {request.slug}`.")
+            + "\n" + _("Sign with `{sign}`, best in a DM with me. Withdraw with `{prefix}unpledge {name}`.").format(
+                sign=_sign_line(ctx, request.slug, request.per_company), prefix=p, name=request.slug))
     if deadline is not None:
         ctx.wake("scheduler")
     return [Reply(text)]
+
+
+def _sign_line(ctx: Context, slug: str, per_company: bool) -> str:
+    """The command that signs a pledge, as shown inside a code span (``<company>`` in the reader's words)."""
+    return f"{ctx.prefix}pledge {slug}" + (" " + ctx._("<company>") if per_company else "")
 
 
 @command("pledges", usage="pledges", summary=N_("Open pledges and how far they are."), example="pledges",
@@ -346,13 +354,13 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
          role=Role.COORDINATOR, example="pledge close letter")
 async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
-        raise UsageError("Name the pledge to close.")
+        raise UsageError(ctx._("Name the pledge to close."))
     pledge = await find(ctx, args.tokens[0])
     async with ctx.db.transaction():
         outputs = await close_pledge(ctx.db, ctx.keyring, pledge, ctx.now, ctx.settings.BOT_MIN_CELL,
                                      CLOSED_BY_COORDINATOR)
     if not outputs:
-        raise CommandError(f"Pledge {code(pledge.slug)} is already closed.")
+        raise CommandError(ctx._("Pledge {slug} is already closed.").format(slug=code(pledge.slug)))
     announced = outputs[0]
     if isinstance(announced, Announce) and ctx.room.room_id not in announced.room_ids:
         text = announced.text
@@ -363,37 +371,41 @@ async def pledge_close(ctx: Context, args: Args) -> list[Output]:
 
 @command("pledge rooms", usage="pledge rooms <slug> [add|remove]", summary=N_("Where a pledge's news is announced."),
          role=Role.COORDINATOR, example="pledge rooms letter add",
-         details="`add` (typed in another room) posts the pledge there and announces its threshold and result "
-         "there too; `remove` stops that. Without a word, lists the rooms. Every DM I have always gets them.")
+         details=N_("`add` (typed in another room) posts the pledge there and announces its threshold and result "
+                    "there too; `remove` stops that. Without a word, lists the rooms. Every DM I have always gets "
+                    "them."))
 async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
+    _ = ctx._
     if len(args.tokens) not in (1, 2):
-        raise UsageError("Name the pledge, then `add` or `remove`.")
+        raise UsageError(_("Name the pledge, then `add` or `remove`."))
     pledge = await find(ctx, args.tokens[0])
     action = args.tokens[1].lower() if len(args.tokens) == 2 else "list"
     if action == "add":
         if not pledge.is_open:
-            raise CommandError(f"Pledge {code(pledge.slug)} is closed.")
+            raise CommandError(_("Pledge {slug} is closed.").format(slug=code(pledge.slug)))
         async with ctx.db.transaction():
             added = await store.add_room(ctx.db, ctx.keyring, pledge.id, ctx.room.room_id)
             t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL)
         if not added:
-            return [Reply(f"This room already gets the news of {code(pledge.slug)}.")]
-        sign = f"{ctx.prefix}pledge {pledge.slug}" + (" <company>" if pledge.per_company else "")
-        return [Reply(f"📣 **Pledge {code(pledge.slug)}**: “{pledge.title}”\n"
-                      f"{await progress_line(ctx.db, pledge, t)}\nSign with `{sign}`, best in a DM with me. "
-                      f"News of this pledge will be announced here.")]
+            return [Reply(_("This room already gets the news of {slug}.").format(slug=code(pledge.slug)))]
+        return [Reply("📣 " + _("**Pledge {slug}**: “{title}”").format(slug=code(pledge.slug), title=pledge.title)
+                      + "\n" + await progress_line(ctx.db, pledge, t, _=_) + "\n"
+                      + _("Sign with `{sign}`, best in a DM with me. News of this pledge will be announced "
+                          "here.").format(sign=_sign_line(ctx, pledge.slug, pledge.per_company)))]
     if action == "remove":
         async with ctx.db.transaction():
             removed = await store.remove_room(ctx.db, ctx.keyring, pledge.id, ctx.room.room_id)
-        return [Reply(f"This room no longer gets the news of {code(pledge.slug)}." if removed
-                      else f"This room wasn't getting the news of {code(pledge.slug)}.")]
+        return [Reply((_("This room no longer gets the news of {slug}.") if removed
+                       else _("This room wasn't getting the news of {slug}.")).format(slug=code(pledge.slug)))]
     if action != "list":
-        raise UsageError(f"{code(action, 20)} is not `add` or `remove`.")
+        raise UsageError(_("{word} is not `add` or `remove`.").format(word=code(action, 20)))
     names = {v.room_id: v.name for v in ctx.shell.rooms()}
     rooms = await announce_rooms(ctx.db, ctx.keyring, pledge)
-    shown = [code(names[r], 60) if r in names else "a room I have left" for r in rooms]
-    return [Reply(f"News of {code(pledge.slug)} goes to every DM I have and to: "
-                  + (", ".join(shown) if shown else "no room") + ".")]
+    shown = [code(names[r], 60) if r in names else _("a room I have left") for r in rooms]
+    if not shown:
+        return [Reply(_("News of {slug} goes to every DM I have and to no room.").format(slug=code(pledge.slug)))]
+    return [Reply(_("News of {slug} goes to every DM I have and to: {rooms}.").format(
+        slug=code(pledge.slug), rooms=", ".join(shown)))]
 
 
 # ---------------------------------------------------------------- deadlines, member data, retention, export

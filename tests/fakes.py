@@ -87,10 +87,10 @@ class World:
         """Parse ``text`` and run it as ``user`` inside a transaction; errors become replies."""
         parsed = base.parse(text, "!")
         assert parsed is not None, "not a command"
-        if parsed.command is None:
-            return [base.Reply(parsed.error or "")]
         lang = await reader_language(self.db, self.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room.room_id,
                                      room.is_dm, Member(self.keyring, user))  # as the shell's intake does
+        if parsed.error is not None or parsed.command is None:
+            return [base.Reply(parsed.error(lang) if parsed.error is not None else "")]
         ctx = self.ctx(user, role, room, lang)
         self.woken = ctx.wakes
         async with self.db.transaction():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import gettext
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 DOMAIN = "organizer_bot"
@@ -33,6 +34,9 @@ DEFAULT = "en"
 # what members may type for a language (accents and case ignored)
 _WORDS = {"en": "en", "english": "en", "ingles": "en", "es": "es", "espanol": "es", "spanish": "es",
           "castellano": "es"}
+
+
+Gettext = Callable[[str], str]  # ``ctx._`` or ``translations(lang).gettext``: a text in the reader's language
 
 
 def N_(text: str) -> str:

@@ -40,12 +40,12 @@ def test_parse_ignores_chat_and_bare_prefix():
 def test_unknown_command_suggests_closest():
     parsed = base.parse("!privcy", "!")
     assert parsed and parsed.command is None
-    assert parsed.error == "Unknown command `!privcy`. Try `!help`. Did you mean `!privacy`?"
+    assert parsed.error and parsed.error("en") == "Unknown command `!privcy`. Try `!help`. Did you mean `!privacy`?"
 
 
 def test_unbalanced_quote_is_explained():
     parsed = base.parse('!help "oops', "!")
-    assert parsed and parsed.error and "quote is not closed" in parsed.error
+    assert parsed and parsed.error and "quote is not closed" in parsed.error("en")
 
 
 def test_render_escapes_member_html():

@@ -60,7 +60,7 @@ def announcements(outputs: list[base.Output], lang: str = "en") -> list[Announce
 
 def typed(tokens: list[str]):
     """``pledge create`` typed as these words (a word with a space in quotes)."""
-    return parse_create(shlex.join(tokens), "!")
+    return parse_create(shlex.join(tokens), "!", lambda text: text)
 
 
 def test_parse_create_all_options_and_multiword_deadline():

@@ -19,8 +19,8 @@ async def run(world: World, text: str, room: RoomView = ROOM, role: Role = ADMIN
     """Like ``World.run`` with the prefix ``?``."""
     parsed = base.parse(text, PREFIX)
     assert parsed is not None, text
-    if parsed.command is None:
-        return [Reply(parsed.error or "")]
+    if parsed.error is not None or parsed.command is None:
+        return [Reply(parsed.error("en") if parsed.error is not None else "")]
     ctx = world.ctx(role=role, room=room)
     ctx.prefix = PREFIX
     async with world.db.transaction():

@@ -10,7 +10,9 @@ from types import SimpleNamespace
 import pytest
 from nio import MatrixRoom, RoomCreateEvent
 
+from bot import campaign as campaign_shell
 from bot import outputs
+from bot.campaign import not_member_answer
 from bot.intake import FAILED_TEXT, THROTTLE_TEXT
 from bot.outputs import BroadcastTo, Leave, Origin, Redact, ReplyTarget, Send, SendDM
 from bot.shell import MatrixShell
@@ -26,8 +28,10 @@ from commands.base import (
     Reply,
     command,
 )
-from storage import campaign
+from commands.common.i18n import translations
+from storage import campaign, prefs
 from storage.core import EventBook
+from storage.hashing import Member
 
 
 @pytest.fixture
@@ -277,7 +281,7 @@ async def test_a_command_in_a_room_outside_the_campaign_gets_one_line_and_runs_n
     shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
     assert outside.room_id not in {view.room_id for view in shell.rooms()}  # never a target of anything
     await _run(shell, outside, "$x1", "!pledge create letter Sign it", sender="@mallory:example.org")
-    assert await _sent(world) == [shell.known.campaign.outside_text(outside.room_id)]
+    assert await _sent(world) == [shell.known.campaign.outside_text(outside.room_id, translations("en").gettext)]
     assert (await world.db.fetchone("SELECT COUNT(*) FROM pledges"))[0] == 0
 
 
@@ -325,3 +329,70 @@ async def test_an_invited_user_is_no_member_until_they_join(world):
     assert shell.known.campaign.is_member("@carol:example.org")
     facts = shell.known.facts(room.room_id)
     assert facts is not None and facts.member_servers == {"example.org": 3}  # bot, alice, carol: not dave
+
+
+# ---------------------------------------------------------------- the shell's notices in the reader's language
+
+
+async def test_the_shells_notices_in_spanish(make_world_with):
+    world = await make_world_with(BOT_TRUST="cross-signed")
+    shell, room = await _shell(world)
+    async with world.db.transaction():
+        await prefs.set_room_pref(world.db, world.keyring, room.room_id, prefs.LANGUAGE, "es")
+        await prefs.set_member_pref(world.db, world.keyring, Member(world.keyring, "@alice:example.org"),
+                                    prefs.LANGUAGE, "es")
+    # an unknown command typed in a Spanish room: the error found by parse, in the room's language
+    await _run(shell, room, "$s1", "!privcy")
+    assert await _sent(world) == ["No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacy`?"]
+    # no power to redact: coordinators are told in the room's language
+    async with world.db.transaction():
+        await shell.outbox.enqueue([RedactCommand()], Origin("$s2", room.room_id, ReplyTarget("$s2"), None))
+    assert (await _sent(world))[-1].startswith("Equipo coordinador: aquí no puedo borrar")
+    # a command from an unverified session: the member is told in their own language
+    assert not await shell.intake._from_trusted_device(_event("$s3", "!pledges"))
+    rows = await _rows(world)
+    assert isinstance(rows[-1], SendDM) and rows[-1].content["body"].startswith("Ignoré un comando de una de tus")
+
+
+async def test_a_room_outside_the_campaign_and_a_non_member_in_spanish(make_world_with):
+    world = await make_world_with(BOT_DEFAULT_LANGUAGE="es")
+    shell, _home = await _shell(world)
+    outside = MatrixRoom("!outside:example.org", "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", "@mallory:example.org"):
+        outside.add_member(user, user[1:4], None)
+    shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
+    await _run(shell, outside, "$x1", "!pledges", sender="@mallory:example.org")
+    assert (await _sent(world))[0].startswith("En esta sala no ejecuto comandos")
+    _txn, answer = not_member_answer(EventBook(world.db, world.keyring), "!dm:example.org", "$o1",
+                                     world.settings.BOT_DEFAULT_LANGUAGE)
+    assert answer.content["body"].startswith("Solo trabajo con miembros de las salas de la campaña.")
+    _txn, answer = not_member_answer(EventBook(world.db, world.keyring), "!dm:example.org", "$o1", "en")
+    assert answer.content["body"] == campaign_shell.NOT_MEMBER_TEXT
+
+
+async def test_a_broadcasts_report_in_the_report_rooms_language(world):
+    shell, room = await _shell(world)
+    sent: list[tuple[str, str]] = []
+
+    async def fake_send(room_id, content, txn_id, any_device=False):
+        sent.append((room_id, content["body"]))
+        return "" if room_id == "!gone:example.org" else "$sent"
+
+    shell.outbox.send = fake_send  # type: ignore[method-assign]
+    record = BroadcastTo((room.room_id, "!gone:example.org"), outputs.content("hola", "m.text"), room.room_id)
+    await shell.outbox._broadcast(record, "b1")
+    assert sent[-1] == (room.room_id, "Broadcast delivered to 1 of 2 rooms. Failed: a room I left.")
+    async with world.db.transaction():
+        await prefs.set_room_pref(world.db, world.keyring, room.room_id, prefs.LANGUAGE, "es")
+    await shell.outbox._broadcast(record, "b2")
+    assert sent[-1] == (room.room_id, "Difusión entregada en 1 de 2 salas. No llegó a: una sala de la que salí.")
+
+
+async def test_a_new_home_room_is_greeted_in_the_bots_default_language(make_world_with):
+    world = await make_world_with(BOT_DEFAULT_LANGUAGE="es")
+    shell, _room = await _shell(world)
+    shell.known.campaign.configured_home = None
+    async with world.db.transaction():
+        await shell.known.campaign.joined(shell.book, "!new:example.org", campaign_shell.Invite.HOME, None)
+    [greeting] = await _sent(world)
+    assert greeting.startswith("Esta es la sala principal de la campaña.") and "`!ayuda`" in greeting

@@ -16,7 +16,7 @@ from storage import undecrypted as store
 from storage.core import EventBook
 from storage.hashing import Member
 from storage.undecrypted import DAY
-from tests.fakes import texts
+from tests.fakes import DM, texts
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
 DM_ROOM, GROUP = "!dm:example.org", "!group:example.org"
@@ -167,3 +167,14 @@ def test_doctor_reports_the_count_from_the_health_file(tmp_path: Path) -> None:
     (tmp_path / "health.json").write_text(json.dumps({"last_sync": 1, "undecryptable_waiting": 3}))
     check = doctor_check(tmp_path)
     assert check.ok and check.detail.startswith("3 messages waiting for room keys")
+
+
+async def test_a_spanish_member_is_told_in_spanish(world) -> None:
+    await world.run("!idioma es", user=ALICE, room=DM)
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled, grace=60)
+    await svc.keep(DM_ROOM, megolm("$one"), dm=True)
+    clock.now += 61
+    assert await svc.check() == 1
+    [notice] = await EventBook(world.db, world.keyring).pending()
+    assert notice.payload["content"]["body"].startswith("No pude leer tu último mensaje")
