@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from commands.common.i18n import N_
+
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
 
 
-UNCLOSED_QUOTE = "A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`."
+UNCLOSED_QUOTE = N_("A quote is not closed. Put quotes around the whole phrase, like `\"Sign the letter\"`.")
 
 
 @dataclass(frozen=True)
