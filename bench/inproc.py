@@ -142,6 +142,12 @@ async def seed_campaign(world: World, members: int = 100_000, pledges: int = 20,
     for i in range(rollcalls - 1):
         await _admin(world, f"!rollcall end r{i}")
     camp.open_rollcall = f"r{rollcalls - 1}"
+    await _admin(world, "!poll create strike Strike on Friday? | Yes | No | Later")  # every member voted
+    poll_id = (await world.db.fetchone("SELECT id FROM polls WHERE slug='strike'"))[0]  # type: ignore[index]
+    async with world.db.transaction():
+        await world.db.executemany(
+            "INSERT OR IGNORE INTO poll_votes (poll_id, member_ref, choices) VALUES (?, ?, ?)",
+            [(poll_id, world.keyring.ref(f"member:poll:{poll_id}", user), str(1 + rng.randrange(3))) for user in users])
     await seed_actions(world, actions, rng)
     await world.db.execute("ANALYZE")
     return camp
@@ -194,6 +200,7 @@ def families(camp: Campaign) -> list[Family]:
                lambda i: (f"!pledge {big} {companies[i % len(companies)]}", new_user(i), DM)),
         Family("!pledge (sign, small pledge)", lambda i: (f"!pledge {small}", new_user(i), DM)),
         Family("!here (open roll-call)", lambda i: (f"!here {companies[i % len(companies)]}", new_user(i), DM)),
+        Family("!vote (open poll, every member voted)", lambda i: (f"!vote strike {1 + i % 3}", new_user(i), DM)),
         Family("!pledges (20 open)", lambda i: ("!pledges", new_user(i), ROOM)),
         Family("!rollcall (tallies)", lambda i: ("!rollcall", new_user(i), ROOM)),
         Family("!contracts <company>", lambda i: (f"!contracts {['Palantir', 'Amazon', 'Dell'][i % 3]}",

@@ -27,6 +27,8 @@ HINTS = {
     "BOT_HASH_KEY": "run `organizer-bot init` to generate one (32+ random bytes, base64)",
     "BOT_STORE_KEY": "run `organizer-bot init` to generate one",
     "BOT_DEFAULT_TIMEZONE": "use an IANA zone name such as UTC or America/New_York",
+    "BOT_REBUILD_INTERVAL": "seconds between rebuilds of the member tables, from 60 to 86400 (default 3600: "
+                            "hourly; rows keep the order members acted in for up to this long)",
 }
 
 
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     BOT_REMINDER_GRACE: int = Field(3600, ge=0, description="seconds a missed reminder may be late")
     BOT_BROADCAST_ROOMS: CsvList = Field(default_factory=list)
     BOT_RETENTION_DAYS: int = Field(180, ge=1)
+    BOT_REBUILD_INTERVAL: int = Field(
+        3600, ge=60, le=86400,
+        description="seconds between rebuilds of the member tables (their rows' order is reset)")
     BOT_MEMBER_RATE: int = Field(20, ge=1, description="commands per member per minute before throttling")
     BOT_UNDECRYPTABLE_GRACE: int = Field(
         60, ge=0, description="seconds a DM message waits for its room key before the member is told")

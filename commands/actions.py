@@ -292,7 +292,7 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
 class ReminderData:
     @staticmethod
     async def describe(ctx: Context) -> list[str]:
-        found = await store.personal_of(ctx.db, ctx.member.ref("reminders"))
+        found = await store.personal_of(ctx.db, ctx.keyring, ctx.member.ref("reminders"))
         if not found:
             return []
         pending = [(due, zone) for due, zone, state in found if state == "pending"]

@@ -1,8 +1,9 @@
-"""Operations inside the bot: ``!audit`` (a room safety check) and the daily retention job."""
+"""Operations inside the bot: ``!audit`` (a room safety check), the daily retention job and the
+scheduled rebuild of the member tables."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from commands.base import (
     RETENTION_HOOKS,
@@ -19,7 +20,7 @@ from commands.base import (
     due_source,
 )
 from commands.common.i18n import N_
-from storage import retention
+from storage import rebuild, retention
 from storage.db import Database
 
 # Homeserver names that point at a company with immigration-enforcement contracts: a label of
@@ -174,4 +175,22 @@ class Retention:
         if await retention.next_run(env.db) > env.now:
             return []  # the scheduler fires every source when any is due
         await retention.run(env.db, env.now, env.settings.BOT_RETENTION_DAYS, list(RETENTION_HOOKS.values()))
+        return []
+
+
+@due_source("rebuild")
+class Rebuild:
+    """Every BOT_REBUILD_INTERVAL seconds: the member tables rewritten in key order, so the rows'
+    physical order keeps nothing of the order members acted in (storage/rebuild.py). Runs in
+    the scheduler's one transaction; the next due time is kept in ``meta``."""
+
+    @staticmethod
+    async def next_due(db: Database) -> datetime | None:
+        return await rebuild.next_run(db)
+
+    @staticmethod
+    async def fire(env: Env) -> list[Output]:
+        if await rebuild.next_run(env.db) > env.now:
+            return []  # the scheduler fires every source when any is due
+        await rebuild.run(env.db, env.now, timedelta(seconds=env.settings.BOT_REBUILD_INTERVAL))
         return []

@@ -318,22 +318,27 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
 @command("pledge info", usage="pledge info <slug>", summary=N_("Details of one pledge."), example="pledge info letter")
 async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
-        raise UsageError("Name one pledge. " + await open_list(ctx))
+        raise UsageError(ctx._("Name one pledge.") + " " + await open_list(ctx))
     pledge = await find(ctx, args.tokens[0])
     found = await figures_of(ctx.db, pledge)
     t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, found)
-    status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, pledge.zone)}" \
-        if pledge.closed_at else "closed"
-    lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{pledge.title}”",
+    if pledge.is_open:
+        heading = ctx._("**Pledge {slug}** (open): “{title}”")
+    elif pledge.closed_at:  # kept to the day (issue #17)
+        heading = ctx._("**Pledge {slug}** (closed on {day}): “{title}”")
+    else:
+        heading = ctx._("**Pledge {slug}** (closed): “{title}”")
+    day = pledge.closed_at.date().isoformat() if pledge.closed_at else ""
+    lines = [heading.format(slug=code(pledge.slug), title=pledge.title, day=day),
              await progress_line(ctx.db, pledge, t, found, ctx._)]
     if pledge.deadline and not pledge.is_open:
-        lines.append(f"Deadline was {deadline_text(pledge)}.")
+        lines.append(ctx._("Deadline was {when}.").format(when=deadline_text(pledge)))
     if t.companies is not None:
-        lines.append("By company:")
+        lines.append(ctx._("By company:"))
         lines.extend(company_lines(t.companies, ctx._))
     if pledge.is_open:
         sign = f"{ctx.prefix}pledge {pledge.slug}" + (" <company>" if pledge.per_company else "")
-        lines.append(f"Sign with `{sign}`, best in a DM with me.")
+        lines.append(ctx._("Sign with `{command}`, best in a DM with me.").format(command=sign))
     return [Reply("\n".join(lines))]
 
 

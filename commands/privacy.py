@@ -54,6 +54,7 @@ async def forget(ctx: Context, args: Args) -> list[Output]:
     deleted = 0
     for source in MEMBER_DATA.values():
         deleted += await source.forget(ctx)
+    ctx.db.checkpoint_after_commit()  # the WAL's older images of those rows go right after the commit
     return [Reply(ctx.ngettext("Done: deleted {n} record that belonged to you.",
                                "Done: deleted {n} records that belonged to you.", deleted).format(n=deleted),
                   private=True)]

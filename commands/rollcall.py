@@ -368,7 +368,7 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
     """Close ``rc`` once and show its final tallies: as the answer in the command's room
     (``here``: its ID and language) and posted to the room it was started in, in that room's
     language (never the language of whoever closed it)."""
-    if not await store.close(db, rc.id, now):
+    if not await store.close(db, keyring, rc.id, now):
         return []
     snap, at = await shown(db, rc, k, 0, now, force=True)
     closed = await store.by_slug(db, keyring, rc.slug) or rc

@@ -3,7 +3,10 @@ pending confirmations (broadcasts, room links).
 
 Nothing here names a member or a room in the clear: rooms the bot must reach later are sealed
 (AES-GCM) and looked up by keyed reference; action and reminder texts are sealed too; the owner of
-a personal reminder is a keyed member reference. Times are UTC milliseconds since the epoch.
+a personal reminder is a keyed member reference. Times are UTC milliseconds since the epoch: due
+times exactly (reminders must go out on time), an action's creation to the day (``day_ms``,
+only retention reads it); a personal reminder keeps the day it was done, its zone sealed, and a
+random ID (issue #17).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage.db import Database, Schema
-from storage.hashing import Keyring
+from storage.hashing import Keyring, random_id
+from storage.times import DAY_MS, day_ms
 
 ROOM = "action-room"  # purpose of room refs and seals
 TEXT = "action-text"
 DM = "reminder-dm"
 CONFIRM = "confirm"
+ZONE = "reminder-zone"
 
 SCHEMA = Schema(
     "actions",
@@ -36,7 +41,7 @@ SCHEMA = Schema(
             recurrence TEXT,               -- Recurrence.spec or NULL
             leads TEXT NOT NULL,           -- lead seconds, comma separated
             cancelled INTEGER NOT NULL DEFAULT 0,
-            created_at INTEGER NOT NULL
+            created_at INTEGER NOT NULL    -- UTC ms; since step 2 the start of the day (retention only)
         );
         CREATE INDEX actions_room ON actions (room_ref, cancelled);
         -- other rooms that also get an action's reminders
@@ -79,7 +84,45 @@ SCHEMA = Schema(
             expires_at INTEGER NOT NULL,
             PRIMARY KEY (room_ref, code)
         );
+        """,
+        # 2 (issue #17): the member-linked tables keep no order and no fine time. Personal
+        # reminders get a random ID (the old ones counted up in the order members asked) in a
+        # WITHOUT ROWID table, the day they were done instead of the millisecond, and their zone
+        # sealed (rows written before this step keep theirs in clear until retention removes
+        # them: a migration has no key). Pending confirmations become WITHOUT ROWID.
         """
+        CREATE TABLE personal_reminders_v2 (
+            id INTEGER PRIMARY KEY,        -- random (storage.hashing.random_id), not a sequence
+            member_ref BLOB NOT NULL,
+            dm_sealed BLOB NOT NULL,
+            text_sealed BLOB NOT NULL,
+            zone BLOB NOT NULL,            -- keyring.seal("reminder-zone", zone); TEXT: written before step 2
+            due_at INTEGER NOT NULL,       -- when to send it, UTC ms (the feature needs the time)
+            state TEXT NOT NULL DEFAULT 'pending',
+            done_day INTEGER               -- day number (UTC) it was sent or skipped
+        ) WITHOUT ROWID;
+        INSERT INTO personal_reminders_v2 (id, member_ref, dm_sealed, text_sealed, zone, due_at, state, done_day)
+            SELECT abs(random() >> 2), member_ref, dm_sealed, text_sealed, zone, due_at, state, done_at / 86400000
+            FROM personal_reminders ORDER BY member_ref;
+        DROP TABLE personal_reminders;
+        ALTER TABLE personal_reminders_v2 RENAME TO personal_reminders;
+        CREATE INDEX personal_reminders_due ON personal_reminders (due_at) WHERE state = 'pending';
+        CREATE INDEX personal_reminders_member ON personal_reminders (member_ref);
+        CREATE TABLE confirmations_v2 (
+            code TEXT NOT NULL,
+            room_ref BLOB NOT NULL,
+            member_ref BLOB NOT NULL,
+            kind TEXT NOT NULL,
+            payload_sealed BLOB NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (room_ref, code)
+        ) WITHOUT ROWID;
+        INSERT INTO confirmations_v2 SELECT code, room_ref, member_ref, kind, payload_sealed, expires_at
+            FROM confirmations ORDER BY room_ref, code;
+        DROP TABLE confirmations;
+        ALTER TABLE confirmations_v2 RENAME TO confirmations;
+        UPDATE actions SET created_at = created_at / 86400000 * 86400000;
+        """,
     ],
 )
 
@@ -120,7 +163,7 @@ async def add_action(db: Database, keyring: Keyring, *, room_id: str, text: str,
         "INSERT INTO actions (room_ref, room_sealed, text_sealed, zone, anchor, occurs_at, recurrence, leads,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (keyring.ref(ROOM, room_id), keyring.seal(ROOM, room_id), keyring.seal(TEXT, text), zone,
-         anchor.isoformat(), ms(anchor), recurrence, ",".join(str(x) for x in leads), ms(now)),
+         anchor.isoformat(), ms(anchor), recurrence, ",".join(str(x) for x in leads), day_ms(now)),
     )
 
 
@@ -244,36 +287,52 @@ class Personal:
     due_at: datetime
 
 
+def _zone(keyring: Keyring, stored: bytes | str) -> str:
+    """A reminder's zone: sealed, or in clear in a row written before actions step 2."""
+    return stored if isinstance(stored, str) else keyring.unseal(ZONE, bytes(stored))
+
+
 async def add_personal(db: Database, keyring: Keyring, *, member_ref: bytes, dm_room: str, text: str,
                        zone: str, due_at: datetime) -> int:
-    return await db.insert(
-        "INSERT INTO personal_reminders (member_ref, dm_sealed, text_sealed, zone, due_at) VALUES (?, ?, ?, ?, ?)",
-        (member_ref, keyring.seal(DM, dm_room), keyring.seal(TEXT, text), zone, ms(due_at)),
+    reminder_id = random_id()
+    await db.execute(
+        "INSERT INTO personal_reminders (id, member_ref, dm_sealed, text_sealed, zone, due_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (reminder_id, member_ref, keyring.seal(DM, dm_room), keyring.seal(TEXT, text), keyring.seal(ZONE, zone),
+         ms(due_at)),
     )
+    return reminder_id
 
 
 async def due_personal(db: Database, keyring: Keyring, now: datetime) -> list[Personal]:
     rows = await db.fetchall(
         "SELECT id, dm_sealed, text_sealed, zone, due_at FROM personal_reminders "
         "WHERE state='pending' AND due_at <= ? ORDER BY due_at, id", (ms(now),))
-    return [Personal(r[0], keyring.unseal(DM, r[1]), keyring.unseal(TEXT, r[2]), r[3], from_ms(r[4]))
-            for r in rows]
+    return [Personal(r[0], keyring.unseal(DM, r[1]), keyring.unseal(TEXT, r[2]), _zone(keyring, r[3]),
+                     from_ms(r[4])) for r in rows]
 
 
 async def mark_personal(db: Database, reminder_id: int, state: str, now: datetime) -> int:
-    return await db.execute("UPDATE personal_reminders SET state=?, done_at=? WHERE id=? AND state='pending'",
-                            (state, ms(now), reminder_id))
+    """Mark a reminder sent or skipped, on the day (UTC) it was: no finer time is kept."""
+    return await db.execute("UPDATE personal_reminders SET state=?, done_day=? WHERE id=? AND state='pending'",
+                            (state, ms(now) // DAY_MS, reminder_id))
 
 
-async def personal_of(db: Database, member_ref: bytes) -> list[tuple[datetime, str, str]]:
+async def personal_of(db: Database, keyring: Keyring, member_ref: bytes) -> list[tuple[datetime, str, str]]:
     """(due, zone, state) of a member's personal reminders."""
     rows = await db.fetchall("SELECT due_at, zone, state FROM personal_reminders WHERE member_ref=? "
                              "ORDER BY due_at", (member_ref,))
-    return [(from_ms(r[0]), r[1], r[2]) for r in rows]
+    return [(from_ms(r[0]), _zone(keyring, r[1]), r[2]) for r in rows]
 
 
 async def forget_personal(db: Database, member_ref: bytes) -> int:
     return await db.execute("DELETE FROM personal_reminders WHERE member_ref=?", (member_ref,))
+
+
+async def expire_confirmations(db: Database, now: datetime) -> int:
+    """Delete the pending confirmations past their expiry (run daily by retention, so a code
+    nobody confirmed does not keep its coordinator's reference and exact expiry for long)."""
+    return await db.execute("DELETE FROM confirmations WHERE expires_at < ?", (ms(now),))
 
 
 async def forget_confirmations(db: Database, member_ref: bytes) -> int:

@@ -67,13 +67,16 @@ def is_plaintext(path: Path) -> bool:
 
 def connect(path: Path | str, key: bytes | None, **kwargs: Any) -> Any:
     """A sqlcipher3 connection, keyed when ``key`` is given, checked to open: a wrong key
-    raises :class:`WrongKeyError` before any statement could write."""
+    raises :class:`WrongKeyError` before any statement could write. Every connection has
+    ``secure_delete`` on: a deleted cell and a freed page are overwritten with zeros, so a
+    removed row (``!forget``, retention, a rebuilt table's old pages) leaves no bytes behind."""
     conn = sqlcipher.connect(str(path), **kwargs)
     try:
         if key is not None:
             conn.execute("PRAGMA cipher_log_level = NONE").close()
             conn.execute(key_pragma(key)).close()
         conn.execute("SELECT count(*) FROM sqlite_master").close()
+        conn.execute("PRAGMA secure_delete = ON").close()
     except sqlcipher.DatabaseError as exc:
         conn.close()
         if getattr(exc, "sqlite_errorcode", None) == _NOT_A_DATABASE:

@@ -14,6 +14,12 @@ Work that can take long (bulk inserts, backups, statements passed ``slow=True``)
 aiosqlite's worker thread, and loop-side statements wait for it to finish. The loop never
 waits for the disk either: with ``synchronous=NORMAL`` only WAL checkpoints sync, and they
 run from a second connection on a thread (``wal_autocheckpoint`` is off on the main one).
+
+What a seized file keeps of the past (issue #17): ``secure_delete`` (set by
+:func:`storage.atrest.connect`) zeroes deleted cells and freed pages, and every background
+checkpoint ends by truncating the WAL (``TRUNCATE``, and a ``journal_size_limit`` of 0 for when
+that is busy), so an older image of a page (a row later removed by ``!forget``, a member table
+before its rebuild) does not outlive the next checkpoint.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ Migration = str  # one SQL script per step
 _T = TypeVar("_T")
 BUSY_WAIT = 5.0  # seconds a statement keeps retrying while another process holds the write lock
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
+# bytes the WAL is cut back to when a writer restarts it after a checkpoint (0: emptied)
+JOURNAL_SIZE_LIMIT = 0
+TRUNCATE_WAIT_MS = 50  # how long the truncating checkpoint waits for readers and the write lock
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _TX_OWNER: contextvars.ContextVar[int | None] = contextvars.ContextVar("tx_owner", default=None)
 
@@ -98,6 +107,18 @@ CORE = Schema(
         """
         ALTER TABLE outbox ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
         """,
+        # member flags become a WITHOUT ROWID table (issue #17): rowids counted up in the order
+        # members were first told something; rows copied in key order (keyed member reference)
+        """
+        CREATE TABLE member_flags_v5 (
+            member_ref BLOB NOT NULL, flag TEXT NOT NULL, value INTEGER NOT NULL,
+            PRIMARY KEY (member_ref, flag)
+        ) WITHOUT ROWID;
+        INSERT INTO member_flags_v5 (member_ref, flag, value)
+            SELECT member_ref, flag, value FROM member_flags ORDER BY member_ref, flag;
+        DROP TABLE member_flags;
+        ALTER TABLE member_flags_v5 RENAME TO member_flags;
+        """,
     ],
 )
 
@@ -113,6 +134,8 @@ class Database:
         self._commits = 0
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint_requested = False
+        self._checkpoint_again = False  # a requested checkpoint came while one was running
         self._key = key  # SQLCipher key of this file (None: plaintext, tests only)
 
     @classmethod
@@ -135,7 +158,8 @@ class Database:
                 "changed. Start with the BOT_STORE_KEY it was created with.") from None
         raw.row_factory = sqlite3.Row
         wal = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
-        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0"):
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0",
+                       f"journal_size_limit={JOURNAL_SIZE_LIMIT}"):  # secure_delete: atrest.connect
             raw.execute(f"PRAGMA {pragma}").close()
         if key is not None and atrest.PAGE_CACHE_KIB is not None:  # decrypted pages stay in memory
             raw.execute(f"PRAGMA cache_size=-{int(atrest.PAGE_CACHE_KIB)}").close()
@@ -214,25 +238,64 @@ class Database:
             else:
                 await self.execute("COMMIT")
                 self._commits += 1
-                if self._commits % CHECKPOINT_EVERY == 0:
-                    self._start_checkpoint()
+                if self._commits % CHECKPOINT_EVERY == 0 or self._checkpoint_requested:
+                    self._start_checkpoint(requested=self._checkpoint_requested)
             finally:
+                self._checkpoint_requested = False
                 _TX_OWNER.reset(token)
 
-    def _start_checkpoint(self) -> None:
-        """Copy the WAL into the database file from a second connection on a thread (PASSIVE:
-        it never blocks this connection); one at a time, a busy one is simply skipped."""
-        if self.path is None or (self._checkpointer is not None and not self._checkpointer.done()):
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling task holds this database's transaction."""
+        return _TX_OWNER.get() == id(self)
+
+    def checkpoint_after_commit(self) -> None:
+        """Ask for a background checkpoint (and WAL truncation) as soon as the current
+        transaction commits: for writes whose older page images should not wait for the next
+        regular checkpoint (``!forget``, a rebuild of the member tables)."""
+        self._checkpoint_requested = True
+
+    async def checkpoint(self) -> None:
+        """Checkpoint and truncate the WAL now (waits for a running one first)."""
+        if self._checkpointer is not None:
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+        self._start_checkpoint(requested=True)
+        if self._checkpointer is not None:
+            await self._checkpointer
+
+    def _start_checkpoint(self, requested: bool = False) -> None:
+        """Copy the WAL into the database file from a second connection on a thread, one at a
+        time. A regular one that finds another running is skipped; a requested one (after
+        ``!forget``, a rebuild) runs once the running one is done, so it covers every commit
+        before it."""
+        if self.path is None:
             return
-        self._checkpointer = asyncio.create_task(asyncio.to_thread(self._checkpoint), name="wal-checkpoint")
+        if self._checkpointer is not None and not self._checkpointer.done():
+            self._checkpoint_again = self._checkpoint_again or requested
+            return
+        self._checkpointer = asyncio.create_task(self._checkpoints(), name="wal-checkpoint")
+
+    async def _checkpoints(self) -> None:
+        while True:
+            self._checkpoint_again = False
+            await asyncio.to_thread(self._checkpoint)
+            if not self._checkpoint_again:
+                return
 
     def _checkpoint(self) -> None:
+        """PASSIVE first (the bulk of the copying, never in anyone's way), then TRUNCATE, which
+        takes the write lock for the few frames committed meanwhile and, once no reader uses the
+        WAL, cuts it to zero bytes. A TRUNCATE that finds readers gives up after
+        TRUNCATE_WAIT_MS (the loop's writers retry meanwhile); the next writer then restarts
+        the WAL and ``journal_size_limit`` cuts it back."""
         assert self.path is not None
         try:
             if self._checkpoint_conn is None:  # used by one thread at a time (one checkpoint at a time)
-                self._checkpoint_conn = atrest.connect(self.path, self._key, isolation_level=None,
-                                                       check_same_thread=False)
+                conn = atrest.connect(self.path, self._key, isolation_level=None, check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}").close()
+                self._checkpoint_conn = conn
             self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
         except sqlite3.Error as exc:  # the next one retries; the WAL only grows meanwhile
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 
@@ -284,6 +347,15 @@ class Database:
                     return cursor.rowcount
             return int(await self._in_worker(job))
         return await self._on_loop(_rowcount, sql, params)
+
+    async def execute_all(self, statements: Sequence[str]) -> None:
+        """Run several statements (no parameters) one after the other in one job on the worker
+        thread: no loop-side statement runs between them, so nothing else on this connection
+        sees the state between two of them (a table dropped and its copy not yet renamed)."""
+        async def job(worker: aiosqlite.Connection) -> None:
+            for sql in statements:
+                await (await worker.execute(sql)).close()
+        await self._in_worker(job)
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one INSERT; returns the new row's ID (0 if nothing was inserted)."""

@@ -24,6 +24,11 @@ _INFO_PREFIX = b"organizer-bot/v1/"
 MIN_KEY_BYTES = 32
 
 
+def random_id() -> int:
+    """A random positive 62-bit row ID: IDs of member-linked rows follow no order (issue #17)."""
+    return int.from_bytes(os.urandom(8), "big") >> 2 or 1
+
+
 class Keyring:
     """Derives per-purpose keys from the master hash key."""
 

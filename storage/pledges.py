@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from storage.db import Database, Schema
 from storage.hashing import Keyring
+from storage.times import day_s
 
 TITLE = "pledge-title"  # purposes of the seals (and of room refs)
 ROOM = "pledge-room"
@@ -33,7 +34,7 @@ SCHEMA = Schema(
             per_company INTEGER NOT NULL DEFAULT 0,
             deadline INTEGER,                     -- unix seconds (UTC)
             zone TEXT NOT NULL DEFAULT 'UTC',     -- IANA zone the deadline was given in
-            created_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,          -- since step 5 the start of its day (UTC)
             closed_at INTEGER,                    -- set once; the final result was announced then
             announced INTEGER NOT NULL DEFAULT 0  -- overall threshold announced (never reset)
         );
@@ -139,6 +140,18 @@ SCHEMA = Schema(
                 AND announced = 0;
         END;
         """,
+        # 5 (issue #17): no time finer than a day in clear where only retention could read it:
+        # created_at becomes the start of its day. (closed_at stays exact for now: `!pledge info`
+        # shows it, and the pledge commands, being changed elsewhere, close without the keyring
+        # that sealing needs; see SECURITY.md.)
+        """
+        UPDATE pledges SET created_at = created_at / 86400 * 86400;
+        """,
+        # 6 (issue #17): closed_at becomes the start of its day too (the close itself is announced
+        # at its time; `!pledge info` shows the day). Retention reads it to the day.
+        """
+        UPDATE pledges SET closed_at = closed_at / 86400 * 86400 WHERE closed_at IS NOT NULL;
+        """,
     ],
 )
 
@@ -190,7 +203,7 @@ async def create(
         "INSERT OR IGNORE INTO pledges (slug, title_sealed, goal, threshold, per_company, deadline, zone, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (slug, keyring.seal(TITLE, title), goal, threshold, int(per_company), None if deadline is None else _ts(deadline),
-         zone, _ts(now)),
+         zone, day_s(now)),
     )
 
 
@@ -213,9 +226,10 @@ async def all_slugs(db: Database) -> list[str]:
 
 
 async def close(db: Database, pledge_id: int, now: datetime) -> bool:
-    """Close an open pledge; ``False`` if it was closed already (so results post once)."""
+    """Close an open pledge; ``False`` if it was closed already (so results post once). The
+    close is kept to the day (``storage/times.py``)."""
     return await db.execute(
-        "UPDATE pledges SET closed_at=? WHERE id=? AND closed_at IS NULL", (_ts(now), pledge_id)
+        "UPDATE pledges SET closed_at=? WHERE id=? AND closed_at IS NULL", (day_s(now), pledge_id)
     ) > 0
 
 

@@ -2,7 +2,7 @@
 
 Each domain registers a hook in :data:`commands.base.RETENTION_HOOKS` that deletes its own
 old rows; this module only keeps the time of the last run (in ``meta``) and runs the hooks
-plus the expiry of the bot's handled-event marks. The scheduler drives it through the
+plus the expiry of the bot's handled-event marks and of pending confirmations. The scheduler drives it through the
 ``retention`` due source in :mod:`commands.admin`.
 """
 
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from storage import core
+from storage import actions, core
 from storage.db import Database
 
 log = logging.getLogger("organizer_bot.retention")
@@ -50,6 +50,7 @@ async def run(db: Database, now: datetime, days: int, hooks: Sequence[Hook]) -> 
     for hook in hooks:
         records += int(await hook(db, cutoff))
     handled = await core.expire_handled(db, now.timestamp())
+    records += await actions.expire_confirmations(db, now)  # expired codes, whatever the retention days
     await db.set_meta(LAST_RUN_KEY, repr(now.timestamp()))
     log.info("retention: deleted %d records older than %d days and %d expired event marks",
              records, days, handled)

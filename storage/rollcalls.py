@@ -17,9 +17,11 @@ from typing import Any
 
 from storage.db import Database, Schema
 from storage.hashing import Keyring
+from storage.times import day_s
 
 TITLE = "rollcall-title"  # purposes of the seals
 ROOM = "rollcall-room"
+CLOSED = "rollcall-closed"  # the exact close time, shown in listings
 
 SCHEMA = Schema(
     "rollcalls",
@@ -105,6 +107,53 @@ SCHEMA = Schema(
             UPDATE rollcall_changes SET token = random() WHERE rollcall_id = OLD.rollcall_id;
         END;
         """,
+        # 4: answers become a WITHOUT ROWID table (issue #17): a rowid table kept the order members
+        # answered in (rowids count up, and cells follow them). Rows are copied in key order (the
+        # keyed member reference), the count triggers recreated as they were; counts unchanged.
+        """
+        CREATE TABLE rollcall_answers_v4 (
+            rollcall_id INTEGER NOT NULL REFERENCES rollcalls(id) ON DELETE CASCADE,
+            member_ref BLOB NOT NULL,         -- member.ref("rollcall:<id>")
+            company_key TEXT NOT NULL,        -- commands.companies.normalize(...) or a canonical key
+            company_display TEXT NOT NULL,    -- employer name to show (never a member identifier)
+            PRIMARY KEY (rollcall_id, member_ref)
+        ) WITHOUT ROWID;
+        INSERT INTO rollcall_answers_v4 (rollcall_id, member_ref, company_key, company_display)
+            SELECT rollcall_id, member_ref, company_key, company_display FROM rollcall_answers
+            ORDER BY rollcall_id, member_ref;
+        DROP TABLE rollcall_answers;
+        ALTER TABLE rollcall_answers_v4 RENAME TO rollcall_answers;
+        CREATE TRIGGER rollcall_answers_count_insert AFTER INSERT ON rollcall_answers BEGIN
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER rollcall_answers_count_delete AFTER DELETE ON rollcall_answers BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+        END;
+        CREATE TRIGGER rollcall_answers_count_update AFTER UPDATE OF rollcall_id, company_key, company_display
+        ON rollcall_answers
+        WHEN OLD.rollcall_id IS NOT NEW.rollcall_id OR OLD.company_key IS NOT NEW.company_key
+            OR OLD.company_display IS NOT NEW.company_display BEGIN
+            UPDATE rollcall_counts SET n = n - 1 WHERE rollcall_id = OLD.rollcall_id
+                AND company_key = OLD.company_key AND company_display = OLD.company_display;
+            DELETE FROM rollcall_counts WHERE rollcall_id = OLD.rollcall_id AND company_key = OLD.company_key
+                AND company_display = OLD.company_display AND n <= 0;
+            INSERT INTO rollcall_counts (rollcall_id, company_key, company_display, n)
+                VALUES (NEW.rollcall_id, NEW.company_key, NEW.company_display, 1)
+                ON CONFLICT (rollcall_id, company_key, company_display) DO UPDATE SET n = n + 1;
+        END;
+        """,
+        # 5 (issue #17): no time finer than a day in clear. created_at and closed_at become the
+        # start of their day (closed_at: open or not, and retention); the exact close time, which
+        # listings show, is sealed in closed_sealed (rows closed before this step show their day).
+        """
+        ALTER TABLE rollcalls ADD COLUMN closed_sealed BLOB;
+        UPDATE rollcalls SET created_at = created_at / 86400 * 86400, closed_at = closed_at / 86400 * 86400;
+        """,
     ],
 )
 
@@ -134,14 +183,21 @@ class RollCall:
         return self.closed_at is None
 
 
-_COLUMNS = "id, slug, title_sealed, room_sealed, created_at, closes_at, closed_at, snapshot, snapshot_at"
+_COLUMNS = "id, slug, title_sealed, room_sealed, created_at, closes_at, closed_at, snapshot, snapshot_at, closed_sealed"
 
 
 def _row(keyring: Keyring, r: Any) -> RollCall:
     created = _dt(r[4])
     assert created is not None
-    return RollCall(r[0], r[1], keyring.unseal(TITLE, r[2]), _room(keyring, r[3]), created, _dt(r[5]), _dt(r[6]),
-                    json.loads(r[7]) if r[7] else None, _dt(r[8]))
+    return RollCall(r[0], r[1], keyring.unseal(TITLE, r[2]), _room(keyring, r[3]), created, _dt(r[5]),
+                    _closed(keyring, r[6], r[9]), json.loads(r[7]) if r[7] else None, _dt(r[8]))
+
+
+def _closed(keyring: Keyring, day: int | None, sealed: bytes | None) -> datetime | None:
+    """The exact close time (sealed), or the day's start for a row closed before step 5."""
+    if day is None:
+        return None
+    return _dt(int(keyring.unseal(CLOSED, bytes(sealed)))) if sealed is not None else _dt(day)
 
 
 def _room(keyring: Keyring, sealed: bytes | None) -> str | None:
@@ -158,7 +214,7 @@ async def create(db: Database, keyring: Keyring, slug: str, title: str, room_id:
     return await db.insert(
         "INSERT OR IGNORE INTO rollcalls (slug, title_sealed, room_sealed, created_at, closes_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        (slug, keyring.seal(TITLE, title), None if room_id is None else keyring.seal(ROOM, room_id), _ts(now),
+        (slug, keyring.seal(TITLE, title), None if room_id is None else keyring.seal(ROOM, room_id), day_s(now),
          _ts(closes_at)),
     )
 
@@ -175,11 +231,13 @@ async def open_rollcalls(db: Database, keyring: Keyring) -> list[RollCall]:
 
 async def recent_closed(db: Database, keyring: Keyring, since: datetime, limit: int = 10) -> list[RollCall]:
     rows = await db.fetchall(
-        f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NOT NULL AND closed_at >= ? "
-        "ORDER BY closed_at DESC, id DESC LIMIT ?",
-        (_ts(since), limit),
+        f"SELECT {_COLUMNS} FROM rollcalls WHERE closed_at IS NOT NULL AND closed_at >= ?",
+        (day_s(since),),
     )
-    return [_row(keyring, r) for r in rows]
+    found = [_row(keyring, r) for r in rows]  # closed_at in clear is a day: the order comes from the seal
+    found = [rc for rc in found if rc.closed_at is not None and rc.closed_at >= since.replace(microsecond=0)]
+    found.sort(key=lambda rc: (rc.closed_at, rc.id), reverse=True)
+    return found[:limit]
 
 
 async def all_rollcalls(db: Database, keyring: Keyring) -> list[RollCall]:
@@ -201,10 +259,12 @@ async def next_close(db: Database) -> datetime | None:
     return _dt(row[0]) if row and row[0] is not None else None
 
 
-async def close(db: Database, rollcall_id: int, now: datetime) -> bool:
-    """Mark closed; ``False`` if it already was (so the final tallies are posted once)."""
+async def close(db: Database, keyring: Keyring, rollcall_id: int, now: datetime) -> bool:
+    """Mark closed; ``False`` if it already was (so the final tallies are posted once). The day
+    is kept in clear (retention, recent listings), the exact time sealed (shown in listings)."""
     changed = await db.execute(
-        "UPDATE rollcalls SET closed_at=? WHERE id=? AND closed_at IS NULL", (_ts(now), rollcall_id)
+        "UPDATE rollcalls SET closed_at=?, closed_sealed=? WHERE id=? AND closed_at IS NULL",
+        (day_s(now), keyring.seal(CLOSED, str(_ts(now))), rollcall_id),
     )
     return changed > 0
 

@@ -4,11 +4,18 @@ A database gets every table whatever its opener imported: the list is here, not 
 import side effects. A new domain module declares its ``SCHEMA`` and is added below; its name
 and released steps never change afterwards (``schema_versions`` holds each domain's version).
 No domain refers to another's tables, so the order is only the one the bot has always used.
+
+:data:`MEMBER_TABLES` lists every table whose rows stand for one member's act (a keyed member
+reference in the row): each is ``WITHOUT ROWID`` with a key that starts with keyed hashes or
+random IDs, and :mod:`storage.rebuild` rewrites them in key order on a schedule, so neither the
+B-tree nor the cells inside a page keep the order members acted in (issue #17).
 """
 
 from __future__ import annotations
 
-from storage import actions, campaign, companies, contracts, pledges, prefs, rollcalls, undecrypted
+from dataclasses import dataclass
+
+from storage import actions, campaign, companies, contracts, pledges, polls, prefs, rollcalls, undecrypted
 from storage.db import CORE, Schema
 
 DOMAINS: tuple[Schema, ...] = (
@@ -21,4 +28,34 @@ DOMAINS: tuple[Schema, ...] = (
     undecrypted.SCHEMA,
     campaign.SCHEMA,
     prefs.SCHEMA,
+    polls.SCHEMA,
 )
+
+
+@dataclass(frozen=True)
+class MemberTable:
+    """A table rebuilt on schedule, and the columns of its primary key, in key order: every table
+    with a keyed member reference, and the per-company tables whose rows appear when a member
+    signs or answers for a company first (their order would tell which company the first,
+    the fifth… member named)."""
+
+    name: str
+    key: tuple[str, ...]
+
+
+MEMBER_TABLES: tuple[MemberTable, ...] = (
+    MemberTable("pledge_signers", ("pledge_id", "member_ref")),
+    MemberTable("rollcall_answers", ("rollcall_id", "member_ref")),
+    MemberTable("personal_reminders", ("id",)),  # random IDs (storage.hashing.random_id)
+    MemberTable("member_flags", ("member_ref", "flag")),
+    MemberTable("confirmations", ("room_ref", "code")),
+    MemberTable("undecrypted", ("id",)),  # random IDs
+    MemberTable("member_prefs", ("member_ref", "name")),
+    MemberTable("poll_votes", ("poll_id", "member_ref")),
+    MemberTable("pledge_counts", ("pledge_id", "company")),
+    MemberTable("pledge_companies", ("pledge_id", "company")),
+    MemberTable("rollcall_counts", ("rollcall_id", "company_key", "company_display")),
+)
+# Tables with a keyed member reference that are not rebuilt, and why (the inventory is checked
+# by tests/unit/test_rebuild.py):
+NOT_REBUILT: dict[str, str] = {}

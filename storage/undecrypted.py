@@ -4,7 +4,8 @@ A row is found by the keyed reference of its event ID (one row per event) and of
 session ID (a key that arrives for that session finds its rows), and by the keyed reference of
 its sender (so ``!forget`` finds a member's rows). The event itself, its room and the time it
 arrived are sealed (AES-GCM) under this domain's purpose; nothing else is in clear: the expiry
-is a day number. The flag saying "told about an unreadable message" is a member flag of
+is a day number, and the row ID is random (rows are ordered by the sealed arrival time, so
+neither the B-tree nor an ID keeps the order they came in; issue #17). The flag saying "told about an unreadable message" is a member flag of
 :class:`storage.core.EventBook` whose value is a day number, never a finer time.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.db import Database, Schema
-from storage.hashing import Keyring, Member
+from storage.hashing import Keyring, Member, random_id
 
 SEAL = "undecrypted"
 KEEP_DAYS = 2  # a key that has not come in a day or two is not coming
@@ -42,7 +43,29 @@ SCHEMA = Schema(
         CREATE INDEX undecrypted_member ON undecrypted (member_ref);
         CREATE INDEX undecrypted_graced ON undecrypted (graced);
         CREATE INDEX undecrypted_expiry ON undecrypted (expires_day);
+        """,
+        # 2 (issue #17): a random ID in a WITHOUT ROWID table instead of a counting one (the order
+        # is the sealed arrival time's); rows kept, indexes recreated
         """
+        CREATE TABLE undecrypted_v2 (
+            id INTEGER PRIMARY KEY,             -- storage.hashing.random_id()
+            event_ref BLOB NOT NULL UNIQUE,
+            session_ref BLOB NOT NULL,
+            member_ref BLOB NOT NULL,
+            sealed BLOB NOT NULL,
+            expires_day INTEGER NOT NULL,
+            graced INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        INSERT INTO undecrypted_v2 (id, event_ref, session_ref, member_ref, sealed, expires_day, graced)
+            SELECT abs(random() >> 2), event_ref, session_ref, member_ref, sealed, expires_day, graced
+            FROM undecrypted ORDER BY event_ref;
+        DROP TABLE undecrypted;
+        ALTER TABLE undecrypted_v2 RENAME TO undecrypted;
+        CREATE INDEX undecrypted_session ON undecrypted (session_ref);
+        CREATE INDEX undecrypted_member ON undecrypted (member_ref);
+        CREATE INDEX undecrypted_graced ON undecrypted (graced);
+        CREATE INDEX undecrypted_expiry ON undecrypted (expires_day);
+        """,
     ],
 )
 
@@ -57,6 +80,7 @@ class Waiting:
     seen: float
     dm: bool
     graced: bool
+    arrival: int = 0  # nanoseconds when kept (sealed): orders rows kept within the same ``seen``
 
     @property
     def sender(self) -> str:
@@ -76,16 +100,18 @@ async def keep(db: Database, keyring: Keyring, room_id: str, source: dict[str, A
     """Keep an event (once: a second copy of the same event is ignored); returns whether it is new.
     Beyond ``cap`` rows the oldest are dropped."""
     now = time.time() if now is None else now
-    blob = json.dumps({"room_id": room_id, "event": source, "seen": now, "dm": dm})
-    new = await db.insert(
-        "INSERT OR IGNORE INTO undecrypted (event_ref, session_ref, member_ref, sealed, expires_day) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (keyring.ref("undecrypted:event", str(source.get("event_id", ""))),
+    blob = json.dumps({"room_id": room_id, "event": source, "seen": now, "dm": dm, "arrival": time.time_ns()})
+    new = await db.execute(
+        "INSERT OR IGNORE INTO undecrypted (id, event_ref, session_ref, member_ref, sealed, expires_day) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (random_id(), keyring.ref("undecrypted:event", str(source.get("event_id", ""))),
          keyring.ref("undecrypted:session", session_id), _member_ref(keyring, str(source.get("sender", ""))),
          keyring.seal(SEAL, blob), today(now) + KEEP_DAYS),
     )
-    if new:
-        await db.execute("DELETE FROM undecrypted WHERE id <= ?", (new - cap,))
+    if new and await count(db) > cap:  # a flood: the oldest go (the order is sealed, so unseal)
+        oldest = await every(db, keyring)
+        for waiting in oldest[:len(oldest) - cap]:
+            await forget(db, waiting.id)
     return bool(new)
 
 
@@ -95,7 +121,12 @@ def _member_ref(keyring: Keyring, user_id: str) -> bytes:
 
 def _waiting(keyring: Keyring, row: Any) -> Waiting:
     data = json.loads(keyring.unseal(SEAL, row[1]))
-    return Waiting(row[0], data["room_id"], data["event"], float(data["seen"]), bool(data["dm"]), bool(row[2]))
+    return Waiting(row[0], data["room_id"], data["event"], float(data["seen"]), bool(data["dm"]), bool(row[2]),
+                   int(data.get("arrival", 0)))
+
+
+def _oldest_first(kept: list[Waiting]) -> list[Waiting]:
+    return sorted(kept, key=lambda w: (w.seen, w.arrival))
 
 
 async def for_sessions(db: Database, keyring: Keyring, session_ids: list[str]) -> list[Waiting]:
@@ -104,18 +135,18 @@ async def for_sessions(db: Database, keyring: Keyring, session_ids: list[str]) -
     for session_id in dict.fromkeys(session_ids):
         rows += await db.fetchall("SELECT id, sealed, graced FROM undecrypted WHERE session_ref=?",
                                   (keyring.ref("undecrypted:session", session_id),))
-    return sorted((_waiting(keyring, row) for row in rows), key=lambda w: w.id)
+    return _oldest_first([_waiting(keyring, row) for row in rows])
 
 
 async def every(db: Database, keyring: Keyring) -> list[Waiting]:
-    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted ORDER BY id")
-    return [_waiting(keyring, row) for row in rows]
+    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted")
+    return _oldest_first([_waiting(keyring, row) for row in rows])
 
 
 async def ungraced(db: Database, keyring: Keyring) -> list[Waiting]:
     """Kept events whose grace period has not been dealt with yet (see :func:`mark_graced`)."""
-    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted WHERE graced=0 ORDER BY id")
-    return [_waiting(keyring, row) for row in rows]
+    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted WHERE graced=0")
+    return _oldest_first([_waiting(keyring, row) for row in rows])
 
 
 async def mark_graced(db: Database, waiting_id: int) -> None:

@@ -37,7 +37,7 @@ What this module does not do, on purpose:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -78,8 +78,9 @@ def _check_k(k: int) -> None:
 
 FEWER = N_("fewer than {k}")
 AT_LEAST = N_("at least {n}")
+MORE_THAN = N_("more than {n}")
 OTHER_COMPANIES = N_("Other companies")
-_WORDED = re.compile(r"(fewer than|at least) (\d+)")
+_WORDED = re.compile(r"(fewer than|at least|more than) (\d+)")
 
 
 def fewer_than(k: int) -> str:
@@ -96,6 +97,8 @@ def in_words(shown: str, gettext: Callable[[str], str]) -> str:
         return shown
     if found[1] == "fewer than":
         return gettext(FEWER).format(k=found[2])
+    if found[1] == "more than":
+        return gettext(MORE_THAN).format(n=found[2])
     return gettext(AT_LEAST).format(n=found[2])
 
 
@@ -156,3 +159,33 @@ def _total(named_sum: int, pool: int, k: int) -> tuple[str, int | None]:
     if pool == 0 or pool >= k:
         return str(named_sum + pool), named_sum + pool
     return (AT_LEAST.format(n=named_sum) if named_sum else fewer_than(k)), None
+
+
+def suppress_votes(voters: int, counts: Sequence[int], k: int = DEFAULT_MIN_CELL,
+                   multi: bool = False) -> tuple[str, list[str]] | None:
+    """A poll's result under the rule: ``None`` (no result at all) with fewer than k voters;
+    else the voters' figure and one figure per option.
+
+    One choice per vote: an option of 1..k-1 votes reads "fewer than k"; the total is the rule's
+    total (exact, or "at least X" when the small options add up to 1..k-1), so the total minus
+    the exact options never isolates a small group. Several choices per vote: the options do
+    not add up to the voters, but the voters minus an option counts those who did not choose it,
+    so an option that all but 1..k-1 voters chose reads "more than voters-k"; the voters (at
+    least k) are exact."""
+    _check_k(k)
+    if voters < k:
+        return None
+    if not multi:
+        shown = [str(n) if n == 0 or n >= k else fewer_than(k) for n in counts]
+        named = sum(n for n in counts if n >= k)
+        total, _exact = _total(named, voters - named, k)
+        return total, shown
+    figures = []
+    for n in counts:
+        if 0 < n < k:
+            figures.append(fewer_than(k))
+        elif 0 < voters - n < k:
+            figures.append(MORE_THAN.format(n=voters - k))
+        else:
+            figures.append(str(n))
+    return str(voters), figures

@@ -35,6 +35,14 @@ async def test_the_at_rest_comparison_runs_each_variant(tmp_path: Path, monkeypa
         assert atrest.is_plaintext(tmp_path / str(i) / "bot.db") == (variant == "plaintext")
 
 
+async def test_the_rebuild_cost_runs_with_its_floors(tmp_path: Path) -> None:
+    from bench import rebuild_cost
+
+    result = await rebuild_cost.measure(tmp_path, rows=200, repeat=1)
+    assert set(result) == {"empty", "scan", "rebuild", "checkpoint", "db_mb"}
+    assert result["rebuild"] > result["empty"] > 0
+
+
 async def test_seeded_commands_see_the_seeded_campaign(tmp_path: Path) -> None:
     from tests.fakes import DM, make_world, texts
 

@@ -147,8 +147,11 @@ async def play(ops: list[tuple[Any, ...]]) -> None:
                     if kind == "cascade":  # only ON DELETE CASCADE removes the rows
                         await db.execute(f"DELETE FROM {table} WHERE id=?", (ids[index],))  # noqa: S608
                     else:
+                        if op[1] == "pledge":
+                            await pledges.close(db, ids[index], NOW - timedelta(days=100))
+                        else:
+                            await rollcalls.close(db, KEYRING, ids[index], NOW - timedelta(days=100))
                         store: Any = pledges if op[1] == "pledge" else rollcalls
-                        await store.close(db, ids[index], NOW - timedelta(days=100))
                         await store.delete_closed_before(db, NOW - timedelta(days=30))
                     ids[index] = await make(db, f"x{next(slugs)}")
             await check(db)

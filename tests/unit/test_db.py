@@ -151,3 +151,58 @@ async def test_backup_copies_committed_rows_only(tmp_path):
                 await db.backup(tmp_path / "inside.db")
     finally:
         await db.close()
+
+
+async def test_a_deleted_row_leaves_no_bytes_in_the_file_or_wal_after_the_next_checkpoint(tmp_path):
+    """secure_delete zeroes the deleted cell; the checkpoint that follows the delete copies the
+    zeroed page into the file and truncates the WAL, which held the page's older images.
+    (Plaintext here, so the bytes can be searched; the forensic suite does it decrypted.)"""
+    db = await Database.open(tmp_path / "bot.db")
+    marker = b"FORGET-ME-" * 8
+    try:
+        await db.execute("CREATE TABLE m (ref BLOB PRIMARY KEY, n INTEGER) WITHOUT ROWID")
+        async with db.transaction():
+            for i in range(50):
+                await db.execute("INSERT INTO m VALUES (?, ?)", (bytes([i]) * 32, i))
+            await db.execute("INSERT INTO m VALUES (?, 99)", (marker,))
+        await db.checkpoint()  # the row is in the file now
+        assert marker in (tmp_path / "bot.db").read_bytes()
+        async with db.transaction():
+            await db.execute("INSERT INTO m VALUES (?, 100)", (b"\xff" * 32,))  # the page changes again
+        async with db.transaction():
+            await db.execute("DELETE FROM m WHERE ref=?", (marker,))
+            db.checkpoint_after_commit()
+        assert db._checkpointer is not None
+        await db._checkpointer
+        assert (tmp_path / "bot.db-wal").stat().st_size == 0
+        for name in ("bot.db", "bot.db-wal"):
+            assert marker[:16] not in (tmp_path / name).read_bytes(), name
+        assert (await db.fetchone("SELECT count(*) FROM m"))[0] == 51
+    finally:
+        await db.close()
+
+
+async def test_a_checkpoint_asked_for_while_one_runs_runs_after_it(tmp_path, monkeypatch):
+    """A `!forget` committed while a checkpoint is running must not wait for the next regular
+    one (100 commits later): its requested checkpoint runs once the running one ends."""
+    db = await _open(tmp_path)
+    calls = []
+
+    def slow_checkpoint() -> None:
+        calls.append(time.monotonic())
+        time.sleep(0.2)
+
+    monkeypatch.setattr(db, "_checkpoint", slow_checkpoint)
+    try:
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ('a')")
+            db.checkpoint_after_commit()
+        await asyncio.sleep(0.05)  # the first is running now
+        async with db.transaction():
+            await db.execute("DELETE FROM t")
+            db.checkpoint_after_commit()
+        assert db._checkpointer is not None
+        await db._checkpointer
+        assert len(calls) == 2 and calls[1] - calls[0] >= 0.2
+    finally:
+        await db.close()

@@ -113,7 +113,7 @@ async def test_a_spanish_room_gets_its_rollcall_in_spanish_and_english_readers_k
                                       user=COORD, role=C, room=ROOM))
     assert started.startswith("**Pase de lista `paro`: ¿Quién se suma al paro?**\n¿Quién se suma y de qué empresa?")
     assert "`!aquí <company>`" in started and "menos de 2 respuestas se cuentan juntas" in started
-    assert "\nCierre: Tue 24 Nov 2026 14:00 UTC." in started
+    assert "\nSe cierra el Tue 24 Nov 2026 14:00 UTC." in started
     for i in (1, 2):
         assert spanish(await world.run("!aquí Google", user=member(i), room=ROOM)) == "Registré tu respuesta."
     shown = spanish(await world.run("!rollcall", room=ROOM))
