@@ -14,6 +14,10 @@
 Times are parsed by :mod:`commands.common.timeparse` (the one parser) and stored in UTC; recurrences
 are computed on the wall clock of the action's zone. Reminders fire through the one scheduler
 (:func:`ActionsDue.fire`), which marks them done in the same transaction that queues the posts.
+
+Languages (issue #18): answers are in the reader's language (``ctx._``); what is posted (reminders,
+the link notice, personal reminders) is a function of the language (``commands.base.Localized``),
+worded by the codec for each destination: a room in the room's language, a DM in its member's.
 """
 
 from __future__ import annotations

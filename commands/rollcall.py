@@ -16,6 +16,9 @@ Privacy decisions:
   (an as-typed employer with fewer than k answers must never be displayed).
 * Nobody, coordinators and admins included, can read an individual answer through the bot;
   ``!mydata`` shows a member their own answers.
+* Languages (issue #18): answers are in the reader's language; the final tallies posted to the
+  room a roll-call was started in are worded for that room, never in the closer's language, and
+  what goes to a member's DM is in that member's own language.
 """
 
 from __future__ import annotations
