@@ -14,6 +14,10 @@
 Times are parsed by :mod:`commands.common.timeparse` (the one parser) and stored in UTC; recurrences
 are computed on the wall clock of the action's zone. Reminders fire through the one scheduler
 (:func:`ActionsDue.fire`), which marks them done in the same transaction that queues the posts.
+
+Languages (issue #18): answers are in the reader's language (``ctx._``); what is posted (reminders,
+the link notice, personal reminders) is a function of the language (``commands.base.Localized``),
+worded by the codec for each destination: a room in the room's language, a DM in its member's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import re
 import secrets
 import zoneinfo
 from datetime import datetime, timedelta
+from functools import partial
 
 from commands.base import (
     Args,
@@ -42,8 +47,8 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.i18n import N_
-from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
+from commands.common.i18n import N_, translations
+from commands.common.recurrence import Gettext, Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, format_when, parse_when
 from commands.options import Found, Options, Words
@@ -55,7 +60,7 @@ CONFIRM_WINDOW = timedelta(minutes=5)
 MAX_TEXT = 1000
 MAX_LISTED = 25
 LATE_AFTER = timedelta(seconds=5)  # a reminder sent later than this says it is late
-LATE_NOTE = "\n(Late: I was offline when this was due.)"
+LATE_NOTE = N_("(Late: I was offline when this was due.)")  # on a line of its own under the reminder
 
 _SECONDS = re.compile(r"(\d{1,5})s", re.IGNORECASE)
 
@@ -63,69 +68,81 @@ _SECONDS = re.compile(r"(\d{1,5})s", re.IGNORECASE)
 # ---------------------------------------------------------------- parsing helpers
 
 
-ACTION_EXAMPLE = "action add tomorrow 9am | Call the council"
-REMIND_EXAMPLE = "remind me tomorrow 9am | Bring the flyers"
-
-
-def _when_text_options(example: str) -> Options:
+def _when_text_options(split_missing: str) -> Options:
     """``<when> | <text> [--remind …] [--every …]``: options are read after the ``|``, and any
     other ``--word`` is part of the text."""
-    return Options({"remind": Words(), "every": Words()}, free_text=True, split="|",
-                   split_missing=f"Put a `|` between the time and the text, like `{{prefix}}{example}`.")
+    return Options({"remind": Words(), "every": Words()}, free_text=True, split="|", split_missing=split_missing)
 
 
-ACTION_OPTIONS = _when_text_options(ACTION_EXAMPLE)
-REMIND_OPTIONS = _when_text_options(REMIND_EXAMPLE)
+ACTION_OPTIONS = _when_text_options(N_("Put a `|` between the time and the text, like "
+                                       "`{prefix}action add tomorrow 9am | Call the council`."))
+REMIND_OPTIONS = _when_text_options(N_("Put a `|` between the time and the text, like "
+                                       "`{prefix}remind me tomorrow 9am | Bring the flyers`."))
+ACTION_NO_TEXT = N_("Say what the action is after the `|`, like `{prefix}action add tomorrow 9am | Call the council`.")
+REMIND_NO_TEXT = N_("Say what the action is after the `|`, like `{prefix}remind me tomorrow 9am | Bring the flyers`.")
 
 
-def when_and_text(options: Options, example: str, args: Args, prefix: str) -> Found:
+def when_and_text(ctx: Context, options: Options, no_text: str, args: Args) -> Found:
     """Parse ``<when> | <text> [options]``: ``head`` is the time, ``text`` the action's text."""
-    found = options.parse(args.rest, prefix)
+    found = options.parse(args.rest, ctx.prefix, ctx._)
     if not found.text:
-        raise UsageError(f"Say what the action is after the `|`, like `{prefix}{example}`.")
+        raise UsageError(ctx._(no_text).format(prefix=ctx.prefix))
     if len(found.text) > MAX_TEXT:
-        raise CommandError(f"That text is too long (over {MAX_TEXT} characters). Shorten it.")
+        raise CommandError(_too_long(ctx))
     return found
 
 
-def leads_seconds(text: str) -> list[int]:
+def _too_long(ctx: Context) -> str:
+    return ctx._("That text is too long (over {n} characters). Shorten it.").format(n=MAX_TEXT)
+
+
+def leads_seconds(text: str, _: Gettext) -> list[int]:
     """Lead times in seconds, largest first. The time parser's ``parse_leads`` reads w/d/h/m;
     whole seconds (``30s``) are accepted here too, for short tests and drills."""
     items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
     seconds = {int(m[1]) for item in items if (m := _SECONDS.fullmatch(item))}
     others = [item for item in items if not _SECONDS.fullmatch(item)]
     if any(s <= 0 for s in seconds):
-        raise CommandError("`0s` is no time at all. Use at least `1s`.")
+        raise CommandError(_("`0s` is no time at all. Use at least `1s`."))
     if others:
-        seconds |= {int(lead.total_seconds()) for lead in parse_leads(",".join(others))}
+        seconds |= {int(lead.total_seconds()) for lead in parse_leads(",".join(others), _)}
     if not seconds:
-        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
+        raise CommandError(_("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes)."))
     return sorted(seconds, reverse=True)
 
 
-def describe_lead(seconds: int) -> str:
+# Durations and times are worded by commands.common.timeparse (format_duration, format_when), the
+# one place that formats them; seconds, "now" and the joining words are worded here.
+
+
+def describe_lead(seconds: int, lang: str = "en") -> str:
     if seconds < 60:
-        return f"{seconds} second{'' if seconds == 1 else 's'}"
+        return translations(lang).ngettext("{n} second", "{n} seconds", seconds).format(n=seconds)
     return format_duration(seconds)
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _and(items: list[str], lang: str = "en") -> str:
+    if len(items) == 1:
+        return items[0]
+    return translations(lang).gettext("{first} and {last}").format(first=", ".join(items[:-1]), last=items[-1])
 
 
-def until(delta: timedelta) -> str:
+def until(delta: timedelta, lang: str = "en") -> str:
+    t = translations(lang)
     seconds = delta.total_seconds()
     if seconds <= 0:
-        return "now"
+        return t.gettext("now")
     if seconds < 60:
-        return f"in {int(seconds + 0.5)} seconds"
-    return f"in {format_duration(seconds)}"
+        n = int(seconds + 0.5)
+        return t.ngettext("in {n} second", "in {n} seconds", n).format(n=n)
+    return t.gettext("in {duration}").format(duration=format_duration(seconds))
 
 
-def _number(token: str, prefix: str) -> int:
+def _number(ctx: Context, token: str) -> int:
     raw = token.lstrip("#")
     if not re.fullmatch(r"\d{1,9}", raw):
-        raise UsageError(f"{code(token, 20)} is not an action number. The numbers are shown by `{prefix}actions`.")
+        raise UsageError(ctx._("{token} is not an action number. The numbers are shown by `{prefix}actions`.").format(
+            token=code(token, 20), prefix=ctx.prefix))
     return int(raw)
 
 
@@ -133,10 +150,11 @@ def _zone(ctx: Context | Env) -> str:
     return ctx.settings.BOT_DEFAULT_TIMEZONE
 
 
-def _rec_text(action: store.Action) -> str:
+def _rec_text(action: store.Action, _: Gettext) -> str:
     if not action.recurrence:
-        return "once"
-    return Recurrence.from_spec(action.recurrence).describe(action.anchor.astimezone(zoneinfo.ZoneInfo(action.zone)))
+        return _("once")
+    anchor = action.anchor.astimezone(zoneinfo.ZoneInfo(action.zone))
+    return Recurrence.from_spec(action.recurrence).describe(anchor, _)
 
 
 # ---------------------------------------------------------------- actions
@@ -148,17 +166,17 @@ def _rec_text(action: store.Action) -> str:
     summary=N_("Schedule an action in this room; I post reminders before it and when it starts."),
     role=Role.ROOM_COORDINATOR,
     example="action add 2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h",
-    details="The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
-            "`in 2 hours`, `next monday 10:00`); without a zone it is in the bot's default zone. "
-            "`--remind` takes lead times (`w` weeks, `d` days, `h` hours, `m` minutes, `s` seconds). "
-            "`--every` repeats it: `day`, `weekday`, `week`, `month` or a cron line like `0 9 * * 1-5`.",
+    details=N_("The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
+               "`in 2 hours`, `next monday 10:00`); without a zone it is in the bot's default zone. "
+               "`--remind` takes lead times (`w` weeks, `d` days, `h` hours, `m` minutes, `s` seconds). "
+               "`--every` repeats it: `day`, `weekday`, `week`, `month` or a cron line like `0 9 * * 1-5`."),
 )
 async def action_add(ctx: Context, args: Args) -> list[Output]:
-    found = when_and_text(ACTION_OPTIONS, ACTION_EXAMPLE, args, ctx.prefix)
+    found = when_and_text(ctx, ACTION_OPTIONS, ACTION_NO_TEXT, args)
     text = found.text
     when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
-    leads = leads_seconds(found["remind"]) if "remind" in found else []
-    recurrence = parse_recurrence(found["every"]) if "every" in found else None
+    leads = leads_seconds(found["remind"], ctx._) if "remind" in found else []
+    recurrence = parse_recurrence(found["every"], ctx._) if "every" in found else None
     zone = when.zone.key
     action_id = await store.add_action(ctx.db, ctx.keyring, room_id=ctx.room.room_id, text=text, zone=zone,
                                        anchor=when.local, recurrence=recurrence.spec if recurrence else None,
@@ -166,17 +184,22 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
     kept = await store.add_reminders(ctx.db, action_id, when.utc, leads, not_before=ctx.now)
     kept_leads = [lead for lead in kept if lead]
     skipped = [lead for lead in leads if lead not in kept]
-    reply = f"#{action_id} scheduled for {when.describe()}"
+
+    def leads_text(seconds: list[int]) -> str:
+        return _and([describe_lead(x, ctx.lang) for x in seconds], ctx.lang)
+
     if kept_leads:
-        reply += f"; reminders {_and([describe_lead(x) for x in kept_leads])} before."
+        said = [ctx._("#{id} scheduled for {when}; reminders {leads} before.").format(
+            id=action_id, when=when.describe(), leads=leads_text(kept_leads))]
     else:
-        reply += "; I'll post the reminder at that time."
+        said = [ctx._("#{id} scheduled for {when}; I'll post the reminder at that time.").format(
+            id=action_id, when=when.describe())]
     if skipped:
-        reply += f" Skipped {_and([describe_lead(x) for x in skipped])} before: that time has already passed."
+        said.append(ctx._("Skipped {leads} before: that time has already passed.").format(leads=leads_text(skipped)))
     if recurrence:
-        reply += f" Repeats {recurrence.describe(when.local)} ({zone})."
+        said.append(ctx._("Repeats {rule} ({zone}).").format(rule=recurrence.describe(when.local, ctx._), zone=zone))
     ctx.wake("scheduler")
-    return [Reply(reply)]
+    return [Reply(" ".join(said))]
 
 
 @command("actions", usage="actions", summary=N_("Upcoming actions this room gets reminders for."),
@@ -184,30 +207,31 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
 async def actions_list(ctx: Context, args: Args) -> list[Output]:
     found, total = await store.upcoming(ctx.db, ctx.keyring, ctx.room.room_id, limit=MAX_LISTED)
     if not found:
-        return [Reply(f"No upcoming actions here. A coordinator can add one with "
-                      f"`{ctx.prefix}action add tomorrow 9am | …`.")]
+        return [Reply(ctx._("No upcoming actions here. A coordinator can add one with "
+                            "`{prefix}action add tomorrow 9am | …`.").format(prefix=ctx.prefix))]
     rows = []
     for action, here in found:
-        row = f"**#{action.id}** {format_when(action.occurs_at, action.zone)}, {_rec_text(action)}: {action.text}"
+        row = f"**#{action.id}** {format_when(action.occurs_at, action.zone)}, {_rec_text(action, ctx._)}: {action.text}"
         if not here:
-            row += " (scheduled in another room)"
+            row += " " + ctx._("(scheduled in another room)")
         rows.append(row)
-    more = f"\n…and {total - len(found)} more." if total > len(found) else ""
-    return [Reply("**Upcoming actions**\n" + "\n".join(rows) + more)]
+    more = "\n" + ctx._("…and {n} more.").format(n=total - len(found)) if total > len(found) else ""
+    return [Reply("**" + ctx._("Upcoming actions") + "**\n" + "\n".join(rows) + more)]
 
 
 @command("action cancel", usage="action cancel <n>", summary=N_("Cancel an action scheduled in this room."),
          role=Role.ROOM_COORDINATOR, example="action cancel 12")
 async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
-        raise UsageError("Give the action's number.")
-    number = _number(args.tokens[0], ctx.prefix)
+        raise UsageError(ctx._("Give the action's number."))
+    number = _number(ctx, args.tokens[0])
     action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
     if action is None:
-        raise CommandError(f"There is no upcoming action #{number} in this room. See `{ctx.prefix}actions`.")
+        raise CommandError(ctx._("There is no upcoming action #{n} in this room. See `{prefix}actions`.").format(
+            n=number, prefix=ctx.prefix))
     await store.cancel_action(ctx.db, number)
     ctx.wake("scheduler")
-    return [Reply(f"Cancelled #{number}; no more reminders for it.")]
+    return [Reply(ctx._("Cancelled #{n}; no more reminders for it.").format(n=number))]
 
 
 @command(
@@ -216,29 +240,32 @@ async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     summary=N_("Type in another room: have this room also get action #n's reminders (or stop)."),
     role=Role.COORDINATOR,
     example="action rooms 12 add",
-    details="Typed in the room that should get the reminders. Adding asks you to confirm with "
-            "`{prefix}confirm CODE` in the room where the action was scheduled, so you must coordinate both rooms.",
+    details=N_("Typed in the room that should get the reminders. Adding asks you to confirm with "
+               "`{prefix}confirm CODE` in the room where the action was scheduled, so you must coordinate both "
+               "rooms."),
 )
 async def action_rooms(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 2 or args.tokens[1].lower() not in ("add", "remove"):
-        raise UsageError("Give the action's number and `add` or `remove`.")
-    number = _number(args.tokens[0], ctx.prefix)
+        raise UsageError(ctx._("Give the action's number and `add` or `remove`."))
+    number = _number(ctx, args.tokens[0])
     verb = args.tokens[1].lower()
     if verb == "remove":
         if not await store.unlink_room(ctx.db, ctx.keyring, number, ctx.room.room_id):
-            raise CommandError(f"This room does not get extra reminders for #{number}.")
-        return [Reply(f"This room no longer gets reminders for #{number}.")]
+            raise CommandError(ctx._("This room does not get extra reminders for #{n}.").format(n=number))
+        return [Reply(ctx._("This room no longer gets reminders for #{n}.").format(n=number))]
     action = await store.get_action(ctx.db, ctx.keyring, number)
     if action is None or action.cancelled:
-        raise CommandError(f"There is no upcoming action #{number}.")
+        raise CommandError(ctx._("There is no upcoming action #{n}.").format(n=number))
     if action.room_id == ctx.room.room_id:
-        raise CommandError(f"#{number} was scheduled in this room, so this room gets its reminders already.")
+        raise CommandError(ctx._("#{n} was scheduled in this room, so this room gets its reminders already.").format(
+            n=number))
     if ctx.room.room_id in await store.extra_rooms(ctx.db, ctx.keyring, number):
-        raise CommandError(f"This room already gets reminders for #{number}.")
+        raise CommandError(ctx._("This room already gets reminders for #{n}.").format(n=number))
     confirm = await _new_confirmation(ctx, action.room_id, "link",
                                       {"action": number, "room": ctx.room.room_id, "name": ctx.room.name})
-    return [Reply(f"To add this room to #{number}'s reminders, type `{ctx.prefix}confirm {confirm}` in the room "
-                  f"where #{number} was scheduled within 5 minutes (as a coordinator there).")]
+    return [Reply(ctx._("To add this room to #{n}'s reminders, type `{prefix}confirm {code}` in the room where #{n} "
+                        "was scheduled within 5 minutes (as a coordinator there).").format(
+        n=number, prefix=ctx.prefix, code=confirm))]
 
 
 # ---------------------------------------------------------------- personal reminders
@@ -248,20 +275,21 @@ async def action_rooms(ctx: Context, args: Args) -> list[Output]:
          aliases=("recordarme",),
          example="remind me tomorrow 9am | Bring the flyers")
 async def remind_me(ctx: Context, args: Args) -> list[Output]:
-    found = when_and_text(REMIND_OPTIONS, REMIND_EXAMPLE, args, ctx.prefix)
+    found = when_and_text(ctx, REMIND_OPTIONS, REMIND_NO_TEXT, args)
     if found.values:
-        raise UsageError("Personal reminders take no options.")
+        raise UsageError(ctx._("Personal reminders take no options."))
     text = found.text
     when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
     dm_room = ctx.room.room_id if ctx.room.is_dm else ctx.shell.dm_room_of(ctx.member)
     if dm_room is None:
-        raise CommandError("I deliver personal reminders in our encrypted direct chat, and we don't have one yet. "
-                           "Start a direct chat with me (with encryption on), then send this again there.")
+        raise CommandError(ctx._("I deliver personal reminders in our encrypted direct chat, and we don't have one "
+                                 "yet. Start a direct chat with me (with encryption on), then send this again there."))
     await store.add_personal(ctx.db, ctx.keyring, member_ref=ctx.member.ref("reminders"), dm_room=dm_room,
                              text=text, zone=when.zone.key, due_at=when.utc)
-    where = "here" if ctx.room.is_dm else "in our direct chat"
+    said = N_("I'll remind you here on {when}.") if ctx.room.is_dm else \
+        N_("I'll remind you in our direct chat on {when}.")
     ctx.wake("scheduler")
-    return [Reply(f"I'll remind you {where} on {when.describe()}.", private=True)]
+    return [Reply(ctx._(said).format(when=when.describe()), private=True)]
 
 
 @member_data("reminders")
@@ -273,13 +301,16 @@ class ReminderData:
             return []
         pending = [(due, zone) for due, zone, state in found if state == "pending"]
         done = len(found) - len(pending)
-        line = f"{len(found)} personal reminder{'' if len(found) == 1 else 's'}"
-        if pending:
-            due, zone = pending[0]
-            line += f": {len(pending)} waiting (next {format_when(due, zone)})"
-        if done:
-            line += f"{',' if pending else ':'} {done} delivered or expired"
-        return [line + " (texts and our DM encrypted)"]
+        count = ctx.ngettext("{n} personal reminder", "{n} personal reminders", len(found)).format(n=len(found))
+        if pending and done:
+            said = N_("{count}: {waiting} waiting (next {when}), {done} delivered or expired "
+                      "(texts and our DM encrypted)")
+        elif pending:
+            said = N_("{count}: {waiting} waiting (next {when}) (texts and our DM encrypted)")
+        else:
+            said = N_("{count}: {done} delivered or expired (texts and our DM encrypted)")
+        when = format_when(*pending[0]) if pending else ""
+        return [ctx._(said).format(count=count, waiting=len(pending), when=when, done=done)]
 
     @staticmethod
     async def forget(ctx: Context) -> int:
@@ -310,71 +341,91 @@ async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict
                                         member_ref=ctx.member.ref("confirm"), kind=kind, payload=payload,
                                         expires_at=ctx.now + CONFIRM_WINDOW):
             return confirm
-    raise CommandError("Too many confirmations are waiting in that room; try again in a few minutes.")
+    raise CommandError(ctx._("Too many confirmations are waiting in that room; try again in a few minutes."))
 
 
 @command("broadcast", usage="broadcast <text>", summary=N_("Post a message to every campaign room (asks to confirm)."),
          role=Role.COORDINATOR, example="broadcast Walkout at noon today. Meet at the lobby.",
-         details="Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
-                 "within 5 minutes sends it.")
+         details=N_("Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
+                    "within 5 minutes sends it."))
 async def broadcast(ctx: Context, args: Args) -> list[Output]:
     text = args.rest.strip()
     if not text:
-        raise UsageError("Give the text to broadcast.")
+        raise UsageError(ctx._("Give the text to broadcast."))
     if len(text) > MAX_TEXT:
-        raise CommandError(f"That text is too long (over {MAX_TEXT} characters). Shorten it.")
+        raise CommandError(_too_long(ctx))
     rooms = broadcast_rooms(ctx)
     if not rooms:
-        raise CommandError("There is no room to broadcast to.")
+        raise CommandError(ctx._("There is no room to broadcast to."))
     confirm = await _new_confirmation(ctx, ctx.room.room_id, "broadcast", {"text": text})
-    noun = "room" if len(rooms) == 1 else "rooms"
-    return [Reply(f"This will post to {len(rooms)} {noun}. Reply `{ctx.prefix}confirm {confirm}` within 5 minutes.")]
+    return [Reply(ctx.ngettext("This will post to {n} room. Reply `{prefix}confirm {code}` within 5 minutes.",
+                               "This will post to {n} rooms. Reply `{prefix}confirm {code}` within 5 minutes.",
+                               len(rooms)).format(n=len(rooms), prefix=ctx.prefix, code=confirm))]
 
 
 @command("confirm", usage="confirm <code>", summary=N_("Confirm a broadcast or a room link you asked for."),
          role=Role.COORDINATOR, example="confirm 4821")
 async def confirm(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1 or not re.fullmatch(r"\d{4}", args.tokens[0]):
-        raise UsageError("Give the 4-digit code I showed you.")
+        raise UsageError(ctx._("Give the 4-digit code I showed you."))
     found = await store.take_confirmation(ctx.db, ctx.keyring, args.tokens[0], ctx.room.room_id, ctx.now,
                                           ctx.member.ref("confirm"))
     if found == "missing":
-        raise CommandError(f"Nothing is waiting for code {code(args.tokens[0])} in this room. "
-                           "Codes work in the room they were meant for and expire after 5 minutes.")
+        raise CommandError(ctx._("Nothing is waiting for code {code} in this room. Codes work in the room they were "
+                                 "meant for and expire after 5 minutes.").format(code=code(args.tokens[0])))
     if found == "other":
-        raise CommandError("Only the coordinator who asked for this can confirm it.")
+        raise CommandError(ctx._("Only the coordinator who asked for this can confirm it."))
     assert isinstance(found, store.Pending)
     if found.kind == "broadcast":
         rooms = broadcast_rooms(ctx)
         if not rooms:
-            raise CommandError("There is no room to broadcast to any more.")
-        return [Broadcast(tuple(rooms), str(found.payload["text"]), "m.text")]
+            raise CommandError(ctx._("There is no room to broadcast to any more."))
+        return [Broadcast(tuple(rooms), str(found.payload["text"]), "m.text")]  # the coordinator's own words
     number = int(found.payload["action"])  # type: ignore[call-overload]
     target = str(found.payload["room"])
     action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
     if action is None:
-        raise CommandError(f"#{number} is no longer scheduled in this room.")
+        raise CommandError(ctx._("#{n} is no longer scheduled in this room.").format(n=number))
     await store.link_room(ctx.db, ctx.keyring, number, target)
-    name = str(found.payload.get("name") or "the other room")
+    name = str(found.payload.get("name") or ctx._("the other room"))
     return [
-        Reply(f"Room {code(name, 60)} now also gets reminders for #{number}."),
-        Post(target, f"This room now also gets reminders for #{number}: {action.text} "
-                     f"({format_when(action.occurs_at, action.zone)}, {_rec_text(action)}).", "m.notice"),
+        Reply(ctx._("Room {room} now also gets reminders for #{n}.").format(room=code(name, 60), n=number)),
+        Post(target, partial(_linked_text, action), "m.notice"),  # worded for the linked room
     ]
+
+
+def _linked_text(action: store.Action, lang: str) -> str:
+    _ = translations(lang).gettext
+    return _("This room now also gets reminders for #{n}: {text} ({when}, {rule}).").format(
+        n=action.id, text=action.text, when=format_when(action.occurs_at, action.zone), rule=_rec_text(action, _))
 
 
 # ---------------------------------------------------------------- scheduled work
 
 
-def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: datetime, late: bool) -> str:
+def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: datetime, late: bool,
+                  lang: str = "en") -> str:
+    """An action's reminder as the readers of ``lang`` read it: posted as a function of the language
+    (``partial(reminder_text, …)``), so each room that gets it reads it in its own language."""
+    _ = translations(lang).gettext
     when = format_when(occurs_at, action.zone)
     if lead_s == 0 and not late:
-        text = f"⏰ Starting now: {action.text} ({when}, action #{action.id})"
+        text = _("⏰ Starting now: {text} ({when}, action #{id})").format(text=action.text, when=when, id=action.id)
     elif occurs_at <= now:
-        text = f"⏰ {action.text}: started at {when} (action #{action.id})"
+        text = _("⏰ {text}: started at {when} (action #{id})").format(text=action.text, when=when, id=action.id)
     else:
-        text = f"⏰ Reminder: {action.text}, starts {until(occurs_at - now)} ({when}, action #{action.id})"
-    return text + (LATE_NOTE if late else "")
+        text = _("⏰ Reminder: {text}, starts {until} ({when}, action #{id})").format(
+            text=action.text, until=until(occurs_at - now, lang), when=when, id=action.id)
+    return text + ("\n" + _(LATE_NOTE) if late else "")
+
+
+def personal_text(personal: store.Personal, late: bool, lang: str = "en") -> str:
+    """A personal reminder, posted in the member's DM as a function of the language: the codec
+    words it in the language that member chose (``bot.rooms.Rooms.language_of`` of their DM)."""
+    _ = translations(lang).gettext
+    text = _("⏰ Reminder: {text} ({when})").format(text=personal.text,
+                                                   when=format_when(personal.due_at, personal.zone))
+    return text + ("\n" + _(LATE_NOTE) if late else "")
 
 
 async def _schedule_next(env: Env, action: store.Action, occurred: datetime, grace: timedelta) -> None:
@@ -410,7 +461,7 @@ class ActionsDue:
                 await store.mark_reminder(env.db, due.id, "skipped")
                 skipped += 1
             elif await store.mark_reminder(env.db, due.id, "sent"):
-                text = reminder_text(action, due.occurs_at, due.lead_s, now, now - due.due_at > LATE_AFTER)
+                text = partial(reminder_text, action, due.occurs_at, due.lead_s, now, now - due.due_at > LATE_AFTER)
                 for room in [action.room_id, *await store.extra_rooms(env.db, env.keyring, action.id)]:
                     outputs.append(Post(room, text, "m.text"))
             if due.lead_s == 0 and action.recurrence:
@@ -420,9 +471,7 @@ class ActionsDue:
                 await store.mark_personal(env.db, personal.id, "skipped", now)
                 skipped += 1
             elif await store.mark_personal(env.db, personal.id, "sent", now):
-                text = f"⏰ Reminder: {personal.text} ({format_when(personal.due_at, personal.zone)})"
-                if now - personal.due_at > LATE_AFTER:
-                    text += LATE_NOTE
+                text = partial(personal_text, personal, now - personal.due_at > LATE_AFTER)
                 outputs.append(Post(personal.dm_room, text, "m.text"))
         if skipped:
             log.warning("skipped %d reminders that were more than %d seconds overdue",

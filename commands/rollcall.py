@@ -16,12 +16,15 @@ Privacy decisions:
   (an as-typed employer with fewer than k answers must never be displayed).
 * Nobody, coordinators and admins included, can read an individual answer through the bot;
   ``!mydata`` shows a member their own answers.
+* Languages (issue #18): answers are in the reader's language; the final tallies posted to the
+  room a roll-call was started in are worded for that room, never in the closer's language, and
+  what goes to a member's DM is in that member's own language.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,15 +48,16 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.directory import directory, normalize
-from commands.common.i18n import N_
-from commands.common.smallcell import suppress
+from commands.common.i18n import N_, translations
+from commands.common.smallcell import OTHER_COMPANIES, in_words, suppress
 from commands.common.timeparse import format_when, parse_when
+from commands.language import reader_language
 from commands.options import Flag, Options, Words
 from storage import rollcalls as store
 from storage.db import Database
 from storage.rollcalls import RollCall
 
-OTHER_LABEL = "Other companies"
+OTHER_LABEL = OTHER_COMPANIES  # stored in English in snapshots, shown in the reader's language
 RESERVED_SLUGS = frozenset({"start", "end", "list"})
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_TITLE = 200
@@ -86,11 +90,14 @@ def snapshot_of(counts: Mapping[str, int], k: int) -> dict[str, Any]:
     return {"k": k, "rows": [[row.label, row.shown_text] for row in shown.rows], "total": shown.total_text}
 
 
-def snapshot_lines(snapshot: Mapping[str, Any]) -> list[str]:
-    lines = [f"{label}: {text}" for label, text in snapshot["rows"]]
+def snapshot_lines(snapshot: Mapping[str, Any], lang: str = "en") -> list[str]:
+    """The tally lines in ``lang``: the stored snapshot keeps the small-cell rule's English words
+    ("fewer than 5", "Other companies"), which :func:`in_words` puts in the reader's language."""
+    _ = translations(lang).gettext
+    lines = [f"{in_words(label, _)}: {in_words(text, _)}" for label, text in snapshot["rows"]]
     if not snapshot["rows"]:
-        lines.append("No answers yet.")
-    lines.append(f"Total: {snapshot['total']}")
+        lines.append(_("No answers yet."))
+    lines.append(_("Total: {total}").format(total=in_words(snapshot["total"], _)))
     return lines
 
 
@@ -127,17 +134,25 @@ async def shown(db: Database, rc: RollCall, k: int, interval: int, now: datetime
 
 
 def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, final: bool = False,
-           zone: str = "UTC") -> str:
+           zone: str = "UTC", lang: str = "en") -> str:
+    """A roll-call's tallies as the readers of ``lang`` read them (pure: a posted result renders
+    it once per destination)."""
+    t = translations(lang)
     k = snap["k"]
+    slug = code(rc.slug)
     if final:
-        head = f"**Roll-call {code(rc.slug)} is closed: {title}**\nFinal tallies:"
+        head = t.gettext("**Roll-call {slug} is closed: {title}**\nFinal tallies:").format(slug=slug, title=title)
+    elif rc.is_open and rc.closes_at is not None:
+        head = t.gettext("**Roll-call {slug}: {title}** (open, closes {when})").format(
+            slug=slug, title=title, when=format_when(rc.closes_at, zone))
+    elif rc.is_open:
+        head = t.gettext("**Roll-call {slug}: {title}** (open)").format(slug=slug, title=title)
     else:
-        state = "open" if rc.is_open else "closed"
-        if rc.is_open and rc.closes_at is not None:
-            state += f", closes {format_when(rc.closes_at, zone)}"
-        head = f"**Roll-call {code(rc.slug)}: {title}** ({state})"
-    body = "\n".join(snapshot_lines(snap))
-    foot = f"As of {at:%H:%M} UTC. Companies with fewer than {k} answers are pooled into \"{OTHER_LABEL}\"."
+        head = t.gettext("**Roll-call {slug}: {title}** (closed)").format(slug=slug, title=title)
+    body = "\n".join(snapshot_lines(snap, lang))
+    foot = t.ngettext("As of {time} UTC. Companies with fewer than {k} answer are pooled into \"{other}\".",
+                      "As of {time} UTC. Companies with fewer than {k} answers are pooled into \"{other}\".",
+                      k).format(time=f"{at:%H:%M}", k=k, other=t.gettext(OTHER_LABEL))
     return f"{head}\n{body}\n{foot}"
 
 
@@ -148,14 +163,17 @@ async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
     if slug:
         rc = await store.by_slug(ctx.db, ctx.keyring, slug.lower())
         if rc is None:
-            raise CommandError(f"There is no roll-call {code(slug)}. `{ctx.prefix}rollcall list` shows them.")
+            raise CommandError(ctx._("There is no roll-call {slug}. `{prefix}rollcall list` shows them.").format(
+                slug=code(slug), prefix=ctx.prefix))
         return rc
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     if not open_now:
-        raise CommandError(f"No roll-call is open. `{ctx.prefix}rollcall list` shows recent ones.")
+        raise CommandError(ctx._("No roll-call is open. `{prefix}rollcall list` shows recent ones.").format(
+            prefix=ctx.prefix))
     if len(open_now) > 1:
         names = ", ".join(code(r.slug) for r in open_now)
-        raise CommandError(f"Several roll-calls are open: {names}. Type `{ctx.prefix}{verb} <slug>`.")
+        raise CommandError(ctx._("Several roll-calls are open: {names}. Type `{prefix}{verb} <slug>`.").format(
+            names=names, prefix=ctx.prefix, verb=verb))
     return open_now[0]
 
 
@@ -163,7 +181,15 @@ async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
 
 
 # `--closes WHEN` takes the words after it; any other `--word` is part of the title.
-START_OPTIONS = Options({"closes": Words("`--closes` needs a time, like `--closes friday 17:00`.")}, free_text=True)
+START_OPTIONS = Options({"closes": Words(N_("`--closes` needs a time, like `--closes friday 17:00`."))},
+                        free_text=True)
+
+
+START_DETAILS = N_(
+    "Members answer with `here <company>`, best in a DM with me. Tallies are shown by employer; companies with "
+    "fewer than the minimum group size are pooled, so no answer can be traced. With `--closes`, I close it by "
+    "myself at that time and post the final tallies here."
+)
 
 
 @command(
@@ -172,13 +198,11 @@ START_OPTIONS = Options({"closes": Words("`--closes` needs a time, like `--close
     summary=N_("Open a roll-call: who is in, from which company?"),
     role=Role.COORDINATOR,
     example="rollcall start walkout Who joins the walkout on Friday? --closes friday 17:00",
-    details="Members answer with `here <company>`, best in a DM with me. Tallies are shown by employer; "
-    "companies with fewer than the minimum group size are pooled, so no answer can be traced. "
-    "With `--closes`, I close it by myself at that time and post the final tallies here.",
+    details=START_DETAILS,
 )
 async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
-    given = START_OPTIONS.parse(args.rest, ctx.prefix)
+    given = START_OPTIONS.parse(args.rest, ctx.prefix, ctx._)
     text = given.text
     closes_at = None
     if "closes" in given:
@@ -187,48 +211,64 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     slug, _, title = text.partition(" ")
     slug, title = slug.lower(), title.strip().strip("\"'").strip()
     if not slug or not title:
-        raise UsageError("Give a short slug and a title, like "
-                         f"`{ctx.prefix}rollcall start walkout Who joins the walkout?`.")
+        raise UsageError(ctx._("Give a short slug and a title, like "
+                               "`{prefix}rollcall start walkout Who joins the walkout?`.").format(prefix=ctx.prefix))
     if not _SLUG.fullmatch(slug) or slug in RESERVED_SLUGS:
-        raise CommandError(f"{code(slug)} can't be a slug: use up to 32 lowercase letters, digits, `-` or `_` "
-                           f"(not `start`, `end` or `list`).")
+        raise CommandError(ctx._("{slug} can't be a slug: use up to 32 lowercase letters, digits, `-` or `_` "
+                                 "(not `start`, `end` or `list`).").format(slug=code(slug)))
     if len(title) > MAX_TITLE:
-        raise CommandError(f"That title is too long; keep it under {MAX_TITLE} characters.")
+        raise CommandError(ctx._("That title is too long; keep it under {n} characters.").format(n=MAX_TITLE))
     if await store.by_slug(ctx.db, ctx.keyring, slug) is not None:
-        raise CommandError(f"There already is a roll-call {code(slug)}. Choose another slug.")
+        raise CommandError(ctx._("There already is a roll-call {slug}. Choose another slug.").format(slug=code(slug)))
     closes_utc = closes_at.utc if closes_at else None
     await store.create(ctx.db, ctx.keyring, slug, title, ctx.room.room_id, ctx.now, closes_utc)
-    p = ctx.prefix
-    text = (f"**Roll-call {code(slug)}: {title}**\nWho's in, and from which company? Answer privately in a direct "
-            f"message with me: `{p}here <company>` (or `{p}here {slug} <company>` when several roll-calls are "
-            f"open). You can change your answer by answering again.\nI only ever show counts by company; "
-            f"companies with fewer than {ctx.settings.BOT_MIN_CELL} answers are pooled.")
+    k = ctx.settings.BOT_MIN_CELL
+    text = ctx.ngettext(
+        "**Roll-call {slug}: {title}**\nWho's in, and from which company? Answer privately in a direct message "
+        "with me: `{prefix}here <company>` (or `{prefix}here {name} <company>` when several roll-calls are "
+        "open). You can change your answer by answering again.\nI only ever show counts by company; companies "
+        "with fewer than {k} answer are pooled.",
+        "**Roll-call {slug}: {title}**\nWho's in, and from which company? Answer privately in a direct message "
+        "with me: `{prefix}here <company>` (or `{prefix}here {name} <company>` when several roll-calls are "
+        "open). You can change your answer by answering again.\nI only ever show counts by company; companies "
+        "with fewer than {k} answers are pooled.", k).format(slug=code(slug), title=title, prefix=ctx.prefix,
+                                                            name=slug, k=k)
     if closes_at is not None:
-        text += f"\nCloses {closes_at.describe()}."
+        text += "\n" + ctx._("Closes {when}.").format(when=closes_at.describe())
     ctx.wake("scheduler")
     return [Reply(text)]
 
 
 # `--as-typed` may stand anywhere; an unknown option is refused with the usage.
 HERE_OPTIONS = Options({"as-typed": Flag()})
+HERE_USAGE = "here [slug] <company> [--as-typed]"
+HERE_DETAILS = N_(
+    "Best sent in an encrypted direct message with me: then nobody in a room sees that you answered. In a room "
+    "I record it, remove your message where I may, and answer without naming or replying to you. Answering "
+    "again replaces your answer. If I don't know the company but a similar one, I ask first; `--as-typed` "
+    "records the name exactly as you typed it. Nobody, not even admins, can read your answer through me; "
+    "`mydata` shows it to you, `forget` deletes it."
+)
 
 
 @command(
     "here",
     aliases=("aquí", "aqui", "presente"),
-    usage="here [slug] <company> [--as-typed]",
+    usage=HERE_USAGE,
     summary=N_("Answer a roll-call with your employer"),
     example="here Google",
-    details="Best sent in an encrypted direct message with me: then nobody in a room sees that you answered. "
-    "In a room I record it, remove your message where I may, and answer without naming or replying to you. "
-    "Answering again replaces your answer. If I don't know the company but a similar one, I ask first; "
-    "`--as-typed` records the name exactly as you typed it. Nobody, not even admins, can read your answer "
-    "through me; `mydata` shows it to you, `forget` deletes it.",
+    details=HERE_DETAILS,
 )
 async def here(ctx: Context, args: Args) -> list[Output]:
     in_room = not ctx.room.is_dm
     tail: list[Output] = [RedactCommand()] if in_room and ctx.settings.BOT_REDACT_SENSITIVE else []
     p = ctx.prefix
+    # what names the employer goes to the member's own DM, in the member's own language (in a room,
+    # ctx.lang is the room's); nobody else reads that DM, so this reveals no one's language
+    dm_: Callable[[str], str] = ctx._
+    if in_room:
+        dm_ = translations(await reader_language(ctx.db, ctx.keyring, ctx.settings.BOT_DEFAULT_LANGUAGE,
+                                                 ctx.room.room_id, True, ctx.member)).gettext
 
     def say(text: str) -> list[Output]:
         return [Reply(text, private=True), *tail]
@@ -240,12 +280,12 @@ async def here(ctx: Context, args: Args) -> list[Output]:
         return say(dm_text)
 
     try:
-        given = HERE_OPTIONS.parse(args.rest, p)
+        given = HERE_OPTIONS.parse(args.rest, p, ctx._)
     except UsageError as exc:
-        return say(f"{exc}\nUsage: `{p}here [slug] <company> [--as-typed]`")
+        return say(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage=p + HERE_USAGE))
     words = list(given.words)
     if not words:
-        return say(f"Name your employer, like `{p}here Google`.")
+        return say(ctx._("Name your employer, like `{prefix}here Google`.").format(prefix=p))
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     rc: RollCall | None = None
     slug_given = ""
@@ -255,17 +295,18 @@ async def here(ctx: Context, args: Args) -> list[Output]:
             rc, slug_given, words = named, named.slug + " ", words[1:]
         elif named is not None and len(open_now) != 1:
             # with exactly one open roll-call, "acme corp" is a company even if `acme` was a roll-call
-            return say(f"Roll-call {code(named.slug)} is closed.")
+            return say(ctx._("Roll-call {slug} is closed.").format(slug=code(named.slug)))
     if rc is None:
         if not open_now:
-            return say("No roll-call is open right now.")
+            return say(ctx._("No roll-call is open right now."))
         if len(open_now) > 1:
             names = ", ".join(code(r.slug) for r in open_now)
-            return say(f"Several roll-calls are open: {names}. Type `{p}here <slug> <company>`.")
+            return say(ctx._("Several roll-calls are open: {names}. Type `{prefix}here <slug> <company>`.").format(
+                names=names, prefix=p))
         rc = open_now[0]
     name = " ".join(words).strip()
     if len(name) > MAX_COMPANY:
-        return say(f"That company name is too long; keep it under {MAX_COMPANY} characters.")
+        return say(ctx._("That company name is too long; keep it under {n} characters.").format(n=MAX_COMPANY))
     found = await directory(ctx.db)
     company = found.resolve(name)
     if company is not None:
@@ -273,17 +314,19 @@ async def here(ctx: Context, args: Args) -> list[Output]:
     else:
         key, display = normalize(name), name
         if not key:
-            return say("A company name needs letters or digits.")
+            return say(ctx._("A company name needs letters or digits."))
         if "as-typed" not in given:
             close = found.suggest(name, limit=1)
             if close:
-                question = (f"Did you mean {close[0]}? Reply `{p}here {slug_given}{close[0]}` to confirm, "
-                            f"or `{p}here {slug_given}--as-typed {name}`.")
-                return privately("I didn't record anything yet: I sent you a question in a direct message.",
+                question = dm_(N_("Did you mean {company}? Reply `{prefix}here {slug}{company}` to confirm, "
+                                  "or `{prefix}here {slug}--as-typed {name}`.")).format(
+                    company=close[0], prefix=p, slug=slug_given, name=name)
+                return privately(ctx._("I didn't record anything yet: I sent you a question in a direct message."),
                                  question)
     replaced = await store.set_answer(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)), key, display)
-    room_text = "Updated your answer." if replaced else "Recorded your answer."
-    dm_text = f"{room_text} Roll-call {code(rc.slug)}: **{display}**."
+    said = N_("Updated your answer.") if replaced else N_("Recorded your answer.")
+    room_text = ctx._(said)
+    dm_text = dm_(said) + " " + dm_(N_("Roll-call {slug}: **{company}**.")).format(slug=code(rc.slug), company=display)
     if in_room and ctx.shell.dm_room_of(ctx.member) is None:
         return [Reply(room_text, private=True), *tail]  # don't open a DM just to confirm
     return privately(room_text, dm_text)
@@ -294,14 +337,14 @@ async def here(ctx: Context, args: Args) -> list[Output]:
     usage="rollcall [slug]",
     summary=N_("Show a roll-call's tallies by company"),
     example="rollcall walkout",
-    details="Counts are refreshed at most every few minutes, and companies with few answers are pooled, "
-    "so the tallies never reveal a single answer.",
+    details=N_("Counts are refreshed at most every few minutes, and companies with few answers are pooled, "
+               "so the tallies never reveal a single answer."),
 )
 async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
     snap, at = await shown(ctx.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, ctx.now)
-    return [Reply(render(rc, rc.title, snap, at, zone=s.BOT_DEFAULT_TIMEZONE))]
+    return [Reply(render(rc, rc.title, snap, at, zone=s.BOT_DEFAULT_TIMEZONE, lang=ctx.lang))]
 
 
 @command(
@@ -315,25 +358,32 @@ async def rollcall_end(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall end")
     if not rc.is_open:
-        raise CommandError(f"Roll-call {code(rc.slug)} is already closed. `{ctx.prefix}rollcall {rc.slug}` "
-                           "shows its final tallies.")
-    outputs = await _close(ctx.db, ctx.keyring, rc, ctx.settings.BOT_MIN_CELL, ctx.now, here_room=ctx.room.room_id)
+        raise CommandError(ctx._("Roll-call {slug} is already closed. `{prefix}rollcall {name}` shows its final "
+                                 "tallies.").format(slug=code(rc.slug), prefix=ctx.prefix, name=rc.slug))
+    outputs = await _close(ctx.db, ctx.keyring, rc, ctx.settings.BOT_MIN_CELL, ctx.now,
+                           here=(ctx.room.room_id, ctx.lang))
     ctx.wake("scheduler")
     return outputs
 
 
 async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime,
-                 here_room: str | None = None) -> list[Output]:
+                 here: tuple[str, str] | None = None) -> list[Output]:
+    """Close ``rc`` once and show its final tallies: as the answer in the command's room
+    (``here``: its ID and language) and posted to the room it was started in, in that room's
+    language (never the language of whoever closed it)."""
     if not await store.close(db, keyring, rc.id, now):
         return []
     snap, at = await shown(db, rc, k, 0, now, force=True)
-    closed = await store.by_slug(db, keyring, rc.slug)
-    text = render(closed or rc, rc.title, snap, at, final=True)
+    closed = await store.by_slug(db, keyring, rc.slug) or rc
+
+    def text(lang: str) -> str:
+        return render(closed, rc.title, snap, at, final=True, lang=lang)
+
     outputs: list[Output] = []
-    if here_room is not None:
-        outputs.append(Reply(text))
+    if here is not None:
+        outputs.append(Reply(text(here[1])))
     origin = rc.room_id
-    if origin is not None and origin != here_room:
+    if origin is not None and (here is None or origin != here[0]):
         outputs.append(Post(origin, text))
     return outputs
 
@@ -344,21 +394,24 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     recent = await store.recent_closed(ctx.db, ctx.keyring, ctx.now - RECENT)
     if not open_now and not recent:
-        return [Reply(f"No roll-calls yet. A coordinator starts one with `{ctx.prefix}rollcall start`.")]
+        return [Reply(ctx._("No roll-calls yet. A coordinator starts one with `{prefix}rollcall start`.").format(
+            prefix=ctx.prefix))]
     out: list[str] = []
     if open_now:
-        out.append("**Open roll-calls**")
+        out.append("**" + ctx._("Open roll-calls") + "**")
         for rc in open_now:
-            line = f"• {code(rc.slug)}: {rc.title}"
             if rc.closes_at is not None:
-                line += f" (closes {format_when(rc.closes_at, zone)})"
-            out.append(line)
+                out.append(ctx._("• {slug}: {title} (closes {when})").format(
+                    slug=code(rc.slug), title=rc.title, when=format_when(rc.closes_at, zone)))
+            else:
+                out.append(f"• {code(rc.slug)}: {rc.title}")
     if recent:
-        out.append("**Recently closed**")
+        out.append("**" + ctx._("Recently closed") + "**")
         for rc in recent:
             assert rc.closed_at is not None
-            out.append(f"• {code(rc.slug)}: {rc.title} (closed {format_when(rc.closed_at, zone)})")
-    out.append(f"`{ctx.prefix}rollcall <slug>` shows the tallies.")
+            out.append(ctx._("• {slug}: {title} (closed {when})").format(
+                slug=code(rc.slug), title=rc.title, when=format_when(rc.closed_at, zone)))
+    out.append(ctx._("`{prefix}rollcall <slug>` shows the tallies.").format(prefix=ctx.prefix))
     return [Reply("\n".join(out))]
 
 
@@ -368,7 +421,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
 @due_source("rollcalls")
 class RollCallCloser:
     """Closes roll-calls at their ``--closes`` time (also when that passed while the bot was down)
-    and posts the final tallies in the room they were started in, once."""
+    and posts the final tallies in the room they were started in, once, in that room's language."""
 
     next_due = staticmethod(store.next_close)  # (db) -> the earliest due time, or None
 
@@ -388,8 +441,9 @@ class RollCallData:
         for rc in await store.all_rollcalls(ctx.db, ctx.keyring):
             answer = await store.answer_of(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)))
             if answer is not None:
-                state = "open" if rc.is_open else "closed"
-                found.append(f"Roll-call {code(rc.slug)} ({state}): you answered **{answer[1]}**")
+                said = (N_("Roll-call {slug} (open): you answered **{company}**") if rc.is_open
+                        else N_("Roll-call {slug} (closed): you answered **{company}**"))
+                found.append(ctx._(said).format(slug=code(rc.slug), company=answer[1]))
         return found
 
     @staticmethod
@@ -405,6 +459,7 @@ retention_hook("rollcalls")(store.delete_closed_before)  # storage deletes; noth
 
 @export_hook("rollcalls")
 async def _export(env: Env) -> dict[str, Any]:
+    """Machine-readable (the coordinators' export): the small-cell rule's English words, as stored."""
     s = env.settings
     items = []
     for rc in await store.all_rollcalls(env.db, env.keyring):

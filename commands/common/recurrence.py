@@ -3,7 +3,8 @@ recurrences (``--every weekday``, a cron line), computed on the wall clock of th
 
 Pure, like :mod:`commands.common.timeparse` (the one time parser), whose decisions apply here
 too: a recurrence never refuses a local time; in a DST gap it fires at the first valid wall time
-after it, in a fold at the first of the two.
+after it, in a fold at the first of the two. What it says (errors, ``Recurrence.describe``) is in the
+reader's language when given the reader's ``gettext`` (``ctx._``); English as written otherwise.
 """
 
 from __future__ import annotations
@@ -16,12 +17,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from commands.base import CommandError, code
+from commands.common.i18n import N_
 from commands.common.timeparse import MAX_INPUT_CHARS
 from commands.common.zones import as_zone, is_after, wall_time
 
 MAX_LEADS = 10
 MAX_LEAD = timedelta(days=365)
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# whole phrases, so that each language words them its own way ("todos los sábados")
+_EVERY_DAY_NAMED = (N_("every Monday"), N_("every Tuesday"), N_("every Wednesday"), N_("every Thursday"),
+                    N_("every Friday"), N_("every Saturday"), N_("every Sunday"))
+Gettext = Callable[[str], str]  # the reader's catalog (``ctx._``)
+
+
+def _as_written(text: str) -> str:
+    return text
+
 
 # ---------------------------------------------------------------- leads
 
@@ -34,34 +44,36 @@ _LEAD_UNITS = {
 _LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
 
 
-def parse_leads(text: str) -> list[timedelta]:
+def parse_leads(text: str, _: Gettext = _as_written) -> list[timedelta]:
     """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
     A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
     if len(text) > MAX_INPUT_CHARS:
         raise CommandError(
-            f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
+            _("That list of reminder times is too long. Give at most {n}, like `1d,1h`.").format(n=MAX_LEADS)
         )
     items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
     if not items:
-        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
+        raise CommandError(_("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes)."))
     leads: set[timedelta] = set()
     for item in items:
         if not _LEAD.fullmatch(item):
             raise CommandError(
-                f"I couldn't read {code(item, 30)} as a reminder time. Use a number and a unit: "
-                "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`."
+                _("I couldn't read {item} as a reminder time. Use a number and a unit: "
+                  "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`.").format(item=code(item, 30))
             )
         lead = sum(
             (int(n) * _LEAD_UNITS[u.lower()] for n, u in re.findall(r"(\d+)([a-z])", item, re.IGNORECASE)),
             timedelta(),
         )
         if lead <= timedelta(0):
-            raise CommandError(f"{code(item, 30)} is no time at all. Use at least `1m`.")
+            raise CommandError(_("{item} is no time at all. Use at least `1m`.").format(item=code(item, 30)))
         if lead > MAX_LEAD:
-            raise CommandError(f"{code(item, 30)} is too far ahead. Reminders can be at most `365d` before.")
+            raise CommandError(_("{item} is too far ahead. Reminders can be at most `365d` before.").format(
+                item=code(item, 30)))
         leads.add(lead)
     if len(leads) > MAX_LEADS:
-        raise CommandError(f"That is {len(leads)} reminder times; at most {MAX_LEADS} are allowed.")
+        raise CommandError(_("That is {count} reminder times; at most {n} are allowed.").format(
+            count=len(leads), n=MAX_LEADS))
     return sorted(leads, reverse=True)
 
 
@@ -79,7 +91,7 @@ _KINDS = {
     "monthly": "monthly",
 }
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
-RECURRENCE_EXAMPLES = "`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`"
+RECURRENCE_EXAMPLES = N_("`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`")
 
 
 @dataclass(frozen=True)
@@ -104,20 +116,21 @@ class Recurrence:
         except CommandError as exc:
             raise ValueError(f"bad stored recurrence {spec!r}: {exc}") from None
 
-    def describe(self, anchor: datetime | None = None) -> str:
+    def describe(self, anchor: datetime | None = None, _: Gettext = _as_written) -> str:
         """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``."""
         if self.kind == "daily":
-            return "every day"
+            return _("every day")
         if self.kind == "weekdays":
-            return "every weekday (Monday to Friday)"
+            return _("every weekday (Monday to Friday)")
         if self.kind == "weekly":
-            return f"every {_DAY_NAMES[anchor.weekday()]}" if anchor else "every week"
+            return _(_EVERY_DAY_NAMED[anchor.weekday()]) if anchor else _("every week")
         if self.kind == "monthly":
             if anchor is None:
-                return "every month"
-            suffix = " (or the last day of shorter months)" if anchor.day > 28 else ""
-            return f"every month on the {_ordinal(anchor.day)}{suffix}"
-        return f"on the cron schedule `{self.cron}`"
+                return _("every month")
+            said = (N_("every month on the {ordinal} (or the last day of shorter months)") if anchor.day > 28
+                    else N_("every month on the {ordinal}"))
+            return _(said).format(ordinal=_ordinal(anchor.day), day=anchor.day)  # a language may use {day}
+        return _("on the cron schedule `{cron}`").format(cron=self.cron)
 
     def next_after(
         self,
@@ -183,15 +196,16 @@ def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
 
 
-def parse_recurrence(text: str) -> Recurrence:
+def parse_recurrence(text: str, _: Gettext = _as_written) -> Recurrence:
     """``daily``/``day``, ``weekdays``/``weekday``, ``weekly``/``week``, ``monthly``/``month``
     (optionally after ``every``), or a five-field cron line (optionally after ``cron``).
 
     A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
     fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
     cleaned = " ".join(text.split()).lower()[: MAX_INPUT_CHARS + 1]
+    examples = _(RECURRENCE_EXAMPLES)
     if len(cleaned) > 100:
-        raise CommandError(f"That repeat rule is too long. Use {RECURRENCE_EXAMPLES}.")
+        raise CommandError(_("That repeat rule is too long. Use {examples}.").format(examples=examples))
     for prefix in ("every ", "cron "):
         if cleaned.startswith(prefix):
             cleaned = cleaned[len(prefix) :]
@@ -199,12 +213,13 @@ def parse_recurrence(text: str) -> Recurrence:
         return Recurrence(_KINDS[cleaned])
     fields = cleaned.split(" ")
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
-        raise CommandError(f"I couldn't read {code(text, 60)} as a repeat rule. Use {RECURRENCE_EXAMPLES}.")
+        raise CommandError(_("I couldn't read {rule} as a repeat rule. Use {examples}.").format(
+            rule=code(text, 60), examples=examples))
     expr = " ".join(fields)
     if not re.fullmatch(r"\d{1,2}", fields[0]):
         raise CommandError(
-            f"The cron line {code(expr)} would fire more than once an hour. Give one minute first, "
-            "like `0 9 * * 1-5` (09:00 on weekdays)."
+            _("The cron line {cron} would fire more than once an hour. Give one minute first, "
+              "like `0 9 * * 1-5` (09:00 on weekdays).").format(cron=code(expr))
         )
     from croniter import croniter
 
@@ -214,7 +229,8 @@ def parse_recurrence(text: str) -> Recurrence:
         croniter(expr, datetime(2026, 1, 1)).get_next(datetime)
     except Exception:
         raise CommandError(
-            f"{code(expr)} is not a cron line I can use (or it never happens). The fields are minute, "
-            "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays."
+            _("{cron} is not a cron line I can use (or it never happens). The fields are minute, "
+              "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays.").format(
+                cron=code(expr))
         ) from None
     return Recurrence("cron", expr)

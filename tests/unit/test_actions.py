@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from commands.actions import MAX_LISTED, ActionsDue
@@ -18,8 +19,10 @@ async def fire(world):
         return await ActionsDue.fire(world.env())
 
 
-def posts(outputs):
-    return [o for o in outputs if isinstance(o, Post)]
+def posts(outputs, lang="en"):
+    """The posts, as a room (or DM) in ``lang`` reads them: their text is worded per destination."""
+    return [replace(o, text=o.text if isinstance(o.text, str) else o.text(lang)) for o in outputs
+            if isinstance(o, Post)]
 
 
 async def test_add_iso_zone_reply_states_local_and_utc(world):

@@ -66,3 +66,21 @@ def test_a_missing_split_mark_names_the_configured_prefix():
     for typed in ("tomorrow 9am Call", " | Call"):
         with pytest.raises(UsageError, match=r"like `\?x tomorrow \| y`"):
             FREE.parse(typed, "?")
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("--goal x", "`--goal` lleva un número entero, no `x`."),
+    ("--goal 0", "`--goal` tiene que ser un número entero mayor que 0, no 0."),
+    ("--goal", "`--goal` necesita un número, por ejemplo `--goal 100`."),
+    ("--flag=1", "`--flag` no lleva valor."),
+    ("--flag --flag", "`--flag` está dos veces."),
+    ("--nope", "No conozco la opción `--nope`. Opciones de este comando: `--goal`, `--flag`, `--deadline`."),
+    ("--deadline", "`--deadline` necesita un valor."),
+    ('"open', "Falta cerrar unas comillas."),
+])
+def test_errors_in_the_readers_language(typed: str, message: str):
+    from commands.common.i18n import translations
+
+    with pytest.raises(CommandError) as raised:
+        STRICT.parse(typed, "!", translations("es").gettext)
+    assert str(raised.value).startswith(message)
