@@ -46,6 +46,7 @@ from commands.common.i18n import N_
 from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, format_when, parse_when
+from commands.language import member_zone
 from commands.options import Found, Options, Words
 from storage import actions as store
 
@@ -130,7 +131,7 @@ def _number(token: str, prefix: str) -> int:
 
 
 def _zone(ctx: Context | Env) -> str:
-    return ctx.settings.BOT_DEFAULT_TIMEZONE
+    return ctx.zone if isinstance(ctx, Context) else ctx.settings.BOT_DEFAULT_TIMEZONE
 
 
 def _rec_text(action: store.Action) -> str:
@@ -156,7 +157,7 @@ def _rec_text(action: store.Action) -> str:
 async def action_add(ctx: Context, args: Args) -> list[Output]:
     found = when_and_text(ACTION_OPTIONS, ACTION_EXAMPLE, args, ctx.prefix)
     text = found.text
-    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
+    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
     leads = leads_seconds(found["remind"]) if "remind" in found else []
     recurrence = parse_recurrence(found["every"]) if "every" in found else None
     zone = when.zone.key
@@ -166,7 +167,7 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
     kept = await store.add_reminders(ctx.db, action_id, when.utc, leads, not_before=ctx.now)
     kept_leads = [lead for lead in kept if lead]
     skipped = [lead for lead in leads if lead not in kept]
-    reply = f"#{action_id} scheduled for {when.describe()}"
+    reply = f"#{action_id} scheduled for {when.describe(ctx.lang)}"
     if kept_leads:
         reply += f"; reminders {_and([describe_lead(x) for x in kept_leads])} before."
     else:
@@ -188,7 +189,8 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
                       f"`{ctx.prefix}action add tomorrow 9am | …`.")]
     rows = []
     for action, here in found:
-        row = f"**#{action.id}** {format_when(action.occurs_at, action.zone)}, {_rec_text(action)}: {action.text}"
+        row = f"**#{action.id}** {format_when(action.occurs_at, ctx.shown_zone(action.zone), ctx.lang)}, " \
+              f"{_rec_text(action)}: {action.text}"
         if not here:
             row += " (scheduled in another room)"
         rows.append(row)
@@ -252,16 +254,16 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     if found.values:
         raise UsageError("Personal reminders take no options.")
     text = found.text
-    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
+    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
     dm_room = ctx.room.room_id if ctx.room.is_dm else ctx.shell.dm_room_of(ctx.member)
     if dm_room is None:
         raise CommandError("I deliver personal reminders in our encrypted direct chat, and we don't have one yet. "
                            "Start a direct chat with me (with encryption on), then send this again there.")
     await store.add_personal(ctx.db, ctx.keyring, member_ref=ctx.member.ref("reminders"), dm_room=dm_room,
-                             text=text, zone=when.zone.key, due_at=when.utc)
+                             text=text, zone=await member_zone(ctx) or when.zone.key, due_at=when.utc)
     where = "here" if ctx.room.is_dm else "in our direct chat"
     ctx.wake("scheduler")
-    return [Reply(f"I'll remind you {where} on {when.describe()}.", private=True)]
+    return [Reply(f"I'll remind you {where} on {when.describe(ctx.lang)}.", private=True)]
 
 
 @member_data("reminders")
@@ -276,7 +278,7 @@ class ReminderData:
         line = f"{len(found)} personal reminder{'' if len(found) == 1 else 's'}"
         if pending:
             due, zone = pending[0]
-            line += f": {len(pending)} waiting (next {format_when(due, zone)})"
+            line += f": {len(pending)} waiting (next {format_when(due, ctx.shown_zone(zone), ctx.lang)})"
         if done:
             line += f"{',' if pending else ':'} {done} delivered or expired"
         return [line + " (texts and our DM encrypted)"]

@@ -266,9 +266,9 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
             f"groups under {k} are never shown. Nothing was created."
         )
     deadline = None
-    zone = ctx.settings.BOT_DEFAULT_TIMEZONE
+    zone = ctx.zone
     if request.deadline is not None:
-        when = parse_when(request.deadline, now=ctx.now, default_zone=zone)
+        when = parse_when(request.deadline, now=ctx.now, default_zone=zone, lang=ctx.lang)
         deadline, zone = when.utc, when.zone.key
     async with ctx.db.transaction():
         if await store.by_slug(ctx.db, ctx.keyring, request.slug) is not None:
@@ -287,7 +287,7 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     elif request.per_company:
         facts.append("counted per company")
     if deadline is not None:
-        facts.append(f"deadline {format_when(deadline, zone)}")
+        facts.append(f"deadline {format_when(deadline, ctx.shown_zone(zone), ctx.lang)}")
     p = ctx.prefix
     sign = f"{p}pledge {request.slug}" + (" <company>" if request.per_company else "")
     text = (f"Created pledge {code(request.slug)}: “{request.title}”"
@@ -309,7 +309,7 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     found = await store.figures(ctx.db, [p.id for p in pledges])  # two queries for all of them
     for pledge in pledges:
         t = await tally(ctx.db, pledge, k, found[pledge.id], with_rows=False)
-        line = await progress_line(ctx.db, pledge, t, found[pledge.id], ctx._)
+        line = await progress_line(ctx.db, pledge, t, found[pledge.id], ctx._, ctx.lang, ctx.tz)
         blocks.append(f"{code(pledge.slug)} — {pledge.title}\n{line}")
     footer = "\n" + ctx._("Sign with `{prefix}pledge <slug>`, best in a DM with me.").format(prefix=ctx.prefix)
     return [Reply("**" + ctx._("Open pledges") + "**\n" + "\n".join(blocks) + footer)]
@@ -322,12 +322,12 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     pledge = await find(ctx, args.tokens[0])
     found = await figures_of(ctx.db, pledge)
     t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, found)
-    status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, pledge.zone)}" \
+    status = "open" if pledge.is_open else f"closed {format_when(pledge.closed_at, ctx.shown_zone(pledge.zone), ctx.lang)}" \
         if pledge.closed_at else "closed"
     lines = [f"**Pledge {code(pledge.slug)}** ({status}): “{pledge.title}”",
-             await progress_line(ctx.db, pledge, t, found, ctx._)]
+             await progress_line(ctx.db, pledge, t, found, ctx._, ctx.lang, ctx.tz)]
     if pledge.deadline and not pledge.is_open:
-        lines.append(f"Deadline was {deadline_text(pledge)}.")
+        lines.append(f"Deadline was {deadline_text(pledge, ctx.lang, ctx.tz)}.")
     if t.companies is not None:
         lines.append("By company:")
         lines.extend(company_lines(t.companies, ctx._))

@@ -127,14 +127,14 @@ async def shown(db: Database, rc: RollCall, k: int, interval: int, now: datetime
 
 
 def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, final: bool = False,
-           zone: str = "UTC") -> str:
+           zone: str = "UTC", lang: str = "en") -> str:
     k = snap["k"]
     if final:
         head = f"**Roll-call {code(rc.slug)} is closed: {title}**\nFinal tallies:"
     else:
         state = "open" if rc.is_open else "closed"
         if rc.is_open and rc.closes_at is not None:
-            state += f", closes {format_when(rc.closes_at, zone)}"
+            state += f", closes {format_when(rc.closes_at, zone, lang)}"
         head = f"**Roll-call {code(rc.slug)}: {title}** ({state})"
     body = "\n".join(snapshot_lines(snap))
     foot = f"As of {at:%H:%M} UTC. Companies with fewer than {k} answers are pooled into \"{OTHER_LABEL}\"."
@@ -183,7 +183,7 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     closes_at = None
     if "closes" in given:
         when_text = given["closes"].strip("\"'")
-        closes_at = parse_when(when_text, now=ctx.now, default_zone=ctx.settings.BOT_DEFAULT_TIMEZONE)
+        closes_at = parse_when(when_text, now=ctx.now, default_zone=ctx.zone, lang=ctx.lang)
     slug, _, title = text.partition(" ")
     slug, title = slug.lower(), title.strip().strip("\"'").strip()
     if not slug or not title:
@@ -204,7 +204,7 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
             f"open). You can change your answer by answering again.\nI only ever show counts by company; "
             f"companies with fewer than {ctx.settings.BOT_MIN_CELL} answers are pooled.")
     if closes_at is not None:
-        text += f"\nCloses {closes_at.describe()}."
+        text += f"\nCloses {closes_at.describe(ctx.lang)}."
     ctx.wake("scheduler")
     return [Reply(text)]
 
@@ -301,7 +301,7 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
     snap, at = await shown(ctx.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, ctx.now)
-    return [Reply(render(rc, rc.title, snap, at, zone=s.BOT_DEFAULT_TIMEZONE))]
+    return [Reply(render(rc, rc.title, snap, at, zone=ctx.zone, lang=ctx.lang))]
 
 
 @command(
@@ -340,7 +340,7 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
 
 @command("rollcall list", usage="rollcall list", summary=N_("Open and recent roll-calls"))
 async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
-    zone = ctx.settings.BOT_DEFAULT_TIMEZONE
+    zone = ctx.zone
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     recent = await store.recent_closed(ctx.db, ctx.keyring, ctx.now - RECENT)
     if not open_now and not recent:
@@ -351,13 +351,13 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
         for rc in open_now:
             line = f"• {code(rc.slug)}: {rc.title}"
             if rc.closes_at is not None:
-                line += f" (closes {format_when(rc.closes_at, zone)})"
+                line += f" (closes {format_when(rc.closes_at, zone, ctx.lang)})"
             out.append(line)
     if recent:
         out.append("**Recently closed**")
         for rc in recent:
             assert rc.closed_at is not None
-            out.append(f"• {code(rc.slug)}: {rc.title} (closed {format_when(rc.closed_at, zone)})")
+            out.append(f"• {code(rc.slug)}: {rc.title} (closed {format_when(rc.closed_at, zone, ctx.lang)})")
     out.append(f"`{ctx.prefix}rollcall <slug>` shows the tallies.")
     return [Reply("\n".join(out))]
 

@@ -90,8 +90,8 @@ class When:
     def utc(self) -> datetime:
         return self.local.astimezone(UTC)
 
-    def describe(self) -> str:
-        return format_when(self.local, self.zone)
+    def describe(self, lang: str = "en") -> str:
+        return format_when(self.local, self.zone, lang)
 
 
 _ISO = re.compile(
