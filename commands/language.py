@@ -107,8 +107,8 @@ async def room_lang(ctx: Context, args: Args) -> list[Output]:
 
 
 TZ_DETAILS = N_("Times you type without a zone are read in it, and I show times in it, in our DM; in a room "
-                "I use the room's zone. Without a choice I use `{default}`. `{prefix}forget` deletes your "
-                "choice with the rest of your data.")
+                "I use the room's zone. Without a choice I use the bot's default zone. `{prefix}forget` deletes "
+                "your choice with the rest of your data.")
 
 
 @command("tz", usage="tz [ZONE]", summary=N_("Choose the time zone I read and show your times in."),
