@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,28 @@ _LEAD_UNITS = {
     "m": timedelta(minutes=1),
 }
 _LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
+# written out, in English or Spanish: "1 day, 2 hours and 30 minutes before", "1 día y 30 minutos antes"
+_LEAD_WORDS = re.compile(
+    r"(?P<n>\d{1,6}|una?|uno|an)[\s,]*(?P<unit>semanas?|weeks?|dias?|days?|horas?|hours?|hrs?|minutos?|minutes?|mins?)"
+    r"(?![a-z])"
+)
+_LEAD_FILLERS = re.compile(r"(?<![a-z])(?:antes|before|y|and)(?![a-z])")
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def _lead_letters(text: str) -> str:
+    """``1 día y 30 minutos antes`` -> ``1d 30m``; short forms such as ``1d,1h`` are kept."""
+    def short(match: re.Match[str]) -> str:
+        n = match["n"]
+        count = "1" if n in ("un", "una", "uno", "a", "an") else n
+        unit = match["unit"]
+        letter = "w" if unit[0] in "sw" else "d" if unit[0] == "d" else "h" if unit[0] == "h" else "m"
+        return f" {count}{letter} "
+
+    return _LEAD_FILLERS.sub(" ", _LEAD_WORDS.sub(short, _fold(text)))
 
 
 def parse_leads(text: str) -> list[timedelta]:
@@ -41,7 +64,7 @@ def parse_leads(text: str) -> list[timedelta]:
         raise CommandError(
             f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
         )
-    items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
+    items = [item for item in re.split(r"[,\s]+", _lead_letters(text).strip()) if item]
     if not items:
         raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
     leads: set[timedelta] = set()
@@ -67,7 +90,20 @@ def parse_leads(text: str) -> list[timedelta]:
 
 # ---------------------------------------------------------------- recurrence
 
-_KINDS = {
+_KINDS = {  # English and Spanish (without accents)
+    "dia": "daily",
+    "diario": "daily",
+    "diaria": "daily",
+    "dias": "daily",
+    "dia laborable": "weekdays",
+    "dias laborables": "weekdays",
+    "laborables": "weekdays",
+    "entre semana": "weekdays",
+    "dia de semana": "weekdays",
+    "semana": "weekly",
+    "semanal": "weekly",
+    "mes": "monthly",
+    "mensual": "monthly",
     "day": "daily",
     "daily": "daily",
     "everyday": "daily",
@@ -189,10 +225,10 @@ def parse_recurrence(text: str) -> Recurrence:
 
     A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
     fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
-    cleaned = " ".join(text.split()).lower()[: MAX_INPUT_CHARS + 1]
+    cleaned = _fold(" ".join(text.split()))[: MAX_INPUT_CHARS + 1]
     if len(cleaned) > 100:
         raise CommandError(f"That repeat rule is too long. Use {RECURRENCE_EXAMPLES}.")
-    for prefix in ("every ", "cron "):
+    for prefix in ("every ", "cron ", "cada ", "todos los ", "todas las "):
         if cleaned.startswith(prefix):
             cleaned = cleaned[len(prefix) :]
     if cleaned in _KINDS:
