@@ -135,6 +135,7 @@ EXPECTED_ROLES = {
     "pledge rooms": Role.COORDINATOR, "rollcall start": Role.COORDINATOR, "rollcall end": Role.COORDINATOR,
     "rooms": Role.COORDINATOR, "rooms approve": Role.COORDINATOR, "rooms leave": Role.COORDINATOR,
     "home here": Role.ADMIN, "room lang": Role.COORDINATOR, "lang": Role.MEMBER,
+    "room tz": Role.COORDINATOR, "tz": Role.MEMBER,
     "actions": Role.MEMBER, "company": Role.MEMBER, "contracts": Role.MEMBER, "contracts search": Role.MEMBER,
     "forget": Role.MEMBER, "help": Role.MEMBER, "here": Role.MEMBER, "mydata": Role.MEMBER,
     "pledge": Role.MEMBER, "pledge info": Role.MEMBER, "pledges": Role.MEMBER, "privacy": Role.MEMBER,
