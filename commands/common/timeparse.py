@@ -372,9 +372,12 @@ def _es_duration(rest: str) -> str | None:
 def _es_clock(match: re.Match[str], original: str) -> time:
     wall = _bare_time(match, original)
     part = match["part"]
-    if part in ("tarde", "noche") and wall.hour < 12 and not match["ap"]:
-        if not (part == "noche" and wall.hour <= 4):  # "2 de la noche" is 02:00
-            wall = wall.replace(hour=wall.hour + 12)
+    if match["ap"] or not part:
+        return wall
+    if part == "noche" and wall.hour == 12:  # "12 de la noche" is midnight
+        return wall.replace(hour=0)
+    if part in ("tarde", "noche") and wall.hour < 12 and not (part == "noche" and wall.hour <= 4):
+        return wall.replace(hour=wall.hour + 12)  # "2 de la noche" stays 02:00
     return wall
 
 

@@ -60,6 +60,9 @@ def error(text: str, lang: str = "en", now: datetime = NOW, zone: str = "America
         ("hoy a las 8 de la noche", datetime(2026, 11, 24, 20, 0)),
         ("mañana a las 9 de la mañana", datetime(2026, 11, 25, 9, 0)),
         ("mañana al mediodía", datetime(2026, 11, 25, 12, 0)),
+        ("a las 12 de la noche", datetime(2026, 11, 25, 0, 0)),
+        ("el sábado a las 10 de la noche", datetime(2026, 11, 28, 22, 0)),
+        ("viernes 18:00", datetime(2026, 11, 27, 18, 0)),
     ],
 )
 def test_spanish_times(text: str, expected: datetime) -> None:
