@@ -159,7 +159,7 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
     text = found.text
     when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
     leads = leads_seconds(found["remind"]) if "remind" in found else []
-    recurrence = parse_recurrence(found["every"]) if "every" in found else None
+    recurrence = parse_recurrence(found["every"], ctx.lang) if "every" in found else None
     zone = when.zone.key
     action_id = await store.add_action(ctx.db, ctx.keyring, room_id=ctx.room.room_id, text=text, zone=zone,
                                        anchor=when.local, recurrence=recurrence.spec if recurrence else None,

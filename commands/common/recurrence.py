@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from commands.base import CommandError, code
+from commands.common.i18n import translations
 from commands.common.timeparse import MAX_INPUT_CHARS
 from commands.common.zones import as_zone, is_after, wall_time
 
@@ -57,34 +58,35 @@ def _lead_letters(text: str) -> str:
     return _LEAD_FILLERS.sub(" ", _LEAD_WORDS.sub(short, _fold(text)))
 
 
-def parse_leads(text: str) -> list[timedelta]:
+def parse_leads(text: str, lang: str = "en") -> list[timedelta]:
     """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
-    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
+    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes); written out
+    in English or Spanish too (``30 minutos antes``). Errors are in ``lang``."""
+    _ = translations(lang).gettext
     if len(text) > MAX_INPUT_CHARS:
-        raise CommandError(
-            f"That list of reminder times is too long. Give at most {MAX_LEADS}, like `1d,1h`."
-        )
+        raise CommandError(_("That list of reminder times is too long. Give at most {n}, like `1d,1h`.").format(
+            n=MAX_LEADS))
     items = [item for item in re.split(r"[,\s]+", _lead_letters(text).strip()) if item]
     if not items:
-        raise CommandError("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes).")
+        raise CommandError(_("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes)."))
     leads: set[timedelta] = set()
     for item in items:
         if not _LEAD.fullmatch(item):
-            raise CommandError(
-                f"I couldn't read {code(item, 30)} as a reminder time. Use a number and a unit: "
-                "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`."
-            )
+            raise CommandError(_("I couldn't read {item} as a reminder time. Use a number and a unit: `w` weeks, "
+                                 "`d` days, `h` hours, `m` minutes, like `1d,1h,10m`.").format(item=code(item, 30)))
         lead = sum(
             (int(n) * _LEAD_UNITS[u.lower()] for n, u in re.findall(r"(\d+)([a-z])", item, re.IGNORECASE)),
             timedelta(),
         )
         if lead <= timedelta(0):
-            raise CommandError(f"{code(item, 30)} is no time at all. Use at least `1m`.")
+            raise CommandError(_("{item} is no time at all. Use at least `1m`.").format(item=code(item, 30)))
         if lead > MAX_LEAD:
-            raise CommandError(f"{code(item, 30)} is too far ahead. Reminders can be at most `365d` before.")
+            raise CommandError(_("{item} is too far ahead. Reminders can be at most `365d` before.").format(
+                item=code(item, 30)))
         leads.add(lead)
     if len(leads) > MAX_LEADS:
-        raise CommandError(f"That is {len(leads)} reminder times; at most {MAX_LEADS} are allowed.")
+        raise CommandError(_("That is {count} reminder times; at most {n} are allowed.").format(
+            count=len(leads), n=MAX_LEADS))
     return sorted(leads, reverse=True)
 
 
@@ -115,7 +117,6 @@ _KINDS = {  # English and Spanish (without accents)
     "monthly": "monthly",
 }
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
-RECURRENCE_EXAMPLES = "`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`"
 
 
 @dataclass(frozen=True)
@@ -219,15 +220,19 @@ def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
 
 
-def parse_recurrence(text: str) -> Recurrence:
+def parse_recurrence(text: str, lang: str = "en") -> Recurrence:
     """``daily``/``day``, ``weekdays``/``weekday``, ``weekly``/``week``, ``monthly``/``month``
     (optionally after ``every``), or a five-field cron line (optionally after ``cron``).
 
     A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
-    fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
+    fires at most once an hour: the bot posts to rooms, and a typo must not flood them. Spanish
+    words work too (``cada día``, ``días laborables``, ``semanal``, ``mensual``); errors are in
+    ``lang``."""
+    _ = translations(lang).gettext
     cleaned = _fold(" ".join(text.split()))[: MAX_INPUT_CHARS + 1]
     if len(cleaned) > 100:
-        raise CommandError(f"That repeat rule is too long. Use {RECURRENCE_EXAMPLES}.")
+        raise CommandError(_("That repeat rule is too long. Use `daily`, `weekdays`, `weekly`, `monthly` or a cron "
+                             "line like `0 9 * * 1-5`."))
     for prefix in ("every ", "cron ", "cada ", "todos los ", "todas las "):
         if cleaned.startswith(prefix):
             cleaned = cleaned[len(prefix) :]
@@ -235,13 +240,12 @@ def parse_recurrence(text: str) -> Recurrence:
         return Recurrence(_KINDS[cleaned])
     fields = cleaned.split(" ")
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
-        raise CommandError(f"I couldn't read {code(text, 60)} as a repeat rule. Use {RECURRENCE_EXAMPLES}.")
+        raise CommandError(_("I couldn't read {text} as a repeat rule. Use `daily`, `weekdays`, `weekly`, "
+                             "`monthly` or a cron line like `0 9 * * 1-5`.").format(text=code(text, 60)))
     expr = " ".join(fields)
     if not re.fullmatch(r"\d{1,2}", fields[0]):
-        raise CommandError(
-            f"The cron line {code(expr)} would fire more than once an hour. Give one minute first, "
-            "like `0 9 * * 1-5` (09:00 on weekdays)."
-        )
+        raise CommandError(_("The cron line {expr} would fire more than once an hour. Give one minute first, like "
+                             "`0 9 * * 1-5` (09:00 on weekdays).").format(expr=code(expr)))
     from croniter import croniter
 
     try:
@@ -249,8 +253,7 @@ def parse_recurrence(text: str) -> Recurrence:
             raise ValueError(expr)
         croniter(expr, datetime(2026, 1, 1)).get_next(datetime)
     except Exception:
-        raise CommandError(
-            f"{code(expr)} is not a cron line I can use (or it never happens). The fields are minute, "
-            "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays."
-        ) from None
+        raise CommandError(_("{expr} is not a cron line I can use (or it never happens). The fields are minute, "
+                             "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays.").format(
+            expr=code(expr))) from None
     return Recurrence("cron", expr)

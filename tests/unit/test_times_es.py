@@ -234,3 +234,14 @@ async def test_the_default_zone_setting_applies_without_a_choice(make_world_with
     assert "Tue 24 Nov 2026 18:00 EST (23:00 UTC)" in out
     member = Member(world.keyring, ALICE)
     assert await prefs.member_pref(world.db, world.keyring, member, prefs.ZONE) is None
+
+
+async def test_a_spanish_room_gets_the_repeat_rule_errors_in_spanish(world: World) -> None:
+    await world.run("!room lang es", user="@coord:example.org", role=C, room=ROOM)
+    out = texts(await world.run("!action add mañana a las 9:00 | Asamblea --every cada viernes", role=C, room=ROOM))
+    assert out == ("No entendí `cada viernes` como regla de repetición. Usa `cada día`, `días laborables`, `semanal`, "
+                   "`mensual` o una línea cron como `0 9 * * 1-5`.")
+    out = texts(await world.run("!action add el 1 de diciembre | Piquete", role=C, room=ROOM))
+    assert "mar, 1 dic 2026 09:00 UTC" in out
+    with pytest.raises(CommandError, match="no es tiempo ninguno"):
+        parse_leads("0m", "es")
