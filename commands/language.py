@@ -106,12 +106,12 @@ async def room_lang(ctx: Context, args: Args) -> list[Output]:
     return [Reply(translations(chosen).gettext(_ROOM_SET[chosen]))]
 
 
-TZ_DETAILS = N_("Times you type without a zone are read in it, and I show times in it, in our DM; in a room "
-                "I use the room's zone. Without a choice I use the bot's default zone. `{prefix}forget` deletes "
-                "your choice with the rest of your data.")
+TZ_DETAILS = N_("In our DM I read the times you type without a zone in your zone, and show you times in it; in "
+                "a room I use the room's zone. Without a choice I use the bot's default zone. `{prefix}forget` "
+                "deletes your choice with the rest of your data.")
 
 
-@command("tz", usage="tz [ZONE]", summary=N_("Choose the time zone I read and show your times in."),
+@command("tz", usage="tz [zone]", summary=N_("Choose the time zone I read and show your times in."),
          example="tz America/Chicago", details=TZ_DETAILS, aliases=("zona",))
 async def tz(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
@@ -137,9 +137,9 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text, private=True)]
 
 
-@command("room tz", usage="room tz [ZONE]", summary=N_("Set the time zone I read and show times in, in this room."),
+@command("room tz", usage="room tz [zone]", summary=N_("Set the time zone I read and show times in, in this room."),
          role=Role.COORDINATOR, example="room tz America/Chicago",
-         details=N_("Times typed here without a zone are read in it, and times I show here use it."))
+         details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."))
 async def room_tz(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose time zone you want to set; in our DM, `{prefix}tz` sets "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from commands.base import CommandError, code
-from commands.common.i18n import translations
+from commands.common.i18n import N_, translations
 from commands.common.timeparse import MAX_INPUT_CHARS
 from commands.common.zones import as_zone, is_after, wall_time
 
@@ -141,20 +141,25 @@ class Recurrence:
         except CommandError as exc:
             raise ValueError(f"bad stored recurrence {spec!r}: {exc}") from None
 
-    def describe(self, anchor: datetime | None = None) -> str:
-        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``."""
+    def describe(self, anchor: datetime | None = None, lang: str = "en") -> str:
+        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``;
+        in ``lang`` (Spanish ``cada viernes``, day names from Babel)."""
+        _ = translations(lang).gettext
         if self.kind == "daily":
-            return "every day"
+            return _(N_("every day"))
         if self.kind == "weekdays":
-            return "every weekday (Monday to Friday)"
+            return _(N_("every weekday (Monday to Friday)"))
         if self.kind == "weekly":
-            return f"every {_DAY_NAMES[anchor.weekday()]}" if anchor else "every week"
+            if anchor is None:
+                return _(N_("every week"))
+            return _(N_("every {day}")).format(day=_day_name(anchor.weekday(), lang))
         if self.kind == "monthly":
             if anchor is None:
-                return "every month"
-            suffix = " (or the last day of shorter months)" if anchor.day > 28 else ""
-            return f"every month on the {_ordinal(anchor.day)}{suffix}"
-        return f"on the cron schedule `{self.cron}`"
+                return _(N_("every month"))
+            said = N_("every month on the {ordinal} (or the last day of shorter months)") if anchor.day > 28 \
+                else N_("every month on the {ordinal}")
+            return _(said).format(ordinal=_ordinal(anchor.day), number=anchor.day)  # Spanish: "el día 31"
+        return _(N_("on the cron schedule `{cron}`")).format(cron=self.cron)
 
     def next_after(
         self,
@@ -185,6 +190,14 @@ class Recurrence:
                     return candidate
             day += timedelta(days=1)
         raise RuntimeError(f"no occurrence of {self.spec} found after {previous}")  # unreachable
+
+
+def _day_name(weekday: int, lang: str) -> str:
+    if lang == "en":
+        return _DAY_NAMES[weekday]
+    from babel.dates import get_day_names
+
+    return str(get_day_names("wide", locale=lang)[weekday])
 
 
 def _ordinal(n: int) -> str:

@@ -513,8 +513,10 @@ def _iso_with_offset(value: datetime) -> str:
 
 
 def warm_up() -> None:
-    """Load dateparser's English data now (about 0.1 s) rather than on a member's first command."""
+    """Load dateparser's English data and Babel's Spanish names now (about 0.1 s) rather than on a
+    member's first command."""
     parse_when("tomorrow 9am", now=datetime(2026, 1, 1, tzinfo=UTC), default_zone="UTC")
+    format_when(datetime(2026, 1, 1, tzinfo=UTC), "UTC", "es")
 
 
 # ---------------------------------------------------------------- formatting

@@ -245,3 +245,12 @@ async def test_a_spanish_room_gets_the_repeat_rule_errors_in_spanish(world: Worl
     assert "mar, 1 dic 2026 09:00 UTC" in out
     with pytest.raises(CommandError, match="no es tiempo ninguno"):
         parse_leads("0m", "es")
+
+
+def test_repeats_are_described_in_the_readers_language() -> None:
+    friday, last = datetime(2026, 11, 27, 9, 0), datetime(2026, 10, 31, 9, 0)
+    assert parse_recurrence("weekly").describe(friday) == "every Friday"
+    assert parse_recurrence("cada semana").describe(friday, "es") == "cada viernes"
+    assert parse_recurrence("mensual").describe(last, "es") == "cada mes el día 31 (o el último día de los meses más cortos)"
+    assert parse_recurrence("monthly").describe(last) == "every month on the 31st (or the last day of shorter months)"
+    assert parse_recurrence("días laborables").describe(None, "es") == "cada día laborable (de lunes a viernes)"
