@@ -33,7 +33,7 @@ from bot.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
 from commands.common.i18n import N_, translations
-from commands.language import reader_language
+from commands.language import reader_language, reader_zone
 from storage.core import EventBook
 from storage.hashing import Member
 
@@ -188,6 +188,7 @@ class Intake:
                     outcome = [Reply(parsed.error(lang) if parsed.error is not None else _(FAILED_TEXT))]
                 else:
                     ctx = self._context(room, event, member, lang)
+                    ctx.tz = await reader_zone(self.book.db, self.book.keyring, room.room_id, ctx.room.is_dm, member)
                     outcome = await self._call(parsed.command, ctx, parsed.args)
                 await self.outbox.enqueue(outcome, origin)
         except _HandlerFailed:

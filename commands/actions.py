@@ -48,9 +48,10 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.i18n import N_, translations
-from commands.common.recurrence import Gettext, Recurrence, parse_leads, parse_recurrence
+from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, format_when, parse_when
+from commands.language import member_zone
 from commands.options import Found, Options, Words
 from storage import actions as store
 
@@ -96,16 +97,18 @@ def _too_long(ctx: Context) -> str:
     return ctx._("That text is too long (over {n} characters). Shorten it.").format(n=MAX_TEXT)
 
 
-def leads_seconds(text: str, _: Gettext) -> list[int]:
-    """Lead times in seconds, largest first. The time parser's ``parse_leads`` reads w/d/h/m;
-    whole seconds (``30s``) are accepted here too, for short tests and drills."""
+def leads_seconds(text: str, lang: str = "en") -> list[int]:
+    """Lead times in seconds, largest first. The time parser's ``parse_leads`` reads w/d/h/m
+    (and written-out English or Spanish); whole seconds (``30s``) are accepted here too, for
+    short tests and drills. Errors are in ``lang``."""
+    _ = translations(lang).gettext
     items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
     seconds = {int(m[1]) for item in items if (m := _SECONDS.fullmatch(item))}
     others = [item for item in items if not _SECONDS.fullmatch(item)]
     if any(s <= 0 for s in seconds):
         raise CommandError(_("`0s` is no time at all. Use at least `1s`."))
     if others:
-        seconds |= {int(lead.total_seconds()) for lead in parse_leads(",".join(others), _)}
+        seconds |= {int(lead.total_seconds()) for lead in parse_leads(",".join(others), lang)}
     if not seconds:
         raise CommandError(_("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes)."))
     return sorted(seconds, reverse=True)
@@ -118,7 +121,7 @@ def leads_seconds(text: str, _: Gettext) -> list[int]:
 def describe_lead(seconds: int, lang: str = "en") -> str:
     if seconds < 60:
         return translations(lang).ngettext("{n} second", "{n} seconds", seconds).format(n=seconds)
-    return format_duration(seconds)
+    return format_duration(seconds, lang)
 
 
 def _and(items: list[str], lang: str = "en") -> str:
@@ -135,7 +138,7 @@ def until(delta: timedelta, lang: str = "en") -> str:
     if seconds < 60:
         n = int(seconds + 0.5)
         return t.ngettext("in {n} second", "in {n} seconds", n).format(n=n)
-    return t.gettext("in {duration}").format(duration=format_duration(seconds))
+    return t.gettext("in {duration}").format(duration=format_duration(seconds, lang))
 
 
 def _number(ctx: Context, token: str) -> int:
@@ -147,14 +150,14 @@ def _number(ctx: Context, token: str) -> int:
 
 
 def _zone(ctx: Context | Env) -> str:
-    return ctx.settings.BOT_DEFAULT_TIMEZONE
+    return ctx.zone if isinstance(ctx, Context) else ctx.settings.BOT_DEFAULT_TIMEZONE
 
 
-def _rec_text(action: store.Action, _: Gettext) -> str:
+def _rec_text(action: store.Action, lang: str) -> str:
     if not action.recurrence:
-        return _("once")
+        return translations(lang).gettext(N_("once"))
     anchor = action.anchor.astimezone(zoneinfo.ZoneInfo(action.zone))
-    return Recurrence.from_spec(action.recurrence).describe(anchor, _)
+    return Recurrence.from_spec(action.recurrence).describe(anchor, lang)
 
 
 # ---------------------------------------------------------------- actions
@@ -174,9 +177,9 @@ def _rec_text(action: store.Action, _: Gettext) -> str:
 async def action_add(ctx: Context, args: Args) -> list[Output]:
     found = when_and_text(ctx, ACTION_OPTIONS, ACTION_NO_TEXT, args)
     text = found.text
-    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
-    leads = leads_seconds(found["remind"], ctx._) if "remind" in found else []
-    recurrence = parse_recurrence(found["every"], ctx._) if "every" in found else None
+    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
+    leads = leads_seconds(found["remind"], ctx.lang) if "remind" in found else []
+    recurrence = parse_recurrence(found["every"], ctx.lang) if "every" in found else None
     zone = when.zone.key
     action_id = await store.add_action(ctx.db, ctx.keyring, room_id=ctx.room.room_id, text=text, zone=zone,
                                        anchor=when.local, recurrence=recurrence.spec if recurrence else None,
@@ -190,14 +193,14 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
 
     if kept_leads:
         said = [ctx._("#{id} scheduled for {when}; reminders {leads} before.").format(
-            id=action_id, when=when.describe(), leads=leads_text(kept_leads))]
+            id=action_id, when=when.describe(ctx.lang), leads=leads_text(kept_leads))]
     else:
         said = [ctx._("#{id} scheduled for {when}; I'll post the reminder at that time.").format(
-            id=action_id, when=when.describe())]
+            id=action_id, when=when.describe(ctx.lang))]
     if skipped:
         said.append(ctx._("Skipped {leads} before: that time has already passed.").format(leads=leads_text(skipped)))
     if recurrence:
-        said.append(ctx._("Repeats {rule} ({zone}).").format(rule=recurrence.describe(when.local, ctx._), zone=zone))
+        said.append(ctx._("Repeats {rule} ({zone}).").format(rule=recurrence.describe(when.local, ctx.lang), zone=zone))
     ctx.wake("scheduler")
     return [Reply(" ".join(said))]
 
@@ -211,7 +214,8 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
                             "`{prefix}action add tomorrow 9am | …`.").format(prefix=ctx.prefix))]
     rows = []
     for action, here in found:
-        row = f"**#{action.id}** {format_when(action.occurs_at, action.zone)}, {_rec_text(action, ctx._)}: {action.text}"
+        row = f"**#{action.id}** {format_when(action.occurs_at, ctx.shown_zone(action.zone), ctx.lang)}, " \
+              f"{_rec_text(action, ctx.lang)}: {action.text}"
         if not here:
             row += " " + ctx._("(scheduled in another room)")
         rows.append(row)
@@ -279,17 +283,17 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     if found.values:
         raise UsageError(ctx._("Personal reminders take no options."))
     text = found.text
-    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx))
+    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
     dm_room = ctx.room.room_id if ctx.room.is_dm else ctx.shell.dm_room_of(ctx.member)
     if dm_room is None:
         raise CommandError(ctx._("I deliver personal reminders in our encrypted direct chat, and we don't have one "
                                  "yet. Start a direct chat with me (with encryption on), then send this again there."))
     await store.add_personal(ctx.db, ctx.keyring, member_ref=ctx.member.ref("reminders"), dm_room=dm_room,
-                             text=text, zone=when.zone.key, due_at=when.utc)
+                             text=text, zone=await member_zone(ctx) or when.zone.key, due_at=when.utc)
     said = N_("I'll remind you here on {when}.") if ctx.room.is_dm else \
         N_("I'll remind you in our direct chat on {when}.")
     ctx.wake("scheduler")
-    return [Reply(ctx._(said).format(when=when.describe()), private=True)]
+    return [Reply(ctx._(said).format(when=when.describe(ctx.lang)), private=True)]
 
 
 @member_data("reminders")
@@ -309,7 +313,7 @@ class ReminderData:
             said = N_("{count}: {waiting} waiting (next {when}) (texts and our DM encrypted)")
         else:
             said = N_("{count}: {done} delivered or expired (texts and our DM encrypted)")
-        when = format_when(*pending[0]) if pending else ""
+        when = format_when(pending[0][0], ctx.shown_zone(pending[0][1]), ctx.lang) if pending else ""
         return [ctx._(said).format(count=count, waiting=len(pending), when=when, done=done)]
 
     @staticmethod
@@ -397,7 +401,7 @@ async def confirm(ctx: Context, args: Args) -> list[Output]:
 def _linked_text(action: store.Action, lang: str) -> str:
     _ = translations(lang).gettext
     return _("This room now also gets reminders for #{n}: {text} ({when}, {rule}).").format(
-        n=action.id, text=action.text, when=format_when(action.occurs_at, action.zone), rule=_rec_text(action, _))
+        n=action.id, text=action.text, when=format_when(action.occurs_at, action.zone, lang), rule=_rec_text(action, lang))
 
 
 # ---------------------------------------------------------------- scheduled work
@@ -408,7 +412,7 @@ def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: d
     """An action's reminder as the readers of ``lang`` read it: posted as a function of the language
     (``partial(reminder_text, …)``), so each room that gets it reads it in its own language."""
     _ = translations(lang).gettext
-    when = format_when(occurs_at, action.zone)
+    when = format_when(occurs_at, action.zone, lang)
     if lead_s == 0 and not late:
         text = _("⏰ Starting now: {text} ({when}, action #{id})").format(text=action.text, when=when, id=action.id)
     elif occurs_at <= now:
@@ -424,7 +428,7 @@ def personal_text(personal: store.Personal, late: bool, lang: str = "en") -> str
     words it in the language that member chose (``bot.rooms.Rooms.language_of`` of their DM)."""
     _ = translations(lang).gettext
     text = _("⏰ Reminder: {text} ({when})").format(text=personal.text,
-                                                   when=format_when(personal.due_at, personal.zone))
+                                                   when=format_when(personal.due_at, personal.zone, lang))
     return text + ("\n" + _(LATE_NOTE) if late else "")
 
 

@@ -196,6 +196,17 @@ class Context:
     prefix: str = "!"
     wakes: set[str] = field(default_factory=set)
     lang: str = "en"  # the reader's language (commands/common/i18n.py): the member's in a DM, the room's
+    tz: str | None = None  # the reader's chosen time zone (!tz, !room tz): the member's in a DM, the room's
+
+    @property
+    def zone(self) -> str:
+        """The zone a time typed without one is in: the reader's, else ``BOT_DEFAULT_TIMEZONE``."""
+        return self.tz or self.settings.BOT_DEFAULT_TIMEZONE
+
+    def shown_zone(self, own: str) -> str:
+        """The zone to show a stored time in: the reader's when they (or the room) chose one, else
+        the time's own zone (``own``: the zone it was set in)."""
+        return self.tz or own
 
     def _(self, text: str) -> str:
         """``text`` in the reader's language."""

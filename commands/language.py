@@ -1,4 +1,5 @@
-"""!lang (!idioma) and !room lang: which language the bot writes to a member and in a room.
+"""!lang (!idioma) and !room lang: which language the bot writes to a member and in a room;
+!tz (!zona) and !room tz: which time zone it reads their times in and shows times in.
 
 A member's choice applies to what the bot writes to them in their DM; in a room the bot writes
 in the room's language, which a campaign coordinator sets (default ``BOT_DEFAULT_LANGUAGE``).
@@ -6,28 +7,48 @@ The member's choice is member data, sealed under their keyed reference (``storag
 ``!mydata`` lists it, ``!forget`` deletes it. News the bot sends to many readers at once
 (announcements, reminders) is rendered per destination (``commands.base.Localized``): each room in
 its language, each DM in its member's, never in the language of the member who caused it.
+
+A time zone follows the same rule (``Context.tz``): a time typed without a zone is in the
+member's zone in their DM, the room's in a room, else ``BOT_DEFAULT_TIMEZONE``; stored times are
+shown in that zone when the member (or the room) chose one, else in the zone they were set in.
 """
 
 from __future__ import annotations
 
 from commands.base import Args, Context, Output, Reply, Role, UsageError, code, command, member_data
 from commands.common.i18n import LANGUAGES, N_, language, translations
+from commands.common.timeparse import format_when
+from commands.common.zones import get_zone
 from storage import prefs
 from storage.db import Database
 from storage.hashing import Keyring, Member
+
+
+async def _reader_pref(db: Database, keyring: Keyring, name: str, room_id: str, is_dm: bool,
+                       member: Member | None) -> str | None:
+    """A reader's preference: the member's own in their DM, the room's in a room."""
+    if is_dm:
+        return None if member is None else await prefs.member_pref(db, keyring, member, name)
+    return await prefs.room_pref(db, keyring, room_id, name)
 
 
 async def reader_language(db: Database, keyring: Keyring, default: str, room_id: str, is_dm: bool,
                           member: Member | None) -> str:
     """The language of what the bot writes to this reader: the member's own in their DM, the
     room's in a room, else ``default``."""
-    if is_dm:
-        if member is None:
-            return default
-        chosen = await prefs.member_pref(db, keyring, member, prefs.LANGUAGE)
-    else:
-        chosen = await prefs.room_pref(db, keyring, room_id, prefs.LANGUAGE)
+    chosen = await _reader_pref(db, keyring, prefs.LANGUAGE, room_id, is_dm, member)
     return chosen if chosen in LANGUAGES else default
+
+
+async def member_zone(ctx: Context) -> str | None:
+    """The asking member's own zone wherever they type (their personal reminders are shown in it)."""
+    return await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE)
+
+
+async def reader_zone(db: Database, keyring: Keyring, room_id: str, is_dm: bool, member: Member | None) -> str | None:
+    """The time zone this reader chose (``Context.tz``): the member's own in their DM, the room's
+    in a room; ``None`` when none was chosen (then ``BOT_DEFAULT_TIMEZONE`` applies)."""
+    return await _reader_pref(db, keyring, prefs.ZONE, room_id, is_dm, member)
 
 
 def _choices() -> str:
@@ -85,14 +106,71 @@ async def room_lang(ctx: Context, args: Args) -> list[Output]:
     return [Reply(translations(chosen).gettext(_ROOM_SET[chosen]))]
 
 
+TZ_DETAILS = N_("In our DM I read the times you type without a zone in your zone, and show you times in it; in "
+                "a room I use the room's zone. Without a choice I use the bot's default zone. `{prefix}forget` "
+                "deletes your choice with the rest of your data.")
+
+
+@command("tz", usage="tz [zone]", summary=N_("Choose the time zone I read and show your times in."),
+         example="tz America/Chicago", details=TZ_DETAILS, aliases=("zona",))
+async def tz(ctx: Context, args: Args) -> list[Output]:
+    if not args.tokens:
+        current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE)
+        if current is None:
+            text = ctx._("You haven't chosen a time zone; I use `{zone}`. Choose yours with `{prefix}tz` and its "
+                         "name, like `{prefix}tz America/Chicago`.")
+        else:
+            text = ctx._("Your time zone is `{zone}`: it is {now} for you. Change it with `{prefix}tz` and a "
+                         "zone's name, like `{prefix}tz America/Chicago`.")
+        zone = current or ctx.settings.BOT_DEFAULT_TIMEZONE
+        return [Reply(text.format(zone=zone, now=format_when(ctx.now, zone, ctx.lang), prefix=ctx.prefix),
+                      private=True)]
+    if len(args.tokens) != 1:
+        raise UsageError(ctx._("Give one zone name, like `{prefix}tz America/Chicago`.").format(prefix=ctx.prefix))
+    zone = get_zone(args.tokens[0], ctx.lang).key
+    async with ctx.db.transaction():
+        await prefs.set_member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE, zone)
+    text = ctx._("From now on I read and show your times in `{zone}` in our DM: it is {now} for you.").format(
+        zone=zone, now=format_when(ctx.now, zone, ctx.lang))
+    if not ctx.room.is_dm:
+        text += " " + ctx._("In this room I keep to the room's time zone.")
+    return [Reply(text, private=True)]
+
+
+@command("room tz", usage="room tz [zone]", summary=N_("Set the time zone I read and show times in, in this room."),
+         role=Role.COORDINATOR, example="room tz America/Chicago",
+         details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."))
+async def room_tz(ctx: Context, args: Args) -> list[Output]:
+    if ctx.room.is_dm:
+        raise UsageError(ctx._("Type this in the room whose time zone you want to set; in our DM, `{prefix}tz` sets "
+                               "yours.").format(prefix=ctx.prefix))
+    if not args.tokens:
+        current = await prefs.room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.ZONE)
+        zone = current or ctx.settings.BOT_DEFAULT_TIMEZONE
+        return [Reply(ctx._("This room's time zone is `{zone}`: it is {now} here.").format(
+            zone=zone, now=format_when(ctx.now, zone, ctx.lang)))]
+    if len(args.tokens) != 1:
+        raise UsageError(ctx._("Give one zone name, like `{prefix}room tz America/Chicago`.").format(
+            prefix=ctx.prefix))
+    zone = get_zone(args.tokens[0], ctx.lang).key
+    async with ctx.db.transaction():
+        await prefs.set_room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.ZONE, zone)
+    return [Reply(ctx._("From now on I read and show times in `{zone}` in this room: it is {now} here.").format(
+        zone=zone, now=format_when(ctx.now, zone, ctx.lang)))]
+
+
 @member_data("prefs")
 class PrefsData:
     @staticmethod
     async def describe(ctx: Context) -> list[str]:
-        chosen = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)
-        if chosen is None:
-            return []
-        return [ctx._("Your language: {language}.").format(language=LANGUAGES.get(chosen, chosen))]
+        chosen = await prefs.member_prefs(ctx.db, ctx.keyring, ctx.member)
+        lines = []
+        if prefs.LANGUAGE in chosen:
+            lines.append(ctx._("Your language: {language}.").format(
+                language=LANGUAGES.get(chosen[prefs.LANGUAGE], chosen[prefs.LANGUAGE])))
+        if prefs.ZONE in chosen:
+            lines.append(ctx._("Your time zone: {zone}.").format(zone=code(chosen[prefs.ZONE])))
+        return lines
 
     @staticmethod
     async def forget(ctx: Context) -> int:

@@ -91,8 +91,9 @@ def have_signed(t: Tally, _: Gettext = _english) -> str:
     return said.format(count=in_words(t.text, _))
 
 
-def deadline_text(pledge: Pledge) -> str:
-    return format_when(pledge.deadline, pledge.zone) if pledge.deadline else ""
+def deadline_text(pledge: Pledge, lang: str = "en", zone: str | None = None) -> str:
+    """The deadline in ``lang``, in ``zone`` (the reader's) or else the pledge's own zone."""
+    return format_when(pledge.deadline, zone or pledge.zone, lang) if pledge.deadline else ""
 
 
 async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None,
@@ -118,10 +119,10 @@ async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures |
 
 
 async def progress_line(db: Database, pledge: Pledge, t: Tally, figures: store.Figures | None = None,
-                        _: Gettext = _english) -> str:
+                        _: Gettext = _english, lang: str = "en", zone: str | None = None) -> str:
     parts = [bar(t.shown, pledge.goal, t.text, _) if pledge.goal else have_signed(t, _)]
     if pledge.deadline and pledge.is_open:
-        parts.append(_(N_("deadline {when}")).format(when=deadline_text(pledge)))
+        parts.append(_(N_("deadline {when}")).format(when=deadline_text(pledge, lang, zone)))
     state = await threshold_state(db, pledge, figures, _)
     if state:
         parts.append(state)

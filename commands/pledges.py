@@ -267,9 +267,9 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
                             _("A threshold must be at least {k}: announcing that it was met tells how many signed, "
                               "and groups under {k} are never shown. Nothing was created.")).format(k=k))
     deadline = None
-    zone = ctx.settings.BOT_DEFAULT_TIMEZONE
+    zone = ctx.zone
     if request.deadline is not None:
-        when = parse_when(request.deadline, now=ctx.now, default_zone=zone)
+        when = parse_when(request.deadline, now=ctx.now, default_zone=zone, lang=ctx.lang)
         deadline, zone = when.utc, when.zone.key
     async with ctx.db.transaction():
         if await store.by_slug(ctx.db, ctx.keyring, request.slug) is not None:
@@ -290,7 +290,7 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     elif request.per_company:
         facts.append(_("counted per company"))
     if deadline is not None:
-        facts.append(_("deadline {when}").format(when=format_when(deadline, zone)))
+        facts.append(_("deadline {when}").format(when=format_when(deadline, ctx.shown_zone(zone), ctx.lang)))
     p = ctx.prefix
     text = (_("Created pledge {slug}: “{title}”").format(slug=code(request.slug), title=request.title)
             + (f"\n{' · '.join(facts)}" if facts else "")
@@ -317,7 +317,7 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     found = await store.figures(ctx.db, [p.id for p in pledges])  # two queries for all of them
     for pledge in pledges:
         t = await tally(ctx.db, pledge, k, found[pledge.id], with_rows=False)
-        line = await progress_line(ctx.db, pledge, t, found[pledge.id], ctx._)
+        line = await progress_line(ctx.db, pledge, t, found[pledge.id], ctx._, ctx.lang, ctx.tz)
         blocks.append(f"{code(pledge.slug)} — {pledge.title}\n{line}")
     footer = "\n" + ctx._("Sign with `{prefix}pledge <slug>`, best in a DM with me.").format(prefix=ctx.prefix)
     return [Reply("**" + ctx._("Open pledges") + "**\n" + "\n".join(blocks) + footer)]
@@ -338,9 +338,9 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
         heading = ctx._("**Pledge {slug}** (closed): “{title}”")
     day = pledge.closed_at.date().isoformat() if pledge.closed_at else ""
     lines = [heading.format(slug=code(pledge.slug), title=pledge.title, day=day),
-             await progress_line(ctx.db, pledge, t, found, ctx._)]
+             await progress_line(ctx.db, pledge, t, found, ctx._, ctx.lang, ctx.tz)]
     if pledge.deadline and not pledge.is_open:
-        lines.append(ctx._("Deadline was {when}.").format(when=deadline_text(pledge)))
+        lines.append(ctx._("Deadline was {when}.").format(when=deadline_text(pledge, ctx.lang, ctx.tz)))
     if t.companies is not None:
         lines.append(ctx._("By company:"))
         lines.extend(company_lines(t.companies, ctx._))

@@ -1,8 +1,9 @@
-"""Preferences of members and rooms: the language a member reads, the language of a room.
+"""Preferences of members and rooms: the language a member reads and their time zone, the
+language and time zone of a room.
 
 A member's row is keyed by their keyed reference under its own purpose (``member:prefs``), the
-value sealed with AES-GCM: a language can say something about a person (which members write
-Spanish), so it is as private as their other data (``!mydata`` lists it, ``!forget`` deletes it).
+value sealed with AES-GCM: a language or a time zone can say something about a person (which
+members write Spanish, where they live), so it is as private as their other data (``!mydata`` lists it, ``!forget`` deletes it).
 A room's row is keyed by the room's keyed reference, its value sealed too. No times, no order:
 the tables are ``WITHOUT ROWID`` and keyed by hashes.
 
@@ -17,6 +18,7 @@ from storage.hashing import Keyring, Member
 MEMBER_PURPOSE = "prefs"  # Member.ref(MEMBER_PURPOSE) == keyring.ref("member:prefs", user ID)
 ROOM_PURPOSE = "room-prefs"
 LANGUAGE = "lang"
+ZONE = "tz"  # an IANA zone name, as zoneinfo spells it
 
 SCHEMA = Schema(
     "prefs",

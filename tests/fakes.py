@@ -11,7 +11,7 @@ from typing import Any
 from bot.config import Settings
 from commands import base, load_all
 from commands.base import Args, CampaignView, Context, Env, Output, Role, RoomFacts, RoomView
-from commands.language import reader_language
+from commands.language import reader_language, reader_zone
 from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
@@ -92,6 +92,7 @@ class World:
         if parsed.error is not None or parsed.command is None:
             return [base.Reply(parsed.error(lang) if parsed.error is not None else "")]
         ctx = self.ctx(user, role, room, lang)
+        ctx.tz = await reader_zone(self.db, self.keyring, room.room_id, room.is_dm, Member(self.keyring, user))
         self.woken = ctx.wakes
         async with self.db.transaction():
             try:

@@ -3,35 +3,27 @@ recurrences (``--every weekday``, a cron line), computed on the wall clock of th
 
 Pure, like :mod:`commands.common.timeparse` (the one time parser), whose decisions apply here
 too: a recurrence never refuses a local time; in a DST gap it fires at the first valid wall time
-after it, in a fold at the first of the two. What it says (errors, ``Recurrence.describe``) is in the
-reader's language when given the reader's ``gettext`` (``ctx._``); English as written otherwise.
+after it, in a fold at the first of the two.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from commands.base import CommandError, code
-from commands.common.i18n import N_
+from commands.common.i18n import N_, translations
 from commands.common.timeparse import MAX_INPUT_CHARS
 from commands.common.zones import as_zone, is_after, wall_time
 
 MAX_LEADS = 10
 MAX_LEAD = timedelta(days=365)
-# whole phrases, so that each language words them its own way ("todos los sábados")
-_EVERY_DAY_NAMED = (N_("every Monday"), N_("every Tuesday"), N_("every Wednesday"), N_("every Thursday"),
-                    N_("every Friday"), N_("every Saturday"), N_("every Sunday"))
-Gettext = Callable[[str], str]  # the reader's catalog (``ctx._``)
-
-
-def _as_written(text: str) -> str:
-    return text
-
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 # ---------------------------------------------------------------- leads
 
@@ -42,25 +34,46 @@ _LEAD_UNITS = {
     "m": timedelta(minutes=1),
 }
 _LEAD = re.compile(r"(?:\d{1,6}[wdhm])+", re.IGNORECASE)
+# written out, in English or Spanish: "1 day, 2 hours and 30 minutes before", "1 día y 30 minutos antes"
+_LEAD_WORDS = re.compile(
+    r"(?P<n>\d{1,6}|una?|uno|an)[\s,]*(?P<unit>semanas?|weeks?|dias?|days?|horas?|hours?|hrs?|minutos?|minutes?|mins?)"
+    r"(?![a-z])"
+)
+_LEAD_FILLERS = re.compile(r"(?<![a-z])(?:antes|before|y|and)(?![a-z])")
 
 
-def parse_leads(text: str, _: Gettext = _as_written) -> list[timedelta]:
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def _lead_letters(text: str) -> str:
+    """``1 día y 30 minutos antes`` -> ``1d 30m``; short forms such as ``1d,1h`` are kept."""
+    def short(match: re.Match[str]) -> str:
+        n = match["n"]
+        count = "1" if n in ("un", "una", "uno", "a", "an") else n
+        unit = match["unit"]
+        letter = "w" if unit[0] in "sw" else "d" if unit[0] == "d" else "h" if unit[0] == "h" else "m"
+        return f" {count}{letter} "
+
+    return _LEAD_FILLERS.sub(" ", _LEAD_WORDS.sub(short, _fold(text)))
+
+
+def parse_leads(text: str, lang: str = "en") -> list[timedelta]:
     """``1d,1h,10m`` -> how long before an event to remind, largest first, duplicates dropped.
-    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes)."""
+    A lead may combine units (``1h30m``). Units: w(eeks), d(ays), h(ours), m(inutes); written out
+    in English or Spanish too (``30 minutos antes``). Errors are in ``lang``."""
+    _ = translations(lang).gettext
     if len(text) > MAX_INPUT_CHARS:
-        raise CommandError(
-            _("That list of reminder times is too long. Give at most {n}, like `1d,1h`.").format(n=MAX_LEADS)
-        )
-    items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
+        raise CommandError(_("That list of reminder times is too long. Give at most {n}, like `1d,1h`.").format(
+            n=MAX_LEADS))
+    items = [item for item in re.split(r"[,\s]+", _lead_letters(text).strip()) if item]
     if not items:
         raise CommandError(_("Say when to remind, like `1d,1h,10m` (d = days, h = hours, m = minutes)."))
     leads: set[timedelta] = set()
     for item in items:
         if not _LEAD.fullmatch(item):
-            raise CommandError(
-                _("I couldn't read {item} as a reminder time. Use a number and a unit: "
-                  "`w` weeks, `d` days, `h` hours, `m` minutes, like `1d,1h,10m`.").format(item=code(item, 30))
-            )
+            raise CommandError(_("I couldn't read {item} as a reminder time. Use a number and a unit: `w` weeks, "
+                                 "`d` days, `h` hours, `m` minutes, like `1d,1h,10m`.").format(item=code(item, 30)))
         lead = sum(
             (int(n) * _LEAD_UNITS[u.lower()] for n, u in re.findall(r"(\d+)([a-z])", item, re.IGNORECASE)),
             timedelta(),
@@ -79,7 +92,20 @@ def parse_leads(text: str, _: Gettext = _as_written) -> list[timedelta]:
 
 # ---------------------------------------------------------------- recurrence
 
-_KINDS = {
+_KINDS = {  # English and Spanish (without accents)
+    "dia": "daily",
+    "diario": "daily",
+    "diaria": "daily",
+    "dias": "daily",
+    "dia laborable": "weekdays",
+    "dias laborables": "weekdays",
+    "laborables": "weekdays",
+    "entre semana": "weekdays",
+    "dia de semana": "weekdays",
+    "semana": "weekly",
+    "semanal": "weekly",
+    "mes": "monthly",
+    "mensual": "monthly",
     "day": "daily",
     "daily": "daily",
     "everyday": "daily",
@@ -91,7 +117,6 @@ _KINDS = {
     "monthly": "monthly",
 }
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-]{1,40}")
-RECURRENCE_EXAMPLES = N_("`daily`, `weekdays`, `weekly`, `monthly` or a cron line like `0 9 * * 1-5`")
 
 
 @dataclass(frozen=True)
@@ -116,21 +141,25 @@ class Recurrence:
         except CommandError as exc:
             raise ValueError(f"bad stored recurrence {spec!r}: {exc}") from None
 
-    def describe(self, anchor: datetime | None = None, _: Gettext = _as_written) -> str:
-        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``."""
+    def describe(self, anchor: datetime | None = None, lang: str = "en") -> str:
+        """``every weekday``; with the first occurrence, ``every Monday`` / ``every month on the 31st``;
+        in ``lang`` (Spanish ``cada viernes``, day names from Babel)."""
+        _ = translations(lang).gettext
         if self.kind == "daily":
-            return _("every day")
+            return _(N_("every day"))
         if self.kind == "weekdays":
-            return _("every weekday (Monday to Friday)")
+            return _(N_("every weekday (Monday to Friday)"))
         if self.kind == "weekly":
-            return _(_EVERY_DAY_NAMED[anchor.weekday()]) if anchor else _("every week")
+            if anchor is None:
+                return _(N_("every week"))
+            return _(N_("every {day}")).format(day=_day_name(anchor.weekday(), lang))
         if self.kind == "monthly":
             if anchor is None:
-                return _("every month")
-            said = (N_("every month on the {ordinal} (or the last day of shorter months)") if anchor.day > 28
-                    else N_("every month on the {ordinal}"))
-            return _(said).format(ordinal=_ordinal(anchor.day), day=anchor.day)  # a language may use {day}
-        return _("on the cron schedule `{cron}`").format(cron=self.cron)
+                return _(N_("every month"))
+            said = N_("every month on the {ordinal} (or the last day of shorter months)") if anchor.day > 28 \
+                else N_("every month on the {ordinal}")
+            return _(said).format(ordinal=_ordinal(anchor.day), number=anchor.day, day=anchor.day)  # Spanish: "el día 31"
+        return _(N_("on the cron schedule `{cron}`")).format(cron=self.cron)
 
     def next_after(
         self,
@@ -161,6 +190,14 @@ class Recurrence:
                     return candidate
             day += timedelta(days=1)
         raise RuntimeError(f"no occurrence of {self.spec} found after {previous}")  # unreachable
+
+
+def _day_name(weekday: int, lang: str) -> str:
+    if lang == "en":
+        return _DAY_NAMES[weekday]
+    from babel.dates import get_day_names
+
+    return str(get_day_names("wide", locale=lang)[weekday])
 
 
 def _ordinal(n: int) -> str:
@@ -196,31 +233,32 @@ def _next_cron(expr: str, prev: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     raise RuntimeError(f"cron {expr!r} found no time after {prev}")  # unreachable
 
 
-def parse_recurrence(text: str, _: Gettext = _as_written) -> Recurrence:
+def parse_recurrence(text: str, lang: str = "en") -> Recurrence:
     """``daily``/``day``, ``weekdays``/``weekday``, ``weekly``/``week``, ``monthly``/``month``
     (optionally after ``every``), or a five-field cron line (optionally after ``cron``).
 
     A cron line must name one minute (``0 9 * * 1-5``, not ``*/5 * * * *``), so a schedule
-    fires at most once an hour: the bot posts to rooms, and a typo must not flood them."""
-    cleaned = " ".join(text.split()).lower()[: MAX_INPUT_CHARS + 1]
-    examples = _(RECURRENCE_EXAMPLES)
+    fires at most once an hour: the bot posts to rooms, and a typo must not flood them. Spanish
+    words work too (``cada día``, ``días laborables``, ``semanal``, ``mensual``); errors are in
+    ``lang``."""
+    _ = translations(lang).gettext
+    cleaned = _fold(" ".join(text.split()))[: MAX_INPUT_CHARS + 1]
     if len(cleaned) > 100:
-        raise CommandError(_("That repeat rule is too long. Use {examples}.").format(examples=examples))
-    for prefix in ("every ", "cron "):
+        raise CommandError(_("That repeat rule is too long. Use `daily`, `weekdays`, `weekly`, `monthly` or a cron "
+                             "line like `0 9 * * 1-5`."))
+    for prefix in ("every ", "cron ", "cada ", "todos los ", "todas las "):
         if cleaned.startswith(prefix):
             cleaned = cleaned[len(prefix) :]
     if cleaned in _KINDS:
         return Recurrence(_KINDS[cleaned])
     fields = cleaned.split(" ")
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
-        raise CommandError(_("I couldn't read {rule} as a repeat rule. Use {examples}.").format(
-            rule=code(text, 60), examples=examples))
+        raise CommandError(_("I couldn't read {text} as a repeat rule. Use `daily`, `weekdays`, `weekly`, "
+                             "`monthly` or a cron line like `0 9 * * 1-5`.").format(text=code(text, 60)))
     expr = " ".join(fields)
     if not re.fullmatch(r"\d{1,2}", fields[0]):
-        raise CommandError(
-            _("The cron line {cron} would fire more than once an hour. Give one minute first, "
-              "like `0 9 * * 1-5` (09:00 on weekdays).").format(cron=code(expr))
-        )
+        raise CommandError(_("The cron line {expr} would fire more than once an hour. Give one minute first, like "
+                             "`0 9 * * 1-5` (09:00 on weekdays).").format(expr=code(expr)))
     from croniter import croniter
 
     try:
@@ -228,9 +266,7 @@ def parse_recurrence(text: str, _: Gettext = _as_written) -> Recurrence:
             raise ValueError(expr)
         croniter(expr, datetime(2026, 1, 1)).get_next(datetime)
     except Exception:
-        raise CommandError(
-            _("{cron} is not a cron line I can use (or it never happens). The fields are minute, "
-              "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays.").format(
-                cron=code(expr))
-        ) from None
+        raise CommandError(_("{expr} is not a cron line I can use (or it never happens). The fields are minute, "
+                             "hour, day of month, month, day of week, like `0 9 * * 1-5` for 09:00 on weekdays.").format(
+            expr=code(expr))) from None
     return Recurrence("cron", expr)

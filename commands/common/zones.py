@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from commands.base import CommandError, code
+from commands.common.i18n import translations
 
 # ---------------------------------------------------------------- zones
 
@@ -57,16 +58,19 @@ def zone_suggestions(word: str, limit: int = 3) -> list[str]:
     return [name for name, score, _index in found if score >= best - 5]
 
 
-def get_zone(name: str) -> zoneinfo.ZoneInfo:
-    """The zone for an IANA name (any case), or a :class:`CommandError` suggesting close names."""
+def get_zone(name: str, lang: str = "en") -> zoneinfo.ZoneInfo:
+    """The zone for an IANA name (any case), or a :class:`CommandError` suggesting close names,
+    in the reader's language ``lang``."""
     canonical = zone_names().get(name.strip().lower())
     if canonical is None:
+        _ = translations(lang).gettext
         close = zone_suggestions(name)
-        hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
-        raise CommandError(
-            f"I don't know the time zone {code(name, 60)}.{hint} Zone names look like "
-            "`America/Chicago`, `Europe/Berlin` or `UTC`."
-        )
+        if close:
+            raise CommandError(_("I don't know the time zone {zone}. Did you mean {names}? Zone names look like "
+                                 "`America/Chicago`, `Europe/Berlin` or `UTC`.").format(
+                zone=code(name, 60), names=", ".join(f"`{c}`" for c in close)))
+        raise CommandError(_("I don't know the time zone {zone}. Zone names look like `America/Chicago`, "
+                             "`Europe/Berlin` or `UTC`.").format(zone=code(name, 60)))
     return zoneinfo.ZoneInfo(canonical)
 
 

@@ -392,7 +392,7 @@ def test_parse_leads() -> None:
     [
         ("", "Say when"),
         ("1x", "`1x`"),
-        ("1 day", "`1`"),
+        ("1 fortnight", "`1`"),  # written-out units are read ("1 day", "1 día"), unknown ones are not
         ("0m", "no time"),
         ("366d", "365d"),
         (",".join(f"{n}m" for n in range(1, 12)), "at most 10"),
