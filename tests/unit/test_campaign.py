@@ -136,7 +136,7 @@ EXPECTED_ROLES = {
     "rooms": Role.COORDINATOR, "rooms approve": Role.COORDINATOR, "rooms leave": Role.COORDINATOR,
     "home here": Role.ADMIN, "room lang": Role.COORDINATOR, "lang": Role.MEMBER,
     "poll create": Role.COORDINATOR, "poll close": Role.COORDINATOR, "poll rooms": Role.COORDINATOR,
-    "poll": Role.MEMBER, "polls": Role.MEMBER, "vote": Role.MEMBER,
+    "poll": Role.MEMBER, "polls": Role.MEMBER, "vote": Role.MEMBER, "rsvp": Role.MEMBER,
     "actions": Role.MEMBER, "company": Role.MEMBER, "contracts": Role.MEMBER, "contracts search": Role.MEMBER,
     "forget": Role.MEMBER, "help": Role.MEMBER, "here": Role.MEMBER, "mydata": Role.MEMBER,
     "pledge": Role.MEMBER, "pledge info": Role.MEMBER, "pledges": Role.MEMBER, "privacy": Role.MEMBER,
