@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage import actions, campaign, companies, contracts, pledges, polls, prefs, rollcalls, undecrypted
+from storage import (
+    actions,
+    campaign,
+    companies,
+    contracts,
+    pledges,
+    polls,
+    prefs,
+    rollcalls,
+    rsvps,
+    undecrypted,
+)
 from storage.db import CORE, Schema
 
 DOMAINS: tuple[Schema, ...] = (
@@ -29,6 +40,7 @@ DOMAINS: tuple[Schema, ...] = (
     campaign.SCHEMA,
     prefs.SCHEMA,
     polls.SCHEMA,
+    rsvps.SCHEMA,
 )
 
 
@@ -52,6 +64,7 @@ MEMBER_TABLES: tuple[MemberTable, ...] = (
     MemberTable("undecrypted", ("id",)),  # random IDs
     MemberTable("member_prefs", ("member_ref", "name")),
     MemberTable("poll_votes", ("poll_id", "member_ref")),
+    MemberTable("rsvps", ("action_id", "member_ref")),
     MemberTable("pledge_counts", ("pledge_id", "company")),
     MemberTable("pledge_companies", ("pledge_id", "company")),
     MemberTable("rollcall_counts", ("rollcall_id", "company_key", "company_display")),

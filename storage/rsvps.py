@@ -1,0 +1,134 @@
+"""RSVPs to scheduled actions, and the private reminder sequence of those who said yes or maybe.
+
+An RSVP row holds a keyed member reference made for this one action (``member:rsvp:<id>``, so
+RSVPs to two actions cannot be linked), the answer, whether they went (asked afterwards), and
+their DM with the bot, sealed (where their private reminders go). No time and no order
+(``WITHOUT ROWID``, keyed by the hash). The sequence of an action is a few stage rows (a
+confirm-or-cancel message the day before, one per lead time, a follow-up after): each is an
+action fact (a time derived from the action's own time), fired once for everyone it concerns.
+
+Storage seals and unseals: callers pass and get plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from storage.db import Database, Schema
+from storage.hashing import Keyring
+
+DM = "rsvp-dm"
+ANSWERS = ("yes", "maybe", "no")
+
+SCHEMA = Schema(
+    "rsvps",
+    [
+        """
+        CREATE TABLE rsvps (
+            action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+            member_ref BLOB NOT NULL,           -- member.ref("rsvp:<action id>")
+            answer TEXT NOT NULL CHECK (answer IN ('yes', 'maybe', 'no')),
+            went INTEGER,                       -- 1 went, 0 missed, NULL not said
+            dm_sealed BLOB NOT NULL,            -- keyring.seal("rsvp-dm", the member's DM room)
+            PRIMARY KEY (action_id, member_ref)
+        ) WITHOUT ROWID;
+        CREATE TABLE rsvp_stages (
+            action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                 -- 'confirm', 'lead:<seconds>', 'followup'
+            due_at INTEGER NOT NULL,            -- unix seconds, from the action's own time
+            PRIMARY KEY (action_id, kind)
+        ) WITHOUT ROWID;
+        CREATE INDEX rsvp_stages_due ON rsvp_stages (due_at);
+        """
+    ],
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    action_id: int
+    kind: str
+    due_at: datetime
+
+
+async def answer(db: Database, keyring: Keyring, action_id: int, member_ref: bytes, reply: str, dm_room: str) -> str | None:
+    """Record or replace an answer; returns the previous answer, if any."""
+    row = await db.fetchone("SELECT answer FROM rsvps WHERE action_id=? AND member_ref=?", (action_id, member_ref))
+    await db.execute(
+        "INSERT INTO rsvps (action_id, member_ref, answer, dm_sealed) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (action_id, member_ref) DO UPDATE SET answer=excluded.answer, dm_sealed=excluded.dm_sealed",
+        (action_id, member_ref, reply, keyring.seal(DM, dm_room)),
+    )
+    return str(row[0]) if row else None
+
+
+async def answer_of(db: Database, action_id: int, member_ref: bytes) -> tuple[str, int | None] | None:
+    row = await db.fetchone("SELECT answer, went FROM rsvps WHERE action_id=? AND member_ref=?", (action_id, member_ref))
+    return (str(row[0]), row[1]) if row else None
+
+
+async def set_went(db: Database, action_id: int, member_ref: bytes, went: bool) -> bool:
+    return await db.execute("UPDATE rsvps SET went=? WHERE action_id=? AND member_ref=? AND answer != 'no'",
+                            (int(went), action_id, member_ref)) > 0
+
+
+async def turnout(db: Database, action_id: int) -> dict[str, int]:
+    """Counts of yes, maybe and went (exact: callers pass them through the small-cell rule)."""
+    rows = await db.fetchall("SELECT answer, count(*), sum(went = 1) FROM rsvps WHERE action_id=? GROUP BY answer",
+                             (action_id,))
+    found = {"yes": 0, "maybe": 0, "no": 0, "went": 0}
+    for reply, n, went in rows:
+        found[str(reply)] = int(n)
+        found["went"] += int(went or 0)
+    return found
+
+
+async def attending_dms(db: Database, keyring: Keyring, action_id: int, answers: tuple[str, ...]) -> list[str]:
+    """The DMs of the members whose answer is one of ``answers``, in key order (no order of asking)."""
+    marks = ",".join("?" * len(answers))
+    rows = await db.fetchall(f"SELECT dm_sealed FROM rsvps WHERE action_id=? AND answer IN ({marks})",  # noqa: S608
+                             (action_id, *answers))
+    return [keyring.unseal(DM, r[0]) for r in rows]
+
+
+async def plan(db: Database, action_id: int, stages: dict[str, datetime], now: datetime) -> None:
+    """The action's sequence (kept once planned: a stage that fired is gone and is not planned again)."""
+    for kind, due in stages.items():
+        if due > now:
+            await db.execute("INSERT OR IGNORE INTO rsvp_stages (action_id, kind, due_at) VALUES (?, ?, ?)",
+                             (action_id, kind, int(due.timestamp())))
+
+
+async def next_stage(db: Database) -> datetime | None:
+    row = await db.fetchone("SELECT min(due_at) FROM rsvp_stages")
+    return datetime.fromtimestamp(int(row[0]), UTC) if row and row[0] is not None else None
+
+
+async def due_stages(db: Database, now: datetime) -> list[Stage]:
+    rows = await db.fetchall("SELECT action_id, kind, due_at FROM rsvp_stages WHERE due_at <= ? ORDER BY due_at",
+                             (int(now.timestamp()),))
+    return [Stage(int(r[0]), str(r[1]), datetime.fromtimestamp(int(r[2]), UTC)) for r in rows]
+
+
+async def done(db: Database, stage: Stage) -> bool:
+    """Take a stage (``True`` once): it fires in the same transaction as its messages are queued."""
+    return await db.execute("DELETE FROM rsvp_stages WHERE action_id=? AND kind=?", (stage.action_id, stage.kind)) > 0
+
+
+async def of_member(db: Database, member_refs: dict[int, bytes]) -> dict[int, tuple[str, int | None]]:
+    """The member's answers, by action (``member_refs``: action id → the member's reference for it)."""
+    found = {}
+    for action_id, ref in member_refs.items():
+        got = await answer_of(db, action_id, ref)
+        if got is not None:
+            found[action_id] = got
+    return found
+
+
+async def forget(db: Database, action_id: int, member_ref: bytes) -> int:
+    return await db.execute("DELETE FROM rsvps WHERE action_id=? AND member_ref=?", (action_id, member_ref))
+
+
+async def action_ids(db: Database) -> list[int]:
+    return [int(r[0]) for r in await db.fetchall("SELECT DISTINCT action_id FROM rsvps")]
