@@ -26,6 +26,7 @@ import logging
 import re
 import secrets
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -47,13 +48,15 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.i18n import N_, translations
+from commands.common.i18n import N_, Gettext, translations
 from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, format_when, parse_when
 from commands.language import member_zone
 from commands.options import Found, Options, Words
+from commands.rsvp import turnout_text, turnout_words
 from storage import actions as store
+from storage import rsvps
 
 log = logging.getLogger("organizer_bot.actions")
 
@@ -216,6 +219,9 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
     for action, here in found:
         row = f"**#{action.id}** {format_when(action.occurs_at, ctx.shown_zone(action.zone), ctx.lang)}, " \
               f"{_rec_text(action, ctx.lang)}: {action.text}"
+        turnout = await turnout_text(ctx.db, action.id, ctx.settings.BOT_MIN_CELL, ctx._)
+        if turnout:
+            row += f" ({turnout})"
         if not here:
             row += " " + ctx._("(scheduled in another room)")
         rows.append(row)
@@ -408,7 +414,7 @@ def _linked_text(action: store.Action, lang: str) -> str:
 
 
 def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: datetime, late: bool,
-                  lang: str = "en") -> str:
+                  lang: str = "en", turnout: str | Callable[[Gettext], str] = "") -> str:
     """An action's reminder as the readers of ``lang`` read it: posted as a function of the language
     (``partial(reminder_text, …)``), so each room that gets it reads it in its own language."""
     _ = translations(lang).gettext
@@ -420,7 +426,8 @@ def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: d
     else:
         text = _("⏰ Reminder: {text}, starts {until} ({when}, action #{id})").format(
             text=action.text, until=until(occurs_at - now, lang), when=when, id=action.id)
-    return text + ("\n" + _(LATE_NOTE) if late else "")
+    said = turnout if isinstance(turnout, str) else turnout(_)
+    return text + ("\n" + said if said else "") + ("\n" + _(LATE_NOTE) if late else "")
 
 
 def personal_text(personal: store.Personal, late: bool, lang: str = "en") -> str:
@@ -465,7 +472,10 @@ class ActionsDue:
                 await store.mark_reminder(env.db, due.id, "skipped")
                 skipped += 1
             elif await store.mark_reminder(env.db, due.id, "sent"):
-                text = partial(reminder_text, action, due.occurs_at, due.lead_s, now, now - due.due_at > LATE_AFTER)
+                counts = await rsvps.turnout(env.db, action.id)  # the RSVPs, suppressed when worded
+                words = partial(turnout_words, counts, env.settings.BOT_MIN_CELL)
+                text = partial(reminder_text, action, due.occurs_at, due.lead_s, now, now - due.due_at > LATE_AFTER,
+                               turnout=words)
                 for room in [action.room_id, *await store.extra_rooms(env.db, env.keyring, action.id)]:
                     outputs.append(Post(room, text, "m.text"))
             if due.lead_s == 0 and action.recurrence:

@@ -60,7 +60,11 @@ def member_purpose(action_id: int) -> str:
 
 async def turnout_text(db: Any, action_id: int, k: int, _: Any, after: bool = False) -> str:
     """``RSVPs: yes 12, maybe fewer than 5`` in the reader's language; ``""`` when nobody answered."""
-    counts = await store.turnout(db, action_id)
+    return turnout_words(await store.turnout(db, action_id), k, _, after)
+
+
+def turnout_words(counts: dict[str, int], k: int, _: Any, after: bool = False) -> str:
+    """:func:`turnout_text` from counts read earlier (a reminder is worded per room, later)."""
     if not counts["yes"] and not counts["maybe"]:
         return ""
     text = _(N_("RSVPs: yes {yes}, maybe {maybe}")).format(yes=in_words(suppress_total(counts["yes"], k), _),

@@ -124,3 +124,19 @@ def test_no_shown_turnout_figure_is_a_count_of_1_to_k_minus_1(yes, maybe, went, 
 def test_answers_stored_are_only_the_three():
     assert store.ANSWERS == ("yes", "maybe", "no")
     assert isinstance(Reply("x"), Reply)
+
+
+async def test_turnout_shows_in_actions_and_in_the_actions_reminders(world: World):
+    from commands.actions import ActionsDue
+
+    await action(world)
+    for i in range(5):
+        await world.run("!rsvp 1 yes", user=user(i), room=dm_of(i))
+    await world.run("!rsvp 1 maybe", user=user(9), room=dm_of(9))
+    listing = texts(await world.run("!actions", room=ROOM))
+    assert "(RSVPs: yes 5, maybe fewer than 5)" in listing
+    world.now += timedelta(days=3) - timedelta(hours=1) + timedelta(seconds=1)
+    out = await ActionsDue.fire(world.env())
+    [english] = [t for r, t in posts(out) if r == ROOM.room_id]
+    [spanish] = [t for r, t in posts(out, "es") if r == ROOM.room_id]
+    assert "RSVPs: yes 5, maybe fewer than 5" in english and "Asistencia: sí 5, quizás menos de 5" in spanish
