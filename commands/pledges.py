@@ -163,21 +163,22 @@ async def _sensitive(ctx: Context, work: Any) -> list[Output]:
 async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str]:
     text = " ".join(text.split())
     if len(text) > MAX_COMPANY:
-        raise _CompanyProblem(f"That company name is too long; keep it under {MAX_COMPANY} characters.")
+        raise _CompanyProblem(ctx._("That company name is too long; keep it under {n} characters.").format(
+            n=MAX_COMPANY))
     found = await directory(ctx.db)
     company = found.resolve(text)
     if company is not None:
         return company.key, company.display
     close = found.suggest(text)
     if close:
-        raise _CompanyProblem(
-            f"I don't know the company {code(text)}. Did you mean " + " or ".join(f"**{c}**" for c in close)
-            + f"? Type `{ctx.prefix}pledge {slug} {close[0]}`. If yours is a different company, ask a coordinator "
-            f"to add it with `{ctx.prefix}company alias`. Nothing was recorded."
-        )
+        names = " / ".join(f"**{c}**" for c in close)
+        raise _CompanyProblem(ctx._(
+            "I don't know the company {company}. Did you mean {names}? Type `{prefix}pledge {slug} {first}`. If yours "
+            "is a different company, ask a coordinator to add it with `{prefix}company alias`. Nothing was recorded."
+        ).format(company=code(text), names=names, prefix=ctx.prefix, slug=slug, first=close[0]))
     key = normalize(text)
     if not key:
-        raise _CompanyProblem("A company name needs letters or digits. Nothing was recorded.")
+        raise _CompanyProblem(ctx._("A company name needs letters or digits. Nothing was recorded."))
     return key, key  # shown by its key: a member's own wording is never shown to another
 
 
@@ -193,14 +194,14 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
     display = ""
     if pledge.per_company:
         if not company_text:
-            raise CommandError(
-                f"Pledge {code(pledge.slug)} counts signatures per workplace: add your employer, like "
-                f"`{ctx.prefix}pledge {pledge.slug} Amazon` (best in a DM with me). Nothing was recorded."
-            )
+            raise CommandError(ctx._(
+                "Pledge {slug} counts signatures per workplace: add your employer, like `{prefix}pledge {name} Amazon` "
+                "(best in a DM with me). Nothing was recorded.").format(slug=code(pledge.slug), prefix=ctx.prefix,
+                                                                         name=pledge.slug))
         company, display = await _resolve_company(ctx, pledge.slug, company_text)
     elif company_text:
-        raise CommandError(f"Pledge {code(pledge.slug)} doesn't ask for a company: type "
-                           f"`{ctx.prefix}pledge {pledge.slug}`. Nothing was recorded.")
+        raise CommandError(ctx._("Pledge {slug} doesn't ask for a company: type `{prefix}pledge {name}`. Nothing "
+                                 "was recorded.").format(slug=code(pledge.slug), prefix=ctx.prefix, name=pledge.slug))
     ref = ctx.member.ref(member_purpose(pledge.id))
     async with ctx.db.transaction():
         if not await store.sign(ctx.db, pledge.id, ref, company):
@@ -432,11 +433,14 @@ class PledgeData:
         for pledge in await store.all_pledges(ctx.db, ctx.keyring):
             signed, company = await store.signature(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
             if signed:
-                line = f"You signed pledge {code(pledge.slug)} (“{pledge.title}”)"
-                if company:
-                    display = (await store.company_displays(ctx.db, pledge.id)).get(company, company)
-                    line += f" for {display}"
-                found.append(line + ("." if pledge.is_open else ", now closed."))
+                display = (await store.company_displays(ctx.db, pledge.id)).get(company, company) if company else ""
+                if display:
+                    said = N_("You signed pledge {slug} (“{title}”) for {company}.") if pledge.is_open else \
+                        N_("You signed pledge {slug} (“{title}”) for {company}, now closed.")
+                else:
+                    said = N_("You signed pledge {slug} (“{title}”).") if pledge.is_open else \
+                        N_("You signed pledge {slug} (“{title}”), now closed.")
+                found.append(ctx._(said).format(slug=code(pledge.slug), title=pledge.title, company=display))
         return found
 
     @staticmethod
