@@ -5,6 +5,8 @@ Spanish gets its news in Spanish; the same announcement reaches each DM in its m
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tests.harness import Member, Received, scan_for_secrets
@@ -46,6 +48,18 @@ async def test_each_reader_in_their_own_language(make_bot, members):
     assert not said(carol, carol_dm, "está activo") and not said(bob, bob_dm, "is active")
     listing = (await bob.ask(bob_dm, "!compromisos")).body
     assert "**Compromisos abiertos**" in listing or "Compromisos abiertos" in listing
+
+    # ---- roll-calls, contracts, reminders: the Spanish member and the Spanish room in Spanish
+    assert "Pase de lista" in (await alice.ask(room, "!rollcall start paro ¿Quién se suma al paro?")).body
+    answered = await bob.ask(bob_dm, "!aquí Google")
+    assert answered.body.startswith("Registré tu respuesta."), answered.body
+    assert "Recorded your answer." in (await carol.ask(carol_dm, "!here Google")).body
+    contracts = (await bob.ask(bob_dm, "!contratos Palantir")).body
+    assert "contratos conocidos relacionados con ICE" in contracts, contracts[:200]
+    when = (datetime.now(UTC) + timedelta(seconds=8)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    scheduled = await alice.ask(room, f"!action add {when} | Asamblea en la entrada")
+    assert "programada" in scheduled.body, scheduled.body
+    await alice.wait_for(lambda: said(alice, room, "⏰ Empieza ahora: Asamblea en la entrada"), timeout=40)
 
     # ---- !misdatos lists the choice; !olvidar removes it, and the answers are English again
     assert "Tu idioma: Español." in (await bob.ask(bob_dm, "!misdatos")).body
