@@ -201,6 +201,7 @@ def families(camp: Campaign) -> list[Family]:
         Family("!pledge (sign, small pledge)", lambda i: (f"!pledge {small}", new_user(i), DM)),
         Family("!here (open roll-call)", lambda i: (f"!here {companies[i % len(companies)]}", new_user(i), DM)),
         Family("!vote (open poll, every member voted)", lambda i: (f"!vote strike {1 + i % 3}", new_user(i), DM)),
+        Family("!rsvp (an upcoming action)", lambda i: (f"!rsvp 1 {('yes', 'maybe', 'no')[i % 3]}", new_user(i), DM)),
         Family("!pledges (20 open)", lambda i: ("!pledges", new_user(i), ROOM)),
         Family("!rollcall (tallies)", lambda i: ("!rollcall", new_user(i), ROOM)),
         Family("!contracts <company>", lambda i: (f"!contracts {['Palantir', 'Amazon', 'Dell'][i % 3]}",

@@ -11,9 +11,10 @@ Decisions where the issue left room:
   day before, one reminder at each of the action's lead times, and three hours after it a
   question whether they made it (to those who said yes). Each stage is taken in the same
   transaction as its messages are queued, so it is sent once across restarts; a cancelled action
-  sends nothing; a stage the bot missed by more than ``BOT_REMINDER_GRACE`` is dropped. Stages are
-  times from the action's own (UTC) time, so a daylight-saving change moves nothing. A recurring
-  action's RSVPs are for its next occurrence.
+  sends nothing; a stage the bot missed by more than ``BOT_REMINDER_GRACE`` is dropped. The day
+  before is the same wall-clock time in the action's zone (across a daylight-saving change too);
+  lead times and the follow-up are durations from the action's time. A recurring action's RSVPs
+  are for its next occurrence.
 * **Turnout** is shown only through the small-cell rule (:func:`turnout_text`): yes and maybe
   (and afterwards went) each exact when at least k, else "fewer than k"; no total is shown, so
   no difference of shown figures gives a count.
@@ -21,7 +22,8 @@ Decisions where the issue left room:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import zoneinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commands.base import (
@@ -149,8 +151,12 @@ async def _went(ctx: Context, action: Action, ref: bytes, went: bool) -> str:
 
 
 def _stages(action: Action) -> dict[str, datetime]:
+    """The sequence's times. "The day before" is the same wall-clock time in the action's zone
+    (a daylight-saving change in between moves it by the hour, not the reader's morning); the
+    lead times and the follow-up are real durations from the action's UTC time."""
     at = action.occurs_at
-    stages = {"confirm": at - DAY_BEFORE, "followup": at + FOLLOW_UP}
+    local = at.astimezone(zoneinfo.ZoneInfo(action.zone))
+    stages = {"confirm": (local - DAY_BEFORE).astimezone(UTC), "followup": at + FOLLOW_UP}
     stages.update({f"lead:{lead}": at - timedelta(seconds=lead) for lead in {*action.leads, 0}})  # and the start
     return stages
 

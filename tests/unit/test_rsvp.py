@@ -140,3 +140,19 @@ async def test_turnout_shows_in_actions_and_in_the_actions_reminders(world: Worl
     [english] = [t for r, t in posts(out) if r == ROOM.room_id]
     [spanish] = [t for r, t in posts(out, "es") if r == ROOM.room_id]
     assert "RSVPs: yes 5, maybe fewer than 5" in english and "Asistencia: sí 5, quizás menos de 5" in spanish
+
+
+async def test_the_day_before_keeps_the_wall_clock_across_a_daylight_saving_change(world: World):
+    from datetime import UTC, datetime
+
+    # New York springs forward on Sunday 8 March 2026 at 02:00: a 10:00 action on the 8th gets its
+    # confirmation at 10:00 on the 7th (EST), 23 real hours before, not at 09:00
+    world.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    out = await world.run("!action add 2026-03-08 10:00 America/New_York | March --remind 1h", user="@c:x", role=C,
+                          room=ROOM)
+    assert "#1" in texts(out), texts(out)
+    await world.run("!rsvp 1 yes", user=user(0), room=dm_of(0))
+    assert await RsvpSequence.next_due(world.db) == datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # 10:00 EST
+    world.now = datetime(2026, 3, 7, 15, 0, 1, tzinfo=UTC)
+    assert len(posts(await RsvpSequence.fire(world.env()))) == 1
+    assert await RsvpSequence.next_due(world.db) == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)  # 1 h before 10:00 EDT
