@@ -61,14 +61,21 @@ async def test_each_reader_in_their_own_language(make_bot, members):
     assert "programada" in scheduled.body, scheduled.body
     await alice.wait_for(lambda: said(alice, room, "⏰ Empieza ahora: Asamblea en la entrada"), timeout=40)
 
-    # ---- !misdatos lists the choice; !olvidar removes it, and the answers are English again
-    assert "Tu idioma: Español." in (await bob.ask(bob_dm, "!misdatos")).body
+    # ---- a zone of his own: his times are read and shown in it, in Spanish
+    assert "America/Chicago" in (await bob.ask(bob_dm, "!zona America/Chicago")).body
+    reminder = await bob.ask(bob_dm, "!recordarme mañana a las 9:00 | Llamar a Sam")
+    assert reminder.body.startswith("Te lo recordaré aquí el ") and "09:00 CST" in reminder.body, reminder.body
+
+    # ---- !misdatos lists the choices; !olvidar removes them, and the answers are English again
+    mine = (await bob.ask(bob_dm, "!misdatos")).body
+    assert "Tu idioma: Español." in mine and "America/Chicago" in mine
     forgot = await bob.ask(bob_dm, "!olvidar confirmar")
     assert forgot.body.startswith("Listo: borré")
     assert (await bob.ask(bob_dm, "!mydata")).body == "I hold nothing that belongs to you."
+    assert "You haven't chosen a time zone" in (await bob.ask(bob_dm, "!tz")).body
 
     # ---- nothing readable on disk or in the log
     bot.stop()
-    needles = [bob.user_id, carol.user_id, "Español", "idioma"]
+    needles = [bob.user_id, carol.user_id, "Español", "idioma", "America/Chicago", "Llamar a Sam"]
     files = [p for p in bot.data_dir.iterdir() if p.name != "e2ee"]
     assert scan_for_secrets(files + [bot.directory / "bot-1.log"], needles) == []
