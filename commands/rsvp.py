@@ -5,7 +5,8 @@ Decisions where the issue left room:
 
 * ``!rsvp <n> yes|maybe|no`` (Spanish ``sí|quizás|no``) answers for action ``#n`` as ``!actions``
   numbers it; answering again replaces the answer; ``!rsvp <n>`` shows yours. After the action
-  starts, ``!rsvp <n> went|missed`` (``fui|falté``) says whether you made it. In a room the
+  starts, ``!rsvp <n> went|missed`` (``fui|falté``) says whether you made it: only the per-action
+  count is kept (the member's row keeps that they told, not what), so it is said once. In a room the
   answer names nobody, carries no reply relation, and the command is redacted.
 * **The sequence** of an action (once someone said yes or maybe): a confirm-or-cancel message a
   day before, one reminder at each of the action's lead times, and three hours after it a
@@ -71,7 +72,7 @@ def turnout_words(counts: dict[str, int], k: int, _: Any, after: bool = False) -
         return ""
     text = _(N_("RSVPs: yes {yes}, maybe {maybe}")).format(yes=in_words(suppress_total(counts["yes"], k), _),
                                                           maybe=in_words(suppress_total(counts["maybe"], k), _))
-    if after:
+    if after or counts["went"]:  # a recurring action's earlier occurrences, once members told
         text += " · " + _(N_("went {went}")).format(went=in_words(suppress_total(counts["went"], k), _))
     return text
 
@@ -145,7 +146,11 @@ async def _went(ctx: Context, action: Action, ref: bytes, went: bool) -> str:
     if action.occurs_at > ctx.now:
         raise CommandError(ctx._("#{n} hasn't happened yet.").format(n=action.id))
     async with ctx.db.transaction():
-        if not await store.set_went(ctx.db, action.id, ref, went):
+        mine = await store.answer_of(ctx.db, action.id, ref)
+        if mine is not None and mine[1]:
+            raise CommandError(ctx._("You told me already for #{n}; only the count is kept, so it can't be changed.")
+                               .format(n=action.id))
+        if not await store.count_went(ctx.db, action.id, ref, went):
             raise CommandError(ctx._("You had not said you would come to #{n}.").format(n=action.id))
     return ctx._("Thanks! Only the count is kept.")
 

@@ -1,8 +1,9 @@
 """RSVPs to scheduled actions, and the private reminder sequence of those who said yes or maybe.
 
 An RSVP row holds a keyed member reference made for this one action (``member:rsvp:<id>``, so
-RSVPs to two actions cannot be linked), the answer, whether they went (asked afterwards), and
-their DM with the bot, sealed (where their private reminders go). No time and no order
+RSVPs to two actions cannot be linked), the answer, whether they already said if they made it
+(not what they said: that is only counted, per action, in ``rsvp_went``), and their DM with the
+bot, sealed (where their private reminders go). No time and no order
 (``WITHOUT ROWID``, keyed by the hash). The sequence of an action is a few stage rows (a
 confirm-or-cancel message the day before, one per lead time, a follow-up after): each is an
 action fact (a time derived from the action's own time), fired once for everyone it concerns.
@@ -29,10 +30,16 @@ SCHEMA = Schema(
             action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
             member_ref BLOB NOT NULL,           -- member.ref("rsvp:<action id>")
             answer TEXT NOT NULL CHECK (answer IN ('yes', 'maybe', 'no')),
-            went INTEGER,                       -- 1 went, 0 missed, NULL not said
+            followed_up INTEGER NOT NULL DEFAULT 0,  -- said whether they went (not what: see rsvp_went)
             dm_sealed BLOB NOT NULL,            -- keyring.seal("rsvp-dm", the member's DM room)
             PRIMARY KEY (action_id, member_ref)
         ) WITHOUT ROWID;
+        -- whether members made it, as counts only: nobody's own answer is kept
+        CREATE TABLE rsvp_went (
+            action_id INTEGER PRIMARY KEY REFERENCES actions(id) ON DELETE CASCADE,
+            went INTEGER NOT NULL DEFAULT 0,
+            missed INTEGER NOT NULL DEFAULT 0
+        );
         CREATE TABLE rsvp_stages (
             action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
             kind TEXT NOT NULL,                 -- 'confirm', 'lead:<seconds>', 'followup'
@@ -63,24 +70,34 @@ async def answer(db: Database, keyring: Keyring, action_id: int, member_ref: byt
     return str(row[0]) if row else None
 
 
-async def answer_of(db: Database, action_id: int, member_ref: bytes) -> tuple[str, int | None] | None:
-    row = await db.fetchone("SELECT answer, went FROM rsvps WHERE action_id=? AND member_ref=?", (action_id, member_ref))
-    return (str(row[0]), row[1]) if row else None
+async def answer_of(db: Database, action_id: int, member_ref: bytes) -> tuple[str, bool] | None:
+    """(answer, whether they said if they made it)."""
+    row = await db.fetchone("SELECT answer, followed_up FROM rsvps WHERE action_id=? AND member_ref=?",
+                            (action_id, member_ref))
+    return (str(row[0]), bool(row[1])) if row else None
 
 
-async def set_went(db: Database, action_id: int, member_ref: bytes, went: bool) -> bool:
-    return await db.execute("UPDATE rsvps SET went=? WHERE action_id=? AND member_ref=? AND answer != 'no'",
-                            (int(went), action_id, member_ref)) > 0
+async def count_went(db: Database, action_id: int, member_ref: bytes, went: bool) -> bool:
+    """Count a member's "went" or "missed" once, keeping only the count; ``False`` if they had not
+    said they would come, or had told already."""
+    told = await db.execute("UPDATE rsvps SET followed_up=1 WHERE action_id=? AND member_ref=? AND answer != 'no' "
+                            "AND followed_up=0", (action_id, member_ref))
+    if not told:
+        return False
+    column = "went" if went else "missed"
+    await db.execute(f"INSERT INTO rsvp_went (action_id, {column}) VALUES (?, 1) "  # noqa: S608
+                     f"ON CONFLICT (action_id) DO UPDATE SET {column} = {column} + 1", (action_id,))
+    return True
 
 
 async def turnout(db: Database, action_id: int) -> dict[str, int]:
     """Counts of yes, maybe and went (exact: callers pass them through the small-cell rule)."""
-    rows = await db.fetchall("SELECT answer, count(*), sum(went = 1) FROM rsvps WHERE action_id=? GROUP BY answer",
-                             (action_id,))
+    rows = await db.fetchall("SELECT answer, count(*) FROM rsvps WHERE action_id=? GROUP BY answer", (action_id,))
     found = {"yes": 0, "maybe": 0, "no": 0, "went": 0}
-    for reply, n, went in rows:
+    for reply, n in rows:
         found[str(reply)] = int(n)
-        found["went"] += int(went or 0)
+    went = await db.fetchone("SELECT went FROM rsvp_went WHERE action_id=?", (action_id,))
+    found["went"] = int(went[0]) if went else 0
     return found
 
 
@@ -116,7 +133,7 @@ async def done(db: Database, stage: Stage) -> bool:
     return await db.execute("DELETE FROM rsvp_stages WHERE action_id=? AND kind=?", (stage.action_id, stage.kind)) > 0
 
 
-async def of_member(db: Database, member_refs: dict[int, bytes]) -> dict[int, tuple[str, int | None]]:
+async def of_member(db: Database, member_refs: dict[int, bytes]) -> dict[int, tuple[str, bool]]:
     """The member's answers, by action (``member_refs``: action id → the member's reference for it)."""
     found = {}
     for action_id, ref in member_refs.items():

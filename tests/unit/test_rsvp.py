@@ -76,6 +76,12 @@ async def test_the_private_sequence_fires_once_for_yes_and_maybe_and_stops_on_no
     assert [room for room, _ in follow] == ["!dm0:example.org"]  # only to yes
     assert "`!rsvp 1 went`" in follow[0][1]
     assert "Thanks! Only the count is kept." == texts(await world.run("!rsvp 1 went", user=user(0), room=DM))
+    assert "told me already" in texts(await world.run("!rsvp 1 missed", user=user(0), room=DM))
+    assert "had not said you would come" in texts(await world.run("!rsvp 1 went", user=user(2), room=DM))
+    row = await world.db.fetchone("SELECT followed_up FROM rsvps WHERE member_ref=?",
+                                  (world.keyring.ref("member:rsvp:1", user(0)),))
+    assert tuple(row) == (1,)  # that they told, not what
+    assert (await store.turnout(world.db, 1))["went"] == 1
     assert await RsvpSequence.next_due(world.db) is None
 
 
