@@ -46,6 +46,7 @@ SIZES = (100, 300, 1000)
 ANNOUNCED = re.compile(r"Pledge `letter` is active")
 RECORDED = re.compile(r"A pledge to `letter` was recorded")
 SECTION = "launch"
+STAGE_EVERY = 10  # seconds between the bot's stage-time lines (BOT_STAGE_STATS)
 
 
 def late_size(n: int) -> int:
@@ -254,7 +255,8 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
         hs.exempt_from_ratelimit(bot_id)  # as docs/operations.md tells a homeserver admin
         coordinator_id = f"@coordinator:{hs.server_name}"
         crowd = campaign_ids(hs, [("new", n), ("late", late_size(n))])
-        bot = BotProcess(hs, work / "bot", bot_id, extra_env={"BOT_ADMINS": ",".join([coordinator_id, *crowd])})
+        bot = BotProcess(hs, work / "bot", bot_id, extra_env={"BOT_ADMINS": ",".join([coordinator_id, *crowd]),
+                                                              "BOT_STAGE_STATS": str(STAGE_EVERY)})
         bot.start()
         coordinator = await LightMember.create(hs, "coordinator", work / "members", bot_id)
         threshold = max(5, n // 2)  # a threshold is at least BOT_MIN_CELL (default 5)
@@ -268,6 +270,8 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
             f"{res.late_answered}/{res.late_n}, {res.late_during} sent during it, p95 {pct(res.late_ms, 95):.0f} ms; "
             f"RSS {res.peak_rss / 2**20:.0f} MB; {res.cpu_per_answer_ms:.1f} ms CPU per answer")
         res.notes.extend(_log_findings(bot.log()))
+        for line in stage_lines(bot.log()):
+            log(f"  bot: {line}")
         return res
     finally:
         for m in [*members, *late, *([coordinator] if coordinator else [])]:
@@ -275,6 +279,11 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
         if bot is not None:
             bot.stop()
         hs.stop()
+
+
+def stage_lines(text: str) -> list[str]:
+    """The bot's per-stage counts and durations (bot/stages.py), one line per period."""
+    return [line.split(": ", 1)[-1] for line in text.splitlines() if "stage times, last" in line]
 
 
 def _log_findings(text: str) -> list[str]:

@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM
 from bot.ratelimit import RateGate
 from bot.rooms import Rooms
+from bot.stages import StageTimes
 from commands.base import Output
 from storage.core import ANSWER, EventBook, Outgoing
 
@@ -67,6 +68,7 @@ class Outbox:
     stopping: Stopping
     ready: asyncio.Event  # set after the first sync: only then are the rooms known
     gate: RateGate = field(default_factory=RateGate)
+    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/stages.py)
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
 
@@ -261,6 +263,7 @@ class Outbox:
                 log.warning("send refused: %s", result.status_code)
                 return ""
             raise aiohttp.ClientError(result.status_code or "send error")
+        self.stages.sent(room_id)
         return str(result.event_id)
 
     def _trust_everyone_once(self, room_id: str) -> None:

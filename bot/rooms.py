@@ -21,6 +21,7 @@ from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent, RoomResolve
 from bot import burst
 from bot.campaign import Campaign, Invite
 from bot.config import Settings
+from bot.stages import StageTimes
 from commands.base import CampaignView, Role, RoomFacts, RoomView
 from storage.core import EventBook
 
@@ -40,6 +41,7 @@ class Rooms:
     client: AsyncClient
     settings: Settings
     book: EventBook
+    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/stages.py)
     _dm_refs: set[bytes] = field(default_factory=set, init=False)
     joining: set[str] = field(default_factory=set, init=False)  # joined, not yet in a sync
     _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
@@ -210,6 +212,7 @@ class Rooms:
             log.warning("could not join a room: %s", result.message)
             return
         self.joining.add(room_id)  # nio knows the room only from the next sync on
+        self.stages.joined(room_id)
         if decision is Invite.DM and not self.campaign.is_member(inviter or ""):
             self._dm_refs.add(self.book.keyring.ref("room", room_id))  # an outsider's DM: in memory only
             log.info("joined a room")

@@ -81,7 +81,9 @@ class Syncer:
             backoff = 1.0
             self._set_online(True)
             await self.session.after_sync()  # one-time keys topped up before a long batch (a crowd)
+            started = time.monotonic()
             await self.handle(response, token)
+            self.rooms.stages.record("batch", time.monotonic() - started)
             if first:  # kept events whose keys came while the bot was down
                 await self.intake.undecrypted.retry_all(client)
             await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
