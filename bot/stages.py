@@ -30,7 +30,7 @@ FORGET_AFTER = 600.0  # a joined DM whose first command never comes is forgotten
 # share_group_session → keys_claim + to-device)
 NIO_STAGES = {"room_send": "send", "joined_members": "members", "keys_query": "keys_query",
               "keys_claim": "keys_claim", "share_group_session": "share", "join": "join"}
-ORDER = ("join", "join_to_handled", "cmd_age", "handled_to_sent", "send", "members", "keys_query",
+ORDER = ("sync", "join", "join_to_handled", "cmd_age", "handled_to_sent", "send", "members", "keys_query",
          "keys_claim", "share", "prepare", "batch")
 
 

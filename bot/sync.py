@@ -58,6 +58,7 @@ class Syncer:
         first = True
         backoff = 1.0
         while not self.stopping.is_set():
+            asked = time.monotonic()
             sync = asyncio.create_task(
                 client.sync(timeout=5000 if first else 25000, since=token, full_state=first,
                             sync_filter=SYNC_FILTER)
@@ -73,6 +74,8 @@ class Syncer:
                 response = sync.result()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 response = SyncError(type(exc).__name__)
+            if isinstance(response, SyncResponse) and (response.rooms.join or response.rooms.invite):
+                self.rooms.stages.record("sync", time.monotonic() - asked)  # rooms in it: hardly a long poll
             if not isinstance(response, SyncResponse):
                 self._set_online(False, getattr(response, "message", "sync failed"))
                 await self.stopping.sleep(backoff)
@@ -91,7 +94,7 @@ class Syncer:
             async with self.db.transaction():  # never inside another task's open transaction
                 await self.db.set_meta("sync_token", token)
             self._write_health()
-            await self.session.maintain_keys()
+            await self.session.maintain_keys(self.outbox.keys)
             first = False
             self.ready.set()
             await self.outbox.until_sent(SENT_BEFORE_SYNC)
