@@ -73,3 +73,53 @@ def test_a_timeline_from_the_rooms_creation_has_no_gap_to_fetch() -> None:
                                         "origin_server_ts": 1, "state_key": "", "content": {"room_version": "12"}})
     assert burst.reaches_room_start([create, member_event(BOT, "invite", 2)])
     assert not burst.reaches_room_start([member_event(BOT, "invite", 2)])
+
+
+async def test_a_joined_dms_command_is_answered_while_the_same_syncs_invites_are_still_being_joined(
+        make_world_with) -> None:
+    """A crowd's sync holds new invites and the commands of DMs joined one sync earlier: the
+    commands no longer wait for the /join round trips (5 s for 64 invites at N = 100)."""
+    from types import SimpleNamespace
+
+    from nio import MatrixRoom, RoomMessageText
+
+    from bot.shell import MatrixShell
+
+    world = await make_world_with(BOT_ADMINS="@ann:example.org,@bea:example.org")
+    me = "@bot:example.org"
+    dm = MatrixRoom("!dm:example.org", me, encrypted=True)
+    dm.add_member(me, None, None)
+    dm.add_member("@ann:example.org", None, None)
+    release = asyncio.Event()
+    joined: list[str] = []
+
+    async def join(room_id: str) -> object:
+        await release.wait()  # a slow homeserver
+        joined.append(room_id)
+        return SimpleNamespace(room_id=room_id)
+
+    client = SimpleNamespace(user_id=me, rooms={dm.room_id: dm}, join=join)
+    shell = MatrixShell(world.settings, world.db, world.keyring)
+    await shell.attach(client)  # type: ignore[arg-type]
+    await shell.known.mark_dm(dm.room_id)
+    command = RoomMessageText.from_dict({
+        "type": "m.room.message", "event_id": "$cmd", "sender": "@ann:example.org", "origin_server_ts": 10**13,
+        "content": {"msgtype": "m.text", "body": "!help"}})
+    invite = SimpleNamespace(membership="invite", state_key=me, sender="@bea:example.org",
+                             content={"is_direct": True})
+    response = SimpleNamespace(
+        device_list=SimpleNamespace(changed=[]), to_device_events=[],
+        rooms=SimpleNamespace(
+            invite={"!new:example.org": SimpleNamespace(invite_state=[invite])},
+            join={dm.room_id: SimpleNamespace(state=[], timeline=SimpleNamespace(
+                events=[command], limited=False, prev_batch=""))}))
+    handling = asyncio.create_task(shell.syncer.handle(response, "s1"))  # type: ignore[arg-type]
+    for _ in range(200):
+        if await shell.book.pending():
+            break
+        await asyncio.sleep(0.01)
+    assert len(await shell.book.pending()) == 1 and joined == []  # answered, the join still under way
+    release.set()
+    await handling
+    assert joined == ["!new:example.org"]
+    await world.db.close()
