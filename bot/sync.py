@@ -36,7 +36,12 @@ SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's answers t
 # Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
 # marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
 SYNC_TIMELINE_LIMIT = 500
-SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}}}
+# Nothing the bot reads is in presence, typing or read receipts; a filter that blocks them all
+# lets Synapse skip computing them for every room on every sync (``blocks_all_presence``,
+# ``blocks_all_room_ephemeral`` in synapse/handlers/sync.py), which a crowd's hundreds of new DMs
+# make costly.
+SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}, "ephemeral": {"not_types": ["*"]}},
+               "presence": {"not_types": ["*"]}}
 
 
 @dataclass(eq=False)
