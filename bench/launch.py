@@ -253,7 +253,7 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
 
 
 async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print,
-                   synapse_cost: bool = False) -> LaunchResult:
+                   synapse_cost: bool = False, bot_code: Path | None = None) -> LaunchResult:
     """One size on a fresh homeserver and a fresh bot, so every member is new to it."""
     hs = LocalSynapse(work / "synapse", bcrypt_rounds=4, access_log=synapse_cost).start()
     bot: BotProcess | None = None
@@ -266,7 +266,8 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print,
         coordinator_id = f"@coordinator:{hs.server_name}"
         crowd = campaign_ids(hs, [("new", n), ("late", late_size(n))])
         bot = BotProcess(hs, work / "bot", bot_id, extra_env={"BOT_ADMINS": ",".join([coordinator_id, *crowd]),
-                                                              "BOT_STAGE_STATS": str(STAGE_EVERY)})
+                                                              "BOT_STAGE_STATS": str(STAGE_EVERY)},
+                         code_root=bot_code)
         bot.start()
         coordinator = await LightMember.create(hs, "coordinator", work / "members", bot_id)
         threshold = max(5, n // 2)  # a threshold is at least BOT_MIN_CELL (default 5)
@@ -345,11 +346,11 @@ def _log_findings(text: str) -> list[str]:
 
 
 async def run_launch(work: Path, sizes: tuple[int, ...] = SIZES, *, log: Callable[[str], None] = print,
-                     synapse_cost: bool = False) -> list[LaunchResult]:
+                     synapse_cost: bool = False, bot_code: Path | None = None) -> list[LaunchResult]:
     results = []
     for n in sizes:
         log(f"  launch burst, N = {n} …")
-        results.append(await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost))
+        results.append(await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost, bot_code=bot_code))
     return results
 
 
@@ -398,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma list of N (default 100,300,1000)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="file whose launch section to write")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (Synapse, bot and member logs)")
+    parser.add_argument("--bot-code", help="run the bot from this tree (e.g. `git archive main`), this harness: "
+                        "before/after with the same benchmark")
     parser.add_argument("--synapse-cost", action="store_true",
                         help="log Synapse's requests and print its CPU by requester (bot or members) and endpoint")
     opts = parser.parse_args(argv)
@@ -405,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="organizer-launch-"))
     print(f"work directory: {work}")
     try:
-        results = asyncio.run(run_launch(work, sizes, synapse_cost=opts.synapse_cost))
+        results = asyncio.run(run_launch(work, sizes, synapse_cost=opts.synapse_cost,
+                                         bot_code=Path(opts.bot_code).resolve() if opts.bot_code else None))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
