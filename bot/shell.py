@@ -14,7 +14,9 @@
 Exactly-once, across crashes (the other modules refer here):
 
 1. Our own sync token (nio stores none) is saved only after every event of its batch was
-   handled, so a crash re-delivers the batch instead of losing it.
+   handled and every invite in it answered (invites are joined in the background while later
+   batches are handled: ``Syncer._save_token``), so a crash re-delivers the batch instead of
+   losing it.
 2. A command is handled at most once: the keyed hash of its event ID is written to
    ``processed_events`` in the SAME transaction as the handler's writes and its queued replies
    (``EventBook.claim``); a re-delivered event finds the mark and is skipped, and a crash
