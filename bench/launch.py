@@ -46,6 +46,7 @@ SIZES = (100, 300, 1000)
 ANNOUNCED = re.compile(r"Pledge `letter` is active")
 RECORDED = re.compile(r"A pledge to `letter` was recorded")
 SECTION = "launch"
+STAGE_EVERY = 10  # seconds between the bot's stage-time lines (BOT_STAGE_STATS)
 
 
 def late_size(n: int) -> int:
@@ -72,6 +73,7 @@ class LaunchResult:
     late_during: int = 0  # of their commands, those sent before the announcement reached its last DM
     cpu_per_answer_ms: float = float("nan")
     peak_rss: int = 0
+    burst_t0: float = 0.0  # wall clock when the burst began
     burst_s: float = float("nan")  # first command → last command accepted by the homeserver
     done_s: float = float("nan")  # first command → last answer
     notes: list[str] = field(default_factory=list)
@@ -127,9 +129,16 @@ async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, 
     cpu0, _ = proc_stats(bot.process.pid)
     sent: dict[int, tuple[str, str]] = {}
 
+    opening: list[float] = []  # the benchmark's own side: room creation + its sync, then the send
+    sending: list[float] = []
+
     async def sign(i: int) -> None:
+        t = time.monotonic()
         dm = await members[i].open_dm()  # the bot is invited; the member types at once
+        opening.append(time.monotonic() - t)
+        t = time.monotonic()
         sent[i] = (dm, await members[i].send(dm, "!pledge letter", txn_id=f"launch.{i}"))
+        sending.append(time.monotonic() - t)
 
     async def sign_late() -> None:
         # the bot's database is another process's: polled, no event to wait on
@@ -144,11 +153,12 @@ async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, 
         await gather_limited([one(j) for j in range(len(late))], limit=64)
         log(f"  {len(late)} late commands sent in {time.time() - t_late:.1f} s once the threshold was met")
 
-    t0 = time.time()
+    t0 = res.burst_t0 = time.time()
     late_task = asyncio.create_task(sign_late())
     await gather_limited([sign(i) for i in range(n)], limit=64)
     res.burst_s = time.time() - t0
-    log(f"  {n} commands sent in {res.burst_s:.1f} s")
+    log(f"  {n} commands sent in {res.burst_s:.1f} s (members' side: open a DM p50 {pct(opening, 50):.1f} s "
+        f"p95 {pct(opening, 95):.1f} s, first send p50 {pct(sending, 50):.1f} s p95 {pct(sending, 95):.1f} s)")
 
     deadline, last, last_change = time.monotonic() + timeout, (-2, -2), time.monotonic()
     while time.monotonic() < deadline:
@@ -242,9 +252,10 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
         res.done_s = (max(a for _, a in acks) - first_cmd) / 1000
 
 
-async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) -> LaunchResult:
+async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print,
+                   synapse_cost: bool = False, bot_code: Path | None = None) -> LaunchResult:
     """One size on a fresh homeserver and a fresh bot, so every member is new to it."""
-    hs = LocalSynapse(work / "synapse", bcrypt_rounds=4).start()
+    hs = LocalSynapse(work / "synapse", bcrypt_rounds=4, access_log=synapse_cost).start()
     bot: BotProcess | None = None
     members: list[LightMember] = []
     late: list[LightMember] = []
@@ -254,7 +265,9 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
         hs.exempt_from_ratelimit(bot_id)  # as docs/operations.md tells a homeserver admin
         coordinator_id = f"@coordinator:{hs.server_name}"
         crowd = campaign_ids(hs, [("new", n), ("late", late_size(n))])
-        bot = BotProcess(hs, work / "bot", bot_id, extra_env={"BOT_ADMINS": ",".join([coordinator_id, *crowd])})
+        bot = BotProcess(hs, work / "bot", bot_id, extra_env={"BOT_ADMINS": ",".join([coordinator_id, *crowd]),
+                                                              "BOT_STAGE_STATS": str(STAGE_EVERY)},
+                         code_root=bot_code)
         bot.start()
         coordinator = await LightMember.create(hs, "coordinator", work / "members", bot_id)
         threshold = max(5, n // 2)  # a threshold is at least BOT_MIN_CELL (default 5)
@@ -268,6 +281,11 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
             f"{res.late_answered}/{res.late_n}, {res.late_during} sent during it, p95 {pct(res.late_ms, 95):.0f} ms; "
             f"RSS {res.peak_rss / 2**20:.0f} MB; {res.cpu_per_answer_ms:.1f} ms CPU per answer")
         res.notes.extend(_log_findings(bot.log()))
+        for line in stage_lines(bot.log()):
+            log(f"  bot: {line}")
+        if synapse_cost:
+            for line in synapse_cost_lines(hs.directory / "homeserver.log", bot_id, t_burst=res.burst_t0):
+                log(f"  synapse: {line}")
         return res
     finally:
         for m in [*members, *late, *([coordinator] if coordinator else [])]:
@@ -275,6 +293,46 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print) ->
         if bot is not None:
             bot.stop()
         hs.stop()
+
+
+_ACCESS = re.compile(r"\{(?P<who>[^}]*)\} Processed request: (?P<total>[\d.]+)sec/[\d.]+sec "
+                     r"ru=\((?P<ut>[\d.]+)sec, (?P<st>[\d.]+)sec\) db=\([\d.]+sec/(?P<db>[\d.]+)sec"
+                     r".*?\"(?P<method>[A-Z]+) (?P<path>[^ ?\"]+)")
+_ID_PART = re.compile(r"/(?:%21|!|%40|@|%24|\$|%23|#)[^/]*|(?<=/send/m\.room\.encrypted)/[^/]+$"
+                      r"|(?<=/send/m\.room\.message)/[^/]+$|(?<=/sendToDevice/m\.room\.encrypted)/[^/]+$")
+
+
+def synapse_cost_lines(path: Path, bot_id: str, t_burst: float = 0.0) -> list[str]:
+    """Synapse's CPU (user + system, from its access log) from the burst on, by who asked (the
+    bot, or the benchmark's member clients) and endpoint: whose requests the homeserver's one
+    core is spent on."""
+    cost: dict[tuple[str, str], list[float]] = {}
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t_burst)) if t_burst else ""
+    for line in path.read_text(errors="replace").splitlines():
+        if line[:19] < since:
+            continue
+        m = _ACCESS.search(line)
+        if m is None:
+            continue
+        who = "bot" if m["who"] == bot_id else "members"
+        endpoint = m["method"] + " " + _ID_PART.sub("/…", m["path"].replace("/_matrix/client", ""))
+        entry = cost.setdefault((who, endpoint), [0.0, 0.0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += float(m["ut"]) + float(m["st"])
+        entry[2] += float(m["total"])
+        entry[3] += float(m["db"])
+    totals = {who: [sum(v[i] for (w, _), v in cost.items() if w == who) for i in (1, 3)] for who in ("bot", "members")}
+    lines = [f"from the burst on: the bot's requests took {totals['bot'][0]:.1f} s CPU + {totals['bot'][1]:.1f} s "
+             f"in the database, the members' {totals['members'][0]:.1f} s + {totals['members'][1]:.1f} s"]
+    for (who, endpoint), (count, cpu, wall, db) in sorted(cost.items(), key=lambda kv: -kv[1][1] - kv[1][3])[:16]:
+        lines.append(f"{who:7} {endpoint:42} {int(count):5}× CPU {cpu:6.1f} s, db {db:6.1f} s, "
+                     f"mean wall {wall / count * 1000:.0f} ms")
+    return lines
+
+
+def stage_lines(text: str) -> list[str]:
+    """The bot's per-stage counts and durations (bot/stages.py), one line per period."""
+    return [line.split(": ", 1)[-1] for line in text.splitlines() if "stage times, last" in line]
 
 
 def _log_findings(text: str) -> list[str]:
@@ -287,12 +345,12 @@ def _log_findings(text: str) -> list[str]:
     return [f"bot log ×{c}: {k}" for k, c in sorted(counts.items(), key=lambda kv: -kv[1])[:8]]
 
 
-async def run_launch(work: Path, sizes: tuple[int, ...] = SIZES, *,
-                     log: Callable[[str], None] = print) -> list[LaunchResult]:
+async def run_launch(work: Path, sizes: tuple[int, ...] = SIZES, *, log: Callable[[str], None] = print,
+                     synapse_cost: bool = False, bot_code: Path | None = None) -> list[LaunchResult]:
     results = []
     for n in sizes:
         log(f"  launch burst, N = {n} …")
-        results.append(await run_size(work / f"n{n}", n, log=log))
+        results.append(await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost, bot_code=bot_code))
     return results
 
 
@@ -341,12 +399,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma list of N (default 100,300,1000)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="file whose launch section to write")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (Synapse, bot and member logs)")
+    parser.add_argument("--bot-code", help="run the bot from this tree (e.g. `git archive main`), this harness: "
+                        "before/after with the same benchmark")
+    parser.add_argument("--synapse-cost", action="store_true",
+                        help="log Synapse's requests and print its CPU by requester (bot or members) and endpoint")
     opts = parser.parse_args(argv)
     sizes = tuple(int(x) for x in opts.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="organizer-launch-"))
     print(f"work directory: {work}")
     try:
-        results = asyncio.run(run_launch(work, sizes))
+        results = asyncio.run(run_launch(work, sizes, synapse_cost=opts.synapse_cost,
+                                         bot_code=Path(opts.bot_code).resolve() if opts.bot_code else None))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)

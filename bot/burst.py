@@ -5,7 +5,12 @@ bot/fallback_keys.py, bot/undecrypted.py and the outbox; SECURITY.md lists them 
 
 - **Invites joined one after another.** The sync loop joined each invite before looking at the next
   (one ``/join`` round trip each, 0.2–1 s under load), so 200 invites in one sync took minutes.
-  :func:`each_bounded` joins them a few at a time.
+  They are joined a few at a time (:data:`INVITE_JOINS`), and in the background
+  (``Rooms.start_joins``): with the sync loop waiting for them, one sync's 64 invites took 5–8 s
+  of joins during which no command of an already joined DM was handled and no sync was made
+  (bench/launch.py stage times, N = 100). The sync token of a batch is saved only once its
+  invites are answered (``Syncer._save_token``), and a room's first events wait for its join's
+  flags (``Rooms.settled``).
 - **A command typed before the bot had joined was ignored.** A room's cut-off ("sent before the bot
   was in the room", matrix-reminder-bot #59) was taken when the bot *handled* the invite, so a new
   member who typed ``!pledge letter`` right after opening the DM, while the bot was still working
@@ -19,11 +24,13 @@ bot/fallback_keys.py, bot/undecrypted.py and the outbox; SECURITY.md lists them 
   ``/messages`` round trip per new DM, in the sync loop, before any command of that sync is handled.
   A timeline that holds the room's create event has nothing before it (:func:`reaches_room_start`).
 
-Looked at and left alone: nio fetches ``/joined_members`` before the first encrypted send in each
-room although the sync (no lazy loading) already gave the complete list. Telling nio the list is
-complete looks like a free round trip per new DM, but nio runs its device-key query for new members
-only in that same branch of ``room_send``: with it skipped, the room key went to no device of the new
-member and 26 of 100 answers could not be decrypted (bench/launch.py, N = 100). Not worth it.
+- **A chain of key round trips per new DM.** nio fetches ``/joined_members`` before the first
+  encrypted send in each room although the sync (no lazy loading) already gave the complete list,
+  then queries keys and claims one-time keys for that room alone. Telling nio the list is complete
+  without more lost answers (nio runs its key query only in that branch: with it skipped, the room
+  key went to no device of the new member and 26 of 100 answers could not be decrypted) is what
+  ``bot/keywork.py`` does: one query and one claim for all the new rooms about to be sent to, and
+  the list marked complete only for rooms whose members' devices are all known.
 """
 
 from __future__ import annotations

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     BOT_MEMBER_RATE: int = Field(20, ge=1, description="commands per member per minute before throttling")
     BOT_UNDECRYPTABLE_GRACE: int = Field(
         60, ge=0, description="seconds a DM message waits for its room key before the member is told")
+    BOT_STAGE_STATS: float = Field(
+        0, ge=0, description="seconds between INFO lines of per-stage counts and durations (0: DEBUG, each minute)")
     BOT_ANNOUNCE_DELAY_MIN: int = Field(
         60, ge=0, le=86400, description="fewest seconds between a threshold, close or deadline and its announcement")
     BOT_ANNOUNCE_DELAY_MAX: int = Field(

@@ -199,6 +199,7 @@ class Intake:
             ctx = None
         finally:
             self.in_flight -= 1
+        self.rooms.stages.handled(room.room_id, getattr(event, "server_timestamp", None))
         self.outbox.kick()
         if ctx is not None and ctx.wakes:
             self.wake(ctx.wakes)  # after the commit: the service sees the command's writes

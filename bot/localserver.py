@@ -62,6 +62,7 @@ class LocalSynapse:
     process: subprocess.Popen[bytes] | None = None
     shared_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     bcrypt_rounds: int = 12  # Synapse's default; the launch bench lowers it to register 1,000 users quickly
+    access_log: bool = False  # one line per request with its CPU time (bench/launch.py --synapse-cost)
     _admin_token: str | None = None
 
     @property
@@ -82,6 +83,7 @@ class LocalSynapse:
             "handlers": {"file": {"class": "logging.FileHandler", "filename": str(d / "homeserver.log"),
                                   "formatter": "f"}},
             "root": {"level": "WARNING", "handlers": ["file"]},
+            "loggers": {"synapse.access.http": {"level": "INFO"}} if self.access_log else {},
             "disable_existing_loggers": False,
         }))
         limits = {"per_second": 1000, "burst_count": 1000}

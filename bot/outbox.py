@@ -25,9 +25,11 @@ from nio.api import RoomPreset
 
 from bot import crosssign, outputs
 from bot.config import Settings
+from bot.keywork import KeyWork
 from bot.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM
 from bot.ratelimit import RateGate
 from bot.rooms import Rooms
+from bot.stages import StageTimes
 from commands.base import Output
 from commands.common.i18n import N_, translations
 from storage.core import ANSWER, EventBook, Outgoing
@@ -73,8 +75,13 @@ class Outbox:
     stopping: Stopping
     ready: asyncio.Event  # set after the first sync: only then are the rooms known
     gate: RateGate = field(default_factory=RateGate)
+    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/stages.py)
+    keys: KeyWork = field(init=False)  # first sends' key round trips, shared by many rooms
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
+
+    def __post_init__(self) -> None:
+        self.keys = KeyWork(self.client)
 
     # ------------------------------------------------------------ queueing
 
@@ -178,12 +185,23 @@ class Outbox:
             destination = _destination(item, record)
             if destination not in running:  # its earlier rows are still being sent: order kept
                 groups.setdefault(destination, []).append((item, record))
+        # new rooms among these: one key query and one key claim for all, not a chain per room
+        await self.keys.prepare(room for rows in groups.values() if (room := self._room_of(rows[0][1])))
         for destination, rows in groups.items():
             if len(running) >= PARALLEL:
                 break
             rows = rows[:WAVE_DEPTH]
             running[destination] = (asyncio.create_task(self._send_group(rows, deadline)),
                                     {item.id for item, _ in rows})
+
+    def _room_of(self, record: Delivery | None) -> str | None:
+        """The room a row's message goes to, if it is known now."""
+        match record:
+            case Send(room_id=room_id):
+                return room_id
+            case SendDM(user=user):
+                return self.rooms.dm_with(user)
+        return None
 
     async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], deadline: float | None) -> bool:
         """One destination's rows, in order; stops at the first that must be retried."""
@@ -267,6 +285,7 @@ class Outbox:
                 log.warning("send refused: %s", result.status_code)
                 return ""
             raise aiohttp.ClientError(result.status_code or "send error")
+        self.stages.sent(room_id)
         return str(result.event_id)
 
     def _trust_everyone_once(self, room_id: str) -> None:

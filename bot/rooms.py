@@ -11,6 +11,8 @@ member besides the bot.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent, RoomResolve
 from bot import burst
 from bot.campaign import Campaign, Invite
 from bot.config import Settings
+from bot.stages import StageTimes
 from commands.base import CampaignView, Role, RoomFacts, RoomView
 from commands.language import reader_language
 from storage.core import EventBook
@@ -42,9 +45,12 @@ class Rooms:
     client: AsyncClient
     settings: Settings
     book: EventBook
+    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/stages.py)
     _dm_refs: set[bytes] = field(default_factory=set, init=False)
     joining: set[str] = field(default_factory=set, init=False)  # joined, not yet in a sync
     _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
+    _joins: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)  # invites being answered
+    _join_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(burst.INVITE_JOINS), init=False)
     campaign: Campaign = field(init=False)
 
     def __post_init__(self) -> None:
@@ -181,10 +187,38 @@ class Rooms:
 
     # ------------------------------------------------------------ invites
 
+    def start_joins(self, invites: dict[str, list[Any]]) -> list[asyncio.Task[None]]:
+        """Answer every invite of a sync in the background, a few at a time: a crowd's hundreds of
+        invites one after another took minutes, and the sync loop waiting for a sync's joins held
+        back the next sync's commands (see ``bot/burst.py``). The caller keeps its sync token
+        unsaved until these tasks are done (a crash re-delivers the invites)."""
+        started = []
+        for room_id, state in invites.items():
+            if room_id in self._joins:
+                continue  # already being answered
+            task = asyncio.create_task(self._answer_gated(room_id, state), name="join")
+            self._joins[room_id] = task
+            task.add_done_callback(functools.partial(self._forget_join, room_id))
+            started.append(task)
+        return started
+
+    def _forget_join(self, room_id: str, _task: asyncio.Task[None]) -> None:
+        self._joins.pop(room_id, None)
+
     async def answer_invites(self, invites: dict[str, list[Any]]) -> None:
-        """Every invite of a sync, a few at a time: a crowd's hundreds of invites one after
-        another took minutes (see ``bot/burst.py``)."""
-        await burst.each_bounded(self.answer_invite(room_id, state) for room_id, state in invites.items())
+        """Every invite, a few at a time, waiting for all."""
+        await asyncio.gather(*self.start_joins(invites))
+
+    async def settled(self, room_id: str) -> None:
+        """Return once ``room_id``'s invite, if it is being answered, is answered: a room's first
+        events are handled after its flags (DM, cut-off, campaign) are written."""
+        task = self._joins.get(room_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def _answer_gated(self, room_id: str, state: list[Any]) -> None:
+        async with self._join_gate:
+            await self.answer_invite(room_id, state)
 
     async def start_at_invite(self, room_id: str, events: list[Any]) -> None:
         """A DM's "sent before the bot was in the room" cut-off counts from the bot's invite, not
@@ -222,6 +256,7 @@ class Rooms:
             log.warning("could not join a room: %s", result.message)
             return
         self.joining.add(room_id)  # nio knows the room only from the next sync on
+        self.stages.joined(room_id)
         if decision is Invite.DM and not self.campaign.is_member(inviter or ""):
             self._dm_refs.add(self.book.keyring.ref("room", room_id))  # an outsider's DM: in memory only
             log.info("joined a room")

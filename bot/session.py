@@ -18,6 +18,7 @@ from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolErro
 from bot import crosssign, e2ee_store  # hook(#17): e2ee_store
 from bot.config import Settings
 from bot.fallback_keys import KeyUpkeep
+from bot.keywork import KeyWork
 from bot.ratelimit import RateGate
 
 log = logging.getLogger("organizer_bot")
@@ -116,14 +117,14 @@ class Session:
         if self.keys is not None:
             await self.keys.after_sync()
 
-    async def maintain_keys(self) -> None:
+    async def maintain_keys(self, keys: KeyWork) -> None:
         """After each batch: query and claim device keys as nio asks, send to-device messages.
-        (Our own keys were uploaded by :meth:`after_sync`, one upload at a time.)"""
+        (Our own keys were uploaded by :meth:`after_sync`, one upload at a time.) The query goes
+        through ``keys``, so it never repeats one the outbox's first sends have under way."""
         client = self.client
         assert client is not None
         try:
-            if client.should_query_keys:
-                await client.keys_query()
+            await keys.query()
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()

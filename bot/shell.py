@@ -14,7 +14,9 @@
 Exactly-once, across crashes (the other modules refer here):
 
 1. Our own sync token (nio stores none) is saved only after every event of its batch was
-   handled, so a crash re-delivers the batch instead of losing it.
+   handled and every invite in it answered (invites are joined in the background while later
+   batches are handled: ``Syncer._save_token``), so a crash re-delivers the batch instead of
+   losing it.
 2. A command is handled at most once: the keyed hash of its event ID is written to
    ``processed_events`` in the SAME transaction as the handler's writes and its queued replies
    (``EventBook.claim``); a re-delivered event finds the mark and is skipped, and a crash
@@ -39,6 +41,7 @@ from bot.outbox import Outbox, Stopping
 from bot.outputs import Origin
 from bot.rooms import Rooms
 from bot.session import LoginFailed, Session, StoreUnreadable
+from bot.stages import StageTimes
 from bot.sync import Syncer
 from commands.base import CampaignView, Env, Output, RoomFacts, RoomView
 from storage.core import EventBook
@@ -84,13 +87,16 @@ class MatrixShell:
     async def attach(self, client: AsyncClient) -> None:
         """Build the parts around a logged-in client (tests pass a stand-in)."""
         self.client = client
-        self.known = Rooms(client, self.settings, self.book)
+        self.stages = StageTimes(self.settings.BOT_STAGE_STATS)  # counts and durations, no identities
+        self.stages.instrument(client)
+        self.known = Rooms(client, self.settings, self.book, self.stages)
         await self.known.load()
         self.outbox = Outbox(client, self.settings, self.book, self.known, self.stopping, self.ready,
-                             self.session.rate_gate)
+                             self.session.rate_gate, self.stages)
         self.intake = Intake(client, self.settings, self.book, self.known, self.outbox, self, self.wake)
         self.syncer = Syncer(client, self.settings, self.db, self.session, self.known, self.intake,
                              self.outbox, self.stopping, self.ready)
+        self.add_service("stages", self.stages)
         self.add_service("undecrypted", self.intake.undecrypted)  # grace-period notices, counts logged
         if self.session.keys is not None:
             self.add_service("keys", self.session.keys)  # one-time-key stock checked during a long batch

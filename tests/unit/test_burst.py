@@ -73,3 +73,109 @@ def test_a_timeline_from_the_rooms_creation_has_no_gap_to_fetch() -> None:
                                         "origin_server_ts": 1, "state_key": "", "content": {"room_version": "12"}})
     assert burst.reaches_room_start([create, member_event(BOT, "invite", 2)])
     assert not burst.reaches_room_start([member_event(BOT, "invite", 2)])
+
+
+async def test_a_joined_dms_command_is_answered_while_the_same_syncs_invites_are_still_being_joined(
+        make_world_with) -> None:
+    """A crowd's sync holds new invites and the commands of DMs joined one sync earlier: the
+    commands no longer wait for the /join round trips (5 s for 64 invites at N = 100)."""
+    from types import SimpleNamespace
+
+    from nio import MatrixRoom, RoomMessageText
+
+    from bot.shell import MatrixShell
+
+    world = await make_world_with(BOT_ADMINS="@ann:example.org,@bea:example.org")
+    me = "@bot:example.org"
+    dm = MatrixRoom("!dm:example.org", me, encrypted=True)
+    dm.add_member(me, None, None)
+    dm.add_member("@ann:example.org", None, None)
+    release = asyncio.Event()
+    joined: list[str] = []
+
+    async def join(room_id: str) -> object:
+        await release.wait()  # a slow homeserver
+        joined.append(room_id)
+        return SimpleNamespace(room_id=room_id)
+
+    client = SimpleNamespace(user_id=me, rooms={dm.room_id: dm}, join=join)
+    shell = MatrixShell(world.settings, world.db, world.keyring)
+    await shell.attach(client)  # type: ignore[arg-type]
+    await shell.known.mark_dm(dm.room_id)
+    command = RoomMessageText.from_dict({
+        "type": "m.room.message", "event_id": "$cmd", "sender": "@ann:example.org", "origin_server_ts": 10**13,
+        "content": {"msgtype": "m.text", "body": "!help"}})
+    invite = SimpleNamespace(membership="invite", state_key=me, sender="@bea:example.org",
+                             content={"is_direct": True})
+    response = SimpleNamespace(
+        device_list=SimpleNamespace(changed=[]), to_device_events=[],
+        rooms=SimpleNamespace(
+            invite={"!new:example.org": SimpleNamespace(invite_state=[invite])},
+            join={dm.room_id: SimpleNamespace(state=[], timeline=SimpleNamespace(
+                events=[command], limited=False, prev_batch=""))}))
+    handling = asyncio.create_task(shell.syncer.handle(response, "s1"))  # type: ignore[arg-type]
+    for _ in range(200):
+        if await shell.book.pending():
+            break
+        await asyncio.sleep(0.01)
+    assert len(await shell.book.pending()) == 1 and joined == []  # answered, the join still under way
+    joins = await handling  # the batch is handled; its join runs on
+    assert [task.done() for task in joins] == [False]
+    assert await world.db.get_meta("sync_token") is None
+    release.set()
+    await asyncio.gather(*joins)
+    assert joined == ["!new:example.org"]
+    await world.db.close()
+
+
+async def test_a_syncs_token_is_saved_only_once_its_invites_and_those_before_are_answered(world: World) -> None:
+    """A crash while a batch's invites are still being joined re-delivers them: an incremental
+    sync lists an invite once, so a saved token would lose the invite and the member's command."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from bot.sync import Syncer
+
+    syncer = Syncer(*[SimpleNamespace()] * 2, world.db, *[SimpleNamespace()] * 6)  # type: ignore[arg-type]
+    first, second = asyncio.Event(), asyncio.Event()
+    slow = asyncio.create_task(first.wait())
+    fast = asyncio.create_task(second.wait())
+    unsaved = deque([("t1", [slow]), ("t2", []), ("t3", [fast])])
+    second.set()
+    await asyncio.sleep(0)
+    await syncer._save_token(unsaved)  # t3's join is done, but t1's is not: nothing is saved
+    assert await world.db.get_meta("sync_token") is None
+    first.set()
+    await asyncio.sleep(0)
+    await syncer._save_token(unsaved)
+    assert await world.db.get_meta("sync_token") == "t3" and not unsaved
+
+
+async def test_a_rooms_first_events_wait_for_its_join_to_be_written(make_world_with) -> None:
+    """A room joined in the background can come in the next sync before its flags (DM, cut-off)
+    are written; its events are handled after them."""
+    from types import SimpleNamespace
+
+    from bot.rooms import Rooms
+
+    world = await make_world_with(BOT_ADMINS="@bea:example.org")
+    release = asyncio.Event()
+
+    async def join(room_id: str) -> object:
+        await release.wait()
+        return SimpleNamespace(room_id=room_id)
+
+    rooms = Rooms(SimpleNamespace(user_id="@bot:example.org", rooms={}, join=join), world.settings,  # type: ignore[arg-type]
+                  EventBook(world.db, world.keyring))
+    invite = SimpleNamespace(membership="invite", state_key="@bot:example.org", sender="@bea:example.org",
+                             content={"is_direct": True})
+    [task] = rooms.start_joins({"!new:example.org": [invite]})
+    assert rooms.start_joins({"!new:example.org": [invite]}) == []  # one answer per invite
+    waiting = asyncio.create_task(rooms.settled("!new:example.org"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    release.set()
+    await waiting
+    assert task.done() and await rooms.book.room_flag("!new:example.org", "dm") is not None
+    await rooms.settled("!elsewhere:example.org")  # nothing being joined: returns at once
+    await world.db.close()
