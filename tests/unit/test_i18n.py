@@ -137,3 +137,25 @@ async def test_a_spanish_member_signs_a_pledge_in_spanish(world: World):
     help_text = texts(await world.run("!ayuda", room=DM))
     assert "`!firmar <slug> [company]` — Firma un compromiso" in help_text and "`!olvidar [confirm]`" in help_text
     assert "Quedó registrado" in texts(await world.run("!pledge carta", room=DM))
+
+
+def test_pybabel_extracts_and_compiles_the_shipped_catalog(tmp_path):
+    """The documented workflow runs here as in CI: ``pybabel extract`` finds nothing the Spanish
+    catalog lacks, and ``pybabel compile`` of the .po gives the .mo that is shipped."""
+    import shutil
+    import subprocess
+    import sys
+
+    pybabel = str(Path(sys.executable).with_name("pybabel"))
+    pot = tmp_path / "organizer_bot.pot"
+    subprocess.run([pybabel, "-q", "extract", "-F", "babel.cfg", "-k", "N_", "-k", "ngettext:1,2", "--no-location",
+                    "-o", str(pot), "."], cwd=ROOT, check=True)
+    extracted = {m.id[0] if isinstance(m.id, tuple) else m.id for m in read_po(pot.open("rb")) if m.id}
+    shipped = {m.id[0] if isinstance(m.id, tuple) else m.id for m in read_po(PO.open("rb")) if m.id}
+    assert extracted <= shipped, sorted(extracted - shipped)[:5]
+    compiled = tmp_path / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, compiled)
+    subprocess.run([pybabel, "-q", "compile", "-d", str(compiled), "-D", i18n.DOMAIN], check=True)
+    ours = gettext.GNUTranslations((compiled / "es" / "LC_MESSAGES" / f"{i18n.DOMAIN}.mo").open("rb"))
+    theirs = gettext.translation(i18n.DOMAIN, i18n.LOCALE_DIR, languages=["es"])
+    assert ours._catalog == theirs._catalog  # type: ignore[attr-defined]

@@ -162,3 +162,26 @@ async def test_the_day_before_keeps_the_wall_clock_across_a_daylight_saving_chan
     world.now = datetime(2026, 3, 7, 15, 0, 1, tzinfo=UTC)
     assert len(posts(await RsvpSequence.fire(world.env()))) == 1
     assert await RsvpSequence.next_due(world.db) == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)  # 1 h before 10:00 EDT
+
+
+async def test_a_stage_sent_before_a_restart_is_not_sent_again_and_one_due_during_it_is(tmp_path):
+    """The stage and its DMs commit together (the scheduler's transaction): after a restart the
+    stage that went out stays gone, and the next one still comes."""
+    from storage.db import Database
+    from tests.fakes import make_world
+
+    world = await make_world(tmp_path / "w")
+    await action(world)
+    await world.run("!rsvp 1 yes", user=user(0), room=dm_of(0))
+    start = world.now
+    world.now = start + timedelta(days=2, seconds=1)
+    async with world.db.transaction():
+        assert len(posts(await RsvpSequence.fire(world.env()))) == 1  # the day-before confirmation
+    await world.db.close()
+    world.db = await Database.open(tmp_path / "w" / "bot.db", world.keyring.fingerprint())  # the restart
+    async with world.db.transaction():
+        assert await RsvpSequence.fire(world.env()) == []
+    world.now = start + timedelta(days=3) - timedelta(hours=1) + timedelta(seconds=1)
+    async with world.db.transaction():
+        assert "⏰ Reminder: #1" in posts(await RsvpSequence.fire(world.env()))[0][1]
+    await world.db.close()
