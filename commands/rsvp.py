@@ -23,6 +23,7 @@ Decisions where the issue left room:
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,7 +104,8 @@ async def _rsvp(ctx: Context, args: Args) -> str:
         raise UsageError(ctx._("Give the action's number and your answer, like `{prefix}rsvp 3 yes`.").format(
             prefix=ctx.prefix))
     raw = args.tokens[0].lstrip("#")
-    action = await actions_store.get_action(ctx.db, ctx.keyring, int(raw)) if raw.isdigit() else None
+    number = int(raw) if re.fullmatch(r"\d{1,9}", raw) else None  # action numbers as !actions shows them
+    action = await actions_store.get_action(ctx.db, ctx.keyring, number) if number is not None else None
     if action is None or action.cancelled:
         raise CommandError(ctx._("There is no upcoming action {n}. `{prefix}actions` lists them.").format(
             n=code("#" + raw, 12), prefix=ctx.prefix))
