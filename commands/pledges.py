@@ -44,7 +44,6 @@ from commands.base import (
     DirectMessage,
     Env,
     Output,
-    RedactCommand,
     Reply,
     Role,
     UsageError,
@@ -58,6 +57,7 @@ from commands.base import (
 )
 from commands.common.directory import directory, normalize
 from commands.common.i18n import N_
+from commands.common.sensitive import sensitive
 from commands.common.timeparse import format_when, parse_when
 from commands.pledge_figures import (
     CLOSED_BY_COORDINATOR,
@@ -139,25 +139,20 @@ class _CompanyProblem(CommandError):
 
 
 async def _sensitive(ctx: Context, work: Any) -> list[Output]:
-    """Run a sign/withdraw: in rooms every answer is private (no reply relation) and the command
-    is redacted afterwards when configured; the answers never name the member."""
-    in_room = not ctx.room.is_dm
-    redact: list[Output] = [RedactCommand()] if in_room and ctx.settings.BOT_REDACT_SENSITIVE else []
-    try:
-        outputs: list[Output] = await work()
-    except _CompanyProblem as exc:
-        if not in_room:
-            raise
-        return [Reply(ctx._("I couldn't record that; I sent you the reason in a direct message."), private=True),
-                DirectMessage(str(exc)), *redact]
-    except CommandError as exc:
-        if not in_room:
-            raise
-        text = str(exc)
-        if isinstance(exc, UsageError):
-            text += "\n" + ctx._("Usage: `{usage}`").format(usage=ctx.prefix + "pledge <slug> [company]")
-        return [Reply(text, private=True), *redact]
-    return outputs + (redact if in_room else [])
+    """Sign or withdraw through :func:`commands.base.sensitive`; in a room a problem with the
+    employer given is explained by DM rather than echoing an employer into the room."""
+
+    async def guarded() -> list[Output]:
+        try:
+            outputs: list[Output] = await work()
+            return outputs
+        except _CompanyProblem as exc:
+            if ctx.room.is_dm:
+                raise
+            return [Reply(ctx._("I couldn't record that; I sent you the reason in a direct message."), private=True),
+                    DirectMessage(str(exc))]
+
+    return await sensitive(ctx, guarded, "pledge <slug> [company]")
 
 
 async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str]:

@@ -17,7 +17,6 @@ Decisions where the issue left room:
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +27,6 @@ from commands.base import (
     Context,
     Env,
     Output,
-    RedactCommand,
     Reply,
     Role,
     UsageError,
@@ -41,13 +39,14 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
+from commands.common.sensitive import sensitive
 from commands.common.smallcell import in_words, suppress_votes
 from commands.common.timeparse import format_when, parse_when
 from commands.options import Flag, Options, Words
+from commands.pledge_parsing import SLUG  # one rule for pledge and poll names
 from storage import polls as store
 from storage.polls import Poll
 
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 RESERVED = {"create", "close", "rooms"}
 MAX_OPTIONS = 10
 MAX_TEXT = 200
@@ -149,15 +148,10 @@ def _posted(ctx: Context, poll: Poll) -> str:
          example="vote strike 1", aliases=("votar",),
          details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."))
 async def vote(ctx: Context, args: Args) -> list[Output]:
-    in_room = not ctx.room.is_dm
-    redact: list[Output] = [RedactCommand()] if in_room and ctx.settings.BOT_REDACT_SENSITIVE else []
-    try:
-        text = await _vote(ctx, args)
-    except CommandError as exc:
-        if not in_room:
-            raise
-        return [Reply(str(exc), private=True), *redact]
-    return [Reply(text, private=in_room), *redact]
+    async def answer() -> list[Output]:
+        return [Reply(await _vote(ctx, args), private=not ctx.room.is_dm)]
+
+    return await sensitive(ctx, answer, "vote <slug> <n>[,<n>…]")
 
 
 async def _vote(ctx: Context, args: Args) -> str:

@@ -35,7 +35,6 @@ from commands.base import (
     Env,
     Output,
     Post,
-    RedactCommand,
     Reply,
     UsageError,
     code,
@@ -44,6 +43,7 @@ from commands.base import (
     member_data,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
+from commands.common.sensitive import sensitive
 from commands.common.smallcell import in_words, suppress_total
 from commands.common.timeparse import format_when
 from storage import actions as actions_store
@@ -88,15 +88,10 @@ RSVP_DETAILS = N_(
 @command("rsvp", usage="rsvp <n> [yes|maybe|no|went|missed]", summary=N_("Say whether you'll be at action #n."),
          example="rsvp 3 yes", details=RSVP_DETAILS, aliases=("asistencia",))
 async def rsvp(ctx: Context, args: Args) -> list[Output]:
-    in_room = not ctx.room.is_dm
-    redact: list[Output] = [RedactCommand()] if in_room and ctx.settings.BOT_REDACT_SENSITIVE else []
-    try:
-        text = await _rsvp(ctx, args)
-    except CommandError as exc:
-        if not in_room:
-            raise
-        return [Reply(str(exc), private=True), *redact]
-    return [Reply(text, private=in_room), *redact]
+    async def answer() -> list[Output]:
+        return [Reply(await _rsvp(ctx, args), private=not ctx.room.is_dm)]
+
+    return await sensitive(ctx, answer, "rsvp <n> [yes|maybe|no|went|missed]")
 
 
 async def _rsvp(ctx: Context, args: Args) -> str:
