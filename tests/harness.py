@@ -317,7 +317,8 @@ class Member:
     async def ask(self, room_id: str, text: str, timeout: float = 45, **kwargs: Any) -> Received:
         """Send a command and return the bot's next message in that room that answers it: a reply
         to this event, or a message without a reply relation (private acknowledgements). Replies
-        to other members' commands that arrive meanwhile are skipped."""
+        to other members' commands that arrive meanwhile are skipped, and so are scheduled posts
+        (reminders start with ⏰), which carry no reply relation either and may land in between."""
         seen = len(self.from_bot(room_id))
         sent = await self.send(room_id, text, **kwargs)
 
@@ -326,6 +327,8 @@ class Member:
                 target = (message.relates_to.get("m.in_reply_to") or {}).get("event_id")
                 if message.body.startswith(HOME_NOTICE):
                     continue  # said when the room became the campaign's home room: answers no command
+                if message.body.startswith("⏰"):
+                    continue  # a reminder that came due meanwhile: answers no command
                 if target is None or target == sent:
                     return message
             return None
