@@ -98,3 +98,34 @@ def test_doctor_flags_leftover_plaintext_trust_files(tmp_path):
     (tmp_path / f"{BOT}_{DEVICE}.trusted_devices").write_text(f"{ALICE} ALICEDEV matrix-ed25519 x\n")
     ok, detail = e2ee_store.describe(settings(tmp_path))
     assert not ok and detail.startswith("PLAINTEXT") and ALICE not in detail
+
+
+def test_two_stores_in_one_process_each_keep_their_own_rows(tmp_path):
+    """The models stay bound between calls (nio re-bound them on every call): a store used after
+    another one must still read and write its own file."""
+    cls = e2ee_store.store_class(settings(tmp_path))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = cls(BOT, DEVICE, str(tmp_path / "a"), "pickle key")
+    second = cls(BOT, "OTHERDEVICE", str(tmp_path / "b"), "pickle key")
+    fill(first)
+    second.save_account(OlmAccount())
+    second.save_encrypted_rooms(["!only-in-second:example.org"])
+    assert first.load_encrypted_rooms() == {"!roomsecret:example.org"}
+    assert second.load_encrypted_rooms() == {"!only-in-second:example.org"}
+    assert states(first)[ALICE] == TrustState.verified and states(second) == {}
+    assert first.database.execute_sql("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_the_account_is_read_fresh_when_loaded(tmp_path):
+    """nio's account row is looked up once for foreign keys, but loading the account reads the
+    pickle saved last."""
+    cls = e2ee_store.store_class(settings(tmp_path))
+    store = cls(BOT, DEVICE, str(tmp_path), "pickle key")
+    account = OlmAccount()
+    store.save_account(account)
+    store.save_encrypted_rooms(["!room:example.org"])  # looks the row up, as every save does
+    account.generate_one_time_keys(3)
+    store.save_account(account)
+    loaded = store.load_account()
+    assert loaded is not None and loaded.one_time_keys == account.one_time_keys
