@@ -18,6 +18,8 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot import saved_session
+
 MIN_HASH_KEY_BYTES = 32
 SECRET_FILE_KEYS = ("BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_PASSWORD")
 
@@ -164,8 +166,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _login(self) -> Settings:
         if self.MATRIX_PASSWORD is None and self.MATRIX_ACCESS_TOKEN is None:
-            session = self.BOT_DATA_DIR / "session.json"
-            if not session.exists():
+            if not saved_session.exists(self.BOT_DATA_DIR):
                 raise ValueError(
                     "MATRIX_PASSWORD (or MATRIX_PASSWORD_FILE) or MATRIX_ACCESS_TOKEN with MATRIX_DEVICE_ID "
                     "is needed for the first login"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from bot import crosssign, e2ee_store, ratelimit, undecrypted
+from bot import crosssign, e2ee_store, ratelimit, saved_session, undecrypted
 from bot.config import Settings
 from bot.crosssign import Check
 
@@ -21,12 +18,15 @@ async def run_checks(settings: Settings) -> list[Check]:
                         "" if reachable is None else "check MATRIX_HOMESERVER and that the server is up"))
     if reachable is not None:
         return checks
-    session_path = settings.BOT_DATA_DIR / "session.json"
-    if not session_path.exists():
+    try:
+        session = saved_session.load(settings.BOT_DATA_DIR, settings.store_key, migrate=False)
+    except saved_session.SessionUnreadable as exc:
+        checks.append(Check("login", False, "the saved session does not open", str(exc)))
+        return checks
+    if session is None:
         checks.append(Check("login", False, "no saved session yet",
                             "start the bot once (`organizer-bot run`) with MATRIX_PASSWORD set"))
         return checks
-    session: dict[str, Any] = json.loads(session_path.read_text())
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, pickle_key=settings.store_key,
                                max_timeouts=2, **e2ee_store.client_options(settings))
     client = AsyncClient(settings.MATRIX_HOMESERVER, settings.MATRIX_USER_ID,
@@ -42,7 +42,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         whoami = await client.whoami()
         ok = isinstance(whoami, WhoamiResponse) and whoami.user_id == settings.MATRIX_USER_ID
         checks.append(Check("login", ok, f"device {session['device_id']}" if ok else "saved access token refused",
-                            "" if ok else "delete session.json and the e2ee/ store, then start with MATRIX_PASSWORD"))
+                            "" if ok else "delete session.enc and the e2ee/ store, then start with MATRIX_PASSWORD"))
         if not ok:
             return checks
         checks.extend(await crosssign.doctor_checks(client, settings.BOT_DATA_DIR, settings.store_key))
@@ -65,10 +65,13 @@ def at_rest_checks(settings: Settings) -> list[Check]:
         state, "" if ok else "use the BOT_STORE_KEY bot.db was created with")
     detail = "not created yet" if state == "missing" else state
     store_ok, store_detail = e2ee_store.describe(settings)
+    session_ok, session_detail = saved_session.describe(settings.BOT_DATA_DIR, settings.store_key)
     return [Check("bot.db at rest", ok, detail + "; backups use the same key", fix),
             Check("E2EE store at rest", store_ok, store_detail, "" if store_ok else
                   "start the bot once: it moves nio's old store into the encrypted one (or use the right "
-                  "BOT_STORE_KEY)")]
+                  "BOT_STORE_KEY)"),
+            Check("saved login at rest", session_ok, session_detail, "" if session_ok else
+                  "start the bot once: it seals session.json (or use the right BOT_STORE_KEY)")]
 
 
 async def _reachable(url: str) -> str | None:

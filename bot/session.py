@@ -1,4 +1,5 @@
-"""Login and the E2EE session: log in once and reuse the saved session (0600), open the
+"""Login and the E2EE session: log in once and reuse the saved session (sealed, 0600:
+``bot/saved_session.py``), open the
 encrypted store, cross-sign our device, keep device keys uploaded and queried, and one-time and
 fallback keys topped up (``bot/fallback_keys.py``).
 
@@ -7,7 +8,6 @@ nio is told not to store sync tokens: the shell keeps its own (see ``bot/shell.p
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolError, LoginError
 
-from bot import crosssign, e2ee_store  # hook(#17): e2ee_store
+from bot import crosssign, e2ee_store, saved_session  # hook(#17): e2ee_store, saved_session
 from bot.config import Settings
 from bot.fallback_keys import KeyUpkeep
 from bot.keywork import KeyWork
@@ -49,10 +49,6 @@ class Session:
         self.master_fingerprint: str | None = None
         self.keys: KeyUpkeep | None = None  # from login on
 
-    @property
-    def path(self) -> Path:
-        return self.settings.BOT_DATA_DIR / "session.json"
-
     async def login(self) -> AsyncClient:
         """Restore the saved session or log in once and save it (mode 0600)."""
         s = self.settings
@@ -68,7 +64,11 @@ class Session:
             **e2ee_store.client_options(s),  # hook(#17): nio's store on SQLCipher, no plaintext trust files
         )
         client = AsyncClient(s.MATRIX_HOMESERVER, s.MATRIX_USER_ID, store_path=str(s.store_dir), config=config)
-        session = self._saved()
+        try:
+            session = saved_session.load(s.BOT_DATA_DIR, s.store_key)
+        except saved_session.SessionUnreadable as exc:
+            await client.close()
+            raise StoreUnreadable(str(exc)) from None
         if session is None and s.MATRIX_ACCESS_TOKEN is not None and s.MATRIX_DEVICE_ID:
             session = {"user_id": s.MATRIX_USER_ID, "device_id": s.MATRIX_DEVICE_ID,
                        "access_token": s.MATRIX_ACCESS_TOKEN.get_secret_value()}
@@ -137,11 +137,5 @@ class Session:
         if response.status_code == "M_LIMIT_EXCEEDED":
             self.rate_gate.hit(response.retry_after_ms)
 
-    def _saved(self) -> dict[str, str] | None:
-        if not self.path.exists():
-            return None
-        data: dict[str, str] = json.loads(self.path.read_text())
-        return data
-
     def _save(self, session: dict[str, str]) -> None:
-        write_private(self.path, json.dumps(session))
+        saved_session.save(self.settings.BOT_DATA_DIR, self.settings.store_key, session)

@@ -27,6 +27,7 @@ from nio import (
     SyncResponse,
 )
 
+from bot import saved_session
 from bot.localserver import LocalSynapse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,16 @@ class BotProcess:
     @property
     def env_file(self) -> Path:
         return self.directory / "bot.env"
+
+    def saved_login(self) -> dict[str, str]:
+        """The bot's saved login (user, device, access token), opened with its store key."""
+        session = saved_session.load(self.data_dir, self.store_key, migrate=False)
+        assert session is not None, "the bot has not logged in yet"
+        return session
+
+    @property
+    def device_id(self) -> str:
+        return self.saved_login()["device_id"]
 
     def write_env(self) -> None:
         values = {

@@ -17,9 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def _session_device(bot) -> str:
-    import json
-
-    return json.loads((bot.data_dir / "session.json").read_text())["device_id"]
+    return bot.device_id
 
 
 async def test_bot_is_cross_signed_on_every_start_path_and_doctor_says_so(make_bot, members):
@@ -49,7 +47,7 @@ async def test_bot_is_cross_signed_on_every_start_path_and_doctor_says_so(make_b
     bot.stop()
     old_device = _session_device(bot)
     shutil.rmtree(bot.data_dir / "e2ee")
-    (bot.data_dir / "session.json").unlink()
+    (bot.data_dir / "session.enc").unlink()
     bot.start()
     assert _session_device(bot) != old_device
     fresh = await raw_keys_query(alice.client, [bot.user_id])

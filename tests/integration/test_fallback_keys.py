@@ -4,7 +4,6 @@ answered, even when the bot was down while they wrote."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
@@ -18,7 +17,7 @@ CLAIM_LIMIT = 120  # the bot keeps 50 one-time keys on the server
 
 
 def bot_device(bot: BotProcess) -> str:
-    return str(json.loads((bot.data_dir / "session.json").read_text())["device_id"])
+    return bot.device_id
 
 
 async def claim(member: Member, bot: BotProcess) -> dict[str, Any]:

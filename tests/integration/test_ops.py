@@ -194,7 +194,7 @@ async def test_secrets_from_files_then_burn(make_bot, members):
     room = await alice.create_room(name="burn room jj")
     assert "!privacy" in (await alice.ask(room, "!help")).body
     assert bot.stop() == 0
-    assert any(bot.data_dir.joinpath("e2ee").iterdir()) and (bot.data_dir / "session.json").exists()
+    assert any(bot.data_dir.joinpath("e2ee").iterdir()) and (bot.data_dir / "session.enc").exists()
 
     refused = bot.run_cli("burn", "--env-file", str(bot.env_file), input_text="no\n")
     assert refused.returncode == 1 and (secrets_dir / "bot_hash_key").exists()
@@ -202,7 +202,7 @@ async def test_secrets_from_files_then_burn(make_bot, members):
     burned = bot.run_cli("burn", "--env-file", str(bot.env_file), input_text="BURN\n")
     assert burned.returncode == 0, burned.stdout + burned.stderr
     assert list(secrets_dir.iterdir()) == []
-    assert not (bot.data_dir / "session.json").exists()
+    assert not (bot.data_dir / "session.enc").exists()
     assert [p for p in bot.data_dir.rglob("*") if p.is_file()] == [bot.data_dir / "bot.db"]
 
     db = (bot.data_dir / "bot.db").read_bytes()

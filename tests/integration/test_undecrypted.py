@@ -19,7 +19,7 @@ NOTICE_START = "I could not read your last message"
 
 
 def bot_device_of(member: Member, bot: BotProcess) -> Any:
-    device_id = json.loads((bot.data_dir / "session.json").read_text())["device_id"]
+    device_id = bot.device_id
     for device in member.client.device_store.active_user_devices(bot.user_id):
         if device.id == device_id:
             return device

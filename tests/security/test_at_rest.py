@@ -11,6 +11,7 @@ With the keys, row order in the member tables and timestamps: tests/security/tes
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import subprocess
@@ -78,7 +79,10 @@ async def test_a_seized_data_directory_names_nobody_and_opens_with_no_key(make_b
     doctor = bot.run_cli("doctor", "--env-file", str(bot.env_file))
     assert "[ok     ] bot.db at rest: encrypted (SQLCipher" in doctor.stdout, doctor.stdout
     assert "[ok     ] E2EE store at rest: encrypted (SQLCipher" in doctor.stdout, doctor.stdout
+    assert "[ok     ] saved login at rest: sealed (session.enc" in doctor.stdout, doctor.stdout
     assert bot.stop() == 0
+    token = bot.saved_login()["access_token"]  # whoever holds it can list the bot's rooms' members
+    needles.append(token)
 
     files = files_under(bot.data_dir)
     assert bot.data_dir / "e2ee" / "store.db" in files
@@ -121,6 +125,7 @@ async def test_a_data_directory_of_the_previous_release_is_encrypted_with_all_da
     assert atrest.is_plaintext(bot.data_dir / "bot.db")  # what the release left
     legacy = [p for p in files_under(bot.data_dir / "e2ee") if atrest.is_plaintext(p)]
     assert legacy and any(bob.user_id.encode() in p.read_bytes() for p in legacy)
+    token = json.loads((bot.data_dir / "session.json").read_text())["access_token"]
 
     bot.code_root = None  # this release, same data directory and keys
     # upgrading to the campaign model: the admin names the home room (README, "Upgrading")
@@ -130,6 +135,8 @@ async def test_a_data_directory_of_the_previous_release_is_encrypted_with_all_da
     log = bot.log()
     assert "bot.db was plaintext (made by an earlier release): encrypted it in place" in log
     assert "the E2EE store was plaintext (made by an earlier release)" in log
+    assert "session.json held the bot's access token in plaintext" in log
+    assert not (bot.data_dir / "session.json").exists() and bot.saved_login()["access_token"] == token
     mydata = await bob.ask(rooms["bob_dm"], "!mydata")  # answered and decryptable: olm account kept
     assert "letter" in mydata.body and "walkout" in mydata.body, mydata.body
     # rooms the bot was in before the upgrade wait for a coordinator's approval (README, "Upgrading")
@@ -144,7 +151,7 @@ async def test_a_data_directory_of_the_previous_release_is_encrypted_with_all_da
     assert [p for p in files if atrest.is_plaintext(p)] == []
     assert plain_open_fails(bot.data_dir / "bot.db") and plain_open_fails(bot.data_dir / "e2ee" / "store.db")
     # the log of the release run may name the bot's own store files; the data must not
-    assert scan_for_secrets([bot.data_dir], needles) == []
+    assert scan_for_secrets([bot.data_dir], [*needles, token]) == []
     conn = bot.open_db()
     try:
         assert conn.execute("SELECT count(*) FROM pledge_signers").fetchone()[0] == 2
