@@ -34,7 +34,7 @@ from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
 from commands.common.i18n import N_, translations
 from commands.language import reader_language, reader_zone
-from storage.core import EventBook
+from storage.core import TOLD_UNTRUSTED_FLAG, EventBook
 from storage.hashing import Member
 
 log = logging.getLogger("organizer_bot")
@@ -126,7 +126,7 @@ class Intake:
         if not self.rooms.campaign.is_member(event.sender):
             return False  # an outsider is told nothing and leaves no row (no say-once flag either)
         async with self.book.claim(event.event_id) as fresh:
-            if fresh and await self.book.set_member_flag(event.sender, "told_untrusted"):
+            if fresh and await self.book.set_member_flag(event.sender, TOLD_UNTRUSTED_FLAG):
                 txn = f"ut{self.book.txn_prefix('untrusted:' + event.event_id)}"
                 lang = await reader_language(self.book.db, self.book.keyring, self.settings.BOT_DEFAULT_LANGUAGE,
                                              "", True, Member(self.book.keyring, event.sender))  # their DM's

@@ -70,13 +70,32 @@ class UnreadData:
         found = []
         waiting = await unread.count_of(ctx.db, ctx.member)
         if waiting:
-            found.append(f"{waiting} of your messages that I could not decrypt yet, kept (encrypted) until "
-                         f"your app sends me their key, at most {unread.KEEP_DAYS} days.")
+            found.append(ctx.ngettext(
+                "{n} message of yours that I could not decrypt yet, kept (encrypted) until your app sends me "
+                "its key, at most {days} days.",
+                "{n} messages of yours that I could not decrypt yet, kept (encrypted) until your app sends me "
+                "their key, at most {days} days.", waiting).format(n=waiting, days=unread.KEEP_DAYS))
         if await core.member_flag(ctx.db, ctx.member, unread.TOLD_FLAG) is not None:
-            found.append("A note of the day I told you a message of yours could not be read (so I say it once a day).")
+            found.append(ctx._("A note of the day I told you a message of yours could not be read (so I say it "
+                               "once a day)."))
         return found
 
     @staticmethod
     async def forget(ctx: Context) -> int:
         return (await unread.forget_member(ctx.db, ctx.member)
                 + await core.forget_member_flag(ctx.db, ctx.member, unread.TOLD_FLAG))
+
+
+@member_data("unverified device")
+class UnverifiedDeviceNote:
+    """That the member was told, once, that their device is not cross-signed (strict mode)."""
+
+    @staticmethod
+    async def describe(ctx: Context) -> list[str]:
+        if await core.member_flag(ctx.db, ctx.member, core.TOLD_UNTRUSTED_FLAG) is None:
+            return []
+        return [ctx._("A note that I told you your device is not verified (so I say it only once).")]
+
+    @staticmethod
+    async def forget(ctx: Context) -> int:
+        return await core.forget_member_flag(ctx.db, ctx.member, core.TOLD_UNTRUSTED_FLAG)

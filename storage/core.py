@@ -179,6 +179,9 @@ class EventBook:
         await self.db.execute("DELETE FROM outbox WHERE id=?", (outgoing_id,))
 
 
+TOLD_UNTRUSTED_FLAG = "told_untrusted"  # member flag: told once that their device is not cross-signed
+
+
 async def member_flag(db: Database, member: Member, flag: str) -> int | None:
     """A member's flag, found from the member (``!mydata``); ``None`` if not set."""
     row = await db.fetchone("SELECT value FROM member_flags WHERE member_ref=? AND flag=?",

@@ -178,3 +178,22 @@ async def test_a_spanish_member_is_told_in_spanish(world) -> None:
     assert await svc.check() == 1
     [notice] = await EventBook(world.db, world.keyring).pending()
     assert notice.payload["content"]["body"].startswith("No pude leer tu último mensaje")
+
+
+async def test_mydata_lists_waiting_messages_in_the_members_language(world) -> None:
+    await world.run("!idioma es", user=ALICE, room=DM)
+    svc = service(world, Clock(), [], grace=0)
+    await svc.keep(DM_ROOM, megolm("$a1"), dm=True)
+    listing = texts(await world.run("!misdatos", ALICE, room=DM))
+    assert "1 mensaje tuyo que aún no pude descifrar" in listing and "could not" not in listing, listing
+
+
+async def test_forget_deletes_the_note_that_the_member_was_told_their_device_is_unverified(world) -> None:
+    book = EventBook(world.db, world.keyring)
+    assert await book.set_member_flag(ALICE, core.TOLD_UNTRUSTED_FLAG)  # what intake sets (strict mode)
+    assert await book.set_member_flag(BOB, core.TOLD_UNTRUSTED_FLAG)
+    assert "device is not verified" in texts(await world.run("!mydata", ALICE))
+    assert "deleted 1 record" in texts(await world.run("!forget confirm", ALICE))
+    assert await core.member_flag(world.db, Member(world.keyring, ALICE), core.TOLD_UNTRUSTED_FLAG) is None
+    assert await core.member_flag(world.db, Member(world.keyring, BOB), core.TOLD_UNTRUSTED_FLAG) is not None
+    assert "I hold nothing" in texts(await world.run("!mydata", ALICE))
