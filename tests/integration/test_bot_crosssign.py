@@ -58,7 +58,8 @@ async def test_bot_is_cross_signed_on_every_start_path_and_doctor_says_so(make_b
     bot.store_key = "a-different-store-key-entirely"
     broken = bot.run_cli("doctor", "--env-file", str(bot.env_file))
     assert broken.returncode == 1
-    assert "[PROBLEM] E2EE store key" in broken.stdout and "fix:" in broken.stdout
+    assert "[PROBLEM] saved login at rest: session.enc does not open with BOT_STORE_KEY" in broken.stdout
+    assert "[PROBLEM] login: the saved session does not open" in broken.stdout and "fix:" in broken.stdout
     refused = bot.run_cli("run", "--env-file", str(bot.env_file))
     assert refused.returncode == 2
     assert "BOT_STORE_KEY does not open bot.db" in refused.stderr and "Traceback" not in refused.stderr
