@@ -38,6 +38,7 @@ if __name__ == "__main__":  # run on its own: the same environment as bench/run.
 
 from bench.inproc import pct  # noqa: E402
 from bench.live import proc_stats  # noqa: E402
+from bench.postgres import LocalPostgres  # noqa: E402
 from bot.localserver import LocalSynapse  # noqa: E402
 from tests.harness import PASSWORD, BotProcess, Received, gather_limited, handled_so_far, outbox_waiting  # noqa: E402
 from tests.security.light import LightMember  # noqa: E402
@@ -252,10 +253,17 @@ def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[
         res.done_s = (max(a for _, a in acks) - first_cmd) / 1000
 
 
-async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print,
-                   synapse_cost: bool = False, bot_code: Path | None = None) -> LaunchResult:
+async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print, synapse_cost: bool = False,
+                   bot_code: Path | None = None, synapse_db: str = "sqlite") -> LaunchResult:
     """One size on a fresh homeserver and a fresh bot, so every member is new to it."""
-    hs = LocalSynapse(work / "synapse", bcrypt_rounds=4, access_log=synapse_cost).start()
+    pg = LocalPostgres().start() if synapse_db == "postgres" else None
+    try:
+        hs = LocalSynapse(work / "synapse", bcrypt_rounds=4, access_log=synapse_cost,
+                          database=pg.synapse_database() if pg else None).start()
+    except BaseException:
+        if pg is not None:
+            pg.stop()
+        raise
     bot: BotProcess | None = None
     members: list[LightMember] = []
     late: list[LightMember] = []
@@ -293,6 +301,8 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print,
         if bot is not None:
             bot.stop()
         hs.stop()
+        if pg is not None:
+            pg.stop()
 
 
 _ACCESS = re.compile(r"\{(?P<who>[^}]*)\} Processed request: (?P<total>[\d.]+)sec/[\d.]+sec "
@@ -346,11 +356,13 @@ def _log_findings(text: str) -> list[str]:
 
 
 async def run_launch(work: Path, sizes: tuple[int, ...] = SIZES, *, log: Callable[[str], None] = print,
-                     synapse_cost: bool = False, bot_code: Path | None = None) -> list[LaunchResult]:
+                     synapse_cost: bool = False, bot_code: Path | None = None,
+                     synapse_db: str = "sqlite") -> list[LaunchResult]:
     results = []
     for n in sizes:
-        log(f"  launch burst, N = {n} …")
-        results.append(await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost, bot_code=bot_code))
+        log(f"  launch burst, N = {n}, Synapse on {synapse_db} …")
+        results.append(await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost, bot_code=bot_code,
+                                      synapse_db=synapse_db))
     return results
 
 
@@ -358,8 +370,14 @@ def _ms(values: list[float], q: float) -> str:
     return f"{pct(values, q) / 1000:.1f} s" if values else "–"
 
 
-def render(results: list[LaunchResult], machine: str = "") -> str:
-    out = [f"<!-- {SECTION} -->", "## Launch day: N new members sign in one burst", "",
+def section_name(synapse_db: str) -> str:
+    return SECTION if synapse_db == "sqlite" else f"{SECTION}-{synapse_db}"
+
+
+def render(results: list[LaunchResult], machine: str = "", synapse_db: str = "sqlite") -> str:
+    name = section_name(synapse_db)
+    homeserver = {"sqlite": "Synapse on SQLite", "postgres": "Synapse on PostgreSQL"}[synapse_db]
+    out = [f"<!-- {name} -->", f"## Launch day: N new members sign in one burst ({homeserver})", "",
            "Each member is new to the bot: opens an encrypted DM and types `!pledge letter` at once; the "
            "signature that meets the threshold (N/2) announces the pledge to every DM (bench/launch.py). "
            "Latency on the homeserver's clock, command → answer. Targets (issue #15): N of N answered exactly "
@@ -380,15 +398,15 @@ def render(results: list[LaunchResult], machine: str = "") -> str:
             f"({len(r.during_ms)}) | {r.late_answered}/{r.late_n}, {r.late_during}, {_ms(r.late_ms, 50)} / "
             f"{_ms(r.late_ms, 95)} | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | {r.cpu_per_answer_ms:.1f} ms |")
     notes = [f"- N={r.n}: {note}" for r in results for note in r.notes]
-    return "\n".join([*out, "", *notes, f"<!-- /{SECTION} -->", ""])
+    return "\n".join([*out, "", *notes, f"<!-- /{name} -->", ""])
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) the launch section of RESULTS.md, leaving the rest as it is."""
+def write_section(path: Path, text: str, name: str = SECTION) -> None:
+    """Replace (or append) the named launch section of RESULTS.md, leaving the rest as it is."""
     old = path.read_text() if path.exists() else ""
-    start, end = old.find(f"<!-- {SECTION} -->"), old.find(f"<!-- /{SECTION} -->")
+    start, end = old.find(f"<!-- {name} -->"), old.find(f"<!-- /{name} -->")
     if start >= 0 and end > start:
-        new = old[:start] + text + old[end + len(f"<!-- /{SECTION} -->") + 1:]
+        new = old[:start] + text + old[end + len(f"<!-- /{name} -->") + 1:]
     else:
         new = old.rstrip("\n") + ("\n\n" if old else "") + text
     path.write_text(new)
@@ -403,19 +421,23 @@ def main(argv: list[str] | None = None) -> int:
                         "before/after with the same benchmark")
     parser.add_argument("--synapse-cost", action="store_true",
                         help="log Synapse's requests and print its CPU by requester (bot or members) and endpoint")
+    parser.add_argument("--synapse-db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the homeserver's database: SQLite (default, no set-up) or a throwaway PostgreSQL "
+                        "(Synapse's production database; needs PostgreSQL's server programs)")
     opts = parser.parse_args(argv)
     sizes = tuple(int(x) for x in opts.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="organizer-launch-"))
     print(f"work directory: {work}")
     try:
         results = asyncio.run(run_launch(work, sizes, synapse_cost=opts.synapse_cost,
-                                         bot_code=Path(opts.bot_code).resolve() if opts.bot_code else None))
+                                         bot_code=Path(opts.bot_code).resolve() if opts.bot_code else None,
+                                         synapse_db=opts.synapse_db))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
-    text = render(results, f"{os.cpu_count()} cores")
+    text = render(results, f"{os.cpu_count()} cores", opts.synapse_db)
     print("\n" + text)
-    write_section(Path(opts.out), text)
+    write_section(Path(opts.out), text, section_name(opts.synapse_db))
     print(f"written to {opts.out}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -63,6 +63,7 @@ class LocalSynapse:
     shared_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     bcrypt_rounds: int = 12  # Synapse's default; the launch bench lowers it to register 1,000 users quickly
     access_log: bool = False  # one line per request with its CPU time (bench/launch.py --synapse-cost)
+    database: dict[str, Any] | None = None  # homeserver.yaml's database section; None: SQLite in the directory
     _admin_token: str | None = None
 
     @property
@@ -94,7 +95,7 @@ class LocalSynapse:
                 "port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
                 "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
             }],
-            "database": {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
+            "database": self.database or {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
             "log_config": str(log_config),
             "media_store_path": str(d / "media"),
             "signing_key_path": str(d / "signing.key"),
