@@ -74,6 +74,8 @@ class LaunchResult:
     late_during: int = 0  # of their commands, those sent before the announcement reached its last DM
     cpu_per_answer_ms: float = float("nan")
     peak_rss: int = 0
+    restart_s: float = float("nan")  # the bot restarted with every DM: start → a member holds an answer
+    restart_rss: int = 0  # its peak RSS by then
     burst_t0: float = 0.0  # wall clock when the burst began
     burst_s: float = float("nan")  # first command → last command accepted by the homeserver
     done_s: float = float("nan")  # first command → last answer
@@ -108,11 +110,26 @@ async def make_members(hs: LocalSynapse, n: int, directory: Path, bot_id: str, p
     return made
 
 
-async def create_pledge(coordinator: LightMember, threshold: int) -> None:
+async def create_pledge(coordinator: LightMember, threshold: int) -> str:
+    """The coordinator's DM, where it created the pledge."""
     dm = await coordinator.open_dm(until_joined=True)
     sent = await coordinator.send(dm, f'!pledge create letter "Launch letter" --threshold {threshold}',
                                   txn_id="launch.create")
     await coordinator.sync_until(lambda: _answers(coordinator, dm, sent), timeout=120)
+    return dm
+
+
+async def restart(bot: BotProcess, coordinator: LightMember, dm: str) -> tuple[float, int]:
+    """Many rooms: stop the bot, start it again with every DM of the burst, and time how long
+    until the coordinator holds an answer to ``!pledges`` (seconds), with the bot's peak RSS then."""
+    assert bot.stop() == 0
+    t0 = time.monotonic()
+    bot.start(timeout=600)
+    sent = await coordinator.send(dm, "!pledges", txn_id="launch.restart")
+    await coordinator.sync_until(lambda: _answers(coordinator, dm, sent), timeout=600)
+    elapsed = time.monotonic() - t0
+    assert bot.process is not None
+    return elapsed, proc_stats(bot.process.pid)[1]
 
 
 async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, timeout: float = 600,
@@ -279,7 +296,7 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print, sy
         bot.start()
         coordinator = await LightMember.create(hs, "coordinator", work / "members", bot_id)
         threshold = max(5, n // 2)  # a threshold is at least BOT_MIN_CELL (default 5)
-        await create_pledge(coordinator, threshold)
+        coordinator_dm = await create_pledge(coordinator, threshold)
         members = await make_members(hs, n, work / "members", bot_id, "new", log)
         late = await make_members(hs, late_size(n), work / "members", bot_id, "late", log)
         res = await burst(bot, members, threshold, timeout=max(300, n * 1.2), late=late, log=log)
@@ -291,6 +308,9 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print, sy
         res.notes.extend(_log_findings(bot.log()))
         for line in stage_lines(bot.log()):
             log(f"  bot: {line}")
+        res.restart_s, res.restart_rss = await restart(bot, coordinator, coordinator_dm)
+        log(f"  restart with {n + len(late) + 1} DMs: answered {res.restart_s:.1f} s after the start, "
+            f"RSS {res.restart_rss / 2**20:.0f} MB")
         if synapse_cost:
             for line in synapse_cost_lines(hs.directory / "homeserver.log", bot_id, t_burst=res.burst_t0):
                 log(f"  synapse: {line}")
@@ -388,15 +408,16 @@ def render(results: list[LaunchResult], machine: str = "", synapse_db: str = "sq
            "(\"sent during\": of their commands, how many the homeserver stamped before the announcement reached "
            "its last DM).", "",
            "| N | answered | twice | ack p50 | ack p95 | ack max | announcement: in DMs answered before it, time | acks during it p95 "
-           "| late wave: answered, sent during, ack p50 / p95 | first command → last answer | RSS | CPU per answer |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| late wave: answered, sent during, ack p50 / p95 | first command → last answer | RSS | CPU per answer | restart with every DM: start → answer, RSS |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         out.append(
             f"| {r.n:,} | {'✅' if r.answered == r.n else '❌'} {r.answered}/{r.n} | {r.duplicates} | "
             f"{_ms(r.ack_ms, 50)} | {_ms(r.ack_ms, 95)} | {_ms(r.ack_ms, 100)} | "
             f"{r.announced}/{r.announce_expected}, {r.announce_s:.1f} s | {_ms(r.during_ms, 95)} "
             f"({len(r.during_ms)}) | {r.late_answered}/{r.late_n}, {r.late_during}, {_ms(r.late_ms, 50)} / "
-            f"{_ms(r.late_ms, 95)} | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | {r.cpu_per_answer_ms:.1f} ms |")
+            f"{_ms(r.late_ms, 95)} | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | {r.cpu_per_answer_ms:.1f} ms | "
+            f"{r.restart_s:.1f} s, {r.restart_rss / 2**20:.0f} MB |")
     notes = [f"- N={r.n}: {note}" for r in results for note in r.notes]
     return "\n".join([*out, "", *notes, f"<!-- /{name} -->", ""])
 
