@@ -15,10 +15,14 @@ Two nio defects make that worse, both repaired here:
 
 A fallback key is handed out by the homeserver when the OTKs are gone; it may be used by many
 members. It is signed like an OTK plus ``"fallback": true``, uploaded as ``fallback_keys``, and
-rotated when the server reports it used. vodozemac keeps the previous fallback key after a
-rotation (a member who claimed it just before can still open a session), but not the one before
-it, so rotations are at least :data:`ROTATE_MIN_SECONDS` apart. The private key lives in the
-account pickle, saved into nio's store after every change, so it survives a restart.
+rotated when the server reports it used and it is a week old (:data:`ROTATE_MIN_SECONDS`, the
+age at which Element's crypto, matrix-sdk-crypto, rotates its own). vodozemac keeps the previous
+fallback key after a rotation, but not the one before it: a member's message made with a key two
+rotations old cannot be read. Rotating once a minute lost members on launch day (N = 1,000: an
+overloaded homeserver's syncs of 40-70 s, 100 to-device messages each, brought pre-key messages
+to the bot minutes after their key was claimed, by then rotated twice). The private key lives in
+the account pickle, saved into nio's store after every change; the time of the last rotation is
+kept beside it (:data:`ROTATED_AT_FILE`, a number), so restarts do not rotate it again.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -38,7 +44,8 @@ log = logging.getLogger("organizer_bot.keys")
 
 ALGORITHM = "signed_curve25519"
 UPLOAD_PATH = "/_matrix/client/v3/keys/upload"
-ROTATE_MIN_SECONDS = 60.0  # two rotations within this time would forget a key a member just claimed
+ROTATE_MIN_SECONDS = 7 * 24 * 3600.0  # two rotations within this time would forget a key a member claimed
+ROTATED_AT_FILE = "fallback_rotated_at"  # in the E2EE store's directory: when the key last rotated
 CHECK_SECONDS = 5.0  # between syncs (a long batch of commands), how often the OTK stock is checked
 BUSY_SECONDS = 120.0  # ... for this long after a sync last showed keys claimed
 
@@ -80,12 +87,14 @@ def fallback_upload_body(account: Any, user_id: str, device_id: str) -> dict[str
 class KeyUpkeep:
     """Keeps the bot's device claimable: OTKs topped up after every sync, a fallback key present."""
 
-    def __init__(self, client: AsyncClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: AsyncClient, clock: Callable[[], float] = time.time,
+                 rotated_at_file: Path | None = None) -> None:
         self.client = client
         self.clock = clock
         self.otk_count: int | None = None  # the server's unclaimed OTKs, from the last sync
         self.unused_fallback: list[str] | None = None  # None: the server does not report it
-        self._rotated_at: float | None = None
+        self._rotated_at_file = rotated_at_file
+        self._rotated_at = _read_time(rotated_at_file)
         self._synced_at = clock()
         self._claimed_at: float | None = None  # when a sync last showed keys claimed (a crowd arriving)
         self._lock = asyncio.Lock()  # one upload at a time: nio generates keys from the last count
@@ -93,7 +102,7 @@ class KeyUpkeep:
 
     @classmethod
     def attach(cls, client: AsyncClient) -> KeyUpkeep:
-        upkeep = cls(client)
+        upkeep = cls(client, rotated_at_file=Path(client.store_path) / ROTATED_AT_FILE)
         upkeep.watch()
         return upkeep
 
@@ -191,7 +200,10 @@ class KeyUpkeep:
             return True  # generated but not uploaded (a failed upload, or a stop in between)
         if self.unused_fallback is None or ALGORITHM in self.unused_fallback:
             return False
-        return self._rotated_at is None or self.clock() - self._rotated_at >= ROTATE_MIN_SECONDS
+        if self._rotated_at is None:
+            return True
+        age = self.clock() - self._rotated_at
+        return age >= ROTATE_MIN_SECONDS or age < 0  # a clock set back: rotate, then count again
 
     async def upload_fallback(self) -> bool:
         """Generate a fallback key unless one waits unpublished, upload it, mark it published and
@@ -209,6 +221,7 @@ class KeyUpkeep:
         account.mark_keys_as_published()  # the body carried every unpublished key
         olm.save_account()
         self._rotated_at = self.clock()
+        _write_time(self._rotated_at_file, self._rotated_at)
         self.unused_fallback = [ALGORITHM]
         self.uploads += 1
         count = (data.get("one_time_key_counts") or {}).get(ALGORITHM)
@@ -216,3 +229,18 @@ class KeyUpkeep:
             self.otk_count = olm.uploaded_key_count = count
         log.info("fallback key uploaded")
         return True
+
+
+def _read_time(path: Path | None) -> float | None:
+    try:
+        return float(path.read_text()) if path is not None else None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_time(path: Path | None, when: float) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{when:.0f}")
+    os.replace(tmp, path)

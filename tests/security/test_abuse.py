@@ -4,9 +4,12 @@ for chat, silence), the bot keeps serving others, and nobody gains a role they d
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
+import aiohttp
 import pytest
+import vodozemac
 from nio import RoomGetStateEventResponse, RoomKickResponse, RoomSendError, RoomSendResponse
 
 from bot.intake import EDIT_TEXT, ENCRYPTION_ONLY_TEXT
@@ -200,3 +203,38 @@ async def test_invites_from_servers_not_allowed_are_rejected(make_bot, members):
     assert membership == "leave", membership
     bot.stop()
     assert "rejected an invite from a server that is not allowed" in bot.log()
+
+
+async def test_an_outsiders_forged_olm_message_does_not_stop_the_bot(bot, members):
+    """Anyone on the homeserver can send the bot a to-device message. An Olm pre-key message made
+    with a one-time key the bot does not have (forged here; on launch day, a key rotated away)
+    made vodozemac raise an exception nio does not catch: the sync failed and the bot exited, and
+    read the same message again at every start. Now it is counted, and the bot answers on."""
+    alice = await members("alice", bot)
+    mallory = await members("mallory", bot, enroll=False)
+    dm = await alice.create_dm()
+    assert "!privacy" in (await alice.ask(dm, "!help")).body
+    await mallory.client.keys_query()  # the bot's device keys, as any user can fetch them
+    [device] = [d for d in mallory.client.device_store.active_user_devices(bot.user_id)]
+    stranger, elsewhere = vodozemac.Account(), vodozemac.Account()
+    elsewhere.generate_one_time_keys(1)
+    unknown = next(iter(elsewhere.one_time_keys.values()))
+    session = stranger.create_outbound_session(vodozemac.Curve25519PublicKey.from_base64(device.curve25519), unknown)
+    message_type, ciphertext = session.encrypt(b'{"type": "m.dummy", "content": {}}').to_parts()
+    content = {"algorithm": "m.olm.v1.curve25519-aes-sha2", "sender_key": stranger.curve25519_key.to_base64(),
+               "ciphertext": {device.curve25519: {"type": message_type,
+                                                  "body": base64.b64encode(ciphertext).decode().rstrip("=")}}}
+    for n in range(3):
+        async with aiohttp.ClientSession() as http, http.put(
+            f"{mallory.client.homeserver}/_matrix/client/v3/sendToDevice/m.room.encrypted/forged{n}",
+            json={"messages": {bot.user_id: {device.id: content}}},
+            headers={"Authorization": f"Bearer {mallory.client.access_token}"},
+        ) as response:
+            assert response.status == 200, await response.text()
+
+    await asyncio.sleep(2)  # the bot's next sync carries them
+    assert bot.process is not None and bot.process.poll() is None, bot.log()
+    assert "pledge" in (await alice.ask(dm, "!help")).body
+    log = bot.log()
+    assert "encrypted to-device message(s) could not be decrypted (last: SessionCreationException)" in log, log
+    assert "Traceback" not in log and mallory.user_id not in log and "mallory" not in log

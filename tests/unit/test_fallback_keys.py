@@ -11,7 +11,7 @@ import vodozemac
 from nio import AsyncClient, AsyncClientConfig
 
 from bot import crosssign
-from bot.fallback_keys import ALGORITHM, ROTATE_MIN_SECONDS, KeyUpkeep, fallback_upload_body
+from bot.fallback_keys import ALGORITHM, ROTATE_MIN_SECONDS, ROTATED_AT_FILE, KeyUpkeep, fallback_upload_body
 
 USER, DEVICE = "@bot:example.org", "BOTDEVICE"
 
@@ -94,7 +94,7 @@ async def test_fallback_key_survives_a_restart_and_opens_a_members_session(tmp_p
     await again.close()
 
 
-async def test_a_used_fallback_key_is_rotated_but_not_twice_within_a_minute(tmp_path: Path) -> None:
+async def test_a_used_fallback_key_is_rotated_but_not_twice_within_a_week(tmp_path: Path) -> None:
     client = make_client(tmp_path / "store")
     server = Server(client)
     now = [1000.0]
@@ -120,6 +120,30 @@ async def test_a_used_fallback_key_is_rotated_but_not_twice_within_a_minute(tmp_
     upkeep.observe_sync({"next_batch": "s"})
     now[0] += 2 * ROTATE_MIN_SECONDS
     await upkeep.after_sync()
+    assert len(server.bodies) == 2
+    await client.close()
+
+
+async def test_a_restart_does_not_rotate_a_key_rotated_lately(tmp_path: Path) -> None:
+    """The rotation time is kept beside the key: a bot restarted during a burst keeps the key
+    members are still opening sessions with (two rotations would forget it)."""
+    client = make_client(tmp_path / "store")
+    server = Server(client)
+    now = [1_000_000.0]
+    state = tmp_path / "store" / ROTATED_AT_FILE
+    used = {"next_batch": "s", "device_one_time_keys_count": {ALGORITHM: 50}, "device_unused_fallback_key_types": []}
+    upkeep = KeyUpkeep(client, clock=lambda: now[0], rotated_at_file=state)
+    upkeep.observe_sync(used)
+    await upkeep.after_sync()
+    assert len(server.bodies) == 1 and state.read_text() == "1000000"
+    restarted = KeyUpkeep(client, clock=lambda: now[0], rotated_at_file=state)
+    now[0] += 3600
+    restarted.observe_sync(used)
+    await restarted.after_sync()
+    assert len(server.bodies) == 1  # used by the crowd, but an hour old: kept
+    now[0] += ROTATE_MIN_SECONDS
+    restarted.observe_sync(used)
+    await restarted.after_sync()
     assert len(server.bodies) == 2
     await client.close()
 
