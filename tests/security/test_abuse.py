@@ -214,22 +214,24 @@ async def test_an_outsiders_forged_olm_message_does_not_stop_the_bot(bot, member
     mallory = await members("mallory", bot, enroll=False)
     dm = await alice.create_dm()
     assert "!privacy" in (await alice.ask(dm, "!help")).body
-    await mallory.client.keys_query()  # the bot's device keys, as any user can fetch them
-    [device] = [d for d in mallory.client.device_store.active_user_devices(bot.user_id)]
+    headers = {"Authorization": f"Bearer {mallory.client.access_token}"}
+    async with aiohttp.ClientSession() as http, http.post(  # the bot's device keys: any user may ask
+            f"{mallory.client.homeserver}/_matrix/client/v3/keys/query",
+            json={"device_keys": {bot.user_id: []}}, headers=headers) as response:
+        [(device_id, keys)] = (await response.json())["device_keys"][bot.user_id].items()
+    curve = keys["keys"][f"curve25519:{device_id}"]
     stranger, elsewhere = vodozemac.Account(), vodozemac.Account()
     elsewhere.generate_one_time_keys(1)
     unknown = next(iter(elsewhere.one_time_keys.values()))
-    session = stranger.create_outbound_session(vodozemac.Curve25519PublicKey.from_base64(device.curve25519), unknown)
+    session = stranger.create_outbound_session(vodozemac.Curve25519PublicKey.from_base64(curve), unknown)
     message_type, ciphertext = session.encrypt(b'{"type": "m.dummy", "content": {}}').to_parts()
     content = {"algorithm": "m.olm.v1.curve25519-aes-sha2", "sender_key": stranger.curve25519_key.to_base64(),
-               "ciphertext": {device.curve25519: {"type": message_type,
-                                                  "body": base64.b64encode(ciphertext).decode().rstrip("=")}}}
+               "ciphertext": {curve: {"type": message_type,
+                                      "body": base64.b64encode(ciphertext).decode().rstrip("=")}}}
     for n in range(3):
         async with aiohttp.ClientSession() as http, http.put(
             f"{mallory.client.homeserver}/_matrix/client/v3/sendToDevice/m.room.encrypted/forged{n}",
-            json={"messages": {bot.user_id: {device.id: content}}},
-            headers={"Authorization": f"Bearer {mallory.client.access_token}"},
-        ) as response:
+            json={"messages": {bot.user_id: {device_id: content}}}, headers=headers) as response:
             assert response.status == 200, await response.text()
 
     await asyncio.sleep(2)  # the bot's next sync carries them
