@@ -193,5 +193,7 @@ class Syncer:
         write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({
             "last_sync": time.time(),
             "undecryptable_waiting": self.intake.undecrypted.waiting,  # for doctor and operators
+            # Olm (to-device) messages that could not be decrypted since start (bot/session.py BotClient)
+            "olm_undecryptable": getattr(self.session.client, "undecryptable_to_device", 0),
             **gate.health(),  # 429s counted, for doctor
         }))

@@ -163,12 +163,16 @@ def doctor_check(data_dir: Path) -> Check:
     """``organizer-bot doctor``: the count the running bot last wrote into its health file."""
     name = "undecryptable messages"
     try:
-        waiting = json.loads((data_dir / "health.json").read_text()).get("undecryptable_waiting")
+        health = json.loads((data_dir / "health.json").read_text())
+        waiting, olm = health.get("undecryptable_waiting"), health.get("olm_undecryptable")
     except (OSError, ValueError, AttributeError):
-        waiting = None
+        waiting = olm = None
     if not isinstance(waiting, int):
         return Check(name, True, "no count yet (the bot has not synced with this version)")
-    if waiting == 0:
-        return Check(name, True, "none waiting for room keys")
-    return Check(name, True, f"{waiting} messages waiting for room keys (kept {store.KEEP_DAYS} days; "
-                 "their senders are told to resend after BOT_UNDECRYPTABLE_GRACE seconds)")
+    detail = "none waiting for room keys" if waiting == 0 else (
+        f"{waiting} messages waiting for room keys (kept {store.KEEP_DAYS} days; "
+        "their senders are told to resend after BOT_UNDECRYPTABLE_GRACE seconds)")
+    if isinstance(olm, int) and olm:
+        detail += (f"; {olm} encrypted to-device messages could not be decrypted since the bot started "
+                   "(their senders' devices were asked for a new session)")
+    return Check(name, True, detail)

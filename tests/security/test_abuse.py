@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from typing import Any
 
 import aiohttp
@@ -240,3 +241,5 @@ async def test_an_outsiders_forged_olm_message_does_not_stop_the_bot(bot, member
     log = bot.log()
     assert "encrypted to-device message(s) could not be decrypted (last: SessionCreationException)" in log, log
     assert "Traceback" not in log and mallory.user_id not in log and "mallory" not in log
+    await asyncio.sleep(1)  # health.json is written after each sync
+    assert json.loads((bot.data_dir / "health.json").read_text())["olm_undecryptable"] == 3

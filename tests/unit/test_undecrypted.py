@@ -167,6 +167,11 @@ def test_doctor_reports_the_count_from_the_health_file(tmp_path: Path) -> None:
     (tmp_path / "health.json").write_text(json.dumps({"last_sync": 1, "undecryptable_waiting": 3}))
     check = doctor_check(tmp_path)
     assert check.ok and check.detail.startswith("3 messages waiting for room keys")
+    assert "to-device" not in check.detail
+    (tmp_path / "health.json").write_text(json.dumps({"undecryptable_waiting": 0, "olm_undecryptable": 2}))
+    check = doctor_check(tmp_path)
+    assert check.detail == ("none waiting for room keys; 2 encrypted to-device messages could not be "
+                            "decrypted since the bot started (their senders' devices were asked for a new session)")
 
 
 async def test_a_spanish_member_is_told_in_spanish(world) -> None:
