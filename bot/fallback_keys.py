@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +38,8 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, LocalProtocolError
 from nio.api import Api
+
+from storage.atrest import write_private
 
 log = logging.getLogger("organizer_bot.keys")
 
@@ -241,6 +242,4 @@ def _read_time(path: Path | None) -> float | None:
 def _write_time(path: Path | None, when: float) -> None:
     if path is None:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{when:.0f}")
-    os.replace(tmp, path)
+    write_private(path, f"{when:.0f}")

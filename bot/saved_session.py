@@ -72,14 +72,7 @@ def save(data_dir: Path, store_key: str, session: dict[str, str]) -> None:
     ciphertext = AESGCM(_key(store_key)).encrypt(nonce, json.dumps(session).encode(), _AAD)
     text = json.dumps({"v": 1, "nonce": base64.b64encode(nonce).decode(),
                        "ciphertext": base64.b64encode(ciphertext).decode()})
-    path = data_dir / SESSION_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atrest.write_private(data_dir / SESSION_FILE, text, durable=True)
 
 
 def _key(store_key: str) -> bytes:

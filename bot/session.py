@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -68,15 +67,6 @@ class BotClient(AsyncClient):  # type: ignore[misc]
                             self._unlogged, type(exc).__name__, self.undecryptable_to_device)
                 self._unlogged, self._logged_at = 0, now
             return None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only the bot's user can read (0600), atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 class Session:

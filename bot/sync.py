@@ -27,7 +27,8 @@ from bot.config import Settings
 from bot.intake import Intake
 from bot.outbox import Outbox, Stopping
 from bot.rooms import Rooms
-from bot.session import Session, write_private
+from bot.session import Session
+from storage.atrest import write_private
 from storage.db import Database
 
 log = logging.getLogger("organizer_bot")

@@ -124,6 +124,19 @@ def export_encrypted(source: Path, target: Path, key: bytes) -> None:
         plain.close()
 
 
+def write_private(path: Path, text: str, *, durable: bool = False) -> None:
+    """Write a file only the bot's user can read (0600), atomically; ``durable`` flushes it to
+    disk first (the saved login), the others (health, key rotation time) are rewritten often."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 def shred(path: Path) -> bool:
     """Overwrite a file with random bytes (flushed to disk), then delete it. False if it did
     not exist. The one shredder: ``burn`` (key files, E2EE store, session) and the E2EE store's
