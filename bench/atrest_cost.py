@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from storage.schema import open_database
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {"plaintext": (False, None), "sqlcipher, default cache": (True, None),
             "sqlcipher, 64 MB cache": (True, 65536)}
@@ -37,7 +39,6 @@ VARIANTS = {"plaintext": (False, None), "sqlcipher, default cache": (True, None)
 async def _one(variant: str, directory: Path, members: int, actions: int, per_family: int) -> dict[str, object]:
     from bench import inproc
     from storage import atrest
-    from storage.db import Database
     from tests.fakes import make_world
 
     at_rest, cache = VARIANTS[variant]
@@ -52,7 +53,7 @@ async def _one(variant: str, directory: Path, members: int, actions: int, per_fa
     opens = []
     for _ in range(5):
         t0 = time.perf_counter()
-        db = await Database.open(directory / "bot.db", world.keyring.fingerprint(), key=key)
+        db = await open_database(directory / "bot.db", world.keyring.fingerprint(), key=key)
         await db.fetchone("SELECT count(*) FROM pledge_signers")
         opens.append(time.perf_counter() - t0)
         await db.close()

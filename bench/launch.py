@@ -39,7 +39,7 @@ if __name__ == "__main__":  # run on its own: the same environment as bench/run.
 from bench.inproc import pct  # noqa: E402
 from bench.live import proc_stats  # noqa: E402
 from bench.postgres import LocalPostgres  # noqa: E402
-from bot.localserver import LocalSynapse  # noqa: E402
+from bot.ops.localserver import LocalSynapse  # noqa: E402
 from tests.harness import PASSWORD, BotProcess, Received, gather_limited, handled_so_far, outbox_waiting  # noqa: E402
 from tests.security.light import LightMember  # noqa: E402
 
@@ -361,7 +361,7 @@ def synapse_cost_lines(path: Path, bot_id: str, t_burst: float = 0.0) -> list[st
 
 
 def stage_lines(text: str) -> list[str]:
-    """The bot's per-stage counts and durations (bot/stages.py), one line per period."""
+    """The bot's per-stage counts and durations (bot/runtime/stages.py), one line per period."""
     return [line.split(": ", 1)[-1] for line in text.splitlines() if "stage times, last" in line]
 
 

@@ -21,11 +21,11 @@ from nio import RoomCreateResponse
 from bench import inproc
 from bench.peers import start_echo, start_reminder_bot
 from bot.config import Settings
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 from commands import load_all
 from storage import actions as action_store
-from storage.db import Database
 from storage.hashing import Keyring
+from storage.schema import open_database
 from tests.fakes import FakeShell, World
 from tests.harness import PASSWORD, BotProcess, Member, Received
 
@@ -118,7 +118,7 @@ async def seed_bot_db(bot: BotProcess, members: int, actions: int) -> None:
     bot.data_dir.mkdir(parents=True, exist_ok=True)
     load_all()
     keyring = Keyring(settings.hash_key)
-    db = await Database.open(bot.data_dir / "bot.db", keyring.fingerprint())
+    db = await open_database(bot.data_dir / "bot.db", keyring.fingerprint())
     try:
         world = World(db, keyring, settings, FakeShell(views=[]), now=datetime.now(UTC))
         await inproc.seed_campaign(world, members=members, actions=actions)
@@ -131,7 +131,7 @@ async def seed_reminders(bot: BotProcess, single: list[tuple[str, int]], burst: 
     keyring = Keyring(Settings(MATRIX_HOMESERVER=bot.hs.url, MATRIX_USER_ID=bot.user_id, MATRIX_PASSWORD=PASSWORD,
                                BOT_DATA_DIR=bot.data_dir, BOT_HASH_KEY=bot.hash_key,
                                BOT_STORE_KEY=bot.store_key).hash_key)
-    db = await Database.open(bot.data_dir / "bot.db", keyring.fingerprint())
+    db = await open_database(bot.data_dir / "bot.db", keyring.fingerprint())
     try:
         rows = []
         later = action_store.ms(datetime.now(UTC) + timedelta(days=1))

@@ -12,7 +12,7 @@ import venv
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 
 HERE = Path(__file__).resolve().parent
 PEER_SPEC = "matrix-reminder-bot"

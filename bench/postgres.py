@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.localserver import free_port, synapse_python
+from bot.ops.localserver import free_port, synapse_python
 
 DATABASE = "synapse"
 

@@ -3,7 +3,7 @@
 
 Outside the project's venv it first creates/updates ``.venv`` the way ``python3 dev.py run`` does
 and re-executes itself with ``.venv/bin/python``. Synapse goes into its own venv
-(``bot.localserver.synapse_python()``), matrix-reminder-bot into another (``bench/peers.py``).
+(``bot.ops.localserver.synapse_python()``), matrix-reminder-bot into another (``bench/peers.py``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot import saved_session
+from bot.e2ee import saved_session
 
 MIN_HASH_KEY_BYTES = 32
 SECRET_FILE_KEYS = ("BOT_HASH_KEY", "BOT_STORE_KEY", "MATRIX_PASSWORD")
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         value = (value or "").strip()
         if not value:
             return None
-        from commands.campaign import ROOM_REF  # the one room-reference rule (the command uses it too)
+        from commands.common.words import ROOM_REF  # the one room-reference rule (the command uses it too)
 
         if not ROOM_REF.fullmatch(value):
             raise ValueError("must be a room ID like !abc:example.org or an alias like #coordinators:example.org")

@@ -432,7 +432,7 @@ def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: d
 
 def personal_text(personal: store.Personal, late: bool, lang: str = "en") -> str:
     """A personal reminder, posted in the member's DM as a function of the language: the codec
-    words it in the language that member chose (``bot.rooms.Rooms.language_of`` of their DM)."""
+    words it in the language that member chose (``bot.runtime.rooms.Rooms.language_of`` of their DM)."""
     _ = translations(lang).gettext
     text = _("⏰ Reminder: {text} ({when})").format(text=personal.text,
                                                    when=format_when(personal.due_at, personal.zone, lang))

@@ -25,7 +25,7 @@ from storage.db import Database
 
 # Homeserver names that point at a company with immigration-enforcement contracts: a label of
 # the server name (e.g. "matrix.palantir.tech", "gmail.com") equal to one of these words.
-# A small local table: the one company normalizer (commands/common/directory.py)
+# A small local table: the one company normalizer (storage/directory.py)
 # knows names and aliases, not internet domains, so this stays separate and deliberately short.
 COMPANY_LABELS: dict[str, str] = {
     "google": "Google", "gmail": "Google", "googleusercontent": "Google",

@@ -33,7 +33,7 @@ _C = TypeVar("_C", bound=type)
 class Role(enum.IntEnum):
     """Who may run a command. ``ROOM_COORDINATOR``: power in *this* campaign room; manages only
     what belongs to it. ``COORDINATOR``: a campaign coordinator (power in the home room, or an
-    admin); everything campaign-wide. See ``bot/campaign.py``."""
+    admin); everything campaign-wide. See ``bot/runtime/campaign.py``."""
 
     MEMBER = 0
     ROOM_COORDINATOR = 1
@@ -77,7 +77,7 @@ class Reply:
 
 
 # A text for readers the handler does not know: a function of the reader's language, called once
-# per destination when the output is queued (bot/outputs.py), so each room and DM reads it in its
+# per destination when the output is queued (bot/runtime/outputs.py), so each room and DM reads it in its
 # own language and nobody's language shows in what others get.
 Localized = Callable[[str], str]
 
@@ -130,7 +130,7 @@ class LeaveRoom:
 
 
 # What a handler returns: messages, and leaving a room. How each becomes an outbox row is
-# bot/outputs.py. (Telling a background service that its plan changed is not a message:
+# bot/runtime/outputs.py. (Telling a background service that its plan changed is not a message:
 # ``ctx.wake(name)``.)
 Output = Reply | Post | DirectMessage | Announce | RedactCommand | Broadcast | LeaveRoom
 
@@ -163,7 +163,7 @@ class RoomFacts:
 
 @dataclass(frozen=True)
 class CampaignView:
-    """The campaign as the shell knows it now (``bot/campaign.py``)."""
+    """The campaign as the shell knows it now (``bot/runtime/campaign.py``)."""
 
     home: RoomView | None
     rooms: tuple[RoomView, ...]  # campaign rooms the bot is in, the home room included

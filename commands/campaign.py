@@ -1,6 +1,6 @@
 """The campaign's rooms: list them, approve one, make the bot leave one, move the home room.
 
-Who belongs is decided in ``bot/campaign.py`` from the synced rooms; these handlers only read
+Who belongs is decided in ``bot/runtime/campaign.py`` from the synced rooms; these handlers only read
 the shell's :class:`CampaignView`, write ``storage.campaign`` and return outputs (leaving a room
 is a :class:`LeaveRoom` output the shell performs). Room names and IDs are shown only in the
 home room or an admin's DM: anywhere else a coordinator sees counts, so a message in an
@@ -8,8 +8,6 @@ ordinary room never tells its members which other rooms the campaign has.
 """
 
 from __future__ import annotations
-
-import re
 
 from commands.base import (
     Args,
@@ -26,10 +24,10 @@ from commands.base import (
     command,
 )
 from commands.common.i18n import N_
+from commands.common.words import ROOM_REF
 from storage import campaign as store
 
 # a room ID or alias with a server part, or a room ID of room version 12 ("!" + 43 base64url characters)
-ROOM_REF = re.compile(r"[!#][^:\s]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}|![A-Za-z0-9_\-]{43}")
 
 
 def _names_shown(ctx: Context, view: CampaignView) -> bool:

@@ -1,15 +1,15 @@
 """``!company`` and ``!company alias``: which employer a name stands for, and teaching it new names.
 
-The names themselves live in the one company directory (:mod:`commands.common.directory`).
+The names themselves live in the one company directory (:mod:`storage.directory`).
 """
 
 from __future__ import annotations
 
 from commands.base import Args, CommandError, Context, Output, Reply, Role, UsageError, code, command
-from commands.common.directory import Company, CompanyDirectory, directory, normalize
 from commands.common.i18n import N_
 from commands.options import Flag, Options
 from storage import companies as store
+from storage.directory import Company, CompanyDirectory, directory, normalize
 
 
 def describe(ctx: Context, found: CompanyDirectory, company: Company, asked: str) -> str:

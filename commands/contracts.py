@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
-from commands.common.directory import Company, CompanyDirectory, directory, legal_name_match, normalize
 from commands.common.i18n import N_, Gettext
 from commands.options import Flag, Options
 from storage import contracts as store
 from storage.contracts import Shown
+from storage.directory import Company, CompanyDirectory, directory, legal_name_match, normalize
 
 SHOWN = 8  # awards listed before "…and N more"
 TOP = 10  # companies in the overview

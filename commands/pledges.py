@@ -55,7 +55,6 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.directory import directory, normalize
 from commands.common.i18n import N_
 from commands.common.sensitive import sensitive
 from commands.common.timeparse import format_when, parse_when
@@ -75,6 +74,7 @@ from commands.pledge_figures import (
 )
 from commands.pledge_parsing import SLUG, parse_create
 from storage import pledges as store
+from storage.directory import directory, normalize
 from storage.pledges import Pledge
 
 MAX_COMPANY = 80

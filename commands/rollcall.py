@@ -1,7 +1,7 @@
 """Company roll-calls: "who is in, from which company?", tallied by employer.
 
 Members answer with ``!here <company>`` (best in an encrypted DM with the bot). Names go through
-the one company normalizer (``commands.common.directory``), and every tally shown, to anyone, goes
+the one company normalizer (``storage.directory``), and every tally shown, to anyone, goes
 through the one small-cell rule (``commands.common.smallcell``). Shown tallies change in steps:
 they are a stored snapshot, recomputed no more often than ``BOT_TALLY_INTERVAL`` seconds (and
 when the roll-call ends), so two looks a minute apart do not reveal one member's answer.
@@ -47,7 +47,6 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.directory import directory, normalize
 from commands.common.i18n import N_, translations
 from commands.common.smallcell import OTHER_COMPANIES, in_words, suppress
 from commands.common.timeparse import format_when, parse_when
@@ -55,6 +54,7 @@ from commands.language import reader_language
 from commands.options import Flag, Options, Words
 from storage import rollcalls as store
 from storage.db import Database
+from storage.directory import directory, normalize
 from storage.rollcalls import RollCall
 
 OTHER_LABEL = OTHER_COMPANIES  # stored in English in snapshots, shown in the reader's language

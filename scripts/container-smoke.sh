@@ -25,12 +25,12 @@ log() { echo "smoke[$(( $(date +%s) - START ))s]: $*"; }
 # the host side (Synapse, the member client) needs a Python with the bot's dependencies
 if [[ -z "${PYTHON:-}" ]]; then
   PYTHON="$ROOT/.venv/bin/python"
-  if ! (cd "$ROOT" && "$PYTHON" -c "import nio, bot.localserver") >/dev/null 2>&1; then
+  if ! (cd "$ROOT" && "$PYTHON" -c "import nio, bot.ops.localserver") >/dev/null 2>&1; then
     log "making $ROOT/.venv with the bot's dependencies (as python3 dev.py does)"
     python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import dev; dev.ensure_venv()' "$ROOT"
   fi
 fi
-if ! (cd "$ROOT" && "$PYTHON" -c "import nio, bot.localserver") >/dev/null 2>&1; then
+if ! (cd "$ROOT" && "$PYTHON" -c "import nio, bot.ops.localserver") >/dev/null 2>&1; then
   echo "PYTHON=$PYTHON cannot import the bot: unset PYTHON (this script then makes .venv) or run python3 dev.py test" >&2
   exit 2
 fi

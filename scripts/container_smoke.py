@@ -1,6 +1,6 @@
 """Driver of the container smoke test (called by scripts/container-smoke.sh).
 
-Starts a throwaway Synapse on loopback (``bot.localserver.LocalSynapse``), registers the bot and
+Starts a throwaway Synapse on loopback (``bot.ops.localserver.LocalSynapse``), registers the bot and
 a member, writes the bot's configuration with its secrets as files (``*_FILE``), runs the bot
 with the launcher command it is given (the container image's ``organizer-bot run``), and, as
 the member, asks ``!help`` in an encrypted room. Then it stops the bot with SIGTERM and expects
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.localserver import LocalSynapse  # noqa: E402
+from bot.ops.localserver import LocalSynapse  # noqa: E402
 from tests.harness import PASSWORD, Member  # noqa: E402
 
 CONTAINER_UID = 10001

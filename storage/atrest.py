@@ -27,7 +27,7 @@ log = logging.getLogger("organizer_bot.atrest")
 
 DB_PURPOSE = "bot.db"  # bot.db, its WAL and every `organizer-bot backup` copy
 E2EE_PURPOSE = "e2ee-store"  # nio's store (olm account, sessions, devices, trust)
-SESSION_PURPOSE = "session"  # the bot's saved login, session.enc (bot/saved_session.py)
+SESSION_PURPOSE = "session"  # the bot's saved login, session.enc (bot/e2ee/saved_session.py)
 _INFO_PREFIX = b"organizer-bot/v1/at-rest:"
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 _NOT_A_DATABASE = 26  # SQLITE_NOTADB: what a wrong key (or no key) gives

@@ -17,11 +17,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from commands.common.directory import CompanyDirectory, normalize
-from commands.common.directory import directory as company_directory
 from storage import contracts as store
 from storage.contracts import CONTRACTS_CSV, Award
 from storage.db import Database
+from storage.directory import CompanyDirectory, normalize
+from storage.directory import directory as company_directory
+from storage.schema import DOMAINS
 
 ICE = "U.S. Immigration and Customs Enforcement"
 AWARD_URL = "https://www.usaspending.gov/award/{}/"
@@ -145,7 +146,7 @@ def dataset_awards(directory: CompanyDirectory, path: Path = CONTRACTS_CSV) -> l
 async def ensure_loaded(db: Database, *, force: bool = False, path: Path = CONTRACTS_CSV) -> int:
     """Load the shipped dataset unless this exact file is already loaded (idempotent, cheap
     on every start). Rows a newer dataset dropped are removed. Returns rows changed."""
-    await db.migrate()
+    await db.migrate(DOMAINS)
     digest = hashlib.sha256(await asyncio.to_thread(path.read_bytes)).hexdigest()
     if not force and await db.get_meta(_DATASET_META) == digest:
         return 0
@@ -173,7 +174,7 @@ class ImportFailed(Exception):
 @dataclass
 class AwardsOutcome:
     """What one upsert did to the stored awards, and why rows were skipped: the common part of
-    the file import's report and the API refresh's (``bot/usaspending_api.py``)."""
+    the file import's report and the API refresh's (``bot/ops/usaspending_api.py``)."""
 
     imported: int = 0
     updated: int = 0

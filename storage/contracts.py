@@ -70,7 +70,7 @@ SCHEMA = Schema(
 )
 
 # The shipped dataset of public awards, loaded by ``storage.contract_data``; the company
-# directory (``commands.common.directory``) also reads its vendor and parent names.
+# directory (``storage.directory``) also reads its vendor and parent names.
 CONTRACTS_CSV = Path(__file__).parent / "data" / "ice_contracts.csv"
 
 

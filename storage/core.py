@@ -3,7 +3,7 @@
 Event, room and member IDs are stored as keyed references; what the outbox must later send
 (the room and the message) is sealed with AES-GCM, so the tables reveal neither. The shell
 reaches all of it through one :class:`EventBook`, which holds the keyring once. Why these
-rows make command handling exactly-once is written down in ``bot/shell.py``.
+rows make command handling exactly-once is written down in ``bot/runtime/shell.py``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class EventBook:
 
     async def lower_room_flag(self, room_id: str, flag: str, value: int) -> bool:
         """Lower a set flag's value to ``value`` (never raise it); ``True`` if it changed. (A
-        room's "joined at" cut-off moves back to the bot's invite, see ``bot/burst.py``.)"""
+        room's "joined at" cut-off moves back to the bot's invite, see ``bot/runtime/burst.py``.)"""
         changed = await self.db.execute(
             "UPDATE room_flags SET value=? WHERE room_ref=? AND flag=? AND value>?",
             (value, self.keyring.ref("room", room_id), flag, value),

@@ -140,8 +140,9 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path | str, key_fingerprint: str | None = None, *,
-                   key: bytes | None = None) -> Database:
-        """Open (creating if needed) and migrate. With ``key`` (a raw 32-byte SQLCipher key, see
+                   key: bytes | None = None, domains: Sequence[Schema] = ()) -> Database:
+        """Open (creating if needed) and migrate ``domains`` (the bot opens through
+        :func:`storage.schema.open_database`, which passes every domain). With ``key`` (a raw 32-byte SQLCipher key, see
         :mod:`storage.atrest`) the file is encrypted; a plaintext one is encrypted in place
         first, and one encrypted under another key is refused with nothing changed. With
         ``key_fingerprint``, refuse a database made under another hash key before changing anything."""
@@ -168,7 +169,7 @@ class Database:
         try:
             if key_fingerprint is not None:
                 await db._check_fingerprint(key_fingerprint)
-            await db.migrate()
+            await db.migrate(domains)
             if key_fingerprint is not None:
                 await db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_fingerprint', ?)", (key_fingerprint,)
@@ -193,12 +194,9 @@ class Database:
                 "nothing was changed. Start with the original key (or move bot.db away to start afresh)."
             )
 
-    async def migrate(self, domains: Sequence[Schema] | None = None) -> None:
-        """Apply the steps each domain lacks; by default every domain of ``storage.schema``."""
-        if domains is None:
-            from storage.schema import DOMAINS  # imports the domain modules, which import this one
-
-            domains = DOMAINS
+    async def migrate(self, domains: Sequence[Schema]) -> None:
+        """Apply the steps each domain lacks (``storage.schema.DOMAINS`` holds them all; this module
+        imports no domain, so the domains can import it)."""
         await self.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions (domain TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )

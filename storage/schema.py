@@ -14,6 +14,7 @@ B-tree nor the cells inside a page keep the order members acted in (issue #17).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from storage import (
     actions,
@@ -27,7 +28,7 @@ from storage import (
     rsvps,
     undecrypted,
 )
-from storage.db import CORE, Schema
+from storage.db import CORE, Database, Schema
 
 DOMAINS: tuple[Schema, ...] = (
     CORE,
@@ -42,6 +43,13 @@ DOMAINS: tuple[Schema, ...] = (
     polls.SCHEMA,
     rsvps.SCHEMA,
 )
+
+
+async def open_database(path: Path | str, key_fingerprint: str | None = None, *,
+                        key: bytes | None = None) -> Database:
+    """Open (creating if needed) the bot's database with every domain migrated: see
+    :meth:`storage.db.Database.open` for the keys."""
+    return await Database.open(path, key_fingerprint, key=key, domains=DOMAINS)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 from tests.fakes import World, make_world
 from tests.harness import PASSWORD, BotProcess, Member, TestCampaign
 

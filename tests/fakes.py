@@ -15,6 +15,7 @@ from commands.language import reader_language, reader_zone
 from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
+from storage.schema import open_database
 
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
 
@@ -111,7 +112,7 @@ async def make_world(tmp_path: Path, *, at_rest: bool = False, **overrides: Any)
     s = settings(tmp_path, **overrides)
     keyring = Keyring(s.hash_key)
     key = atrest.file_key(s.store_key, atrest.DB_PURPOSE) if at_rest else None
-    db = await Database.open(tmp_path / "bot.db", keyring.fingerprint(), key=key)
+    db = await open_database(tmp_path / "bot.db", keyring.fingerprint(), key=key)
     return World(db, keyring, s, FakeShell(views=[ROOM, DM]))
 
 

@@ -27,8 +27,8 @@ from nio import (
     SyncResponse,
 )
 
-from bot import saved_session
-from bot.localserver import LocalSynapse
+from bot.e2ee import saved_session
+from bot.ops.localserver import LocalSynapse
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"

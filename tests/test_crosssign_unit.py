@@ -1,4 +1,4 @@
-"""Pure parts of bot.crosssign: canonical JSON, signatures, fingerprints, the encrypted key file."""
+"""Pure parts of bot.e2ee.crosssign: canonical JSON, signatures, fingerprints, the encrypted key file."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import crosssign
-from bot.crosssign import CrossSigningError, CrossSigningKeys
+from bot.e2ee import crosssign
+from bot.e2ee.crosssign import CrossSigningError, CrossSigningKeys
 
 
 def test_canonical_json_sorts_keys_has_no_spaces_and_keeps_unicode() -> None:

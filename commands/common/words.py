@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from commands.common.i18n import N_
@@ -48,3 +49,7 @@ def scan_words(text: str) -> list[Word]:
 def split_words(text: str) -> list[str]:
     """The words of :func:`scan_words`, without their positions."""
     return [word.text for word in scan_words(text)]
+
+
+# A room ID or alias as typed (the one rule: `!rooms approve` and BOT_HOME_ROOM use it).
+ROOM_REF = re.compile(r"[!#][^:\s]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}|![A-Za-z0-9_\-]{43}")

@@ -1,6 +1,6 @@
 """Helpers shared by the cross-signing integration tests (homeserver, E2EE clients, signature checks).
 
-The signature checks here are deliberately written apart from ``bot.crosssign``: the tests must not
+The signature checks here are deliberately written apart from ``bot.e2ee.crosssign``: the tests must not
 trust the module's own verification.
 """
 
@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 
 PASSWORD = "correct horse battery staple"
 

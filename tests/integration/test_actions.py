@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 from tests.harness import PASSWORD, BotProcess, Member, scan_for_secrets
 
 pytestmark = pytest.mark.integration

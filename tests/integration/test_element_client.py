@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from nio import AsyncClient, InviteMemberEvent, MatrixRoom, MegolmEvent, RoomMessageText, UnknownToDeviceEvent
 
-from bot.crosssign import ensure_cross_signing
-from bot.localserver import LocalSynapse
+from bot.e2ee.crosssign import ensure_cross_signing
+from bot.ops.localserver import LocalSynapse
 
 from .crosssign_support import PASSWORD, e2ee_login, synapse
 

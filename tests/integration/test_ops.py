@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 from storage.db import CORE
 from tests.harness import PASSWORD, BotProcess, Member, scan_for_secrets
 

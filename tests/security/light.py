@@ -21,7 +21,7 @@ from nio import (
     SyncResponse,
 )
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 from tests.harness import PASSWORD, Received
 
 SYNC_FILTER = {"room": {"timeline": {"limit": 200}}, "presence": {"types": []}}

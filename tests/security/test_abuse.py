@@ -13,7 +13,7 @@ import pytest
 import vodozemac
 from nio import RoomGetStateEventResponse, RoomKickResponse, RoomSendError, RoomSendResponse
 
-from bot.intake import EDIT_TEXT, ENCRYPTION_ONLY_TEXT
+from bot.runtime.intake import EDIT_TEXT, ENCRYPTION_ONLY_TEXT
 from tests.harness import Member, Received
 
 pytestmark = pytest.mark.integration

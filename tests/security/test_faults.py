@@ -13,8 +13,8 @@ from collections import Counter
 
 import pytest
 
-from bot.intake import THROTTLE_TEXT
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
+from bot.runtime.intake import THROTTLE_TEXT
 from storage.hashing import Keyring
 from tests.harness import HOME_NOTICE, PASSWORD, BotProcess, Member, Received, gather_limited, handled_so_far
 from tests.security.light import LightMember

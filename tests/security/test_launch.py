@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.launch import burst, campaign_ids, create_pledge, make_members
-from bot import ratelimit
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
+from bot.runtime import ratelimit
 from tests.security.light import LightMember
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.base import Role
-from commands.common.directory import directory, normalize
 from commands.rollcall import snapshot_of
+from storage.directory import directory, normalize
 from tests.fakes import DM, make_world, texts
 
 COORD = "@coord:example.org"

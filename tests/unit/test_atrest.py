@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from storage import atrest
-from storage.db import Database, KeyMismatchError
+from storage.db import KeyMismatchError
+from storage.schema import open_database
 
 KEY = atrest.file_key("test-store-key-0123456789", atrest.DB_PURPOSE)
 OTHER = atrest.file_key("another-store-key-987654", atrest.DB_PURPOSE)
@@ -41,7 +42,7 @@ def test_one_key_per_file_purpose_derived_from_the_store_key():
 
 
 async def test_the_database_its_wal_and_its_backup_are_unreadable_without_the_key(tmp_path):
-    db = await Database.open(tmp_path / "bot.db", key=KEY)
+    db = await open_database(tmp_path / "bot.db", key=KEY)
     try:
         await db.execute("CREATE TABLE t (v TEXT)")
         async with db.transaction():
@@ -65,10 +66,10 @@ async def test_the_database_its_wal_and_its_backup_are_unreadable_without_the_ke
 async def test_the_encrypted_connection_keeps_a_large_page_cache(tmp_path):
     """Decrypted pages stay in SQLite's cache (the OS cache holds only ciphertext); a plaintext
     test database keeps the build's default."""
-    plain = await Database.open(tmp_path / "plain.db")
+    plain = await open_database(tmp_path / "plain.db")
     default = (await plain.fetchone("PRAGMA cache_size"))[0]  # type: ignore[index]
     await plain.close()
-    db = await Database.open(tmp_path / "bot.db", key=KEY)
+    db = await open_database(tmp_path / "bot.db", key=KEY)
     try:
         assert (await db.fetchone("PRAGMA cache_size"))[0] == -atrest.PAGE_CACHE_KIB  # type: ignore[index,operator]
         assert atrest.PAGE_CACHE_KIB is not None and -default < atrest.PAGE_CACHE_KIB <= 65536
@@ -77,13 +78,13 @@ async def test_the_encrypted_connection_keeps_a_large_page_cache(tmp_path):
 
 
 async def test_a_wrong_key_is_refused_with_nothing_changed(tmp_path):
-    db = await Database.open(tmp_path / "bot.db", key=KEY)
+    db = await open_database(tmp_path / "bot.db", key=KEY)
     await db.execute("CREATE TABLE t (v TEXT)")
     await db.close()
     before = digest(tmp_path / "bot.db")
     names = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(KeyMismatchError, match="BOT_STORE_KEY does not open bot.db"):
-        await Database.open(tmp_path / "bot.db", key=OTHER)
+        await open_database(tmp_path / "bot.db", key=OTHER)
     assert digest(tmp_path / "bot.db") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == names
 
@@ -113,7 +114,7 @@ async def test_a_plaintext_database_is_encrypted_in_place_with_every_row_kept(tm
     assert (tmp_path / "bot.db-wal").stat().st_size > 0
     (tmp_path / "bot.db.encrypting").write_bytes(b"half-written copy of a crashed attempt")
     with caplog.at_level(logging.WARNING, logger="organizer_bot.db"):
-        db = await Database.open(path, key=KEY)
+        db = await open_database(path, key=KEY)
     try:
         rows = await db.fetchall("SELECT v FROM t ORDER BY id")
         assert [r[0] for r in rows] == [f"{MARKER}-{i}" for i in range(50)] + [f"{MARKER}-in-wal"]
@@ -128,7 +129,7 @@ async def test_a_plaintext_database_is_encrypted_in_place_with_every_row_kept(tm
     assert MARKER.encode() not in every_byte
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="organizer_bot.db"):
-        db = await Database.open(path, key=KEY)  # second start: nothing to migrate
+        db = await open_database(path, key=KEY)  # second start: nothing to migrate
         await db.close()
     assert not [r for r in caplog.records if "encrypted it in place" in r.message]
 
@@ -152,7 +153,7 @@ def restore_umask():
 
 def test_data_dir_database_wal_and_backup_are_private_from_the_first_byte(tmp_path, monkeypatch, restore_umask):
     """The CLI sets umask 077 before anything: no chmod afterwards (one is made to fail here)."""
-    from bot import cli
+    from bot.ops import cli
 
     os.umask(0o022)  # what a shell or a container usually starts with
     data = tmp_path / "data"
@@ -170,10 +171,10 @@ def test_data_dir_database_wal_and_backup_are_private_from_the_first_byte(tmp_pa
     assert cli.main(["backup", str(tmp_path / "none.db"), "--env-file", str(env)]) == 1
     import asyncio
 
-    from bot.app import db_key
+    from bot.runtime.app import db_key
 
     async def make() -> None:
-        db = await Database.open(data / "bot.db", key=db_key(_settings(env)))
+        db = await open_database(data / "bot.db", key=db_key(_settings(env)))
         async with db.transaction():
             await db.execute("CREATE TABLE t (v)")
         wal = data / "bot.db-wal"

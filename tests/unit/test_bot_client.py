@@ -12,7 +12,7 @@ import vodozemac
 from nio import AsyncClient, AsyncClientConfig
 from nio.events import ToDeviceEvent
 
-from bot.session import BotClient
+from bot.runtime.session import BotClient
 
 USER, DEVICE = "@bot:example.org", "BOTDEVICE"
 STRANGER = "@stranger:example.org"

@@ -1,4 +1,4 @@
-"""Launch day (bot/burst.py): a crowd's invites joined a few at a time, a DM's commands counted from
+"""Launch day (bot/runtime/burst.py): a crowd's invites joined a few at a time, a DM's commands counted from
 the bot's invite (a member types while the bot is still joining), no members request per new room."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 from nio import RoomCreateEvent, RoomMemberEvent
 
-from bot import burst
+from bot.runtime import burst
 from storage.core import EventBook
 from tests.fakes import World
 
@@ -83,7 +83,7 @@ async def test_a_joined_dms_command_is_answered_while_the_same_syncs_invites_are
 
     from nio import MatrixRoom, RoomMessageText
 
-    from bot.shell import MatrixShell
+    from bot.runtime.shell import MatrixShell
 
     world = await make_world_with(BOT_ADMINS="@ann:example.org,@bea:example.org")
     me = "@bot:example.org"
@@ -134,7 +134,7 @@ async def test_a_syncs_token_is_saved_only_once_its_invites_and_those_before_are
     from collections import deque
     from types import SimpleNamespace
 
-    from bot.sync import Syncer
+    from bot.runtime.sync import Syncer
 
     syncer = Syncer(*[SimpleNamespace()] * 2, world.db, *[SimpleNamespace()] * 6)  # type: ignore[arg-type]
     first, second = asyncio.Event(), asyncio.Event()
@@ -156,7 +156,7 @@ async def test_a_rooms_first_events_wait_for_its_join_to_be_written(make_world_w
     are written; its events are handled after them."""
     from types import SimpleNamespace
 
-    from bot.rooms import Rooms
+    from bot.runtime.rooms import Rooms
 
     world = await make_world_with(BOT_ADMINS="@bea:example.org")
     release = asyncio.Event()

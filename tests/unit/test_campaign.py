@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.campaign import Campaign, Invite
+from bot.runtime.campaign import Campaign, Invite
 from commands import base, load_all
 from commands.base import CampaignView, LeaveRoom, Role, RoomView
 from storage import campaign as store

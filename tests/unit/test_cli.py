@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bot import cli
 from bot.config import load_settings
+from bot.ops import cli
 
 
 def test_init_writes_fresh_secrets_and_refuses_to_overwrite(tmp_path, capsys):

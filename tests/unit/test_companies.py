@@ -7,15 +7,16 @@ from pathlib import Path
 import pytest
 
 from commands.base import CommandError, Role
-from commands.common.directory import CompanyDirectory, directory, resolve
 from commands.companies import company_alias_cmd, company_cmd
 from storage.db import Database
+from storage.directory import CompanyDirectory, directory, resolve
+from storage.schema import open_database
 from tests.unit.contracts_support import args, make_context, reply_text
 
 
 @pytest.fixture
 async def db(tmp_path: Path):
-    database = await Database.open(tmp_path / "bot.db")
+    database = await open_database(tmp_path / "bot.db")
     yield database
     await database.close()
 

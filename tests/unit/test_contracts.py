@@ -10,18 +10,19 @@ from pathlib import Path
 import pytest
 
 from commands.base import UsageError, render
-from commands.common.directory import CompanyDirectory, resolve
 from commands.contracts import contracts_cmd, contracts_search_cmd, fts_query, money
 from storage import contracts as store
 from storage.contract_data import dataset_awards, ensure_loaded
 from storage.contracts import CONTRACTS_CSV
 from storage.db import Database
+from storage.directory import CompanyDirectory, resolve
+from storage.schema import open_database
 from tests.unit.contracts_support import args, make_context, reply_text
 
 
 @pytest.fixture
 async def db(tmp_path: Path):
-    database = await Database.open(tmp_path / "bot.db")
+    database = await open_database(tmp_path / "bot.db")
     await ensure_loaded(database)
     yield database
     await database.close()
@@ -81,7 +82,7 @@ async def test_each_award_counted_once_preferring_obligated_from_the_newest_sour
 
 
 async def test_newer_obligated_source_wins_over_an_older_one(tmp_path: Path) -> None:
-    database = await Database.open(tmp_path / "x.db")
+    database = await open_database(tmp_path / "x.db")
     try:
         base = dataset_awards(CompanyDirectory.builtin())[0]
         old = replace(base, award_key="A1", source="s-old", amount_cents=100, amount_kind="obligated", as_of="2020-01-01")

@@ -19,6 +19,7 @@ from commands.base import RETENTION_HOOKS, Role
 from storage import pledges, rollcalls, schema
 from storage.db import Database, Schema
 from storage.hashing import Keyring
+from storage.schema import open_database
 from tests.fakes import DM, ROOM, World, make_world
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -102,7 +103,7 @@ OPS = st.one_of(
 
 
 async def play(ops: list[tuple[Any, ...]]) -> None:
-    db = await Database.open(":memory:")
+    db = await open_database(":memory:")
     try:
         slugs = iter(range(10_000))
         pledge_ids = [await make_pledge(db, f"p{next(slugs)}") for _ in range(3)]
@@ -200,7 +201,7 @@ def test_counts_equal_count_star_after_a_long_random_sequence(seed: int) -> None
 def test_cascade_deletes_fire_the_count_triggers() -> None:
     """A pledge deleted with its signers still inside: the cascade must clear its counts too."""
     async def body() -> None:
-        db = await Database.open(":memory:")
+        db = await open_database(":memory:")
         try:
             async with db.transaction():
                 pledge_id = await make_pledge(db, "a")
@@ -226,7 +227,7 @@ async def test_migration_backfills_counts_from_existing_rows(tmp_path, monkeypat
     full = {d.domain: d.steps for d in schema.DOMAINS}
     monkeypatch.setattr(schema, "DOMAINS", tuple(
         Schema(d.domain, d.steps[:1]) if d.domain in ("pledges", "rollcalls") else d for d in schema.DOMAINS))
-    db = await Database.open(tmp_path / "old.db")
+    db = await open_database(tmp_path / "old.db")
     async with db.transaction():
         pledge_id = await make_pledge(db, "old")
         rollcall_id = await make_rollcall(db, "old")
@@ -236,7 +237,7 @@ async def test_migration_backfills_counts_from_existing_rows(tmp_path, monkeypat
     assert not await db.fetchone("SELECT 1 FROM sqlite_master WHERE name='pledge_counts'")
     await db.close()
     monkeypatch.undo()
-    db = await Database.open(tmp_path / "old.db")
+    db = await open_database(tmp_path / "old.db")
     try:
         assert await db.schema_version("pledges") == len(full["pledges"])
         assert await pledges.count(db, pledge_id) == 12

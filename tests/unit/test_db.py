@@ -13,6 +13,7 @@ import pytest
 from storage import atrest
 from storage import db as dbmodule
 from storage.db import Database
+from storage.schema import open_database
 
 KEY = atrest.file_key("test-store-key-0123456789", atrest.DB_PURPOSE)
 
@@ -22,7 +23,7 @@ def connect(path, **kwargs):  # noqa: ANN001, ANN201 - another process's connect
 
 
 async def _open(tmp_path) -> Database:  # noqa: ANN001
-    db = await Database.open(tmp_path / "bot.db", key=KEY)
+    db = await open_database(tmp_path / "bot.db", key=KEY)
     await db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
     return db
 
@@ -157,7 +158,7 @@ async def test_a_deleted_row_leaves_no_bytes_in_the_file_or_wal_after_the_next_c
     """secure_delete zeroes the deleted cell; the checkpoint that follows the delete copies the
     zeroed page into the file and truncates the WAL, which held the page's older images.
     (Plaintext here, so the bytes can be searched; the forensic suite does it decrypted.)"""
-    db = await Database.open(tmp_path / "bot.db")
+    db = await open_database(tmp_path / "bot.db")
     marker = b"FORGET-ME-" * 8
     try:
         await db.execute("CREATE TABLE m (ref BLOB PRIMARY KEY, n INTEGER) WITHOUT ROWID")

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from commands.common.directory import CompanyDirectory, legal_name_match, normalize, resolve, suggest
 from storage.contracts import CONTRACTS_CSV
+from storage.directory import CompanyDirectory, legal_name_match, normalize, resolve, suggest
 
 
 @pytest.mark.parametrize(

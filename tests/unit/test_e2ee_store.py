@@ -11,7 +11,7 @@ import pytest
 from nio.crypto import OlmAccount, OlmDevice, TrustState
 from nio.store import DefaultStore
 
-from bot import e2ee_store
+from bot.e2ee import store as e2ee_store
 
 BOT, DEVICE = "@organizer-bot:example.org", "BOTDEVICE"
 ALICE, BOB, CAROL = "@alice-marker:example.org", "@bob-marker:example.org", "@carol-marker:example.org"

@@ -10,8 +10,14 @@ from typing import Any
 import vodozemac
 from nio import AsyncClient, AsyncClientConfig
 
-from bot import crosssign
-from bot.fallback_keys import ALGORITHM, ROTATE_MIN_SECONDS, ROTATED_AT_FILE, KeyUpkeep, fallback_upload_body
+from bot.e2ee import crosssign
+from bot.e2ee.fallback_keys import (
+    ALGORITHM,
+    ROTATE_MIN_SECONDS,
+    ROTATED_AT_FILE,
+    KeyUpkeep,
+    fallback_upload_body,
+)
 
 USER, DEVICE = "@bot:example.org", "BOTDEVICE"
 

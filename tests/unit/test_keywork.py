@@ -1,4 +1,4 @@
-"""Many new DMs' first answers share their key round trips (bot/keywork.py): one device-key query
+"""Many new DMs' first answers share their key round trips (bot/e2ee/keywork.py): one device-key query
 and one one-time-key claim for all of them, and nio is told a room's members are synced only once
 every member's devices are known (or the room key would reach no device of a new member)."""
 
@@ -9,11 +9,11 @@ from typing import Any
 
 from nio import KeysClaimResponse, KeysQueryError, KeysQueryResponse, MatrixRoom, RoomSendResponse
 
-from bot.keywork import KeyWork
-from bot.outbox import Outbox, Stopping
-from bot.outputs import Origin, ReplyTarget
-from bot.ratelimit import RateGate
-from bot.rooms import Rooms
+from bot.e2ee.keywork import KeyWork
+from bot.runtime.outbox import Outbox, Stopping
+from bot.runtime.outputs import Origin, ReplyTarget
+from bot.runtime.ratelimit import RateGate
+from bot.runtime.rooms import Rooms
 from commands.base import Reply
 from storage.core import EventBook
 

@@ -10,8 +10,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bot import cli
 from bot.config import load_settings
+from bot.ops import cli
 from commands import admin, base
 from commands.base import Role, RoomFacts
 from storage import atrest, core, retention

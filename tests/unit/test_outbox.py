@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from nio import MatrixRoom, RoomSendResponse
 
-from bot import outbox as outbox_module
-from bot.outbox import Outbox, Stopping
-from bot.outputs import Origin, ReplyTarget
-from bot.ratelimit import RateGate
-from bot.rooms import Rooms
+from bot.runtime import outbox as outbox_module
+from bot.runtime.outbox import Outbox, Stopping
+from bot.runtime.outputs import Origin, ReplyTarget
+from bot.runtime.ratelimit import RateGate
+from bot.runtime.rooms import Rooms
 from commands.base import Announce, Post, Reply
 from storage.core import EventBook
 

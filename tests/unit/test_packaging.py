@@ -7,8 +7,8 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from commands.common.directory import ALIASES_CSV
 from storage.contracts import CONTRACTS_CSV
+from storage.directory import ALIASES_CSV
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "commands", "storage")
@@ -36,6 +36,6 @@ def test_every_data_file_in_the_packages_is_declared_as_package_data() -> None:
 
 def test_the_data_files_are_found_through_their_packages() -> None:
     contracts = resources.files("storage").joinpath("data", "ice_contracts.csv")
-    aliases = resources.files("commands.common").joinpath("data", "company_aliases.csv")
+    aliases = resources.files("storage").joinpath("data", "company_aliases.csv")
     assert contracts.is_file() and Path(str(contracts)) == CONTRACTS_CSV
     assert aliases.is_file() and Path(str(aliases)) == ALIASES_CSV

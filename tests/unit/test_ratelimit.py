@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import ratelimit
-from bot.ratelimit import RateGate
+from bot.runtime import ratelimit
+from bot.runtime.ratelimit import RateGate
 
 
 class Clock:

@@ -16,6 +16,7 @@ from commands import base
 from storage import actions, core, pledges, rebuild, rollcalls, schema, undecrypted
 from storage.db import Database, Schema
 from storage.hashing import Keyring, Member, random_id
+from storage.schema import open_database
 from tests.fakes import DM, make_world
 from tests.ordering import within_pages
 
@@ -174,7 +175,7 @@ async def test_older_member_tables_are_migrated_with_their_data(tmp_path, monkey
     old_steps = {"core": 3, "rollcalls": 3, "actions": 1, "undecrypted": 1}
     monkeypatch.setattr(schema, "DOMAINS", tuple(
         Schema(d.domain, d.steps[:old_steps[d.domain]]) if d.domain in old_steps else d for d in schema.DOMAINS))
-    db = await Database.open(tmp_path / "old.db")
+    db = await open_database(tmp_path / "old.db")
     assert "WITHOUT ROWID" not in (await _tables(db))["rollcall_answers"].upper()
     alice = Member(ring, "@alice:example.org")
     async with db.transaction():
@@ -197,7 +198,7 @@ async def test_older_member_tables_are_migrated_with_their_data(tmp_path, monkey
     await db.close()
     monkeypatch.undo()
 
-    db = await Database.open(tmp_path / "old.db")
+    db = await open_database(tmp_path / "old.db")
     try:
         tables = await _tables(db)
         for table in schema.MEMBER_TABLES:
@@ -300,12 +301,12 @@ import asyncio, sys
 import random
 from datetime import timedelta
 from storage import atrest, pledges, rebuild
-from storage.db import Database
+from storage.schema import open_database
 from storage.hashing import Keyring, Member
 
 async def main(path, seed):
     ring = Keyring(b"k" * 32)
-    db = await Database.open(path, key=atrest.file_key("crash-test", atrest.DB_PURPOSE))
+    db = await open_database(path, key=atrest.file_key("crash-test", atrest.DB_PURPOSE))
     if seed:
         from datetime import UTC, datetime
         async with db.transaction():

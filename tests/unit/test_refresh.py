@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.contracts_cli import register, run
-from bot.usaspending_api import request_body, search_plan
-from commands.common.directory import CompanyDirectory
+from bot.ops.contracts_cli import register, run
+from bot.ops.usaspending_api import request_body, search_plan
 from storage.db import Database
+from storage.directory import CompanyDirectory
+from storage.schema import open_database
 
 ICE = "U.S. Immigration and Customs Enforcement"
 
@@ -56,7 +57,7 @@ def page(results: list[dict[str, Any]], n: int, has_next: bool) -> tuple[int, di
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
+    database = await open_database(tmp_path / "bot.db")
     yield database
     await database.close()
 

@@ -18,9 +18,9 @@ from commands.base import (
     Reply,
     Role,
 )
-from commands.common.directory import CompanyDirectory
 from commands.rollcall import OTHER_LABEL, render, snapshot_of, tally
 from storage import rollcalls as store
+from storage.directory import CompanyDirectory
 from tests.fakes import DM, ROOM, texts
 
 COORD = "@coord:example.org"
@@ -329,7 +329,7 @@ NAMES = ["Google", "Alphabet", "AWS", "Amazon", "Meta", "Facebook", "Salesforce"
 
 def stored(answers: list[str]) -> list[tuple[str, str, int]]:
     """The rows ``store.counts`` would return for these typed answers."""
-    from commands.common.directory import normalize
+    from storage.directory import normalize
 
     rows: dict[str, tuple[str, int]] = {}
     for name in answers:

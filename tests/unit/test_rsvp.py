@@ -13,6 +13,7 @@ from commands import base
 from commands.base import MEMBER_DATA, Post, RedactCommand, Reply, Role
 from commands.rsvp import RsvpSequence, turnout_text
 from storage import rsvps as store
+from storage.schema import open_database
 from tests.fakes import DM, ROOM, World, texts
 
 C = Role.COORDINATOR
@@ -167,7 +168,6 @@ async def test_the_day_before_keeps_the_wall_clock_across_a_daylight_saving_chan
 async def test_a_stage_sent_before_a_restart_is_not_sent_again_and_one_due_during_it_is(tmp_path):
     """The stage and its DMs commit together (the scheduler's transaction): after a restart the
     stage that went out stays gone, and the next one still comes."""
-    from storage.db import Database
     from tests.fakes import make_world
 
     world = await make_world(tmp_path / "w")
@@ -178,7 +178,7 @@ async def test_a_stage_sent_before_a_restart_is_not_sent_again_and_one_due_durin
     async with world.db.transaction():
         assert len(posts(await RsvpSequence.fire(world.env()))) == 1  # the day-before confirmation
     await world.db.close()
-    world.db = await Database.open(tmp_path / "w" / "bot.db", world.keyring.fingerprint())  # the restart
+    world.db = await open_database(tmp_path / "w" / "bot.db", world.keyring.fingerprint())  # the restart
     async with world.db.transaction():
         assert await RsvpSequence.fire(world.env()) == []
     world.now = start + timedelta(days=3) - timedelta(hours=1) + timedelta(seconds=1)

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot import saved_session
+from bot.e2ee import saved_session
 
 KEY = "store-key-for-the-session-test-01"
 LOGIN = {"user_id": "@organizer:example.org", "device_id": "BOTDEVICE", "access_token": "syt_secret_token_abc"}

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 from nio import MatrixRoom, RoomCreateEvent
 
-from bot import campaign as campaign_shell
-from bot import outputs
-from bot.campaign import not_member_answer
-from bot.intake import FAILED_TEXT, THROTTLE_TEXT
-from bot.outputs import BroadcastTo, Leave, Origin, Redact, ReplyTarget, Send, SendDM
-from bot.shell import MatrixShell
+from bot.runtime import campaign as campaign_shell
+from bot.runtime import outputs
+from bot.runtime.campaign import not_member_answer
+from bot.runtime.intake import FAILED_TEXT, THROTTLE_TEXT
+from bot.runtime.outputs import BroadcastTo, Leave, Origin, Redact, ReplyTarget, Send, SendDM
+from bot.runtime.shell import MatrixShell
 from commands import base
 from commands.base import (
     REGISTRY,

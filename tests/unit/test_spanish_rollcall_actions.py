@@ -202,7 +202,7 @@ async def fire(world: World) -> list[Post]:
 
 
 async def as_read(world: World, post: Post) -> str:
-    """A post as its destination reads it: what the codec does (``bot.rooms.Rooms.language_of``),
+    """A post as its destination reads it: what the codec does (``bot.runtime.rooms.Rooms.language_of``),
     the DM of ``@alice`` in her language, a room in the room's."""
     is_dm = post.room_id == DM.room_id
     lang = await reader_language(world.db, world.keyring, "en", post.room_id, is_dm,

@@ -1,4 +1,4 @@
-"""Stage times (bot/stages.py): a crowd's joins, first commands and first sends are timed as counts
+"""Stage times (bot/runtime/stages.py): a crowd's joins, first commands and first sends are timed as counts
 and durations; the logged line never holds a room or member."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.stages import StageTimes
+from bot.runtime.stages import StageTimes
 
 
 class Clock:

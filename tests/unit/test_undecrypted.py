@@ -9,7 +9,7 @@ from typing import Any
 
 from nio import MegolmEvent, RoomKeyEvent
 
-from bot.undecrypted import NOTICE_TEXT, TOLD_FLAG, Undecrypted, doctor_check
+from bot.runtime.undecrypted import NOTICE_TEXT, TOLD_FLAG, Undecrypted, doctor_check
 from commands.privacy import UnreadData
 from storage import core
 from storage import undecrypted as store

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.contracts_cli import register, run
+from bot.ops.contracts_cli import register, run
 from commands.contracts import contracts_cmd
 from storage.contract_data import ImportFailed, import_usaspending, parse_cents, parse_date
 from storage.db import Database
+from storage.schema import open_database
 from tests.unit.contracts_support import args, make_context, reply_text
 
 SAMPLE = Path(__file__).parent / "data" / "usaspending_sample.csv"
@@ -24,7 +25,7 @@ ICE = "U.S. Immigration and Customs Enforcement"
 
 @pytest.fixture
 async def db(tmp_path: Path):
-    database = await Database.open(tmp_path / "bot.db")
+    database = await open_database(tmp_path / "bot.db")
     yield database
     await database.close()
 

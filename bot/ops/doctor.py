@@ -5,9 +5,11 @@ from __future__ import annotations
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from bot import crosssign, e2ee_store, ratelimit, saved_session, undecrypted
 from bot.config import Settings
-from bot.crosssign import Check
+from bot.e2ee import crosssign, saved_session
+from bot.e2ee import store as e2ee_store
+from bot.e2ee.crosssign import Check
+from bot.runtime import ratelimit, undecrypted
 
 
 async def run_checks(settings: Settings) -> list[Check]:
@@ -56,7 +58,7 @@ async def run_checks(settings: Settings) -> list[Check]:
 
 def at_rest_checks(settings: Settings) -> list[Check]:
     """What is encrypted at rest, file by file (SQLCipher, keys derived from BOT_STORE_KEY)."""
-    from bot.app import db_key
+    from bot.runtime.app import db_key
     from storage import atrest
 
     state = atrest.describe(settings.db_path, db_key(settings))

@@ -1,7 +1,7 @@
 """What the bot knows about its rooms, read from nio's synced state (no network calls):
 which rooms are DMs, who has which power (room v12 creators included), the views and facts
 handlers see, and which invites to accept. Which rooms and people belong to the campaign is
-decided by :class:`bot.campaign.Campaign` from this knowledge; this module asks it for roles
+decided by :class:`bot.runtime.campaign.Campaign` from this knowledge; this module asks it for roles
 and invites.
 
 DMs are remembered by keyed room reference (room flag ``"dm"``): a room counts as a DM when
@@ -20,10 +20,10 @@ from typing import Any
 
 from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent, RoomResolveAliasResponse
 
-from bot import burst
-from bot.campaign import Campaign, Invite
 from bot.config import Settings
-from bot.stages import StageTimes
+from bot.runtime import burst
+from bot.runtime.campaign import Campaign, Invite
+from bot.runtime.stages import StageTimes
 from commands.base import CampaignView, Role, RoomFacts, RoomView
 from commands.language import reader_language
 from storage.core import EventBook
@@ -45,7 +45,7 @@ class Rooms:
     client: AsyncClient
     settings: Settings
     book: EventBook
-    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/stages.py)
+    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/runtime/stages.py)
     _dm_refs: set[bytes] = field(default_factory=set, init=False)
     joining: set[str] = field(default_factory=set, init=False)  # joined, not yet in a sync
     _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
@@ -190,7 +190,7 @@ class Rooms:
     def start_joins(self, invites: dict[str, list[Any]]) -> list[asyncio.Task[None]]:
         """Answer every invite of a sync in the background, a few at a time: a crowd's hundreds of
         invites one after another took minutes, and the sync loop waiting for a sync's joins held
-        back the next sync's commands (see ``bot/burst.py``). The caller keeps its sync token
+        back the next sync's commands (see ``bot/runtime/burst.py``). The caller keeps its sync token
         unsaved until these tasks are done (a crash re-delivers the invites)."""
         started = []
         for room_id, state in invites.items():
@@ -222,7 +222,7 @@ class Rooms:
 
     async def start_at_invite(self, room_id: str, events: list[Any]) -> None:
         """A DM's "sent before the bot was in the room" cut-off counts from the bot's invite, not
-        its join, when this batch shows the invite (see ``bot/burst.py``)."""
+        its join, when this batch shows the invite (see ``bot/runtime/burst.py``)."""
         await burst.start_at_invite(self.book, room_id, events, self.client.user_id)
 
     async def answer_invite(self, room_id: str, state: list[Any]) -> None:
@@ -278,7 +278,7 @@ class Rooms:
 
 
 class _Synced:
-    """:class:`bot.campaign.RoomKnowledge` read from the synced rooms."""
+    """:class:`bot.runtime.campaign.RoomKnowledge` read from the synced rooms."""
 
     def __init__(self, rooms: Rooms) -> None:
         self.rooms = rooms

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from commands.common.directory import CompanyDirectory
-from commands.common.directory import directory as company_directory
 from storage.contract_data import API_FIELDS, ICE, AwardsOutcome, award_from_api, upsert_refreshed
 from storage.contracts import Award
 from storage.db import Database
+from storage.directory import CompanyDirectory
+from storage.directory import directory as company_directory
 
 API_URL = "https://api.usaspending.gov/api/v2/search/spending_by_award/"
 log = logging.getLogger(__name__)

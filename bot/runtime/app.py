@@ -8,10 +8,10 @@ import logging
 import signal
 
 from bot.config import Settings
-from bot.scheduler import Scheduler
-from bot.shell import LoginFailed, MatrixShell, StoreUnreadable
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.shell import LoginFailed, MatrixShell, StoreUnreadable
 from commands import load_all
-from storage import atrest, core
+from storage import atrest, core, schema
 from storage.db import Database, KeyMismatchError
 from storage.hashing import Keyring
 
@@ -33,7 +33,7 @@ async def open_database(settings: Settings) -> tuple[Database, Keyring]:
     settings.BOT_DATA_DIR.mkdir(parents=True, exist_ok=True)
     load_all()
     try:
-        db = await Database.open(settings.db_path, keyring.fingerprint(), key=db_key(settings))
+        db = await schema.open_database(settings.db_path, keyring.fingerprint(), key=db_key(settings))
     except KeyMismatchError as exc:
         raise StartupError(str(exc)) from None
     return db, keyring

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
+from storage.schema import open_database
 
 EXIT_CONFIG = 2
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands contributed by other modules (contracts, operations)."""
     found = []
-    for module in ("bot.contracts_cli", "bot.ops_cli"):
+    for module in ("bot.ops.contracts_cli", "bot.ops.maintenance"):
         try:
             imported = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot import logs
-    from bot.app import StartupError, run_bot
+    from bot.runtime.app import StartupError, run_bot
 
     settings = _settings(args)
     logs.setup(settings.BOT_LOG_LEVEL, settings.BOT_LOG_FORMAT)
@@ -135,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _with_database(args: argparse.Namespace, work: Callable[..., Any]) -> int:
     """Run ``await work(args, db)`` with the bot database open (migrated, key checked)."""
-    from bot.app import StartupError, open_database
+    from bot.runtime.app import StartupError, open_database
 
     settings = _settings(args)
 
@@ -154,7 +155,7 @@ def _with_database(args: argparse.Namespace, work: Callable[..., Any]) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from bot.doctor import print_checks, run_checks
+    from bot.ops.doctor import print_checks, run_checks
 
     settings = _settings(args)
     return 0 if print_checks(asyncio.run(run_checks(settings))) else 1
@@ -205,7 +206,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.ops.demo import run_demo
 
     return asyncio.run(run_demo(args.dir, args.script))
 
@@ -230,8 +231,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from bot.app import db_key
-    from storage.db import Database, KeyMismatchError
+    from bot.runtime.app import db_key
+    from storage.db import KeyMismatchError
 
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -242,7 +243,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     async def copy() -> None:
-        db = await Database.open(settings.db_path, key=db_key(settings))
+        db = await open_database(settings.db_path, key=db_key(settings))
         try:
             await db.backup(args.path)
         finally:

@@ -4,13 +4,13 @@ A handler returns :data:`commands.base.Output` values (Reply, Post, DirectMessag
 RedactCommand, Broadcast, LeaveRoom). :func:`enqueue` turns each into typed delivery records
 (:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`, :class:`Leave`) and stores them as
 outbox rows; :func:`decode` turns a stored row back into its record, which the sender
-(``bot/outbox.py``) performs by matching on its type. A new kind of output touches this
+(``bot/runtime/outbox.py``) performs by matching on its type. A new kind of output touches this
 module and the sender only. Announcements and broadcasts reach only the campaign's rooms
-(``bot/campaign.py``), whatever room IDs a handler named.
+(``bot/runtime/campaign.py``), whatever room IDs a handler named.
 
 The rows' JSON is the format the outbox has always had (``{"kind": "send"|"dm"|"redact"|
 "broadcast"|"leave", ...}``), so rows queued by an older version still decode after an upgrade.
-Why a fixed transaction ID per row makes sending exactly-once: see ``bot/shell.py``.
+Why a fixed transaction ID per row makes sending exactly-once: see ``bot/runtime/shell.py``.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Origin:
 
 
 class RoomsSeen(Protocol):
-    """The room knowledge the codec needs (``bot.rooms.Rooms``)."""
+    """The room knowledge the codec needs (``bot.runtime.rooms.Rooms``)."""
 
     async def language_of(self, room_id: str) -> str: ...
     def joined(self, room_id: str) -> bool: ...

@@ -1,9 +1,9 @@
 """Login and the E2EE session: log in once and reuse the saved session (sealed, 0600:
-``bot/saved_session.py``), open the
+``bot/e2ee/saved_session.py``), open the
 encrypted store, cross-sign our device, keep device keys uploaded and queried, and one-time and
-fallback keys topped up (``bot/fallback_keys.py``).
+fallback keys topped up (``bot/e2ee/fallback_keys.py``).
 
-nio is told not to store sync tokens: the shell keeps its own (see ``bot/shell.py``).
+nio is told not to store sync tokens: the shell keeps its own (see ``bot/runtime/shell.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolError, LoginError
 
-from bot import crosssign, e2ee_store, saved_session  # hook(#17): e2ee_store, saved_session
 from bot.config import Settings
-from bot.fallback_keys import KeyUpkeep
-from bot.keywork import KeyWork
-from bot.ratelimit import RateGate
+from bot.e2ee import crosssign, saved_session  # hook(#17): e2ee_store, saved_session
+from bot.e2ee import store as e2ee_store
+from bot.e2ee.fallback_keys import KeyUpkeep
+from bot.e2ee.keywork import KeyWork
+from bot.runtime.ratelimit import RateGate
 
 log = logging.getLogger("organizer_bot")
 
@@ -73,7 +74,7 @@ class Session:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: AsyncClient | None = None
-        self.rate_gate = RateGate()  # 429 answers pause every sender (see bot/ratelimit.py)
+        self.rate_gate = RateGate()  # 429 answers pause every sender (see bot/runtime/ratelimit.py)
         self.master_fingerprint: str | None = None
         self.keys: KeyUpkeep | None = None  # from login on
 
@@ -85,7 +86,7 @@ class Session:
         os.chmod(s.BOT_DATA_DIR, 0o700)
         config = AsyncClientConfig(
             encryption_enabled=True,
-            store_sync_tokens=False,  # our own token, saved after handling (see bot/shell.py)
+            store_sync_tokens=False,  # our own token, saved after handling (see bot/runtime/shell.py)
             pickle_key=s.store_key,
             max_limit_exceeded=None,
             max_timeouts=2,

@@ -3,7 +3,7 @@ minute (with the count), the count in the health file, and ``doctor`` reporting 
 
 nio retries a request that got HTTP 429 after its ``Retry-After`` by itself (the session
 configures ``max_limit_exceeded=None``) and tells the response callbacks first
-(``bot/session.py``). That one answer concerns the account, not the request, so
+(``bot/runtime/session.py``). That one answer concerns the account, not the request, so
 :class:`RateGate` makes every outbox sender wait out the same pause, instead of each parallel
 send running into its own 429. A rate limit never loses a message, it only makes sending slow:
 with Synapse's default ``rc_message`` (0.2 messages/s, burst 10) an announcement to 15,000 DMs
@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.crosssign import Check
+from bot.e2ee.crosssign import Check
 
 log = logging.getLogger("organizer_bot")
 

@@ -1,6 +1,6 @@
 """``organizer-bot contracts …``: load, import, refresh and inspect the contract data.
 
-``bot/cli.py`` calls :func:`register` with its subparsers, opens the database (``args.db`` or
+``bot/ops/cli.py`` calls :func:`register` with its subparsers, opens the database (``args.db`` or
 the settings' path) and awaits :func:`run`, whose result is the exit code.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TextIO
 
-from bot.usaspending_api import API_URL, RefreshFailed, RefreshReport, refresh
+from bot.ops.usaspending_api import API_URL, RefreshFailed, RefreshReport, refresh
 from commands.contracts import money
 from storage import contracts as store
 from storage.contract_data import ICE, ImportFailed, ImportReport, ensure_loaded, import_usaspending

@@ -20,9 +20,9 @@ import enum
 import logging
 from typing import Protocol
 
-from bot import outputs
 from bot.config import Settings
-from bot.outputs import Send
+from bot.runtime import outputs
+from bot.runtime.outputs import Send
 from commands.base import Role
 from commands.common.i18n import N_, Gettext, translations
 from commands.language import reader_language

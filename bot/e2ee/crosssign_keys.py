@@ -1,6 +1,6 @@
 """The bot's cross-signing keys and the homeserver's keys endpoints: the layer below both the
-bot's own cross-signing (:mod:`bot.crosssign`) and the trust of members' devices
-(:mod:`bot.device_trust`).
+bot's own cross-signing (:mod:`bot.e2ee.crosssign`) and the trust of members' devices
+(:mod:`bot.e2ee.device_trust`).
 
 Ed25519 signatures over the spec's canonical JSON, the three private keys and their encrypted
 file (``DATA_DIR/cross_signing.enc``, AES-256-GCM under a key derived with HKDF from the store

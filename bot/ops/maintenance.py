@@ -1,6 +1,6 @@
 """Operations subcommands of ``organizer-bot``: ``export-aggregates`` and ``burn``.
 
-(``healthcheck`` and ``backup`` live in :mod:`bot.cli`.)
+(``healthcheck`` and ``backup`` live in :mod:`bot.ops.cli`.)
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class _NoRooms:
 
 async def export_aggregates(settings: Any) -> dict[str, Any]:
     """``{"bot": {schema versions, k, generated_at}, <hook name>: <hook data>, ...}``."""
-    from bot.app import open_database
+    from bot.runtime.app import open_database
     from commands.base import EXPORT_HOOKS, Env
 
     db, keyring = await open_database(settings)
@@ -107,7 +107,7 @@ async def export_aggregates(settings: Any) -> dict[str, Any]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bot.app import StartupError
+    from bot.runtime.app import StartupError
 
     settings = load_settings(args.env_file)
     if not settings.db_path.exists():

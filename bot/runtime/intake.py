@@ -2,11 +2,11 @@
 
 Filters (our own messages, notices, non-commands, messages from before the bot joined,
 unverified devices in strict trust mode), keeps undecryptable events until their keys arrive
-(``bot/undecrypted.py``: sealed across restarts, retried, the sender told after a grace period),
-throttles members who flood, lets only the campaign command the bot (``bot/campaign.py``: a
+(``bot/runtime/undecrypted.py``: sealed across restarts, retried, the sender told after a grace period),
+throttles members who flood, lets only the campaign command the bot (``bot/runtime/campaign.py``: a
 non-member's DM gets one line and leaves no row; a room outside the campaign gets one line
 instead of the command), and runs the command: the handler's writes, the dedup mark and the
-queued replies in ONE transaction (see ``bot/shell.py`` for why that is exactly-once).
+queued replies in ONE transaction (see ``bot/runtime/shell.py`` for why that is exactly-once).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from typing import Any
 import aiohttp
 from nio import AsyncClient, LocalProtocolError, MatrixRoom, MegolmEvent, RoomMessage
 
-from bot import campaign, crosssign, outputs
-from bot.campaign import Gate
 from bot.config import Settings
-from bot.outbox import Outbox
-from bot.outputs import Origin, ReplyTarget, SendDM
-from bot.rooms import Rooms
-from bot.undecrypted import Undecrypted
+from bot.e2ee import crosssign
+from bot.runtime import campaign, outputs
+from bot.runtime.campaign import Gate
+from bot.runtime.outbox import Outbox
+from bot.runtime.outputs import Origin, ReplyTarget, SendDM
+from bot.runtime.rooms import Rooms
+from bot.runtime.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
 from commands.common.i18n import N_, translations
@@ -206,7 +207,7 @@ class Intake:
 
     async def _gate(self, room: MatrixRoom, event: Any, parsed: base.Parsed) -> Gate:
         """Whether the campaign lets this command run. A non-member's DM is answered here, at once
-        and without any row (see :func:`bot.campaign.not_member_answer`)."""
+        and without any row (see :func:`bot.runtime.campaign.not_member_answer`)."""
         found = self.rooms.campaign
         await found.refresh(self.book)
         is_dm = self.rooms.is_dm(room)

@@ -1,6 +1,6 @@
 """The sync loop: long-poll the homeserver, hand each batch to the room knowledge and the
 intake, fetch the gaps a limited sync leaves, then save our own sync token (after the batch
-is handled: see ``bot/shell.py``), the health file and the online state.
+is handled: see ``bot/runtime/shell.py``), the health file and the online state.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from nio import (
 )
 from nio.api import MessageDirection
 
-from bot import burst, crosssign
 from bot.config import Settings
-from bot.intake import Intake
-from bot.outbox import Outbox, Stopping
-from bot.rooms import Rooms
-from bot.session import Session
+from bot.e2ee import crosssign
+from bot.runtime import burst
+from bot.runtime.intake import Intake
+from bot.runtime.outbox import Outbox, Stopping
+from bot.runtime.rooms import Rooms
+from bot.runtime.session import Session
 from storage.atrest import write_private
 from storage.db import Database
 
@@ -113,7 +114,7 @@ class Syncer:
 
     async def _save_token(self, unsaved: deque[tuple[str, list[asyncio.Task[None]]]]) -> None:
         """Save the newest sync token whose batch, and every batch before it, is handled, invites
-        included (see ``bot/shell.py``): while a batch's invites are still being joined, its token
+        included (see ``bot/runtime/shell.py``): while a batch's invites are still being joined, its token
         stays unsaved, so a crash re-delivers them instead of losing them (an incremental sync
         lists an invite once)."""
         newest = None
@@ -194,7 +195,7 @@ class Syncer:
         write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({
             "last_sync": time.time(),
             "undecryptable_waiting": self.intake.undecrypted.waiting,  # for doctor and operators
-            # Olm (to-device) messages that could not be decrypted since start (bot/session.py BotClient)
+            # Olm (to-device) messages that could not be decrypted since start (bot/runtime/session.py BotClient)
             "olm_undecryptable": getattr(self.session.client, "undecryptable_to_device", 0),
             **gate.health(),  # 429s counted, for doctor
         }))

@@ -1,15 +1,15 @@
 """The Matrix shell: the only code that talks to the homeserver, composed of small parts
 (the way mautrix composes its client):
 
-- ``bot/session.py``  login, the saved session, cross-signing, device-key upkeep
-  (one-time and fallback keys: ``bot/fallback_keys.py``)
-- ``bot/sync.py``     the sync loop, gaps backfilled, our own sync token, health file
-- ``bot/rooms.py``    room knowledge: DMs, power levels and v12 creators, views and facts, invites
-- ``bot/campaign.py`` who belongs to the campaign and who commands it (asked by rooms and intake)
-- ``bot/intake.py``   event → command: filters, trust, throttling, dedup, running the handler
-  (undecryptable events kept, retried and explained: ``bot/undecrypted.py``)
-- ``bot/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
-- ``bot/outbox.py``   sending: draining the outbox, DMs opened on demand, strict trust per send
+- ``bot/runtime/session.py``  login, the saved session, cross-signing, device-key upkeep
+  (one-time and fallback keys: ``bot/e2ee/fallback_keys.py``)
+- ``bot/runtime/sync.py``     the sync loop, gaps backfilled, our own sync token, health file
+- ``bot/runtime/rooms.py``    room knowledge: DMs, power levels and v12 creators, views and facts, invites
+- ``bot/runtime/campaign.py`` who belongs to the campaign and who commands it (asked by rooms and intake)
+- ``bot/runtime/intake.py``   event → command: filters, trust, throttling, dedup, running the handler
+  (undecryptable events kept, retried and explained: ``bot/runtime/undecrypted.py``)
+- ``bot/runtime/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
+- ``bot/runtime/outbox.py``   sending: draining the outbox, DMs opened on demand, strict trust per send
 
 Exactly-once, across crashes (the other modules refer here):
 
@@ -36,13 +36,13 @@ from typing import Protocol
 from nio import AsyncClient
 
 from bot.config import Settings
-from bot.intake import Intake
-from bot.outbox import Outbox, Stopping
-from bot.outputs import Origin
-from bot.rooms import Rooms
-from bot.session import LoginFailed, Session, StoreUnreadable
-from bot.stages import StageTimes
-from bot.sync import Syncer
+from bot.runtime.intake import Intake
+from bot.runtime.outbox import Outbox, Stopping
+from bot.runtime.outputs import Origin
+from bot.runtime.rooms import Rooms
+from bot.runtime.session import LoginFailed, Session, StoreUnreadable
+from bot.runtime.stages import StageTimes
+from bot.runtime.sync import Syncer
 from commands.base import CampaignView, Env, Output, RoomFacts, RoomView
 from storage.core import EventBook
 from storage.db import Database
@@ -79,7 +79,7 @@ class MatrixShell:
         self._services: dict[str, Service] = {}
 
     async def login(self) -> AsyncClient:
-        """Restore the saved session or log in once (see :class:`bot.session.Session`)."""
+        """Restore the saved session or log in once (see :class:`bot.runtime.session.Session`)."""
         client = await self.session.login()
         await self.attach(client)
         return client

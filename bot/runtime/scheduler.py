@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from commands.base import DUE_SOURCES
 
 if TYPE_CHECKING:
-    from bot.shell import MatrixShell
+    from bot.runtime.shell import MatrixShell
 
 log = logging.getLogger("organizer_bot.scheduler")
 

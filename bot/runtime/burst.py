@@ -1,7 +1,7 @@
 """Launch day: a crowd of new members opens DMs with the bot at once (issue #15).
 
 Causes of a lost first message found by bench/launch.py and fixed here (the others are in
-bot/fallback_keys.py, bot/undecrypted.py and the outbox; SECURITY.md lists them all):
+bot/e2ee/fallback_keys.py, bot/runtime/undecrypted.py and the outbox; SECURITY.md lists them all):
 
 - **Invites joined one after another.** The sync loop joined each invite before looking at the next
   (one ``/join`` round trip each, 0.2–1 s under load), so 200 invites in one sync took minutes.
@@ -29,7 +29,7 @@ bot/fallback_keys.py, bot/undecrypted.py and the outbox; SECURITY.md lists them 
   then queries keys and claims one-time keys for that room alone. Telling nio the list is complete
   without more lost answers (nio runs its key query only in that branch: with it skipped, the room
   key went to no device of the new member and 26 of 100 answers could not be decrypted) is what
-  ``bot/keywork.py`` does: one query and one claim for all the new rooms about to be sent to, and
+  ``bot/e2ee/keywork.py`` does: one query and one claim for all the new rooms about to be sent to, and
   the list marked complete only for rooms whose members' devices are all known.
 """
 

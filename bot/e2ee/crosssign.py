@@ -4,7 +4,7 @@ Why: since Element's "exclude insecure devices" (MSC4153), Element withholds roo
 their owner has not cross-signed. matrix-nio has no cross-signing, so this module keeps the bot's
 master, self-signing and user-signing Ed25519 keys, uploads them and signs the bot's device.
 
-The private keys (:mod:`bot.crosssign_keys`, encrypted under the store key) are reused at a
+The private keys (:mod:`bot.e2ee.crosssign_keys`, encrypted under the store key) are reused at a
 restart; a new device (lost E2EE store, new login) is signed by the same master key, so members
 keep seeing the bot they verified.
 
@@ -16,8 +16,8 @@ the new fingerprint loudly (members must compare it again) and keeps the old fil
 it ``ensure_cross_signing`` raises ``CrossSigningError`` before anything changes on the server.
 
 This module is the bot's own identity (set up once at start, and ``organizer-bot doctor``).
-Strict trust of members' devices is :mod:`bot.device_trust`; the keys, signatures and the
-homeserver's keys endpoints are :mod:`bot.crosssign_keys`. The names callers use as
+Strict trust of members' devices is :mod:`bot.e2ee.device_trust`; the keys, signatures and the
+homeserver's keys endpoints are :mod:`bot.e2ee.crosssign_keys`. The names callers use as
 ``crosssign.X`` stay importable from here (``__all__``).
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import nio
 
-from bot.crosssign_keys import (
+from bot.e2ee.crosssign_keys import (
     KEY_FILE,
     CrossSigningError,
     CrossSigningKeys,
@@ -48,7 +48,7 @@ from bot.crosssign_keys import (
     signable,
     verify_signature,
 )
-from bot.device_trust import (
+from bot.e2ee.device_trust import (
     TRUST_MODES,
     TrustCache,
     TrustChange,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomCreateResponse, RoomMessage, SyncResponse
 
-from bot.localserver import LocalSynapse
+from bot.ops.localserver import LocalSynapse
 
 DEMO_PASSWORD = "demo-password"
 

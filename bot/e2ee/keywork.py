@@ -12,7 +12,7 @@ and tells nio a room's members are synced when nothing is missing: the bot's syn
 lazy-load members, so the synced list is complete, and every member's devices are known by then.
 That second condition matters: skipping only the members request (nio then skips its key query
 too) shared the room key with no device of the new member and lost 26 of 100 answers
-(``bot/burst.py``). A room whose members' devices are still unknown (the query failed) is left
+(``bot/runtime/burst.py``). A room whose members' devices are still unknown (the query failed) is left
 to nio's own path, which asks again.
 """
 

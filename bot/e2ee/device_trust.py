@@ -6,8 +6,8 @@ verified/blacklisted device flags so room keys go to cross-signed devices only;
 ``is_device_trusted``/``trusted_sender_device`` let the shell ignore messages from other devices.
 
 Its own module because it is a decision about OTHER people's devices, made on every send and
-every message, while :mod:`bot.crosssign` sets up the bot's own identity once at start; both
-use the keys and endpoints of :mod:`bot.crosssign_keys`.
+every message, while :mod:`bot.e2ee.crosssign` sets up the bot's own identity once at start; both
+use the keys and endpoints of :mod:`bot.e2ee.crosssign_keys`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import nio
 
-from bot.crosssign_keys import KeysHttp, cross_signing_key, verify_signature
+from bot.e2ee.crosssign_keys import KeysHttp, cross_signing_key, verify_signature
 
 TRUST_TTL_SECONDS = 60.0
 TRUST_MODES = ("tofu", "cross-signed")

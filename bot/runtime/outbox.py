@@ -1,7 +1,7 @@
 """Sending: the outbox drained by one task, each row performed by the type of its record
-(``bot/outputs.py``), with the row's fixed transaction ID; DMs opened on demand; strict
+(``bot/runtime/outputs.py``), with the row's fixed transaction ID; DMs opened on demand; strict
 trust applied per send. A row is deleted only after the homeserver accepted it (or refused it
-for good); why that makes replies exactly-once is written down in ``bot/shell.py``.
+for good); why that makes replies exactly-once is written down in ``bot/runtime/shell.py``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from nio import (
 )
 from nio.api import RoomPreset
 
-from bot import crosssign, outputs
 from bot.config import Settings
-from bot.keywork import KeyWork
-from bot.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM
-from bot.ratelimit import RateGate
-from bot.rooms import Rooms
-from bot.stages import StageTimes
+from bot.e2ee import crosssign
+from bot.e2ee.keywork import KeyWork
+from bot.runtime import outputs
+from bot.runtime.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM
+from bot.runtime.ratelimit import RateGate
+from bot.runtime.rooms import Rooms
+from bot.runtime.stages import StageTimes
 from commands.base import Output
 from commands.common.i18n import N_, translations
 from storage.core import ANSWER, EventBook, Outgoing
@@ -75,7 +76,7 @@ class Outbox:
     stopping: Stopping
     ready: asyncio.Event  # set after the first sync: only then are the rooms known
     gate: RateGate = field(default_factory=RateGate)
-    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/stages.py)
+    stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/runtime/stages.py)
     keys: KeyWork = field(init=False)  # first sends' key round trips, shared by many rooms
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
