@@ -64,18 +64,24 @@ Type commands such as !help, !privacy, !contracts Palantir, !pledges (you are th
 To use another Matrix client (e.g. Element): homeserver {hs.url}, user "demo", password "{DEMO_PASSWORD}".
 Bot log: {log_path}. Type /quit or press Ctrl-D to stop{'' if keep else ' (everything is deleted)'}.
 """, flush=True)
-        session = _Session(client, bot_id, room_id)
-        if script is not None:
-            for line in [part.strip() for part in script.split(";") if part.strip()]:
-                print(f"> {line}", flush=True)
-                await session.ask(line)
-            return 0
-        while True:
-            line = await asyncio.to_thread(_read_line)  # type: ignore[arg-type]
-            if line is None or line.strip() in ("/quit", "/exit"):
+        listener = _Listener(client, bot_id, room_id)
+        listening = asyncio.create_task(listener.run())
+        try:
+            if script is not None:
+                for line in [part.strip() for part in script.split(";") if part.strip()]:
+                    print(f"> {line}", flush=True)
+                    await listener.ask(line, wait=True)
                 return 0
-            if line.strip():
-                await session.ask(line.strip())
+            print("> ", end="", flush=True)
+            while True:
+                line = await asyncio.to_thread(_read_line)  # type: ignore[arg-type]
+                if line is None or line.strip() in ("/quit", "/exit"):
+                    return 0
+                if line.strip():
+                    await listener.ask(line.strip())
+                print("> ", end="", flush=True)
+        finally:
+            listening.cancel()
     finally:
         if client is not None:
             await client.close()
@@ -88,10 +94,8 @@ Bot log: {log_path}. Type /quit or press Ctrl-D to stop{'' if keep else ' (every
 
 
 def _read_line() -> str | None:  # None at end of input
-    try:
-        return input("> ")
-    except EOFError:
-        return None
+    line = sys.stdin.readline()
+    return line if line else None
 
 
 def _register(hs: LocalSynapse, localpart: str) -> str:
@@ -126,30 +130,62 @@ async def _encrypted_room(client: AsyncClient, bot_id: str) -> str:
     raise RuntimeError("the bot did not join the demo room")
 
 
-class _Session:
+class _Listener:
+    """The member's side of the prompt: one task syncs all the time and prints every message from
+    the bot the moment it arrives, in the demo room and in the DMs the bot opens (joined as they
+    come), while the member types. Sends and key work share a lock, as nio's key calls must not
+    overlap."""
+
     def __init__(self, client: AsyncClient, bot_id: str, room_id: str) -> None:
         self.client, self.bot_id, self.room_id = client, bot_id, room_id
+        self._lock = asyncio.Lock()
+        self._arrived = asyncio.Condition()
+        self._count = 0
 
-    async def ask(self, text: str, timeout: float = 20) -> None:
-        await self.client.room_send(self.room_id, "m.room.message", {"msgtype": "m.text", "body": text},
-                                    ignore_unverified_devices=True)
+    async def ask(self, text: str, *, wait: bool = False, timeout: float = 20, quiet: float = 1.5) -> None:
+        """Send ``text``; with ``wait`` (scripts), return once the bot's answers have stopped
+        coming for ``quiet`` seconds (or after ``timeout`` with a note)."""
+        before = self._count
+        async with self._lock:
+            await self.client.room_send(self.room_id, "m.room.message", {"msgtype": "m.text", "body": text},
+                                        ignore_unverified_devices=True)
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            response = await self.client.sync(timeout=1000)
+        async with self._arrived:
+            while self._count == before:
+                left = deadline - time.monotonic()
+                if left <= 0 or not await _wait_for(self._arrived, left):
+                    print("(no answer yet; the bot may still be working: see its log)", flush=True)
+                    return
+            while await _wait_for(self._arrived, quiet):
+                pass
+
+    async def run(self) -> None:
+        while True:
+            response = await self.client.sync(timeout=10_000)
             if not isinstance(response, SyncResponse):
+                await asyncio.sleep(1)
                 continue
-            await self._keys()
+            async with self._lock:
+                await self._keys()
+                for room_id in response.rooms.invite:  # a DM the bot opened (answers sent privately)
+                    await self.client.join(room_id)
             for room_id, info in response.rooms.join.items():
                 for event in info.timeline.events:
-                    if isinstance(event, RoomMessage) and event.sender == self.bot_id:
-                        where = "" if room_id == self.room_id else " (in a DM)"
-                        body = event.source.get("content", {}).get("body", "")
-                        print(f"bot{where}: " + body.replace("\n", "\n     "), flush=True)
-                        if room_id == self.room_id:
-                            return
-                    elif isinstance(event, MegolmEvent) and event.sender == self.bot_id:
-                        print("bot: (a message this prompt could not decrypt)", flush=True)
-        print("(no answer yet; the bot may still be working: see its log)", flush=True)
+                    if event.sender == self.bot_id and isinstance(event, RoomMessage | MegolmEvent):
+                        await self._show(room_id, event)
+
+    async def _show(self, room_id: str, event: RoomMessage | MegolmEvent) -> None:
+        where = "" if room_id == self.room_id else " (in a DM)"
+        if isinstance(event, MegolmEvent):
+            text = "(a message this prompt could not decrypt)"
+        else:
+            text = str(event.source.get("content", {}).get("body", "")).replace("\n", "\n     ")
+        print(f"\rbot{where}: {text}\n> ", end="", flush=True)
+        async with self._arrived:
+            self._count += 1
+            self._arrived.notify_all()
 
     async def _keys(self) -> None:
         client = self.client
@@ -158,6 +194,15 @@ class _Session:
         if client.should_claim_keys:
             await client.keys_claim(client.get_users_for_key_claiming())
         await client.send_to_device_messages()
+
+
+async def _wait_for(condition: asyncio.Condition, seconds: float) -> bool:
+    """Wait on ``condition`` (held) for at most ``seconds``; whether it was notified."""
+    try:
+        await asyncio.wait_for(condition.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover
