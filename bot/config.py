@@ -34,6 +34,23 @@ HINTS = {
 }
 
 
+# BOT_AWARD_AGENCIES: the awarding sub-agencies USAspending names
+AGENCIES = {
+    "ICE": "U.S. Immigration and Customs Enforcement",
+    "CBP": "U.S. Customs and Border Protection",
+    "DHS": "Office of Procurement Operations",  # DHS headquarters' contracting office
+}
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def interval_seconds(text: str) -> int | None:
+    """``6h``, ``1d``, ``90m`` → seconds; anything else (``off`` included) → None."""
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or len(text) > 6:
+        return None
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
 class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -85,8 +102,15 @@ class Settings(BaseSettings):
         60, ge=0, le=86400, description="fewest seconds between a threshold, close or deadline and its announcement")
     BOT_ANNOUNCE_DELAY_MAX: int = Field(
         300, ge=0, le=86400, description="most seconds between a threshold, close or deadline and its announcement")
+    BOT_AWARD_ALERTS: str = Field(
+        "1d", description="how often new contract awards are looked up and announced: an interval such as 1d "
+                          "or 6h (at least 1h), or off")
+    BOT_AWARD_AGENCIES: CsvList = Field(
+        default_factory=lambda: ["ICE"], description="whose awards alert the rooms: ICE, CBP, DHS (headquarters)")
+    BOT_USASPENDING_URL: str = Field(
+        "https://api.usaspending.gov", description="the USAspending API's base URL (a mirror, or a test server)")
 
-    @field_validator("BOT_ADMINS", "BOT_ALLOWED_SERVERS", "BOT_BROADCAST_ROOMS", mode="before")
+    @field_validator("BOT_ADMINS", "BOT_ALLOWED_SERVERS", "BOT_BROADCAST_ROOMS", "BOT_AWARD_AGENCIES", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -156,6 +180,32 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value[:40]!r}") from None
         return value
 
+    @field_validator("BOT_AWARD_ALERTS")
+    @classmethod
+    def _award_alerts(cls, value: str) -> str:
+        value = value.strip().lower()
+        seconds = interval_seconds(value)
+        if value != "off" and (seconds is None or seconds < 3600):
+            raise ValueError("must be an interval of at least 1h such as 6h, 1d or 2d, or off")
+        return value
+
+    @field_validator("BOT_AWARD_AGENCIES")
+    @classmethod
+    def _agencies(cls, value: list[str]) -> list[str]:
+        value = [item.upper() for item in value]
+        unknown = [item for item in value if item not in AGENCIES]
+        if unknown or not value:
+            raise ValueError(f"must name one or more of {', '.join(AGENCIES)} (comma-separated)")
+        return value
+
+    @field_validator("BOT_USASPENDING_URL")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. https://api.usaspending.gov")
+        return value
+
     @field_validator("BOT_COMMAND_PREFIX")
     @classmethod
     def _prefix(cls, value: str) -> str:
@@ -202,6 +252,11 @@ class Settings(BaseSettings):
     @property
     def allowed_servers(self) -> list[str]:
         return self.BOT_ALLOWED_SERVERS or [self.server_name]
+
+    @property
+    def award_alert_interval(self) -> int | None:
+        """Seconds between award look-ups, or None when ``BOT_AWARD_ALERTS=off``."""
+        return interval_seconds(self.BOT_AWARD_ALERTS)
 
     @property
     def db_path(self) -> Path:

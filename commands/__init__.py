@@ -4,7 +4,7 @@ retention and export hooks); nothing else adds to them."""
 
 import importlib
 
-FAMILIES = ("help", "privacy", "language", "polls", "rsvp", "companies", "contracts", "pledges", "rollcall", "actions", "admin", "campaign")
+FAMILIES = ("help", "privacy", "language", "polls", "rsvp", "companies", "contracts", "alerts", "pledges", "rollcall", "actions", "admin", "campaign")
 
 
 def load_all() -> None:

@@ -19,7 +19,7 @@ SHOWN = 8  # awards listed before "…and N more"
 TOP = 10  # companies in the overview
 _KIND_WORDS = {"obligated": N_("obligated"), "ceiling": N_("ceiling (potential value)"), "reported": N_("reported")}
 _KIND_SHORT = {"obligated": N_("obligated"), "ceiling": N_("ceiling"), "reported": N_("reported")}
-_AGENCY_SHORT = {
+AGENCY_SHORT = {
     "U.S. Immigration and Customs Enforcement": "ICE",
     "U.S. Customs and Border Protection": "CBP",
     "U.S. Citizenship and Immigration Services": "USCIS",
@@ -36,7 +36,7 @@ def money(cents: int) -> str:
     return f"-${-dollars:,}" if dollars < 0 else f"${dollars:,}"
 
 
-def _plain(text: str, limit: int = 160) -> str:
+def plain(text: str, limit: int = 160) -> str:
     """Data text placed in a reply: no mini-markup of its own, one line, trimmed."""
     text = " ".join(text.replace("`", "'").replace("**", "*").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -64,17 +64,17 @@ def award_lines(ctx: Context, item: Shown, with_vendor: bool = True) -> list[str
         f"**{money(award.amount_cents)}** {_(_KIND_SHORT.get(award.amount_kind, award.amount_kind))}"
         if award.amount_cents is not None else _("amount not reported")
     )
-    what = _plain(_IGF.sub("", award.description)) or _("(no description)")
-    facts = [_plain(award.vendor, 60)] if with_vendor else []
+    what = plain(_IGF.sub("", award.description)) or _("(no description)")
+    facts = [plain(award.vendor, 60)] if with_vendor else []
     dates = _dates(award.start_date, award.end_date, _)
     if dates:
         facts.append(dates)
     agency = award.sub_agency or award.agency
     if agency:
-        facts.append(_AGENCY_SHORT.get(agency, agency))
+        facts.append(AGENCY_SHORT.get(agency, agency))
     if award.award_id:
-        facts.append(_("award {id}").format(id=f"`{_plain(award.award_id, 40)}`"))
-    source = award.source_url or _plain(award.source_title, 120)
+        facts.append(_("award {id}").format(id=f"`{plain(award.award_id, 40)}`"))
+    source = award.source_url or plain(award.source_title, 120)
     others = item.sources - 1
     also = " " + ctx.ngettext("(also in {n} other source)", "(also in {n} other sources)", others).format(
         n=others) if others > 0 else ""
@@ -119,7 +119,7 @@ async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
         shown = await store.awards_for(ctx.db, {vendor})  # the name asked + generic words ("… SALES LLC")
     if not shown:
         return [Reply(await _nothing(ctx, found, name, company))]
-    title = company.display if company else _plain(shown[0].award.vendor, 80)
+    title = company.display if company else plain(shown[0].award.vendor, 80)
     heading = (_("**{company}**: known ICE-related contracts") if company and normalize(name) == company.key
                else _("**{company}**: known ICE-related contracts (you asked for {asked})"))
     text = [
@@ -137,6 +137,9 @@ async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
     if rest > 0:
         text.append(_("…and {n} more: {command} in a DM").format(
             n=rest, command=code(f"{ctx.prefix}contracts {title} --all", limit=120)))
+    refreshed, _error = await store.refresh_status(ctx.db)
+    if refreshed:
+        text.append(_("Awards last looked up on USAspending.gov on {day}.").format(day=refreshed))
     return [Reply("\n".join(text))]
 
 
@@ -147,7 +150,7 @@ async def _overview(ctx: Context, found: CompanyDirectory) -> str:
         return _("I have no contract data yet. An admin can load it with `organizer-bot contracts load`.")
     text = [_("**Companies with the most known ICE-related contract value** (each award once; kinds not added):")]
     for item in ranked[:TOP]:
-        name = _plain(_display(found, item.company_key, item.vendor), 60)
+        name = plain(_display(found, item.company_key, item.vendor), 60)
         awards = ctx.ngettext("({n} award)", "({n} awards)", item.awards).format(n=item.awards)
         text.append(f"• **{name}**: {kind_totals(item.cents, _)} {awards}")
     text.append(ctx.ngettext(
@@ -155,6 +158,9 @@ async def _overview(ctx: Context, found: CompanyDirectory) -> str:
         "search what the contracts are for.",
         "{n} companies in all. `{prefix}contracts <company>` for one company, `{prefix}contracts search <words>` to "
         "search what the contracts are for.", len(ranked)).format(n=len(ranked), prefix=ctx.prefix))
+    refreshed, _error = await store.refresh_status(ctx.db)
+    if refreshed:
+        text.append(_("Awards last looked up on USAspending.gov on {day}.").format(day=refreshed))
     return "\n".join(text)
 
 
@@ -169,7 +175,7 @@ async def _nothing(ctx: Context, found: CompanyDirectory, name: str, company: Co
         text = _("No known ICE contracts for {asked}.").format(asked=code(name))
         close = found.suggest(name, extra=await store.vendor_names(ctx.db))
         if close:
-            text += " " + _("Closest names: {names}.").format(names=", ".join(f"**{_plain(c, 60)}**" for c in close))
+            text += " " + _("Closest names: {names}.").format(names=", ".join(f"**{plain(c, 60)}**" for c in close))
     return text + "\n" + _(SUGGEST_SOURCE)
 
 
@@ -204,7 +210,7 @@ async def contracts_search_cmd(ctx: Context, args: Args) -> list[Output]:
         lines = award_lines(ctx, item)
         name = _display(found, item.award.company_key, item.award.vendor)
         if normalize(name) != item.award.vendor_key:
-            lines[1] = f"  **{_plain(name, 60)}**:" + lines[1][1:]
+            lines[1] = f"  **{plain(name, 60)}**:" + lines[1][1:]
         text += lines
     if total > len(shown):
         text.append(_("…and {n} more. Add words to narrow the search.").format(n=total - len(shown)))

@@ -46,7 +46,7 @@ def prepare(smoke: Path, hs: LocalSynapse, bot_id: str) -> None:
     (smoke / "bot.env").write_text(
         f"MATRIX_HOMESERVER={hs.url}\nMATRIX_USER_ID={bot_id}\nBOT_DATA_DIR=/data\n"
         "BOT_HASH_KEY_FILE=/run/secrets/hash_key\nBOT_STORE_KEY_FILE=/run/secrets/store_key\n"
-        "MATRIX_PASSWORD_FILE=/run/secrets/matrix_password\nBOT_LOG_LEVEL=INFO\n"
+        "MATRIX_PASSWORD_FILE=/run/secrets/matrix_password\nBOT_LOG_LEVEL=INFO\nBOT_AWARD_ALERTS=off\n"
         # the member is the admin: the first group room an admin invites the bot into is the home room
         f"BOT_ADMINS=@{SMOKE_MEMBER}:{hs.server_name}\n"
     )

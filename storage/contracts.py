@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 
 from storage.db import Database, Schema
@@ -65,7 +65,19 @@ SCHEMA = Schema(
                 VALUES ('delete', old.id, old.description, old.vendor);
             INSERT INTO contract_awards_fts (rowid, description, vendor) VALUES (new.id, new.description, new.vendor);
         END;
+        """,
         """
+        CREATE TABLE award_alerts (           -- the amount each watched award was last seen (or alerted) at
+            award_key TEXT PRIMARY KEY,
+            amount_cents INTEGER
+        ) WITHOUT ROWID;
+        CREATE TABLE award_alert_queue (      -- alerts found by a look-up, until the scheduler posts them
+            id INTEGER PRIMARY KEY,
+            award_key TEXT NOT NULL,
+            amount_cents INTEGER,             -- the amount this look-up found
+            previous_cents INTEGER            -- NULL: a new award; else the amount before the modification
+        );
+        """,
     ],
 )
 
@@ -300,3 +312,69 @@ async def stats(db: Database) -> Stats:
         )
     ]
     return Stats(int(counts[0]), int(counts[1]), int(counts[2]), cents, counts[3], sources)
+
+
+# ---------------------------------------------------------------- award alerts (public data only)
+
+REFRESHED_ON = "awards_refreshed_on"  # meta: the day of the last successful look-up
+REFRESH_ERROR = "awards_refresh_error"  # meta: "<day> <what went wrong>" of the last failed one
+_WATCHING = "award_alerts_watching"  # meta: a first look-up has set the baseline
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    id: int
+    award: Award  # as the look-up that queued the alert found it
+    previous_cents: int | None  # None: a new award
+
+
+async def note_awards(db: Database, awards: Iterable[Award], day: str) -> int:
+    """Compare one look-up's awards with what was seen before and queue an alert for each new
+    award and each changed amount; returns how many were queued. The first look-up only sets the
+    baseline (everything already awarded counts as seen). Call inside the transaction that stores
+    the awards, so an alert is queued exactly once across crashes."""
+    watching = await db.get_meta(_WATCHING) is not None
+    seen = {r[0]: r[1] for r in await db.fetchall("SELECT award_key, amount_cents FROM award_alerts")}
+    queued = 0
+    for award in awards:
+        if award.award_key in seen and seen[award.award_key] == award.amount_cents:
+            continue
+        if watching:
+            await db.execute(
+                "INSERT INTO award_alert_queue (award_key, amount_cents, previous_cents) VALUES (?, ?, ?)",
+                (award.award_key, award.amount_cents, seen.get(award.award_key)))
+            queued += 1
+        await db.execute("INSERT INTO award_alerts (award_key, amount_cents) VALUES (?, ?) ON CONFLICT "
+                         "(award_key) DO UPDATE SET amount_cents=excluded.amount_cents",
+                         (award.award_key, award.amount_cents))
+        seen[award.award_key] = award.amount_cents
+    await db.set_meta(_WATCHING, "1")
+    await db.set_meta(REFRESHED_ON, day)
+    await db.execute("DELETE FROM meta WHERE key=?", (REFRESH_ERROR,))
+    return queued
+
+
+async def note_refresh_error(db: Database, day: str, problem: str) -> None:
+    await db.set_meta(REFRESH_ERROR, f"{day} {problem[:300]}")
+
+
+async def refresh_status(db: Database) -> tuple[str | None, str | None]:
+    """The day of the last successful look-up, and the last error since (``<day> <problem>``)."""
+    return await db.get_meta(REFRESHED_ON), await db.get_meta(REFRESH_ERROR)
+
+
+async def next_alert(db: Database) -> bool:
+    return await db.fetchone("SELECT 1 FROM award_alert_queue LIMIT 1") is not None
+
+
+async def pending_alerts(db: Database, source: str) -> list[PendingAlert]:
+    """Queued alerts, oldest first, each with its award as ``source`` knows it."""
+    rows = await db.fetchall(
+        f"SELECT q.id, q.previous_cents, q.amount_cents, {', '.join('a.' + c for c in _COLUMNS)} "
+        "FROM award_alert_queue q JOIN contract_awards a ON a.award_key = q.award_key AND a.source = ? ORDER BY q.id",
+        (source,))
+    return [PendingAlert(r[0], replace(Award(*r[3:]), amount_cents=r[2]), r[1]) for r in rows]
+
+
+async def clear_alerts(db: Database) -> None:
+    await db.execute("DELETE FROM award_alert_queue")

@@ -86,6 +86,7 @@ class BotProcess:
             "BOT_STORE_KEY": self.store_key,
             "BOT_LOG_LEVEL": "INFO",
             "BOT_TALLY_INTERVAL": "0",
+            "BOT_AWARD_ALERTS": "off",  # no look-ups of the real USAspending from tests (test_alerts turns them on)
             # announcements at once, unless a test sets a window (test_pledges checks the delay)
             "BOT_ANNOUNCE_DELAY_MIN": "0",
             "BOT_ANNOUNCE_DELAY_MAX": "0",

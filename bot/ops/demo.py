@@ -40,7 +40,7 @@ async def run_demo(directory: Path | None, script: str | None) -> int:
                 f"MATRIX_HOMESERVER={hs.url}\nMATRIX_USER_ID={bot_id}\nMATRIX_PASSWORD={DEMO_PASSWORD}\n"
                 f"BOT_DATA_DIR={root / 'bot-data'}\nBOT_HASH_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
                 f"BOT_STORE_KEY={secrets.token_urlsafe(24)}\nBOT_ADMINS={member_id}\nBOT_MIN_CELL=2\n"
-                "BOT_TALLY_INTERVAL=0\n"
+                "BOT_TALLY_INTERVAL=0\nBOT_AWARD_ALERTS=off\n"
             )
         log_path = root / "bot.log"
         bot_process = subprocess.Popen(

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from bot.config import Settings
+from bot.runtime.award_alerts import AwardAlerts
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.shell import LoginFailed, MatrixShell, StoreUnreadable
 from commands import load_all
@@ -43,6 +44,8 @@ async def run_bot(settings: Settings) -> int:
     db, keyring = await open_database(settings)
     shell = MatrixShell(settings, db, keyring)
     shell.add_service("scheduler", Scheduler(shell))
+    if (interval := settings.award_alert_interval) is not None:
+        shell.add_service("award-alerts", AwardAlerts(shell, interval))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, shell.stop)

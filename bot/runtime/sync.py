@@ -59,6 +59,7 @@ class Syncer:
     stopping: Stopping
     ready: asyncio.Event  # set here, after the first successful sync
     _online: bool | None = field(default=None, init=False)
+    health_notes: dict[str, object] = field(default_factory=dict, init=False)  # merged into health.json
 
     async def run(self) -> None:
         client = self.client
@@ -198,4 +199,5 @@ class Syncer:
             # Olm (to-device) messages that could not be decrypted since start (bot/runtime/session.py BotClient)
             "olm_undecryptable": getattr(self.session.client, "undecryptable_to_device", 0),
             **gate.health(),  # 429s counted, for doctor
+            **self.health_notes,  # what other services report (award look-ups)
         }))

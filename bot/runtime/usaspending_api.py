@@ -24,7 +24,8 @@ from storage.db import Database
 from storage.directory import CompanyDirectory
 from storage.directory import directory as company_directory
 
-API_URL = "https://api.usaspending.gov/api/v2/search/spending_by_award/"
+SEARCH_PATH = "/api/v2/search/spending_by_award/"
+API_URL = "https://api.usaspending.gov" + SEARCH_PATH
 log = logging.getLogger(__name__)
 
 
@@ -96,11 +97,12 @@ class Client:
             await self.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def awards(self, terms: list[str], *, limit: int = 100, max_pages: int = 100) -> list[dict[str, Any]]:
+    async def awards(self, terms: list[str], *, limit: int = 100, max_pages: int = 100,
+                     sub_agency: str = ICE) -> list[dict[str, Any]]:
         """All results for these recipient search terms (``hasNext`` paging)."""
         results: list[dict[str, Any]] = []
         for page in range(1, max_pages + 1):
-            answer = await self.post(request_body(terms, page, limit))
+            answer = await self.post(request_body(terms, page, limit, sub_agency))
             results.extend(answer.results)
             if not answer.page_metadata.hasNext or not answer.results:
                 break
@@ -129,14 +131,19 @@ def search_plan(directory: CompanyDirectory, only: Iterable[str] = ()) -> dict[s
     return plan
 
 
-async def refresh(
+async def fetch(
     db: Database,
     *,
     api_url: str = API_URL,
     only: Iterable[str] = (),
+    sub_agencies: Iterable[str] = (ICE,),
     backoff: float = 1.0,
     progress: Callable[[str], None] | None = None,
-) -> RefreshReport:
+) -> tuple[list[Award], RefreshReport]:
+    """Every award of the known companies (or ``only`` these) from these awarding sub-agencies,
+    all pages fetched before anything is returned: a failure raises :class:`RefreshFailed` and
+    leaves nothing half-read. Every company is asked about, so the queries say nothing about
+    which ones the campaign cares for."""
     found = await company_directory(db)
     plan = search_plan(found, only)
     report = RefreshReport(companies=len(plan))
@@ -145,18 +152,31 @@ async def refresh(
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = Client(session, api_url, backoff=backoff)
-        for key, terms in plan.items():
-            if progress is not None:
-                progress(found.companies[key].display)
-            for item in await client.awards(terms):
-                report.fetched += 1
-                award = award_from_api(item, found, today)
-                if award is None:
-                    report.skipped["result without award ID, recipient or amount"] += 1
-                elif award.award_key in awards:
-                    report.skipped["found again under another company"] += 1
-                else:
-                    awards[award.award_key] = award
-    result = await upsert_refreshed(db, list(awards.values()))
+        for sub_agency in sub_agencies:
+            for key, terms in plan.items():
+                if progress is not None:
+                    progress(found.companies[key].display)
+                for item in await client.awards(terms, sub_agency=sub_agency):
+                    report.fetched += 1
+                    award = award_from_api(item, found, today)
+                    if award is None:
+                        report.skipped["result without award ID, recipient or amount"] += 1
+                    elif award.award_key in awards:
+                        report.skipped["found again under another company"] += 1
+                    else:
+                        awards[award.award_key] = award
+    return list(awards.values()), report
+
+
+async def refresh(
+    db: Database,
+    *,
+    api_url: str = API_URL,
+    only: Iterable[str] = (),
+    backoff: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> RefreshReport:
+    awards, report = await fetch(db, api_url=api_url, only=only, backoff=backoff, progress=progress)
+    result = await upsert_refreshed(db, awards)
     report.record(result)
     return report
