@@ -50,7 +50,7 @@ from commands.base import (
 from commands.common.directory import directory, normalize
 from commands.common.i18n import N_, translations
 from commands.common.smallcell import OTHER_COMPANIES, in_words, suppress
-from commands.common.timeparse import show_instant
+from commands.common.timeparse import show_hour, show_instant
 from commands.language import reader_language
 from commands.options import Flag, Options, Words
 from storage import rollcalls as store
@@ -150,9 +150,9 @@ def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, f
     else:
         head = t.gettext("**Roll-call {slug}: {title}** (closed)").format(slug=slug, title=title)
     body = "\n".join(snapshot_lines(snap, lang))
-    foot = t.ngettext("As of {time} UTC. Companies with fewer than {k} answer are pooled into \"{other}\".",
-                      "As of {time} UTC. Companies with fewer than {k} answers are pooled into \"{other}\".",
-                      k).format(time=f"{at:%H:%M}", k=k, other=t.gettext(OTHER_LABEL))
+    foot = t.ngettext("As of {time}. Companies with fewer than {k} answer are pooled into \"{other}\".",
+                      "As of {time}. Companies with fewer than {k} answers are pooled into \"{other}\".",
+                      k).format(time=show_hour(at, zone), k=k, other=t.gettext(OTHER_LABEL))
     return f"{head}\n{body}\n{foot}"
 
 

@@ -82,12 +82,12 @@ from commands.common.timeparse.english import (
     from_english,
     from_iso,
 )
-from commands.common.timeparse.show import format_duration, show_instant
+from commands.common.timeparse.show import format_duration, show_hour, show_instant
 from commands.common.timeparse.spanish import from_spanish
 from commands.common.zones import as_zone, get_zone, zone_names
 
 __all__ = ["DEFAULT_HOUR", "MAX_AHEAD", "MAX_INPUT_CHARS", "PART_HOURS", "UNREADABLE", "When", "format_duration",
-           "get_zone", "parse_when", "show_instant", "warm_up"]
+           "get_zone", "parse_when", "show_hour", "show_instant", "warm_up"]
 
 # "19 hs", "18 hrs" without "in"/"en" is a time of day, as Latin American Spanish writes it
 _CLOCK_HOURS = re.compile(r"\d{1,2}\s*(?:hs|hrs)\.?", re.IGNORECASE)

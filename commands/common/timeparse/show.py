@@ -69,6 +69,12 @@ def zone_label(local: datetime) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
+def show_hour(instant: datetime, zone: zoneinfo.ZoneInfo | str) -> str:
+    """``06:00 CST``: the clock alone, for a figure's "as of" on the same day."""
+    local = instant.astimezone(as_zone(zone))
+    return f"{local.hour:02d}:{local.minute:02d} {zone_label(local)}"
+
+
 def show_instant(instant: datetime, zone: zoneinfo.ZoneInfo | str, lang: str = "en",
                  now: datetime | None = None) -> str:
     """``instant`` in ``zone`` as a reader of ``lang`` writes it in a sentence (module docstring)."""
