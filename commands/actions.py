@@ -51,7 +51,7 @@ from commands.base import (
 from commands.common.i18n import N_, Gettext, translations
 from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.smallcell import suppress_total
-from commands.common.timeparse import format_duration, format_when, parse_when
+from commands.common.timeparse import format_duration, show_instant
 from commands.language import member_zone
 from commands.options import Found, Options, Words
 from commands.rsvp import turnout_text, turnout_words
@@ -117,7 +117,7 @@ def leads_seconds(text: str, lang: str = "en") -> list[int]:
     return sorted(seconds, reverse=True)
 
 
-# Durations and times are worded by commands.common.timeparse (format_duration, format_when), the
+# Durations and times are worded by commands.common.timeparse (format_duration, show_instant), the
 # one place that formats them; seconds, "now" and the joining words are worded here.
 
 
@@ -152,10 +152,6 @@ def _number(ctx: Context, token: str) -> int:
     return int(raw)
 
 
-def _zone(ctx: Context | Env) -> str:
-    return ctx.zone if isinstance(ctx, Context) else ctx.settings.BOT_DEFAULT_TIMEZONE
-
-
 def _rec_text(action: store.Action, lang: str) -> str:
     if not action.recurrence:
         return translations(lang).gettext(N_("once"))
@@ -180,7 +176,7 @@ def _rec_text(action: store.Action, lang: str) -> str:
 async def action_add(ctx: Context, args: Args) -> list[Output]:
     found = when_and_text(ctx, ACTION_OPTIONS, ACTION_NO_TEXT, args)
     text = found.text
-    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
+    when = ctx.read_time(found.head)
     leads = leads_seconds(found["remind"], ctx.lang) if "remind" in found else []
     recurrence = parse_recurrence(found["every"], ctx.lang) if "every" in found else None
     zone = when.zone.key
@@ -196,10 +192,10 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
 
     if kept_leads:
         said = [ctx._("#{id} scheduled for {when}; reminders {leads} before.").format(
-            id=action_id, when=when.describe(ctx.lang), leads=leads_text(kept_leads))]
+            id=action_id, when=ctx.show_time(when), leads=leads_text(kept_leads))]
     else:
         said = [ctx._("#{id} scheduled for {when}; I'll post the reminder at that time.").format(
-            id=action_id, when=when.describe(ctx.lang))]
+            id=action_id, when=ctx.show_time(when))]
     if skipped:
         said.append(ctx._("Skipped {leads} before: that time has already passed.").format(leads=leads_text(skipped)))
     if recurrence:
@@ -217,7 +213,7 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
                             "`{prefix}action add tomorrow 9am | …`.").format(prefix=ctx.prefix))]
     rows = []
     for action, here in found:
-        row = f"**#{action.id}** {format_when(action.occurs_at, ctx.shown_zone(action.zone), ctx.lang)}, " \
+        row = f"**#{action.id}** {ctx.show_time(action.occurs_at, action.zone)}, " \
               f"{_rec_text(action, ctx.lang)}: {action.text}"
         turnout = await turnout_text(ctx.db, action.id, ctx.settings.BOT_MIN_CELL, ctx._)
         if turnout:
@@ -289,7 +285,7 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     if found.values:
         raise UsageError(ctx._("Personal reminders take no options."))
     text = found.text
-    when = parse_when(found.head, now=ctx.now, default_zone=_zone(ctx), lang=ctx.lang)
+    when = ctx.read_time(found.head)
     dm_room = ctx.room.room_id if ctx.room.is_dm else ctx.shell.dm_room_of(ctx.member)
     if dm_room is None:
         raise CommandError(ctx._("I deliver personal reminders in our encrypted direct chat, and we don't have one "
@@ -299,7 +295,7 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     said = N_("I'll remind you here on {when}.") if ctx.room.is_dm else \
         N_("I'll remind you in our direct chat on {when}.")
     ctx.wake("scheduler")
-    return [Reply(ctx._(said).format(when=when.describe(ctx.lang)), private=True)]
+    return [Reply(ctx._(said).format(when=ctx.show_time(when)), private=True)]
 
 
 @member_data("reminders")
@@ -319,7 +315,7 @@ class ReminderData:
             said = N_("{count}: {waiting} waiting (next {when}) (texts and our DM encrypted)")
         else:
             said = N_("{count}: {done} delivered or expired (texts and our DM encrypted)")
-        when = format_when(pending[0][0], ctx.shown_zone(pending[0][1]), ctx.lang) if pending else ""
+        when = ctx.show_time(pending[0][0], pending[0][1]) if pending else ""
         return [ctx._(said).format(count=count, waiting=len(pending), when=when, done=done)]
 
     @staticmethod
@@ -407,7 +403,7 @@ async def confirm(ctx: Context, args: Args) -> list[Output]:
 def _linked_text(action: store.Action, lang: str) -> str:
     _ = translations(lang).gettext
     return _("This room now also gets reminders for #{n}: {text} ({when}, {rule}).").format(
-        n=action.id, text=action.text, when=format_when(action.occurs_at, action.zone, lang), rule=_rec_text(action, lang))
+        n=action.id, text=action.text, when=show_instant(action.occurs_at, action.zone, lang), rule=_rec_text(action, lang))
 
 
 # ---------------------------------------------------------------- scheduled work
@@ -418,11 +414,11 @@ def reminder_text(action: store.Action, occurs_at: datetime, lead_s: int, now: d
     """An action's reminder as the readers of ``lang`` read it: posted as a function of the language
     (``partial(reminder_text, …)``), so each room that gets it reads it in its own language."""
     _ = translations(lang).gettext
-    when = format_when(occurs_at, action.zone, lang)
+    when = show_instant(occurs_at, action.zone, lang, now)
     if lead_s == 0 and not late:
         text = _("⏰ Starting now: {text} ({when}, action #{id})").format(text=action.text, when=when, id=action.id)
     elif occurs_at <= now:
-        text = _("⏰ {text}: started at {when} (action #{id})").format(text=action.text, when=when, id=action.id)
+        text = _("⏰ {text}: started on {when} (action #{id})").format(text=action.text, when=when, id=action.id)
     else:
         text = _("⏰ Reminder: {text}, starts {until} ({when}, action #{id})").format(
             text=action.text, until=until(occurs_at - now, lang), when=when, id=action.id)
@@ -435,7 +431,7 @@ def personal_text(personal: store.Personal, late: bool, lang: str = "en") -> str
     words it in the language that member chose (``bot.runtime.rooms.Rooms.language_of`` of their DM)."""
     _ = translations(lang).gettext
     text = _("⏰ Reminder: {text} ({when})").format(text=personal.text,
-                                                   when=format_when(personal.due_at, personal.zone, lang))
+                                                   when=show_instant(personal.due_at, personal.zone, lang))
     return text + ("\n" + _(LATE_NOTE) if late else "")
 
 

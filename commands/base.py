@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from commands.common.errors import CommandError as CommandError
+from commands.common.errors import UsageError as UsageError
+from commands.common.errors import code as code
 from commands.common.i18n import N_, translations
+from commands.common.timeparse import When, parse_when, show_instant
 from commands.common.words import UNCLOSED_QUOTE, split_words
 
 if TYPE_CHECKING:
@@ -54,14 +58,6 @@ _REFUSALS = {  # whole sentences, so that each language words them its own way
                          "home room."),
     Role.ADMIN: N_("Only an admin can do that. Ask the bot's admin."),
 }
-
-
-class CommandError(Exception):
-    """A problem the member can fix; the message is shown to them as is (mini-markup)."""
-
-
-class UsageError(CommandError):
-    """Wrong syntax: the reply adds the command's usage line."""
 
 
 # ---------------------------------------------------------------- outputs
@@ -207,6 +203,28 @@ class Context:
         """The zone to show a stored time in: the reader's when they (or the room) chose one, else
         the time's own zone (``own``: the zone it was set in)."""
         return self.tz or own
+
+    @property
+    def default_zone(self) -> str:
+        """``BOT_DEFAULT_TIMEZONE``: the zone of a reader who chose none (to name it, as ``!tz`` does)."""
+        return self.settings.BOT_DEFAULT_TIMEZONE
+
+    def read_time(self, text: str, *, allow_past: bool = False) -> When:
+        """The one way a command reads a time: in English or Spanish, in the reader's zone (unless
+        the text names one), with problems worded in the reader's language
+        (:mod:`commands.common.timeparse`)."""
+        return parse_when(text, now=self.now, default_zone=self.zone, allow_past=allow_past, lang=self.lang)
+
+    def show_time(self, instant: datetime | When, own: str | None = None, *, zone: str | None = None) -> str:
+        """The one way a command shows an instant: as the reader writes a date in a sentence, in
+        their language and zone (``Tuesday 8 December at 18:00 PST`` / ``martes 8 de diciembre a
+        las 18:00 PST``). A :class:`When` just read is shown in the zone it was read in (the
+        reader's, or the one they typed); ``own``: the zone a stored time was set in, used when
+        the reader chose none; ``zone``: show it in that zone (``!tz`` showing a member's clock)."""
+        if isinstance(instant, When):
+            return show_instant(instant.local, zone or instant.zone.key, self.lang, self.now)
+        shown = zone or (self.shown_zone(own) if own else self.zone)
+        return show_instant(instant, shown, self.lang, self.now)
 
     def _(self, text: str) -> str:
         """``text`` in the reader's language."""
@@ -416,14 +434,6 @@ def render(text: str) -> tuple[str, str]:
     formatted = _BOLD.sub(r"<strong>\1</strong>", html.escape(aside, quote=False)).replace("\n", "<br>")
     plain = _BOLD.sub(r"\1", aside)
     return restore("`{}`", plain, False), restore("<code>{}</code>", formatted, True)
-
-
-def code(value: str, limit: int = 80) -> str:
-    """Quote member input for a reply: trimmed and with backticks removed so it stays one span."""
-    cleaned = value.replace("`", "'").replace("\n", " ")
-    if len(cleaned) > limit:
-        cleaned = cleaned[: limit - 1] + "…"
-    return f"`{cleaned}`"
 
 
 # ---------------------------------------------------------------- timed work

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from commands.base import Args, Context, Output, Reply, Role, UsageError, code, command, member_data
 from commands.common.i18n import LANGUAGES, N_, language, translations
-from commands.common.timeparse import format_when
 from commands.common.zones import get_zone
 from storage import prefs
 from storage.db import Database
@@ -122,8 +121,8 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
         else:
             text = ctx._("Your time zone is `{zone}`: it is {now} for you. Change it with `{prefix}tz` and a "
                          "zone's name, like `{prefix}tz America/Chicago`.")
-        zone = current or ctx.settings.BOT_DEFAULT_TIMEZONE
-        return [Reply(text.format(zone=zone, now=format_when(ctx.now, zone, ctx.lang), prefix=ctx.prefix),
+        zone = current or ctx.default_zone
+        return [Reply(text.format(zone=zone, now=ctx.show_time(ctx.now, zone=zone), prefix=ctx.prefix),
                       private=True)]
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Give one zone name, like `{prefix}tz America/Chicago`.").format(prefix=ctx.prefix))
@@ -131,7 +130,7 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
     async with ctx.db.transaction():
         await prefs.set_member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE, zone)
     text = ctx._("From now on I read and show your times in `{zone}` in our DM: it is {now} for you.").format(
-        zone=zone, now=format_when(ctx.now, zone, ctx.lang))
+        zone=zone, now=ctx.show_time(ctx.now, zone=zone))
     if not ctx.room.is_dm:
         text += " " + ctx._("In this room I keep to the room's time zone.")
     return [Reply(text, private=True)]
@@ -146,9 +145,9 @@ async def room_tz(ctx: Context, args: Args) -> list[Output]:
                                "yours.").format(prefix=ctx.prefix))
     if not args.tokens:
         current = await prefs.room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.ZONE)
-        zone = current or ctx.settings.BOT_DEFAULT_TIMEZONE
+        zone = current or ctx.default_zone
         return [Reply(ctx._("This room's time zone is `{zone}`: it is {now} here.").format(
-            zone=zone, now=format_when(ctx.now, zone, ctx.lang)))]
+            zone=zone, now=ctx.show_time(ctx.now, zone=zone)))]
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Give one zone name, like `{prefix}room tz America/Chicago`.").format(
             prefix=ctx.prefix))
@@ -156,7 +155,7 @@ async def room_tz(ctx: Context, args: Args) -> list[Output]:
     async with ctx.db.transaction():
         await prefs.set_room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.ZONE, zone)
     return [Reply(ctx._("From now on I read and show times in `{zone}` in this room: it is {now} here.").format(
-        zone=zone, now=format_when(ctx.now, zone, ctx.lang)))]
+        zone=zone, now=ctx.show_time(ctx.now, zone=zone)))]
 
 
 @member_data("prefs")

@@ -16,7 +16,7 @@ from typing import Any
 from commands.base import Announce, Output
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.smallcell import Suppressed, in_words, suppress, suppress_total, suppressed_total
-from commands.common.timeparse import format_when
+from commands.common.timeparse import show_instant
 from storage import pledges as store
 from storage.db import Database
 from storage.hashing import Keyring
@@ -93,7 +93,7 @@ def have_signed(t: Tally, _: Gettext = _english) -> str:
 
 def deadline_text(pledge: Pledge, lang: str = "en", zone: str | None = None) -> str:
     """The deadline in ``lang``, in ``zone`` (the reader's) or else the pledge's own zone."""
-    return format_when(pledge.deadline, zone or pledge.zone, lang) if pledge.deadline else ""
+    return show_instant(pledge.deadline, zone or pledge.zone, lang) if pledge.deadline else ""
 
 
 async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures | None = None,

@@ -57,7 +57,6 @@ from commands.base import (
 )
 from commands.common.i18n import N_
 from commands.common.sensitive import sensitive
-from commands.common.timeparse import format_when, parse_when
 from commands.pledge_figures import (
     CLOSED_BY_COORDINATOR,
     DEADLINE_REACHED,
@@ -65,7 +64,6 @@ from commands.pledge_figures import (
     close_pledge,
     company_lines,
     crossings,
-    deadline_text,
     figures_of,
     have_signed,
     progress_line,
@@ -265,7 +263,7 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     deadline = None
     zone = ctx.zone
     if request.deadline is not None:
-        when = parse_when(request.deadline, now=ctx.now, default_zone=zone, lang=ctx.lang)
+        when = ctx.read_time(request.deadline)
         deadline, zone = when.utc, when.zone.key
     async with ctx.db.transaction():
         if await store.by_slug(ctx.db, ctx.keyring, request.slug) is not None:
@@ -286,7 +284,7 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     elif request.per_company:
         facts.append(_("counted per company"))
     if deadline is not None:
-        facts.append(_("deadline {when}").format(when=format_when(deadline, ctx.shown_zone(zone), ctx.lang)))
+        facts.append(_("deadline {when}").format(when=ctx.show_time(when)))
     p = ctx.prefix
     text = (_("Created pledge {slug}: “{title}”").format(slug=code(request.slug), title=request.title)
             + (f"\n{' · '.join(facts)}" if facts else "")
@@ -336,7 +334,7 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     lines = [heading.format(slug=code(pledge.slug), title=pledge.title, day=day),
              await progress_line(ctx.db, pledge, t, found, ctx._, ctx.lang, ctx.tz)]
     if pledge.deadline and not pledge.is_open:
-        lines.append(ctx._("Deadline was {when}.").format(when=deadline_text(pledge, ctx.lang, ctx.tz)))
+        lines.append(ctx._("Deadline was {when}.").format(when=ctx.show_time(pledge.deadline, pledge.zone) if pledge.deadline else ""))
     if t.companies is not None:
         lines.append(ctx._("By company:"))
         lines.extend(company_lines(t.companies, ctx._))

@@ -41,7 +41,6 @@ from commands.base import (
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.sensitive import sensitive
 from commands.common.smallcell import in_words, suppress_votes
-from commands.common.timeparse import format_when, parse_when
 from commands.options import Flag, Options, Words
 from commands.pledge_parsing import SLUG  # one rule for pledge and poll names
 from storage import polls as store
@@ -114,8 +113,7 @@ async def poll_create(ctx: Context, args: Args) -> list[Output]:
         raise CommandError(ctx._("Keep the question and each option under {n} characters.").format(n=MAX_TEXT))
     closes = None
     if "closes" in given:
-        closes = parse_when(str(given["closes"]).strip("\"'"), now=ctx.now,
-                            default_zone=ctx.settings.BOT_DEFAULT_TIMEZONE)
+        closes = ctx.read_time(str(given["closes"]).strip("\"'"))
     async with ctx.db.transaction():
         if await store.by_slug(ctx.db, ctx.keyring, slug) is not None:
             raise CommandError(ctx._("There is already a poll {slug}. Pick another name.").format(slug=code(slug)))
@@ -140,7 +138,7 @@ def _posted(ctx: Context, poll: Poll) -> str:
              how.format(prefix=ctx.prefix, slug=poll.slug),
              ctx._("Nobody sees any figure until the poll closes.")]
     if poll.closes_at is not None:
-        lines.append(ctx._("Closes {when}.").format(when=format_when(poll.closes_at, ctx.settings.BOT_DEFAULT_TIMEZONE)))
+        lines.append(ctx._("Closes {when}.").format(when=ctx.show_time(poll.closes_at)))
     return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ from commands.base import (
 )
 from commands.common.i18n import N_, translations
 from commands.common.smallcell import OTHER_COMPANIES, in_words, suppress
-from commands.common.timeparse import format_when, parse_when
+from commands.common.timeparse import show_hour, show_instant
 from commands.language import reader_language
 from commands.options import Flag, Options, Words
 from storage import rollcalls as store
@@ -144,15 +144,15 @@ def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, f
         head = t.gettext("**Roll-call {slug} is closed: {title}**\nFinal tallies:").format(slug=slug, title=title)
     elif rc.is_open and rc.closes_at is not None:
         head = t.gettext("**Roll-call {slug}: {title}** (open, closes {when})").format(
-            slug=slug, title=title, when=format_when(rc.closes_at, zone, lang))
+            slug=slug, title=title, when=show_instant(rc.closes_at, zone, lang, at))
     elif rc.is_open:
         head = t.gettext("**Roll-call {slug}: {title}** (open)").format(slug=slug, title=title)
     else:
         head = t.gettext("**Roll-call {slug}: {title}** (closed)").format(slug=slug, title=title)
     body = "\n".join(snapshot_lines(snap, lang))
-    foot = t.ngettext("As of {time} UTC. Companies with fewer than {k} answer are pooled into \"{other}\".",
-                      "As of {time} UTC. Companies with fewer than {k} answers are pooled into \"{other}\".",
-                      k).format(time=f"{at:%H:%M}", k=k, other=t.gettext(OTHER_LABEL))
+    foot = t.ngettext("As of {time}. Companies with fewer than {k} answer are pooled into \"{other}\".",
+                      "As of {time}. Companies with fewer than {k} answers are pooled into \"{other}\".",
+                      k).format(time=show_hour(at, zone), k=k, other=t.gettext(OTHER_LABEL))
     return f"{head}\n{body}\n{foot}"
 
 
@@ -207,7 +207,7 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     closes_at = None
     if "closes" in given:
         when_text = given["closes"].strip("\"'")
-        closes_at = parse_when(when_text, now=ctx.now, default_zone=ctx.zone, lang=ctx.lang)
+        closes_at = ctx.read_time(when_text)
     slug, _, title = text.partition(" ")
     slug, title = slug.lower(), title.strip().strip("\"'").strip()
     if not slug or not title:
@@ -234,7 +234,7 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
         "with fewer than {k} answers are pooled.", k).format(slug=code(slug), title=title, prefix=ctx.prefix,
                                                             name=slug, k=k)
     if closes_at is not None:
-        text += "\n" + ctx._("Closes {when}.").format(when=closes_at.describe(ctx.lang))
+        text += "\n" + ctx._("Closes {when}.").format(when=ctx.show_time(closes_at))
     ctx.wake("scheduler")
     return [Reply(text)]
 
@@ -390,7 +390,6 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
 
 @command("rollcall list", usage="rollcall list", summary=N_("Open and recent roll-calls"))
 async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
-    zone = ctx.zone
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     recent = await store.recent_closed(ctx.db, ctx.keyring, ctx.now - RECENT)
     if not open_now and not recent:
@@ -402,7 +401,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
         for rc in open_now:
             if rc.closes_at is not None:
                 out.append(ctx._("• {slug}: {title} (closes {when})").format(
-                    slug=code(rc.slug), title=rc.title, when=format_when(rc.closes_at, zone, ctx.lang)))
+                    slug=code(rc.slug), title=rc.title, when=ctx.show_time(rc.closes_at)))
             else:
                 out.append(f"• {code(rc.slug)}: {rc.title}")
     if recent:
@@ -410,7 +409,7 @@ async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
         for rc in recent:
             assert rc.closed_at is not None
             out.append(ctx._("• {slug}: {title} (closed {when})").format(
-                slug=code(rc.slug), title=rc.title, when=format_when(rc.closed_at, zone, ctx.lang)))
+                slug=code(rc.slug), title=rc.title, when=ctx.show_time(rc.closed_at)))
     out.append(ctx._("`{prefix}rollcall <slug>` shows the tallies.").format(prefix=ctx.prefix))
     return [Reply("\n".join(out))]
 

@@ -45,7 +45,7 @@ from commands.base import (
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.sensitive import sensitive
 from commands.common.smallcell import in_words, suppress_total
-from commands.common.timeparse import format_when
+from commands.common.timeparse import show_instant
 from storage import actions as actions_store
 from storage import rsvps as store
 from storage.actions import Action
@@ -176,7 +176,7 @@ FOLLOW = N_("Did you make it to #{n} {text}? Reply `{prefix}rsvp {n} went` or `{
 def _message(kind: str, action: Action, prefix: str) -> Any:
     said = {"confirm": CONFIRM, "followup": FOLLOW}.get(kind, START if kind == "lead:0" else LEAD)
     rendered = {lang: translations(lang).gettext(said).format(n=action.id, text=action.text, prefix=prefix,
-                                                              when=format_when(action.occurs_at, action.zone, lang))
+                                                              when=show_instant(action.occurs_at, action.zone, lang))
                 for lang in LANGUAGES}
     return lambda lang: rendered.get(lang, rendered[DEFAULT])
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from commands.base import CommandError, code
+from commands.common.errors import CommandError, code
 from commands.common.i18n import N_, translations
 from commands.common.timeparse import MAX_INPUT_CHARS
 from commands.common.zones import as_zone, is_after, wall_time

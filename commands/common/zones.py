@@ -8,7 +8,7 @@ import zoneinfo
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from commands.base import CommandError, code
+from commands.common.errors import CommandError, code
 from commands.common.i18n import translations
 
 # ---------------------------------------------------------------- zones

@@ -90,7 +90,7 @@ async def test_pledges_end_to_end(make_bot, members):
     reply = await say(alice, "!pledge create letter Sign the open letter --goal 3 --threshold 2 "
                                   "--deadline 2030-12-01 17:00 America/New_York")
     assert "Created pledge `letter`" in reply.body
-    assert "Sun 1 Dec 2030 17:00 EST (22:00 UTC)" in reply.body and "goal 3" in reply.body
+    assert "Sunday 1 December 2030 at 17:00 EST" in reply.body and "goal 3" in reply.body
     for command, expected in [
         ("!pledge create Bad_Slug! x", "not a usable pledge name"),
         ("!pledge create info x", "is a command"),

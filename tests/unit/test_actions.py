@@ -28,7 +28,7 @@ def posts(outputs, lang="en"):
 async def test_add_iso_zone_reply_states_local_and_utc(world):
     out = await world.run("!action add 2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h",
                           role=C)
-    assert texts(out).strip() == ("#1 scheduled for Tue 1 Dec 2026 10:00 CST (16:00 UTC); "
+    assert texts(out).strip() == ("#1 scheduled for Tuesday 1 December at 10:00 CST; "
                           "reminders 1 day and 1 hour before.")
     assert world.woken == {"scheduler"}
     assert await store.next_due(world.db) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)

@@ -138,7 +138,7 @@ EXPECTED_ROLES = {
     "poll create": Role.COORDINATOR, "poll close": Role.COORDINATOR, "poll rooms": Role.COORDINATOR,
     "poll": Role.MEMBER, "polls": Role.MEMBER, "vote": Role.MEMBER,
     "room tz": Role.COORDINATOR, "tz": Role.MEMBER,
-    "rsvp": Role.MEMBER,
+    "rsvp": Role.MEMBER, "alerts": Role.ROOM_COORDINATOR,
     "actions": Role.MEMBER, "company": Role.MEMBER, "contracts": Role.MEMBER, "contracts search": Role.MEMBER,
     "forget": Role.MEMBER, "help": Role.MEMBER, "here": Role.MEMBER, "mydata": Role.MEMBER,
     "pledge": Role.MEMBER, "pledge info": Role.MEMBER, "pledges": Role.MEMBER, "privacy": Role.MEMBER,

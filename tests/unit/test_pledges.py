@@ -122,7 +122,7 @@ async def test_create_with_every_option_shows_deadline_in_zone_and_utc(world):
                                "--per-company --deadline 2026-12-01 17:00 America/New_York")
     assert "Created pledge `walkout`: “Walk out with us”" in text
     assert "goal 500" in text and "threshold 100 per company" in text
-    assert "Tue 1 Dec 2026 17:00 EST (22:00 UTC)" in text
+    assert "Tuesday 1 December at 17:00 EST" in text
     assert "!pledge walkout <company>" in text
     pledge = await store.by_slug(world.db, world.keyring, "walkout")
     assert pledge and pledge.deadline == datetime(2026, 12, 1, 22, 0, tzinfo=UTC) and pledge.zone == "America/New_York"
@@ -263,7 +263,7 @@ async def test_pledges_list_shows_bar_deadline_and_threshold_state(world):
     await sign_many(world, "letter", 6)
     text = texts(await world.run("!pledges", room=DM))
     assert "`letter` — Sign the open letter" in text
-    assert "▓▓▓▓▓▓░░░░ 6/10" in text and "deadline Thu 31 Dec 2026 09:00 UTC" in text
+    assert "▓▓▓▓▓▓░░░░ 6/10" in text and "deadline Thursday 31 December 2026 at 09:00 UTC" in text
     assert "threshold 5: met" in text
     await create(world, "!pledge create walkout Walk --threshold 50")
     assert "threshold 50: waiting" in texts(await world.run("!pledges", room=DM))

@@ -113,11 +113,11 @@ async def test_a_spanish_room_gets_its_rollcall_in_spanish_and_english_readers_k
                                       user=COORD, role=C, room=ROOM))
     assert started.startswith("**Pase de lista `paro`: ¿Quién se suma al paro?**\n¿Quién se suma y de qué empresa?")
     assert "`!aquí <company>`" in started and "menos de 2 respuestas se cuentan juntas" in started
-    assert "\nSe cierra el mar, 24 nov 2026 14:00 UTC." in started
+    assert "\nSe cierra el martes 24 de noviembre a las 14:00 UTC." in started
     for i in (1, 2):
         assert spanish(await world.run("!aquí Google", user=member(i), room=ROOM)) == "Registré tu respuesta."
     shown = spanish(await world.run("!rollcall", room=ROOM))
-    assert "(abierto; cierre: mar, 24 nov 2026 14:00 UTC)" in shown and "Google: 2\nTotal: 2" in shown
+    assert "(abierto; cierre: martes 24 de noviembre a las 14:00 UTC)" in shown and "Google: 2\nTotal: 2" in shown
     listing = spanish(await world.run("!rollcall list", room=ROOM))
     assert listing.startswith("**Pases de lista abiertos**\n• `paro`: ¿Quién se suma al paro? (cierre: ")
     assert "Registré" not in texts(await world.run("!here Meta", user=member(3), room=DM))  # English DM
@@ -213,20 +213,20 @@ async def as_read(world: World, post: Post) -> str:
 async def test_a_spanish_room_schedules_an_action_and_gets_its_reminders_in_spanish(world):
     await spanish_room(world)
     out = await world.run("!action add in 90 minutes | Piquete --remind 1d,1h,30s", user=COORD, role=C, room=ROOM)
-    assert spanish(out) == ("Acción #1 programada para el mar, 24 nov 2026 13:30 UTC; habrá recordatorios 1 hora y "
+    assert spanish(out) == ("Acción #1 programada para el martes 24 de noviembre a las 13:30 UTC; habrá recordatorios 1 hora y "
                             "30 segundos antes. Sin recordatorio 1 día antes: ese momento ya pasó.")
     assert spanish(await world.run("!acciones", room=ROOM)) == (
-        "**Próximas acciones**\n**#1** mar, 24 nov 2026 13:30 UTC, una vez: Piquete")
+        "**Próximas acciones**\n**#1** martes 24 de noviembre a las 13:30 UTC, una vez: Piquete")
     world.now += timedelta(minutes=30)
     first = await fire(world)
     assert [p.room_id for p in first] == [ROOM.room_id] and callable(first[0].text)
-    assert spanish(first) == "⏰ Recordatorio: Piquete, empieza en 1 hora (mar, 24 nov 2026 13:30 UTC, acción #1)"
-    assert texts(first, "en") == "⏰ Reminder: Piquete, starts in 1 hour (Tue 24 Nov 2026 13:30 UTC, action #1)"
+    assert spanish(first) == "⏰ Recordatorio: Piquete, empieza en 1 hora (martes 24 de noviembre a las 13:30 UTC, acción #1)"
+    assert texts(first, "en") == "⏰ Reminder: Piquete, starts in 1 hour (Tuesday 24 November at 13:30 UTC, action #1)"
     world.now += timedelta(minutes=59, seconds=30)
     assert "empieza en 30 segundos" in spanish(await fire(world))
     world.now += timedelta(seconds=40)  # 10 s late
     late = spanish(await fire(world))
-    assert late == ("⏰ Piquete: empezó el mar, 24 nov 2026 13:30 UTC (acción #1)\n"
+    assert late == ("⏰ Piquete: empezó el martes 24 de noviembre a las 13:30 UTC (acción #1)\n"
                     "(Llega tarde: estuve sin conexión cuando tocaba.)")
     assert spanish(await world.run("!acciones", room=ROOM)).startswith("Aquí no hay acciones próximas.")
 
@@ -245,7 +245,7 @@ async def test_repeating_actions_are_described_in_spanish(world):
         assert f", {rule}: " in spanish(await world.run("!acciones", room=ROOM))
     await world.run("!room lang en", user=COORD, role=C, room=ROOM)
     listing = texts(await world.run("!actions", room=ROOM))
-    assert "**#1** Tue 1 Dec 2026 10:00 UTC, every weekday (Monday to Friday): Asamblea" in listing
+    assert "**#1** Tuesday 1 December at 10:00 UTC, every weekday (Monday to Friday): Asamblea" in listing
     assert "every Saturday: Volanteo" in listing and "every month on the 31st (or the last day" in listing
 
 
@@ -262,12 +262,12 @@ async def test_a_room_linked_to_a_spanish_action_reads_in_its_own_language(world
     linked = [o for o in out if isinstance(o, Post)]
     assert [p.room_id for p in linked] == [OTHER.room_id]
     assert await as_read(world, linked[0]) == (
-        "This room now also gets reminders for #1: Mitin (Tue 24 Nov 2026 13:00 UTC, once).")
+        "This room now also gets reminders for #1: Mitin (Tuesday 24 November 2026 at 13:00 UTC, once).")
     assert "(programada en otra sala)" not in texts(await world.run("!actions", room=OTHER))
     world.now += timedelta(hours=1)
     read = {p.room_id: await as_read(world, p) for p in await fire(world)}
-    assert read == {ROOM.room_id: "⏰ Empieza ahora: Mitin (mar, 24 nov 2026 13:00 UTC, acción #1)",
-                    OTHER.room_id: "⏰ Starting now: Mitin (Tue 24 Nov 2026 13:00 UTC, action #1)"}
+    assert read == {ROOM.room_id: "⏰ Empieza ahora: Mitin (martes 24 de noviembre a las 13:00 UTC, acción #1)",
+                    OTHER.room_id: "⏰ Starting now: Mitin (Tuesday 24 November at 13:00 UTC, action #1)"}
     assert spanish(await world.run("!action rooms 1 remove", user=COORD, role=C, room=ROOM)) == (
         "Esta sala no recibe recordatorios adicionales de la acción #1.")
 
@@ -276,20 +276,20 @@ async def test_a_spanish_member_gets_personal_reminders_in_spanish_wherever_they
     world.shell.dms["@alice:example.org"] = DM.room_id
     await world.run("!idioma es", room=DM)
     assert spanish(await world.run("!recordarme in 2 hours | Llamar a Sam", room=DM)) == (
-        "Te lo recordaré aquí el mar, 24 nov 2026 14:00 UTC.")
+        "Te lo recordaré aquí el martes 24 de noviembre a las 14:00 UTC.")
     # asked in an English room: answered in the room's language, reminded in her own
     out = await world.run("!recordarme in 3 hours | Traer volantes", room=ROOM)
-    assert texts(out) == "I'll remind you in our direct chat on Tue 24 Nov 2026 15:00 UTC."
+    assert texts(out) == "I'll remind you in our direct chat on Tuesday 24 November at 15:00 UTC."
     spanish(await world.run("!misdatos", room=DM))
-    assert ("2 recordatorios personales (en espera: 2, el próximo: mar, 24 nov 2026 14:00 UTC; los textos y "
+    assert ("2 recordatorios personales (en espera: 2, el próximo: martes 24 de noviembre a las 14:00 UTC; los textos y "
             "nuestro chat directo van cifrados)") in texts(await world.run("!misdatos", room=DM))
     world.now += timedelta(hours=2)
     sent = await fire(world)
     assert [(p.room_id, p.msgtype) for p in sent] == [(DM.room_id, "m.text")]
-    assert await as_read(world, sent[0]) == "⏰ Recordatorio: Llamar a Sam (mar, 24 nov 2026 14:00 UTC)"
+    assert await as_read(world, sent[0]) == "⏰ Recordatorio: Llamar a Sam (martes 24 de noviembre de 2026 a las 14:00 UTC)"
     world.now += timedelta(hours=1, seconds=30)
     late = await as_read(world, (await fire(world))[0])
-    assert late == ("⏰ Recordatorio: Traer volantes (mar, 24 nov 2026 15:00 UTC)\n"
+    assert late == ("⏰ Recordatorio: Traer volantes (martes 24 de noviembre de 2026 a las 15:00 UTC)\n"
                     "(Llega tarde: estuve sin conexión cuando tocaba.)")
     assert "(entregados o vencidos: 2;" in texts(await world.run("!misdatos", room=DM))
     await world.run("!lang en", room=DM)
@@ -297,7 +297,7 @@ async def test_a_spanish_member_gets_personal_reminders_in_spanish_wherever_they
     await world.run("!remind me in 1 hour | Back in English", room=DM)
     world.now += timedelta(hours=1)
     assert await as_read(world, (await fire(world))[0]) == (
-        "⏰ Reminder: Back in English (Tue 24 Nov 2026 17:00 UTC)")
+        "⏰ Reminder: Back in English (Tuesday 24 November 2026 at 17:00 UTC)")
 
 
 async def test_action_errors_and_confirmations_in_spanish(world):

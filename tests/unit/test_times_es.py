@@ -9,7 +9,7 @@ import pytest
 
 from commands.base import CommandError, Role
 from commands.common.recurrence import parse_leads, parse_recurrence
-from commands.common.timeparse import format_when, parse_when
+from commands.common.timeparse import parse_when, show_instant
 from commands.language import reader_zone
 from storage import prefs
 from storage.hashing import Member
@@ -51,7 +51,7 @@ def error(text: str, lang: str = "en", now: datetime = NOW, zone: str = "America
         ("dentro de una semana", datetime(2026, 12, 1, 14, 0)),
         ("1 de diciembre a las 10:00", datetime(2026, 12, 1, 10, 0)),
         ("el 1 de diciembre de 2026", datetime(2026, 12, 1, 9, 0)),
-        ("24 de noviembre a las 10:00", datetime(2027, 11, 24, 10, 0)),  # passed this year: next year's
+        ("24 de septiembre a las 10:00", datetime(2027, 9, 24, 10, 0)),  # passed months ago: next year's
         ("en 2 horas", datetime(2026, 11, 24, 16, 0)),
         ("en 1 hora y 30 minutos", datetime(2026, 11, 24, 15, 30)),
         ("a las 18:00", datetime(2026, 11, 24, 18, 0)),  # still ahead today
@@ -78,13 +78,13 @@ def test_english_is_read_as_before_and_a_zone_name_still_ends_a_spanish_time() -
 
 
 def test_spanish_mistakes_are_refused_in_the_readers_language() -> None:
-    assert error("el viernez") == ("I couldn't read `el viernez` as a time. Try `2026-12-01 10:00 America/Chicago`, "
-                                   "`tomorrow 9am` or `in 2 hours`.")
-    assert error("el viernez", "es") == ("No entendí `el viernez` como fecha u hora. Prueba con "
-                                         "`2026-12-01 10:00 America/Chicago`, `mañana a las 9:00` o `en 2 horas`.")
+    assert error("el viernez") == ("I couldn't read `el viernez` as a time. Try `tomorrow 9am`, `friday 17:00`, "
+                                   "`in 2 hours` or `2026-12-01 10:00 America/Chicago`.")
+    assert error("el viernez", "es") == ("No entendí `el viernez` como fecha u hora. Prueba con `mañana a las 9:00`, "
+                                         "`el viernes a las 17:00`, `en 2 horas` o `2026-12-01 10:00 America/Chicago`.")
     assert "no es una hora" in error("mañana a las 25:00", "es")
     assert "no es una fecha u hora real" in error("30 de febrero", "es")
-    assert error("hoy a las 8", "es").startswith("`hoy a las 8` es mar, 24 nov 2026 08:00 CST (14:00 UTC), y esa "
+    assert error("hoy a las 8", "es").startswith("`hoy a las 8` es el martes 24 de noviembre a las 08:00 CST, y esa "
                                                  "hora ya pasó.")
     assert "Las abreviaturas de zona horaria como `EST` son ambiguas" in error("mañana 9:00 EST", "es")
     assert "¿Quisiste decir `Europe/Berlin`?" in error("mañana 9:00 Europe/Berln", "es")
@@ -109,13 +109,14 @@ def test_spanish_and_written_out_lead_times_and_repeats() -> None:
 # ---------------------------------------------------------------- showing times
 
 
-def test_times_are_shown_in_spanish_with_babel_and_english_is_unchanged() -> None:
+def test_times_are_shown_as_a_native_writes_a_date_in_a_sentence() -> None:
     at = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
-    assert format_when(at, "America/Chicago") == "Tue 1 Dec 2026 17:00 CST (23:00 UTC)"
-    assert format_when(at, "America/Chicago", "es") == "mar, 1 dic 2026 17:00 CST (23:00 UTC)"
-    late = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
-    assert format_when(late, "America/Chicago", "es") == "mar, 1 dic 2026 21:00 CST (mié, 2 dic 03:00 UTC)"
-    assert format_when(at, "UTC", "es") == "mar, 1 dic 2026 23:00 UTC"
+    assert show_instant(at, "America/Chicago") == "Tuesday 1 December 2026 at 17:00 CST"
+    assert show_instant(at, "America/Chicago", "es") == "martes 1 de diciembre de 2026 a las 17:00 CST"
+    assert show_instant(at, "America/Chicago", "es", now=at) == "martes 1 de diciembre a las 17:00 CST"
+    one = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
+    assert show_instant(one, "America/Chicago", "es", now=at) == "miércoles 2 de diciembre a la 1:30 CST"
+    assert show_instant(at, "UTC", "es") == "martes 1 de diciembre de 2026 a las 23:00 UTC"
 
 
 # ---------------------------------------------------------------- a zone per member
@@ -125,7 +126,7 @@ async def test_a_member_sets_their_zone_sees_it_and_forgets_it(world: World) -> 
     await world.run("!idioma es", room=DM)
     out = await world.run("!zona america/chicago", room=DM)
     assert texts(out) == ("Desde ahora, en nuestro chat privado leo y te muestro las horas en `America/Chicago`. "
-                          "Tu hora actual: mar, 24 nov 2026 06:00 CST (12:00 UTC).")
+                          "Tu hora actual: martes 24 de noviembre a las 06:00 CST.")
     assert out[0].private  # type: ignore[union-attr]
     assert "Tu zona horaria es `America/Chicago`" in texts(await world.run("!zona", room=DM))
     member = Member(world.keyring, ALICE)
@@ -153,10 +154,10 @@ async def test_a_bad_zone_name_is_explained_with_an_example(world: World) -> Non
 async def test_times_a_member_types_in_their_dm_are_in_their_zone(world: World) -> None:
     await world.run("!tz America/Chicago", room=DM)
     out = texts(await world.run("!remind me mañana a las 9:00 | Llevar los volantes", room=DM))
-    assert "Wed 25 Nov 2026 09:00 CST (15:00 UTC)" in out
+    assert "Wednesday 25 November at 09:00 CST" in out
     await world.run("!idioma es", room=DM)
     out = texts(await world.run("!recordarme el viernes a las 18:00 | Asamblea", room=DM))
-    assert "vie, 27 nov 2026 18:00 CST (sáb, 28 nov 00:00 UTC)" in out
+    assert "viernes 27 de noviembre a las 18:00 CST" in out
     assert "no es una hora" in texts(await world.run("!recordarme mañana a las 25:00 | x", room=DM))
 
 
@@ -166,42 +167,42 @@ async def test_member_zone_and_room_zone(world: World) -> None:
     assert "Only a coordinator of the campaign" in texts(await world.run("!room tz Europe/Madrid", room=ROOM))
     assert "Type this in the room" in texts(await world.run("!room tz Europe/Madrid", role=C, room=DM))
     out = texts(await world.run("!room tz Europe/Madrid", user="@coord:example.org", role=C, room=ROOM))
-    assert out == "From now on I read and show times in `Europe/Madrid` in this room: it is Tue 24 Nov 2026 13:00 CET " \
-                  "(12:00 UTC) here."
+    assert out == "From now on I read and show times in `Europe/Madrid` in this room: it is Tuesday 24 November at 13:00 " \
+                  "CET here."
     # in the room, a time without a zone is the room's, whoever types it
     out = texts(await world.run("!action add mañana a las 9:00 | Llamar al concejo", role=C, room=ROOM))
-    assert "#1 scheduled for Wed 25 Nov 2026 09:00 CET (08:00 UTC)" in out
+    assert "#1 scheduled for Wednesday 25 November at 09:00 CET" in out
     # the member's own zone does not apply in the room ...
     reply = await world.run("!tz Asia/Tokyo", room=ROOM)
     assert texts(reply).endswith("In this room I keep to the room's time zone.")
     out = texts(await world.run("!action add 2026-12-01 10:00 America/Chicago | Piquete", role=C, room=ROOM))
-    assert "Tue 1 Dec 2026 10:00 CST" in out  # a zone typed is kept
+    assert "Tuesday 1 December at 10:00 CST" in out  # a zone typed is kept
     listed = texts(await world.run("!actions", room=ROOM))  # ... and the room reads its own zone
-    assert "Wed 25 Nov 2026 09:00 CET" in listed and "Tue 1 Dec 2026 17:00 CET (16:00 UTC)" in listed
+    assert "Wednesday 25 November at 09:00 CET" in listed and "Tuesday 1 December at 17:00 CET" in listed
     # a personal reminder typed in the room is read in the room's zone, shown in the member's own
     await world.run("!remind me mañana a las 9:00 | Volantes", room=ROOM)
-    assert "next Wed 25 Nov 2026 17:00 JST (08:00 UTC)" in texts(await world.run("!mydata", room=DM))
+    assert "next Wednesday 25 November at 17:00 JST" in texts(await world.run("!mydata", room=DM))
 
 
 async def test_rooms_without_a_zone_keep_showing_each_time_in_its_own_zone(world: World) -> None:
     await world.run("!action add 2026-12-01 10:00 America/Chicago | Piquete", role=C, room=ROOM)
-    assert "Tue 1 Dec 2026 10:00 CST (16:00 UTC)" in texts(await world.run("!actions", room=ROOM))
+    assert "Tuesday 1 December at 10:00 CST" in texts(await world.run("!actions", room=ROOM))
     out = texts(await world.run("!action add mañana a las 9:00 | x", role=C, room=ROOM))
-    assert "Wed 25 Nov 2026 09:00 UTC" in out  # BOT_DEFAULT_TIMEZONE
+    assert "Wednesday 25 November at 09:00 UTC" in out  # BOT_DEFAULT_TIMEZONE
 
 
 async def test_roll_calls_and_pledges_read_spanish_times_in_the_rooms_zone(world: World) -> None:
     await world.run("!room tz America/Chicago", user="@coord:example.org", role=C, room=ROOM)
     out = texts(await world.run("!rollcall start paro ¿Quién se une al paro? --closes el viernes a las 18:00",
                                 role=C, room=ROOM))
-    assert "Closes Fri 27 Nov 2026 18:00 CST (Sat 28 Nov 00:00 UTC)." in out
-    assert "closes Fri 27 Nov 2026 18:00 CST" in texts(await world.run("!rollcall list", room=ROOM))
+    assert "Closes Friday 27 November at 18:00 CST." in out
+    assert "closes Friday 27 November at 18:00 CST" in texts(await world.run("!rollcall list", room=ROOM))
     out = texts(await world.run("!pledge create carta Firma la carta --goal 10 --deadline 1 de diciembre a las 10:00",
                                 role=C, room=ROOM))
-    assert "deadline Tue 1 Dec 2026 10:00 CST (16:00 UTC)" in out
+    assert "deadline Tuesday 1 December at 10:00 CST" in out
     await world.run("!idioma es", room=DM)
     await world.run("!zona Europe/Madrid", room=DM)
-    assert "plazo: mar, 1 dic 2026 17:00 CET (16:00 UTC)" in texts(await world.run("!compromisos", room=DM))
+    assert "plazo: martes 1 de diciembre de 2026 a las 17:00 CET" in texts(await world.run("!compromisos", room=DM))
 
 
 # ---------------------------------------------------------------- daylight saving time in a member's zone
@@ -214,24 +215,24 @@ async def test_dst_edges_in_a_members_zone(world: World) -> None:
     out = texts(await world.run("!recordarme mañana a las 2:30 | x", room=DM))
     assert out == ("2026-03-08 02:30 no existe en America/New_York: esa noche los relojes se adelantan. Elige otra "
                    "hora, por ejemplo `2026-03-08 03:00 America/New_York`.")
-    assert "dom, 8 mar 2026 09:00 EDT (13:00 UTC)" in texts(await world.run("!recordarme mañana a las 9:00 | x",
+    assert "domingo 8 de marzo a las 09:00 EDT" in texts(await world.run("!recordarme mañana a las 9:00 | x",
                                                                             room=DM))
-    assert "dom, 8 mar 2026 15:00 EDT (19:00 UTC)" in texts(await world.run("!recordarme dentro de 1 día | x",
+    assert "domingo 8 de marzo a las 15:00 EDT" in texts(await world.run("!recordarme dentro de 1 día | x",
                                                                             room=DM))  # wall clock
-    assert "dom, 8 mar 2026 16:00 EDT (20:00 UTC)" in texts(await world.run("!recordarme en 24 horas | x",
+    assert "domingo 8 de marzo a las 16:00 EDT" in texts(await world.run("!recordarme en 24 horas | x",
                                                                             room=DM))  # elapsed
     world.now = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)  # Saturday 12:00 EDT, the night before fall-back
     out = texts(await world.run("!recordarme mañana a la 1:30 | x", room=DM))
     assert out.startswith("2026-11-01 01:30 ocurre dos veces en America/New_York: esa noche los relojes se atrasan.")
     assert "`2026-11-01T01:30-04:00` o `2026-11-01T01:30-05:00`" in out
-    assert "dom, 1 nov 2026 09:00 EST (14:00 UTC)" in texts(await world.run("!recordarme mañana a las 9:00 | x",
+    assert "domingo 1 de noviembre a las 09:00 EST" in texts(await world.run("!recordarme mañana a las 9:00 | x",
                                                                             room=DM))
 
 
 async def test_the_default_zone_setting_applies_without_a_choice(make_world_with) -> None:
     world = await make_world_with(BOT_DEFAULT_TIMEZONE="America/New_York")
     out = texts(await world.run("!remind me a las 18:00 | x", room=DM))
-    assert "Tue 24 Nov 2026 18:00 EST (23:00 UTC)" in out
+    assert "Tuesday 24 November at 18:00 EST" in out
     member = Member(world.keyring, ALICE)
     assert await prefs.member_pref(world.db, world.keyring, member, prefs.ZONE) is None
 
@@ -242,7 +243,7 @@ async def test_a_spanish_room_gets_the_repeat_rule_errors_in_spanish(world: Worl
     assert out == ("No entendí `cada viernes` como regla de repetición. Usa `cada día`, `días laborables`, `semanal`, "
                    "`mensual` o una línea cron como `0 9 * * 1-5`.")
     out = texts(await world.run("!action add el 1 de diciembre | Piquete", role=C, room=ROOM))
-    assert "mar, 1 dic 2026 09:00 UTC" in out
+    assert "martes 1 de diciembre a las 09:00 UTC" in out
     with pytest.raises(CommandError, match="no es tiempo"):
         parse_leads("0m", "es")
 
