@@ -15,7 +15,15 @@ from typing import Any
 
 from commands.base import Announce, Output
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
-from commands.common.smallcell import Suppressed, in_words, suppress, suppress_total, suppressed_total
+from commands.common.smallcell import (
+    OTHER_COMPANIES,
+    Suppressed,
+    exact_from,
+    in_words,
+    suppress,
+    suppress_total,
+    suppressed_total,
+)
 from commands.common.timeparse import show_instant
 from storage import pledges as store
 from storage.db import Database
@@ -69,12 +77,25 @@ async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | N
         return Tally(n, text, n if text == str(n) else 0, None)
     if figures is None:
         figures = await figures_of(db, pledge)
+    labelled = _listed(figures.labelled)
     if not with_rows:
-        text, lower = _suppress(pledge.id, figures.labelled, k, with_rows=False)
+        text, lower = _suppress(pledge.id, labelled, k, with_rows=False)
         return Tally(figures.company_total, text, lower, None)
-    rows: Suppressed = _suppress(pledge.id, figures.labelled, k)
+    rows: Suppressed = _suppress(pledge.id, labelled, k)
     lower = rows.total_exact if rows.total_exact is not None else sum(r.exact_value or 0 for r in rows.rows)
     return Tally(figures.company_total, rows.total_text, lower, rows)
+
+
+def _listed(labelled: dict[str, int]) -> dict[str, int]:
+    """Counts per shown label: a company the directory does not know (a ``~`` key or display,
+    issue #23) counts under "Other companies", which the small-cell rule always pools."""
+    if not any(label.startswith("~") for label in labelled):
+        return labelled
+    out: dict[str, int] = {}
+    for label, n in labelled.items():
+        shown = OTHER_COMPANIES if label.startswith("~") else label
+        out[shown] = out.get(shown, 0) + n
+    return out
 
 
 def bar(shown: int, goal: int, text: str | None = None, _: Gettext = _english) -> str:
@@ -108,7 +129,7 @@ async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures |
         return (_(N_("threshold {n}: met")) if pledge.announced else _(N_("threshold {n}: waiting"))).format(n=n)
     if figures is None:
         figures = await figures_of(db, pledge)
-    met = figures.announced
+    met = [name for name in figures.announced if not name.startswith("~")]  # never an unlisted company
     if not met:
         said = N_("Threshold {n} per company: not met.") if final else N_("threshold {n} per company: waiting")
         return _(said).format(n=n)
@@ -139,15 +160,15 @@ async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str
     """Announce a threshold once it is first reached; the announced mark is written in the same
     transaction as the signature and the queued notice, so it happens exactly once (the notice
     itself waits for the next announcement round, see ``bot/runtime/outputs.py``). A threshold below
-    ``k`` (set before thresholds had to be at least k) counts as ``k``: "met" would tell that a
-    group smaller than k signed."""
+    2k-1 (set before thresholds had to be at least that) counts as 2k-1: "met" at a lower figure
+    would let whoever adds k-1 signatures of their own tell that a group smaller than k signed."""
     if pledge.threshold is None:
         return []
-    needed = max(pledge.threshold, k)
+    needed = max(pledge.threshold, exact_from(k))
     title = pledge.title
     if pledge.per_company:
-        if company is None:
-            return []
+        if company is None or company.startswith("~"):
+            return []  # an unlisted company is never announced (issue #23: its text would be an attacker's)
         n = await store.company_count(db, pledge.id, company)
         if n < needed or not await store.mark_company_announced(db, pledge.id, company):
             return []

@@ -10,8 +10,10 @@ Decisions where the issue left room:
 * **Options** of ``pledge create``: ``--goal N``, ``--threshold N`` (whole numbers above 0;
   ``--name=value`` works too), ``--per-company``, and ``--deadline WHEN``, where WHEN is every
   word after ``--deadline`` up to the next ``--option`` (quotes are optional).
-* **Thresholds** must be at least ``BOT_MIN_CELL`` (k): announcing that a threshold was met
-  reveals that at least that many people signed (per company: at that company).
+* **Thresholds and goals** must be at least 2k-1 (``BOT_MIN_CELL`` = k; the smallest figure shown
+  exactly, ``smallcell.exact_from``): announcing that a threshold was met reveals that at least
+  that many people signed (per company: at that company), and whoever adds k-1 signatures of
+  their own must not learn that fewer than k others signed.
 * **Announce rooms**: the creation room (sealed), plus rooms a coordinator adds by typing
   ``pledge rooms <slug> add`` there (which also posts the pledge there). Threshold notices and
   the final result go to those rooms and to every DM the bot has (:class:`Announce`).
@@ -20,10 +22,10 @@ Decisions where the issue left room:
   would otherwise be counted one by one). For per-company pledges every overall figure is the
   rule's total text, because an exact total next to suppressed company rows would reveal the
   pooled small companies by subtraction.
-* **Unknown companies** are kept and shown by their normalized key (``Initech Labs (Austin QA)``
-  → ``initechlabs``), never as a member typed them; a coordinator's ``company alias`` gives one a
-  proper name. A company nobody counts for any more is forgotten unless its threshold was
-  announced.
+* **Unknown companies** (issue #23) are kept only as ``~`` and a keyed reference
+  (``storage.directory.unlisted_key``), never by name nor by normalized key, and are always
+  pooled with "Other companies"; their thresholds are never announced. A company shows by name
+  only through the directory or a coordinator's ``company alias`` made before its signatures.
 * **In rooms**, ``pledge``/``unpledge`` answers (including errors) carry no reply relation, the
   command is redacted when ``BOT_REDACT_SENSITIVE``, and problems with a company name are
   explained by DM rather than echoing an employer into the room.
@@ -57,6 +59,7 @@ from commands.base import (
 )
 from commands.common.i18n import N_
 from commands.common.sensitive import sensitive
+from commands.common.smallcell import UNLISTED_COMPANY, exact_from
 from commands.pledge_figures import (
     CLOSED_BY_COORDINATOR,
     DEADLINE_REACHED,
@@ -72,7 +75,7 @@ from commands.pledge_figures import (
 )
 from commands.pledge_parsing import SLUG, parse_create
 from storage import pledges as store
-from storage.directory import directory, normalize
+from storage.directory import directory, normalize, unlisted_key
 from storage.pledges import Pledge
 
 MAX_COMPANY = 80
@@ -169,10 +172,9 @@ async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str
             "I don't know the company {company}. Did you mean {names}? Type `{prefix}pledge {slug} {first}`. If yours "
             "is a different company, ask a coordinator to add it with `{prefix}company alias`. Nothing was recorded."
         ).format(company=code(text), names=names, prefix=ctx.prefix, slug=slug, first=close[0]))
-    key = normalize(text)
-    if not key:
+    if not normalize(text):
         raise _CompanyProblem(ctx._("A company name needs letters or digits. Nothing was recorded."))
-    return key, key  # shown by its key: a member's own wording is never shown to another
+    return unlisted_key(ctx.keyring, text), ""  # no name kept; pooled, never shown (issue #23)
 
 
 async def _sign(ctx: Context, args: Args) -> list[Output]:
@@ -203,14 +205,14 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
                 text += " " + ctx._("To change your company, `{prefix}unpledge {name}` first.").format(
                     prefix=ctx.prefix, name=pledge.slug)
             return [Reply(text, private=True)]
-        if company is not None:
+        if company is not None and display:
             await store.note_company(ctx.db, pledge.id, company, display)
         outputs = await crossings(ctx.db, ctx.keyring, pledge, company, ctx.settings.BOT_MIN_CELL)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = ctx._("A pledge to {slug} was recorded. {signed}.").format(slug=code(pledge.slug),
                                                                        signed=have_signed(t, ctx._))
     if ctx.room.is_dm and company is not None:
-        text += " " + ctx._("(Counted for {company}.)").format(company=display)
+        text += " " + ctx._("(Counted for {company}.)").format(company=display or ctx._(UNLISTED_COMPANY))
     return [Reply(text, private=True), *outputs]
 
 
@@ -250,7 +252,7 @@ CREATE_DETAILS = N_(
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     request = parse_create(args.rest, ctx.prefix, _)
-    k = ctx.settings.BOT_MIN_CELL
+    k = exact_from(ctx.settings.BOT_MIN_CELL)  # the smallest figure ever shown exactly
     if request.goal is not None and request.goal < k:
         raise CommandError(_("A goal must be at least {k}: reaching a smaller one would tell how many signed, "
                              "and groups under {k} are never shown. Nothing was created.").format(k=k))
@@ -426,7 +428,9 @@ class PledgeData:
         for pledge in await store.all_pledges(ctx.db, ctx.keyring):
             signed, company = await store.signature(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
             if signed:
-                display = (await store.company_displays(ctx.db, pledge.id)).get(company, company) if company else ""
+                display = (await store.company_displays(ctx.db, pledge.id)).get(company, "~") if company else ""
+                if display.startswith("~"):
+                    display = ctx._(UNLISTED_COMPANY)
                 if display:
                     said = N_("You signed pledge {slug} (“{title}”) for {company}.") if pledge.is_open else \
                         N_("You signed pledge {slug} (“{title}”) for {company}, now closed.")

@@ -40,7 +40,7 @@ from commands.base import (
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.sensitive import sensitive
-from commands.common.smallcell import in_words, suppress_votes
+from commands.common.smallcell import exact_from, in_words, suppress_votes
 from commands.options import Flag, Options, Words
 from commands.pledge_parsing import SLUG  # one rule for pledge and poll names
 from storage import polls as store
@@ -76,7 +76,8 @@ def _result_lines(poll: Poll, _: Any) -> list[str]:
     """The kept result, in the reader's language (``_``: their catalog's gettext)."""
     result = poll.result or {}
     if not result.get("options"):
-        return [_(N_("No result: fewer than {k} voted, so showing it could point at them.")).format(k=result.get("k", "k"))]
+        floor = result.get("floor", result.get("k", "k"))  # results kept before 2k-1 say k
+        return [_(N_("No result: fewer than {k} voted, so showing it could point at them.")).format(k=floor)]
     lines = [f"{i}. {option}: {in_words(str(shown), _)}"
              for i, (option, shown) in enumerate(zip(poll.options, result["options"], strict=False), 1)]
     lines.append(_(N_("Voters: {voters}")).format(voters=in_words(str(result["voters"]), _)))
@@ -247,7 +248,8 @@ async def close_poll(db: Any, keyring: Any, poll: Poll, now: datetime, k: int) -
     ``[]`` if it was closed already."""
     voters, counts = await store.count(db, poll.id, len(poll.options))
     shown = suppress_votes(voters, counts, k, poll.multi)
-    result: dict[str, Any] = {"k": k, "voters": shown[0], "options": shown[1]} if shown else {"k": k}
+    result: dict[str, Any] = ({"k": k, "voters": shown[0], "options": shown[1]} if shown
+                              else {"k": k, "floor": exact_from(k)})
     if not await store.close(db, poll.id, now, result):
         return []
     closed = Poll(poll.id, poll.slug, poll.question, poll.options, poll.multi, poll.closes_at, True, result)

@@ -48,16 +48,17 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.i18n import N_, translations
-from commands.common.smallcell import OTHER_COMPANIES, in_words, suppress
+from commands.common.smallcell import OTHER_COMPANIES, UNLISTED_COMPANY, exact_from, in_words, suppress
 from commands.common.timeparse import show_hour, show_instant
 from commands.language import reader_language
 from commands.options import Flag, Options, Words
 from storage import rollcalls as store
 from storage.db import Database
-from storage.directory import directory, normalize
+from storage.directory import CompanyDirectory, directory, listed, normalize, unlisted_key
 from storage.rollcalls import RollCall
 
 OTHER_LABEL = OTHER_COMPANIES  # stored in English in snapshots, shown in the reader's language
+UNLISTED = UNLISTED_COMPANY
 RESERVED_SLUGS = frozenset({"start", "end", "list"})
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_TITLE = 200
@@ -72,22 +73,26 @@ def member_purpose(rollcall_id: int) -> str:
 # ---------------------------------------------------------------- tallies (pure)
 
 
-def tally(rows: Iterable[tuple[str, str, int]]) -> dict[str, int]:
-    """Answers per shown company name, as recorded. The company directory is applied once, when
-    a member answers (``here`` stores the resolved company); a later ``!company alias`` changes
-    how new answers are read, never the answers already counted. Re-resolving stored answers at
-    read time let an alias move an open roll-call's pooled answers into a named company, so two
-    reads around the change revealed a count below the small-cell minimum (issue #16)."""
+def tally(rows: Iterable[tuple[str, str, int]], found: CompanyDirectory) -> dict[str, int]:
+    """Answers per shown company name. The company is resolved once, when a member answers
+    (``here`` stores the resolved key); a later ``!company alias`` changes how new answers are
+    read, never which key an answer counts for (issue #16: re-resolving stored answers moved
+    pooled answers into a named company). The label is the directory's name of the stored key
+    (issue #23: never a member's wording); a key the directory does not know counts under
+    ``OTHER_LABEL``, which the small-cell rule always pools."""
     out: dict[str, int] = {}
-    for _key, display, n in rows:
-        out[display] = out.get(display, 0) + n
+    for key, _display, n in rows:
+        company = listed(key, found)
+        label = company.display if company is not None else OTHER_LABEL
+        out[label] = out.get(label, 0) + n
     return out
 
 
 def snapshot_of(counts: Mapping[str, int], k: int) -> dict[str, Any]:
     """The shown (suppressed) form of a tally, as stored and displayed."""
     shown = suppress(counts, k, other_label=OTHER_LABEL)
-    return {"k": k, "rows": [[row.label, row.shown_text] for row in shown.rows], "total": shown.total_text}
+    return {"k": k, "floor": exact_from(k), "rows": [[row.label, row.shown_text] for row in shown.rows],
+            "total": shown.total_text}
 
 
 def snapshot_lines(snapshot: Mapping[str, Any], lang: str = "en") -> list[str]:
@@ -101,22 +106,23 @@ def snapshot_lines(snapshot: Mapping[str, Any], lang: str = "en") -> list[str]:
     return lines
 
 
-# roll-call id → (change token, k, snapshot): reused while both are the same
-_COMPUTED: dict[int, tuple[int, int, dict[str, Any]]] = {}
+# roll-call id → (change token, k, directory, snapshot): reused while all are the same
+_COMPUTED: dict[int, tuple[int, int, CompanyDirectory, dict[str, Any]]] = {}
 
 
 async def compute(db: Database, rc: RollCall, k: int) -> dict[str, Any]:
     """Fresh tallies. Reused while the roll-call's change token (set by triggers on every answer
-    change) and k are the same; the company directory plays no part (see :func:`tally`)."""
+    change), k and the directory (its names label the keys, see :func:`tally`) are the same."""
     token = await store.change_token(db, rc.id)
+    found = await directory(db)
     hit = _COMPUTED.get(rc.id)
-    if hit is not None and token is not None and hit[0] == token and hit[1] == k:
-        return hit[2]
-    snap = snapshot_of(tally(await store.counts(db, rc.id)), k)
+    if hit is not None and token is not None and hit[0] == token and hit[1] == k and hit[2] is found:
+        return hit[3]
+    snap = snapshot_of(tally(await store.counts(db, rc.id), found), k)
     if token is not None:
         if len(_COMPUTED) > 1024:
             _COMPUTED.clear()
-        _COMPUTED[rc.id] = (token, k, snap)
+        _COMPUTED[rc.id] = (token, k, found, snap)
     return snap
 
 
@@ -125,7 +131,7 @@ async def shown(db: Database, rc: RollCall, k: int, interval: int, now: datetime
     """The tallies to show now: the stored snapshot while it is younger than ``interval`` (and
     always, once the roll-call is closed), else a fresh one, which is stored."""
     snap, at = rc.snapshot, rc.snapshot_at
-    if snap is not None and at is not None and snap.get("k") == k and not force:
+    if snap is not None and at is not None and snap.get("k") == k and "floor" in snap and not force:
         if not rc.is_open or (now - at).total_seconds() < interval:
             return snap, at
     snap = await compute(db, rc, k)
@@ -150,9 +156,10 @@ def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, f
     else:
         head = t.gettext("**Roll-call {slug}: {title}** (closed)").format(slug=slug, title=title)
     body = "\n".join(snapshot_lines(snap, lang))
+    floor = snap.get("floor", k)
     foot = t.ngettext("As of {time}. Companies with fewer than {k} answer are pooled into \"{other}\".",
                       "As of {time}. Companies with fewer than {k} answers are pooled into \"{other}\".",
-                      k).format(time=show_hour(at, zone), k=k, other=t.gettext(OTHER_LABEL))
+                      floor).format(time=show_hour(at, zone), k=floor, other=t.gettext(OTHER_LABEL))
     return f"{head}\n{body}\n{foot}"
 
 
@@ -222,7 +229,7 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
         raise CommandError(ctx._("There already is a roll-call {slug}. Choose another slug.").format(slug=code(slug)))
     closes_utc = closes_at.utc if closes_at else None
     await store.create(ctx.db, ctx.keyring, slug, title, ctx.room.room_id, ctx.now, closes_utc)
-    k = ctx.settings.BOT_MIN_CELL
+    k = exact_from(ctx.settings.BOT_MIN_CELL)  # companies below 2k-1 answers are pooled
     text = ctx.ngettext(
         "**Roll-call {slug}: {title}**\nWho's in, and from which company? Answer privately in a direct message "
         "with me: `{prefix}here <company>` (or `{prefix}here {name} <company>` when several roll-calls are "
@@ -246,7 +253,8 @@ HERE_DETAILS = N_(
     "Best sent in an encrypted direct message with me: then nobody in a room sees that you answered. In a room "
     "I record it, remove your message where I may, and answer without naming or replying to you. Answering "
     "again replaces your answer. If I don't know the company but a similar one, I ask first; `--as-typed` "
-    "records the name exactly as you typed it. Nobody, not even admins, can read your answer through me; "
+    "records it as a company I don't know: I keep no name, and it counts with the other companies until a "
+    "coordinator names it with `company alias`. Nobody, not even admins, can read your answer through me; "
     "`mydata` shows it to you, `forget` deletes it."
 )
 
@@ -312,8 +320,8 @@ async def here(ctx: Context, args: Args) -> list[Output]:
     if company is not None:
         key, display = company.key, company.display
     else:
-        key, display = normalize(name), name
-        if not key:
+        key, display = unlisted_key(ctx.keyring, name), dm_(UNLISTED)  # never kept, never shown
+        if not normalize(name):
             return say(ctx._("A company name needs letters or digits."))
         if "as-typed" not in given:
             close = found.suggest(name, limit=1)
@@ -323,7 +331,7 @@ async def here(ctx: Context, args: Args) -> list[Output]:
                     company=close[0], prefix=p, slug=slug_given, name=name)
                 return privately(ctx._("I didn't record anything yet: I sent you a question in a direct message."),
                                  question)
-    replaced = await store.set_answer(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)), key, display)
+    replaced = await store.set_answer(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)), key, "")
     said = N_("Updated your answer.") if replaced else N_("Recorded your answer.")
     room_text = ctx._(said)
     dm_text = dm_(said) + " " + dm_(N_("Roll-call {slug}: **{company}**.")).format(slug=code(rc.slug), company=display)
@@ -437,12 +445,15 @@ class RollCallData:
     @staticmethod
     async def describe(ctx: Context) -> list[str]:
         found: list[str] = []
+        names = await directory(ctx.db)
         for rc in await store.all_rollcalls(ctx.db, ctx.keyring):
             answer = await store.answer_of(ctx.db, rc.id, ctx.member.ref(member_purpose(rc.id)))
             if answer is not None:
                 said = (N_("Roll-call {slug} (open): you answered **{company}**") if rc.is_open
                         else N_("Roll-call {slug} (closed): you answered **{company}**"))
-                found.append(ctx._(said).format(slug=code(rc.slug), company=answer[1]))
+                company = listed(answer[0], names)
+                shown_as = company.display if company is not None else ctx._(UNLISTED)
+                found.append(ctx._(said).format(slug=code(rc.slug), company=shown_as))
         return found
 
     @staticmethod

@@ -28,6 +28,7 @@ from rapidfuzz import fuzz, process
 from storage import companies as store
 from storage.contracts import CONTRACTS_CSV
 from storage.db import Database
+from storage.hashing import Keyring
 
 DATA_DIR = Path(__file__).parent / "data"
 ALIASES_CSV = DATA_DIR / "company_aliases.csv"
@@ -42,6 +43,22 @@ _GENERIC_TAIL = frozenset("sales service services solutions group holdings enter
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _DOTCOM = re.compile(r"\.com\b")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+UNLISTED_PURPOSE = "company-unlisted"
+
+
+def unlisted_key(keyring: Keyring, name: str) -> str:
+    """The stored key of a company the directory does not know (issue #23): ``~`` and a keyed
+    reference of its normalized name, so no member's wording is kept, the same name still gives
+    the same key, and it can never equal a directory key (those are ``[0-9a-z]``). Such a key is
+    never shown: its answers are pooled with the unlisted companies."""
+    return "~" + keyring.ref(UNLISTED_PURPOSE, normalize(name)).hex()[:32]
+
+
+def listed(key: str, found: CompanyDirectory) -> Company | None:
+    """The directory's company for a stored key, or ``None`` (unlisted: pooled, never named)."""
+    return None if key.startswith("~") else found.company(key)
 
 
 @functools.lru_cache(maxsize=65536)

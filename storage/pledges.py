@@ -152,6 +152,14 @@ SCHEMA = Schema(
         """
         UPDATE pledges SET closed_at = closed_at / 86400 * 86400 WHERE closed_at IS NOT NULL;
         """,
+        # 7 (issue #23): a company the directory does not know is never shown, not even by its
+        # key (k accounts signing for a made-up "company" would have the bot announce their
+        # text). New signatures keep ``~`` and a keyed reference (storage.directory.unlisted_key)
+        # and no display row; display forms that were the key itself (unknown companies, step 4)
+        # become '~', which readers pool with the unlisted companies.
+        """
+        UPDATE pledge_companies SET display = '~' WHERE display = company;
+        """,
     ],
 )
 

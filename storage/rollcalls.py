@@ -4,7 +4,8 @@ A roll-call row holds its slug, the coordinator's title, the room it was started
 here, callers pass and get plain text; the bot posts the final tallies in that room), its times and the last *shown* tallies (already
 suppressed, JSON) with the time they were computed. An answer row holds only a keyed member
 reference made for this one roll-call (``member:rollcall:<id>``, so answers to two roll-calls
-cannot be linked) and the employer: its normalized key and a display form. No answer time is
+cannot be linked) and the employer's key (the directory's, or a keyed reference for a company
+the directory does not know; the display column is kept empty since step 6). No answer time is
 kept, so rows cannot be lined up with the homeserver's message timestamps.
 """
 
@@ -153,6 +154,17 @@ SCHEMA = Schema(
         """
         ALTER TABLE rollcalls ADD COLUMN closed_sealed BLOB;
         UPDATE rollcalls SET created_at = created_at / 86400 * 86400, closed_at = closed_at / 86400 * 86400;
+        """,
+        # 6 (issue #23): no member's wording at rest. An answer keeps only its company key (the
+        # directory's, or ``~`` and a keyed reference for a company the directory does not know:
+        # storage.directory.unlisted_key); labels come from the directory when shown. The typed
+        # display forms are emptied (the count triggers follow), and every kept snapshot, which
+        # could name a company as typed, is dropped: it is recomputed from the counts when next
+        # shown. Keys written before this step for unknown companies stay normalized (a step has
+        # no key) and are pooled, never shown, until retention removes them.
+        """
+        UPDATE rollcall_answers SET company_display = '' WHERE company_display <> '';
+        UPDATE rollcalls SET snapshot = NULL, snapshot_at = NULL;
         """,
     ],
 )

@@ -26,6 +26,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
         "MATRIX_PASSWORD": "x", "BOT_DATA_DIR": tmp_path, "BOT_HASH_KEY": TEST_KEY,
         "BOT_STORE_KEY": "store-key-for-tests", "BOT_TALLY_INTERVAL": 0,
         "BOT_ANNOUNCE_DELAY_MIN": 0, "BOT_ANNOUNCE_DELAY_MAX": 0,  # rounds at once unless a test sets them
+        "BOT_MIN_CELL": 3,  # figures exact from 2k-1 = 5 (commands.common.smallcell.exact_from)
     }
     values.update(overrides)
     return Settings(**values)

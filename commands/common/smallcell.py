@@ -1,31 +1,30 @@
 """The one small-cell rule for every aggregate the bot shows (``BOT_MIN_CELL`` = k, default 5).
 
-A count between 1 and k-1 can point at a handful of people, so no shown figure, and no sum or
-difference of shown figures, may equal such a count. The rule:
+A group of 1..k-1 can point at a handful of people, so no shown figure, and no sum or
+difference of shown figures, may tell such a group's size. Anyone holding a few accounts can
+also add up to k-1 answers of their own to a group and take them back, so a figure is exact
+only from ``exact_from(k)`` = 2k-1 on: then the group holds at least k others. The rule:
 
-* A category (company) with at least k answers is shown by name with its exact count.
-* Categories with 1..k-1 answers are never named; their answers are pooled into one row,
-  "Other companies". A pool of at least k is shown exactly: it is a sum of several small cells
-  (one small cell alone is below k), so it reveals none of them. A pool of 1..k-1 is shown
-  as "fewer than k". An empty pool is not shown.
-* The total is exact only when the pool is exact (0 or at least k). Otherwise it is
-  "at least X", where X is the sum of the exact figures shown, so X minus those figures is 0.
+* A category (company) with at least 2k-1 answers is shown by name with its exact count.
+* The other categories are never named; their answers are pooled into one row, "Other
+  companies", which is always shown: exact when it holds at least 2k-1 (a sum of several
+  categories below 2k-1 each, none of which it reveals), else "fewer than 2k-1", an empty pool
+  included, so nobody sees the first answer arrive.
+* The total is exact only when the pool is exact. Otherwise it is "at least X", where X is the
+  sum of the exact figures shown, so X minus those figures is 0.
 
-Why differencing cannot isolate a small count: every exact figure shown is 0 or at least k,
-and the exact total minus every named row equals the pool, which is then 0 or at least k too.
-Stronger, the output depends on the small cells only through "which class is the pool in"
-(0, 1..k-1, or its exact value when at least k), so two tallies that differ only in how the
-pool is split between small companies (or, when the pool is below k, in its size) look the
-same; the tests check exactly this.
-
-Zero is shown as 0: it names nobody (``suppress_total(0, k) == "0"``). Zero-count categories
-are dropped from the rows; listing a company nobody answered for would say nothing useful.
+Why differencing cannot isolate a small count: every exact figure shown is at least 2k-1, and
+the exact total minus every named row equals the pool, which is then exact too. The output
+depends on the pooled categories only through "is the pool below 2k-1, and if not, its exact
+value", so two tallies that differ only in how the pool is split (or, when the pool is below
+2k-1, in its size, 0 included) look the same; the tests check exactly this. Zero-count
+categories are dropped from the rows.
 
 What this module does not do, on purpose:
 
-* **Differencing over time.** Two snapshots a member apart reveal that one answer changed, and
-  the pool can move between "fewer than k" and exact. Callers refresh shown tallies no more often
-  than an interval, so several changes mix. Rounding figures (a ``quantize`` helper) was left
+* **Differencing over time.** Two snapshots a member apart reveal that one answer changed.
+  Callers show published snapshots that change only at announcement rounds
+  (:mod:`commands.common.published`), so an attacker gets one look per round. Rounding figures (a ``quantize`` helper) was left
   out: a rounded figure still leaks when it crosses a rounding boundary, and it would break
   exact goals ("40 of 50 signed") that members rely on.
 * **Outside knowledge.** Someone who knows every other company's count can subtract; no
@@ -80,11 +79,25 @@ FEWER = N_("fewer than {k}")
 AT_LEAST = N_("at least {n}")
 MORE_THAN = N_("more than {n}")
 OTHER_COMPANIES = N_("Other companies")
+# what a member is told of their own answer for a company the directory does not know (its name
+# is not kept: storage.directory.unlisted_key); such answers count under OTHER_COMPANIES
+UNLISTED_COMPANY = N_("a company I don't know yet (counted with the other companies until a coordinator names it "
+                      "with `company alias`)")
 _WORDED = re.compile(r"(fewer than|at least|more than) (\d+)")
 
 
+def exact_from(k: int) -> int:
+    """The smallest figure shown exactly: 2k-1. Anyone may add up to k-1 answers of their own
+    (accounts they hold) to a group and take them back; a group of h plus their a <= k-1 then
+    shows exactly only when h + a >= 2k-1, that is when h >= k. Below it every figure, 0
+    included, reads the same "fewer than 2k-1" (SECURITY.md, "Measuring a small group")."""
+    _check_k(k)
+    return 2 * k - 1
+
+
 def fewer_than(k: int) -> str:
-    return FEWER.format(k=k)
+    """The words for every figure below ``exact_from(k)``, 0 included."""
+    return FEWER.format(k=exact_from(k))
 
 
 def in_words(shown: str, gettext: Callable[[str], str]) -> str:
@@ -103,11 +116,12 @@ def in_words(shown: str, gettext: Callable[[str], str]) -> str:
 
 
 def suppress_total(n: int, k: int) -> str:
-    """A single count that may itself be small: ``0``, ``fewer than k`` for 1..k-1, else exact."""
+    """A single count that may itself be small: ``fewer than 2k-1`` for 0..2k-2 (0 looks like
+    the first signatures), else exact."""
     _check_k(k)
     if n < 0:
         raise ValueError("counts cannot be negative")
-    if 0 < n < k:
+    if n < exact_from(k):
         return fewer_than(k)
     return str(n)
 
@@ -117,14 +131,16 @@ def suppress(
     k: int = DEFAULT_MIN_CELL,
     other_label: str = "Other companies",
 ) -> Suppressed:
-    """Apply the small-cell rule to a tally of answers per category (see the module docstring)."""
+    """Apply the small-cell rule to a tally of answers per category (see the module docstring).
+    The pooled row is always there, "fewer than 2k-1" even when nobody is in it, so an empty
+    pool looks like a small one."""
     named, pool = _split(counts, k, other_label)
     named.sort()  # by label (labels are distinct) …
     named.sort(key=itemgetter(1), reverse=True)  # … then largest first; stable, so ties stay by label
     rows = [Row(label, str(n), n) for label, n in named]
     total_text, total_exact = _total(sum(n for _, n in named), pool, k)
-    if pool:
-        rows.append(Row(other_label, str(pool), pool) if pool >= k else Row(other_label, fewer_than(k), None))
+    floor = exact_from(k)
+    rows.append(Row(other_label, str(pool), pool) if pool >= floor else Row(other_label, fewer_than(k), None))
     return Suppressed(rows, total_text, total_exact, k)
 
 
@@ -139,15 +155,15 @@ def suppressed_total(counts: Mapping[str, int], k: int = DEFAULT_MIN_CELL,
 
 
 def _split(counts: Mapping[str, int], k: int, other_label: str) -> tuple[list[tuple[str, int]], int]:
-    """The categories shown by name, and the answers pooled into ``other_label``."""
-    _check_k(k)
+    """The categories shown by name (at least 2k-1), and the answers pooled into ``other_label``."""
+    floor = exact_from(k)
     named: list[tuple[str, int]] = []
     pool = 0
     other_key = other_label.casefold()
     for label, n in counts.items():
         if n < 0:
             raise ValueError("counts cannot be negative")
-        if n >= k and label.casefold() != other_key:
+        if n >= floor and label.casefold() != other_key:
             named.append((label, n))
         else:
             pool += n
@@ -155,37 +171,49 @@ def _split(counts: Mapping[str, int], k: int, other_label: str) -> tuple[list[tu
 
 
 def _total(named_sum: int, pool: int, k: int) -> tuple[str, int | None]:
-    """The total's text and exact value (``None`` when a pool of 1..k-1 makes it a lower bound)."""
-    if pool == 0 or pool >= k:
+    """The total's text and exact value (``None`` when a pool below 2k-1, empty or not, makes it
+    a lower bound)."""
+    if pool >= exact_from(k):
         return str(named_sum + pool), named_sum + pool
     return (AT_LEAST.format(n=named_sum) if named_sum else fewer_than(k)), None
 
 
 def suppress_votes(voters: int, counts: Sequence[int], k: int = DEFAULT_MIN_CELL,
                    multi: bool = False) -> tuple[str, list[str]] | None:
-    """A poll's result under the rule: ``None`` (no result at all) with fewer than k voters;
+    """A poll's result under the rule: ``None`` (no result at all) with fewer than 2k-1 voters;
     else the voters' figure and one figure per option.
 
-    One choice per vote: an option of 1..k-1 votes reads "fewer than k"; the total is the rule's
-    total (exact, or "at least X" when the small options add up to 1..k-1), so the total minus
-    the exact options never isolates a small group. Several choices per vote: the options do
-    not add up to the voters, but the voters minus an option counts those who did not choose it,
-    so an option that all but 1..k-1 voters chose reads "more than voters-k"; the voters (at
-    least k) are exact."""
-    _check_k(k)
-    if voters < k:
+    One choice per vote: an option below 2k-1 votes (0 included) reads "fewer than 2k-1"; the
+    total is the rule's total (exact only when the hidden options add up to 2k-1 or more), so
+    the total minus the exact options never isolates a small group. Several choices per vote:
+    the options do not add up to the voters, but the voters minus an option counts those who
+    did not choose it, so an option that all but 0..2k-2 voters chose reads "more than
+    voters-(2k-1)"; and with exactly two options, A + B - voters counts those who chose both
+    (every vote names at least one option), so when that is below 2k-1 the smaller of A and B
+    reads "at least 2k-1" instead. With three options or more no other group is a difference
+    of shown figures (``tests/unit/test_smallcell.py`` checks it by linear algebra)."""
+    floor = exact_from(k)
+    if voters < floor:
         return None
     if not multi:
-        shown = [str(n) if n == 0 or n >= k else fewer_than(k) for n in counts]
-        named = sum(n for n in counts if n >= k)
+        shown = [str(n) if n >= floor else fewer_than(k) for n in counts]
+        named = sum(n for n in counts if n >= floor)
+        hidden = len(counts) - sum(1 for n in counts if n >= floor)
+        if hidden == 0:
+            return str(voters), shown
         total, _exact = _total(named, voters - named, k)
         return total, shown
-    figures = []
-    for n in counts:
-        if 0 < n < k:
+    figures: list[str] = []
+    exact: list[int] = []
+    for index, n in enumerate(counts):
+        if n < floor:
             figures.append(fewer_than(k))
-        elif 0 < voters - n < k:
-            figures.append(MORE_THAN.format(n=voters - k))
+        elif voters - n < floor:
+            figures.append(MORE_THAN.format(n=voters - floor))
         else:
             figures.append(str(n))
+            exact.append(index)
+    if len(counts) == 2 and len(exact) == 2 and counts[0] + counts[1] - voters < floor:
+        smaller = min(exact, key=lambda i: (counts[i], i))
+        figures[smaller] = AT_LEAST.format(n=floor)
     return str(voters), figures

@@ -18,6 +18,7 @@ from commands import rollcall as rollcall_cmd
 from commands.base import RETENTION_HOOKS, Role
 from storage import pledges, rollcalls, schema
 from storage.db import Database, Schema
+from storage.directory import directory
 from storage.hashing import Keyring
 from storage.schema import open_database
 from tests.fakes import DM, ROOM, World, make_world
@@ -66,7 +67,8 @@ async def check(db: Database, keyring: Keyring = KEYRING) -> None:
         for company in ("amazon", "google", "smallco"):
             assert await pledges.company_count(db, pledge_id, company) == expected.get(company, 0)
     for rc in await rollcalls.all_rollcalls(db, keyring):  # tallies reused only while nothing changed
-        fresh = rollcall_cmd.snapshot_of(rollcall_cmd.tally(await rollcalls.counts(db, rc.id)), 3)
+        found = await directory(db)
+        fresh = rollcall_cmd.snapshot_of(rollcall_cmd.tally(await rollcalls.counts(db, rc.id), found), 3)
         assert await rollcall_cmd.compute(db, rc, 3) == fresh
     for (rollcall_id,) in await db.fetchall("SELECT id FROM rollcalls"):
         rows = await db.fetchall(
@@ -242,7 +244,7 @@ async def test_migration_backfills_counts_from_existing_rows(tmp_path, monkeypat
         assert await db.schema_version("pledges") == len(full["pledges"])
         assert await pledges.count(db, pledge_id) == 12
         assert await pledges.company_counts(db, pledge_id) == {"amazon": 3, "google": 3, "smallco": 3}
-        assert await rollcalls.counts(db, rollcall_id) == [("smallco", "SmallCo", 12)]
+        assert await rollcalls.counts(db, rollcall_id) == [("smallco", "", 12)]  # typed display dropped (#23)
         await check(db)
     finally:
         await db.close()
@@ -301,7 +303,7 @@ async def test_big_pledge_tally_reads_counts_not_rows(tmp_path) -> None:
                 "INSERT INTO pledge_signers (pledge_id, member_ref, company) VALUES (?, ?, ?)",
                 [(big.id, i.to_bytes(4, "big"), ["amazon", "google"][i % 2]) for i in range(2000)])
         out = await world.run("!pledge info big", room=ROOM)
-        assert "All companies: 2000" in out[0].text  # type: ignore[attr-defined]
+        assert "All companies: at least 2000" in out[0].text  # type: ignore[attr-defined]  # the pool may be empty
         await check(world.db, world.keyring)
     finally:
         await world.db.close()

@@ -132,7 +132,7 @@ async def test_a_spanish_member_signs_a_pledge_in_spanish(world: World):
     listing = texts(await world.run("!compromisos", room=DM))
     assert "**Compromisos abiertos**" in listing and "░░░░░░░░░░ menos de 5 de 10" in listing
     assert "Firma con `!firmar <slug>`" in listing
-    assert texts(await world.run("!retirar carta", room=DM)) == "Retiré tu firma de `carta`. 0 personas han firmado."
+    assert texts(await world.run("!retirar carta", room=DM)) == "Retiré tu firma de `carta`. menos de 5 personas han firmado."
     # the Spanish help shows the Spanish names, and the English names keep working
     help_text = texts(await world.run("!ayuda", room=DM))
     assert "`!firmar <slug> [company]` — Firma un compromiso" in help_text and "`!olvidar [confirm]`" in help_text

@@ -110,11 +110,11 @@ async def test_turnout_is_suppressed_and_rsvps_are_member_data(world: World):
     for i in range(6):
         await world.run("!rsvp 1 yes", user=user(i), room=dm_of(i))
     await world.run("!rsvp 1 maybe", user=user(10), room=dm_of(10))
-    assert await turnout_text(world.db, 1, 5, ENGLISH) == "RSVPs: yes 6, maybe fewer than 5"
+    assert await turnout_text(world.db, 1, 3, ENGLISH) == "RSVPs: yes 6, maybe fewer than 5"  # exact from 2k-1
     source = MEMBER_DATA["rsvps"]
     assert await source.describe(world.ctx(user(10), room=DM)) == ["Your answer for action #1: maybe."]
     assert "deleted 1 record" in texts(await world.run("!forget confirm", user=user(10), room=DM))
-    assert await turnout_text(world.db, 1, 5, ENGLISH) == "RSVPs: yes 6, maybe 0"
+    assert await turnout_text(world.db, 1, 3, ENGLISH) == "RSVPs: yes 6, maybe fewer than 5"  # 0 reads like 1..4
     await world.run("!action cancel 1", user="@c:x", role=C, room=ROOM)
 
 
