@@ -2,7 +2,8 @@
 
 A row is found by the keyed reference of its event ID (one row per event) and of its Megolm
 session ID (a key that arrives for that session finds its rows), and by the keyed reference of
-its sender (so ``!forget`` finds a member's rows). The event itself, its room and the time it
+its sender (so ``!forget`` finds a member's rows, and a sender's rows are capped:
+:data:`PER_SENDER`). Only campaign members' events are kept (``bot/runtime/intake.py``). The event itself, its room and the time it
 arrived are sealed (AES-GCM) under this domain's purpose; nothing else is in clear: the expiry
 is a day number, and the row ID is random (rows are ordered by the sealed arrival time, so
 neither the B-tree nor an ID keeps the order they came in; issue #17). The flag saying "told about an unreadable message" is a member flag of
@@ -21,7 +22,7 @@ from storage.hashing import Keyring, Member, random_id
 
 SEAL = "undecrypted"
 KEEP_DAYS = 2  # a key that has not come in a day or two is not coming
-CAP = 5000  # rows kept at most; the oldest go first
+PER_SENDER = 20  # rows kept per sender at most; their oldest go first
 DAY = 86400
 TOLD_FLAG = "told_undecryptable"  # the EventBook member flag "told once", its value a day number
 
@@ -96,23 +97,30 @@ def today(now: float | None = None) -> int:
 
 
 async def keep(db: Database, keyring: Keyring, room_id: str, source: dict[str, Any], session_id: str,
-               dm: bool, now: float | None = None, cap: int = CAP) -> bool:
-    """Keep an event (once: a second copy of the same event is ignored); returns whether it is new.
-    Beyond ``cap`` rows the oldest are dropped."""
+               dm: bool, now: float | None = None, cap: int = PER_SENDER) -> int:
+    """Keep an event (once: a second copy of the same event is ignored); returns how many rows
+    were added (0 or 1). Beyond ``cap`` rows of the same sender, that sender's oldest goes: the
+    work per insert is bounded by ``cap`` (one sender's rows are unsealed, never the table's), and
+    a flood from one sender never evicts another's waiting message (issue #23)."""
     now = time.time() if now is None else now
     blob = json.dumps({"room_id": room_id, "event": source, "seen": now, "dm": dm, "arrival": time.time_ns()})
+    sender_ref = _member_ref(keyring, str(source.get("sender", "")))
     new = await db.execute(
         "INSERT OR IGNORE INTO undecrypted (id, event_ref, session_ref, member_ref, sealed, expires_day) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (random_id(), keyring.ref("undecrypted:event", str(source.get("event_id", ""))),
-         keyring.ref("undecrypted:session", session_id), _member_ref(keyring, str(source.get("sender", ""))),
-         keyring.seal(SEAL, blob), today(now) + KEEP_DAYS),
+         keyring.ref("undecrypted:session", session_id), sender_ref, keyring.seal(SEAL, blob), today(now) + KEEP_DAYS),
     )
-    if new and await count(db) > cap:  # a flood: the oldest go (the order is sealed, so unseal)
-        oldest = await every(db, keyring)
-        for waiting in oldest[:len(oldest) - cap]:
-            await forget(db, waiting.id)
-    return bool(new)
+    if not new:
+        return 0
+    rows = await db.fetchall("SELECT id, sealed, graced FROM undecrypted WHERE member_ref=? LIMIT ?",
+                             (sender_ref, cap + 2))
+    if len(rows) <= cap:
+        return 1
+    theirs = _oldest_first([_waiting(keyring, row) for row in rows])  # the order is sealed: unseal theirs
+    for waiting in theirs[:len(theirs) - cap]:
+        await forget(db, waiting.id)
+    return 1 - (len(theirs) - cap)
 
 
 def _member_ref(keyring: Keyring, user_id: str) -> bytes:

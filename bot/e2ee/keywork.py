@@ -61,7 +61,7 @@ class KeyWork:
 
     async def prepare(self, room_ids: Iterable[str]) -> None:
         """Before the first encrypted send to these rooms: one key query and one key claim for
-        all of them. Never raises for homeserver trouble: nio's per-room path remains."""
+        all of them. Never raises (it ended the outbox): nio's per-room path remains."""
         rooms = self._needing(list(room_ids))
         if not rooms:
             return
@@ -76,6 +76,8 @@ class KeyWork:
                 await self._claim(rooms)
         except (TimeoutError, aiohttp.ClientError, LocalProtocolError) as exc:
             log.warning("key preparation failed: %s", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a peer's keys (bot/e2ee/peer_keys.py) or a bug: never the outbox's end
+            log.error("key preparation failed unexpectedly: %s", type(exc).__name__)
 
     async def _claim(self, rooms: list[MatrixRoom]) -> None:
         client = self.client

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import secrets
 import sys
@@ -58,9 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--script", default=None, metavar="TEXT",
                       help="send these commands (separated by ';') instead of prompting, print answers, exit")
 
-    health = sub.add_parser("healthcheck", help="exit 0 if the bot synced in the last 2 minutes",
+    health = sub.add_parser("healthcheck", help="exit 0 if the running bot syncs, sends and no task keeps dying",
                             description="Exit 0 when the running bot synced successfully in the last "
-                                        "2 minutes (state in BOT_DATA_DIR), 1 otherwise, with one line why.")
+                                        "2 minutes, no task of it keeps dying and its outbox sends (state "
+                                        "in BOT_DATA_DIR), 1 otherwise, with one line why.")
     _env_file_arg(health)
 
     backup = sub.add_parser("backup", help="consistent online copy of bot.db",
@@ -211,20 +211,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args.dir, args.script))
 
 
-HEALTH_MAX_AGE = 120
-
-
 def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Unhealthy when the last sync is old, a task keeps dying or the outbox stalls (bot/runtime/health.py)."""
+    from bot.runtime import health
+
     settings = _settings(args)
-    path = settings.BOT_DATA_DIR / "health.json"
-    try:
-        last = float(json.loads(path.read_text())["last_sync"])
-    except (OSError, ValueError, KeyError):
+    state = health.read(settings.BOT_DATA_DIR)
+    if state is None or not isinstance(state.get("last_sync"), int | float):
         print("unhealthy: the bot has not synced yet (no health state)")
         return 1
-    age = time.time() - last
-    if age > HEALTH_MAX_AGE:
-        print(f"unhealthy: last successful sync {int(age)} s ago")
+    age = time.time() - float(state["last_sync"])
+    found = health.problems(state, time.time())
+    if found:
+        print("unhealthy: " + "; ".join(found))
         return 1
     print(f"healthy: last successful sync {int(age)} s ago")
     return 0

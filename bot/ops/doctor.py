@@ -9,12 +9,13 @@ from bot.config import Settings
 from bot.e2ee import crosssign, saved_session
 from bot.e2ee import store as e2ee_store
 from bot.e2ee.crosssign import Check
-from bot.runtime import award_alerts, ratelimit, undecrypted
+from bot.runtime import award_alerts, health, ratelimit, undecrypted
 
 
 async def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = [Check("configuration", True, "valid"), *at_rest_checks(settings)]
     checks.append(undecrypted.doctor_check(settings.BOT_DATA_DIR))  # the count the bot wrote into health.json
+    checks.append(health.doctor_check(settings.BOT_DATA_DIR))  # tasks that keep dying, a stalled outbox
     checks.append(award_alerts.doctor_check(settings))
     reachable = await _reachable(settings.MATRIX_HOMESERVER)
     checks.append(Check("homeserver reachable", reachable is None, reachable or settings.MATRIX_HOMESERVER,

@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Overwrite with random bytes and delete: the key files given with --key-file, the key "
                     "lines of the env file, the end-to-end-encryption store, the saved session and the "
                     "cross-signing keys in BOT_DATA_DIR. The remaining database is encrypted under a key that "
-                    "no longer exists. Keys it cannot destroy (set in the process environment, or on a "
-                    "read-only mount) are listed, and it then exits 3: delete them on the host. Stop the bot "
+                    "no longer exists. Keys it cannot destroy (set in the process environment, on a read-only mount, "
+                    "or a named file that is not there) are listed, and it then exits 3: delete them on the host. Stop the bot "
                     "first. This cannot be undone.")
     burn.add_argument("--env-file", type=Path, default=None, metavar="PATH",
                       help="env file with the configuration (its key lines are blanked)")
@@ -218,8 +218,10 @@ def cmd_burn(args: argparse.Namespace) -> int:
 
     shredded, remaining = 0, _environment_keys()
     for path in key_files:
-        shredded += _destroy(path, remaining, f"key file {path}")
+        shredded += _destroy(path, remaining, f"key file {path}", named=True)
     blanked = 0
+    if args.env_file is not None and not args.env_file.exists():
+        remaining.append(_missing(f"env file {args.env_file}"))
     if env_file is not None and env_file.exists():
         try:
             blanked = blank_env_secrets(env_file)
@@ -253,13 +255,24 @@ def _environment_keys() -> list[str]:
             "burn cannot reach" for key in ENV_SECRETS if os.environ.get(key)]
 
 
-def _destroy(path: Path, remaining: list[str], what: str) -> int:
+def _destroy(path: Path, remaining: list[str], what: str, named: bool = False) -> int:
+    """Shred one file; what cannot be destroyed is added to ``remaining``, and so is a file the
+    admin named (``named``) that is not there: the key it was meant to hold may live on elsewhere
+    (a typo, another mount), and "gone" would be a false all-clear (issue #23)."""
     try:
-        return int(atrest.shred(path))
+        done = atrest.shred(path)
     except OSError as exc:
         remaining.append(f"{what} (cannot overwrite or delete it here: {exc.strerror}; a read-only secret mount?): "
                          "delete it on the host")
         return 0
+    if not done and named:
+        remaining.append(_missing(what))
+    return int(done)
+
+
+def _missing(what: str) -> str:
+    return (f"{what} does not exist here (a wrong path, or a file on another mount?): the key it should hold "
+            "was not destroyed; find that file and delete it (shred -u)")
 
 
 def _env_value(env_file: Path | None, key: str) -> str | None:

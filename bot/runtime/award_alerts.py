@@ -75,7 +75,7 @@ class AwardAlerts:
 
     async def _report(self) -> None:
         refreshed, error = await contracts.refresh_status(self.shell.db)
-        self.shell.syncer.health_notes["award_lookup"] = {"refreshed_on": refreshed, "error": error}
+        self.shell.health_notes["award_lookup"] = {"refreshed_on": refreshed, "error": error}
 
 
 def doctor_check(settings: Settings) -> Check:

@@ -85,6 +85,9 @@ class Intake:
         if getattr(event, "sender", None) == client.user_id:
             return
         if isinstance(event, MegolmEvent):
+            await self.rooms.campaign.refresh(self.book)
+            if not self.rooms.campaign.is_member(str(event.sender)):
+                return  # an outsider's: nothing kept, flagged, asked for or answered (issue #23)
             await self.undecrypted.keep(room.room_id, event, self.rooms.is_dm(room))
             try:
                 await client.request_room_key(event)

@@ -80,6 +80,8 @@ class Outbox:
     keys: KeyWork = field(init=False)  # first sends' key round trips, shared by many rooms
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
+    _waiting_since: float | None = field(default=None, init=False)  # kicked, and not yet found empty
+    _sent_at: float = field(default=0.0, init=False)  # the last row done
 
     def __post_init__(self) -> None:
         self.keys = KeyWork(self.client)
@@ -92,7 +94,17 @@ class Outbox:
 
     def kick(self) -> None:
         """Call after the transaction that queued messages has committed."""
+        if self._waiting_since is None:
+            self._waiting_since = time.time()
         self._kick.set()
+
+    @property
+    def undrained_since(self) -> float | None:
+        """Since when (unix time) messages have waited with nothing sent, ``None`` when the outbox
+        was last found empty or sends on (``health.json``: a stopped or stuck sender shows here)."""
+        if self._waiting_since is None:
+            return None
+        return max(self._waiting_since, self._sent_at)
 
     async def until_sent(self, limit: float) -> None:
         """Wait, at most ``limit`` seconds, until the answers queued so far are sent. Like a bot that
@@ -178,6 +190,8 @@ class Outbox:
             batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH + len(taken))
         if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
             self._answered.set()
+        if not batch:  # nothing due, nothing under way
+            self._waiting_since = None
         groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
         for item in batch:
             if item.id in taken:
@@ -214,6 +228,7 @@ class Outbox:
                 return False
             async with self.book.db.transaction():
                 await self.book.done(item.id)
+            self._sent_at = time.time()
         return True
 
     async def _deliver(self, item: Outgoing, record: Delivery | None) -> bool:

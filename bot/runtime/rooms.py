@@ -15,6 +15,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,9 @@ class Rooms:
     _joins: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)  # invites being answered
     _join_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(burst.INVITE_JOINS), init=False)
     campaign: Campaign = field(init=False)
+    # a join that raised: counted by the shell's supervisor (bot/runtime/supervisor.py); the invite
+    # comes again at the next full-state sync (a restart of the sync task or of the bot)
+    died: Callable[[str, BaseException | None], None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.campaign = Campaign(self.settings, _Synced(self))
@@ -218,7 +222,12 @@ class Rooms:
 
     async def _answer_gated(self, room_id: str, state: list[Any]) -> None:
         async with self._join_gate:
-            await self.answer_invite(room_id, state)
+            try:
+                await self.answer_invite(room_id, state)
+            except Exception as exc:
+                if self.died is None:
+                    raise
+                self.died("joins", exc)
 
     async def start_at_invite(self, room_id: str, events: list[Any]) -> None:
         """A DM's "sent before the bot was in the room" cut-off counts from the bot's invite, not

@@ -14,13 +14,23 @@ import time
 from typing import Any
 
 import aiohttp
-from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LocalProtocolError, LoginError
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    KeysClaimResponse,
+    KeysQueryResponse,
+    LocalProtocolError,
+    LoginError,
+    Response,
+)
 
 from bot.config import Settings
 from bot.e2ee import crosssign, saved_session  # hook(#17): e2ee_store, saved_session
 from bot.e2ee import store as e2ee_store
 from bot.e2ee.fallback_keys import KeyUpkeep
 from bot.e2ee.keywork import KeyWork
+from bot.e2ee.peer_keys import PeerKeys
 from bot.runtime.ratelimit import RateGate
 
 log = logging.getLogger("organizer_bot")
@@ -42,7 +52,12 @@ class BotClient(AsyncClient):  # type: ignore[misc]
     exited (launch bench, N = 1,000), and every restart read the same message again. Anyone can
     send the bot a to-device message, so this was also a way for an outsider to stop it. Such a
     message is now counted, logged without identities at most once a minute, and its sender's
-    device marked for a new Olm session (nio's unwedging), as nio does for the errors it knows."""
+    device marked for a new Olm session (nio's unwedging), as nio does for the errors it knows.
+
+    Nor can a peer's published keys stop it: claimed and queried keys are handled one device (one
+    user) at a time, and a device whose keys fail is skipped and counted (``bot/e2ee/peer_keys.py``).
+    No room is left marked as sharing its key when sharing fails (nio claims keys before its
+    ``try/finally``, and every later send to that room waited for good)."""
 
     LOG_EVERY = 60.0
 
@@ -51,6 +66,44 @@ class BotClient(AsyncClient):  # type: ignore[misc]
         self.undecryptable_to_device = 0  # since start
         self._unlogged = 0
         self._logged_at: float | None = None
+        self.peer_keys = PeerKeys()
+
+    def load_store(self) -> None:
+        super().load_store()
+        if self.olm is not None:
+            self.peer_keys.guard_signatures(self.olm)
+
+    async def receive_response(self, response: Response) -> None:
+        if self.olm is not None and isinstance(response, KeysClaimResponse):
+            self.peer_keys.claimed(self.olm, response)
+        elif self.olm is not None and isinstance(response, KeysQueryResponse):
+            self.peer_keys.queried(self._handle_olm_response, response)
+        else:
+            await super().receive_response(response)
+
+    def get_missing_sessions(self, room_id: str) -> dict[str, list[str]]:
+        return self.peer_keys.without_skipped(super().get_missing_sessions(room_id))
+
+    def get_users_for_key_claiming(self) -> dict[str, list[str]]:
+        wanted = self.peer_keys.without_skipped(super().get_users_for_key_claiming())
+        if not wanted:
+            raise LocalProtocolError("No wedged sessions found.")  # as nio says it
+        return wanted
+
+    @property
+    def should_claim_keys(self) -> bool:
+        try:
+            return bool(self.olm is not None and self.get_users_for_key_claiming())
+        except LocalProtocolError:
+            return False
+
+    async def share_group_session(self, room_id: str, ignore_unverified_devices: bool = False) -> Any:
+        ours = room_id not in self.sharing_session
+        try:
+            return await super().share_group_session(room_id, ignore_unverified_devices=ignore_unverified_devices)
+        finally:
+            if ours and room_id in self.sharing_session:  # raised before nio's own try/finally
+                self.sharing_session.pop(room_id).set()
 
     def _handle_decrypt_to_device(self, to_device_event: Any) -> Any:
         try:
@@ -159,6 +212,8 @@ class Session:
             await client.send_to_device_messages()
         except (TimeoutError, aiohttp.ClientError, LocalProtocolError) as exc:
             log.warning("key maintenance failed: %s", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a peer's keys (bot/e2ee/peer_keys.py) or a bug: never the sync's end
+            log.error("key maintenance failed unexpectedly: %s", type(exc).__name__)
 
     async def _on_error_response(self, response: ErrorResponse) -> None:
         """nio retries a 429 after ``retry_after_ms`` (``max_limit_exceeded=None``) and tells us

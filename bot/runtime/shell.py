@@ -10,6 +10,8 @@
   (undecryptable events kept, retried and explained: ``bot/runtime/undecrypted.py``)
 - ``bot/runtime/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
 - ``bot/runtime/outbox.py``   sending: draining the outbox, DMs opened on demand, strict trust per send
+- ``bot/runtime/supervisor.py`` every long-lived task restarted with backoff when it dies, and counted
+  (``bot/runtime/health.py``: health.json turns unhealthy when one keeps dying or the outbox stalls)
 
 Exactly-once, across crashes (the other modules refer here):
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from nio import AsyncClient
 
@@ -42,6 +44,7 @@ from bot.runtime.outputs import Origin
 from bot.runtime.rooms import Rooms
 from bot.runtime.session import LoginFailed, Session, StoreUnreadable
 from bot.runtime.stages import StageTimes
+from bot.runtime.supervisor import Supervisor
 from bot.runtime.sync import Syncer
 from commands.base import CampaignView, Env, Output, RoomFacts, RoomView
 from storage.core import EventBook
@@ -77,6 +80,9 @@ class MatrixShell:
         self.stopping = Stopping()
         self.ready = asyncio.Event()  # set after the first successful sync
         self._services: dict[str, Service] = {}
+        self.health_notes: dict[str, Any] = {}  # what services report into health.json (award look-ups)
+        # every long-lived task restarts when it dies; health.json says so at once
+        self.supervisor = Supervisor(self.stopping, on_death=lambda: self.syncer.write_health())
 
     async def login(self) -> AsyncClient:
         """Restore the saved session or log in once (see :class:`bot.runtime.session.Session`)."""
@@ -95,7 +101,8 @@ class MatrixShell:
                              self.session.rate_gate, self.stages)
         self.intake = Intake(client, self.settings, self.book, self.known, self.outbox, self, self.wake)
         self.syncer = Syncer(client, self.settings, self.db, self.session, self.known, self.intake,
-                             self.outbox, self.stopping, self.ready)
+                             self.outbox, self.stopping, self.ready, more_health=self.health)
+        self.known.died = self.supervisor.died  # a join that fails is counted as the "joins" task's death
         self.add_service("stages", self.stages)
         self.add_service("undecrypted", self.intake.undecrypted)  # grace-period notices, counts logged
         if self.session.keys is not None:
@@ -120,11 +127,12 @@ class MatrixShell:
     async def run(self) -> None:
         client = self.client or await self.login()
         self.outbox.kick()  # send what a previous run left queued (e.g. a stop mid-delivery)
-        sender = asyncio.create_task(self.outbox.run(), name="outbox")
-        services = [asyncio.create_task(svc.run(), name=name) for name, svc in self._services.items()]
-        services.append(asyncio.create_task(self._after_first_sync(), name="campaign"))
+        supervise = self.supervisor.supervise
+        sender = asyncio.create_task(supervise("outbox", self.outbox.run), name="outbox")
+        services = [asyncio.create_task(supervise(name, svc.run), name=name) for name, svc in self._services.items()]
+        services.append(asyncio.create_task(supervise("campaign", self._after_first_sync, once=True), name="campaign"))
         try:
-            await self.syncer.run()
+            await supervise("sync", self.syncer.run)
         finally:
             self.outbox.kick()
             for task in services:
@@ -142,6 +150,11 @@ class MatrixShell:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def health(self) -> dict[str, Any]:
+        """What health.json adds from the shell: tasks that died, an outbox that does not drain."""
+        return {**self.supervisor.health(), "outbox_undrained_since": self.outbox.undrained_since,
+                **self.health_notes}
 
     # ------------------------------------------------------------ background services
 

@@ -6,10 +6,10 @@ is handled: see ``bot/runtime/shell.py``), the health file and the online state.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +24,11 @@ from nio.api import MessageDirection
 
 from bot.config import Settings
 from bot.e2ee import crosssign
-from bot.runtime import burst
+from bot.runtime import burst, health
 from bot.runtime.intake import Intake
 from bot.runtime.outbox import Outbox, Stopping
 from bot.runtime.rooms import Rooms
 from bot.runtime.session import Session
-from storage.atrest import write_private
 from storage.db import Database
 
 log = logging.getLogger("organizer_bot")
@@ -58,8 +57,9 @@ class Syncer:
     outbox: Outbox
     stopping: Stopping
     ready: asyncio.Event  # set here, after the first successful sync
+    more_health: Callable[[], dict[str, Any]] = dict  # the shell's: supervised tasks, the outbox
+    last_sync: float | None = field(default=None, init=False)  # unix time
     _online: bool | None = field(default=None, init=False)
-    health_notes: dict[str, object] = field(default_factory=dict, init=False)  # merged into health.json
 
     async def run(self) -> None:
         client = self.client
@@ -103,7 +103,8 @@ class Syncer:
             token = response.next_batch
             unsaved.append((token, joins))
             await self._save_token(unsaved)
-            self._write_health()
+            self.last_sync = time.time()
+            self.write_health()
             await self.session.maintain_keys(self.outbox.keys)
             first = False
             self.ready.set()
@@ -190,14 +191,21 @@ class Syncer:
                 log.warning("homeserver unreachable (%s); retrying with backoff", why[:80])
             self._online = online
 
-    def _write_health(self) -> None:
+    def write_health(self) -> None:
+        """health.json (``bot/runtime/health.py``), from the first successful sync on."""
+        if self.last_sync is None:
+            return
         gate = self.session.rate_gate
         gate.flush()  # the last minute's count of 429s, if any went unlogged
-        write_private(self.settings.BOT_DATA_DIR / "health.json", json.dumps({
-            "last_sync": time.time(),
+        client = self.session.client
+        peer_keys = getattr(client, "peer_keys", None)
+        health.write(self.settings.BOT_DATA_DIR, {
+            "last_sync": self.last_sync,
             "undecryptable_waiting": self.intake.undecrypted.waiting,  # for doctor and operators
             # Olm (to-device) messages that could not be decrypted since start (bot/runtime/session.py BotClient)
-            "olm_undecryptable": getattr(self.session.client, "undecryptable_to_device", 0),
+            "olm_undecryptable": getattr(client, "undecryptable_to_device", 0),
+            # devices whose published keys were unusable, skipped (bot/e2ee/peer_keys.py)
+            "peer_key_failures": getattr(peer_keys, "failures", 0),
             **gate.health(),  # 429s counted, for doctor
-            **self.health_notes,  # what other services report (award look-ups)
-        }))
+            **self.more_health(),
+        })

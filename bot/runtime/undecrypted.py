@@ -61,14 +61,15 @@ class Undecrypted:
         self._expired_day = -1
 
     async def keep(self, room_id: str, event: MegolmEvent, dm: bool) -> None:
-        """Keep an event that did not decrypt (not one sent before the bot joined: it would not
-        be answered anyway)."""
+        """Keep a campaign member's event that did not decrypt (the caller checks membership; not
+        one sent before the bot joined: it would not be answered anyway). Capped per sender
+        (``storage.undecrypted.PER_SENDER``)."""
         joined_at = await self.book.room_flag(room_id, "joined_at")
         if joined_at is not None and event.server_timestamp < joined_at:
             return
-        async with self.db.transaction():
-            await store.keep(self.db, self.keyring, room_id, event.source, event.session_id, dm, self.clock())
-            self.waiting = await store.count(self.db)
+        async with self.db.transaction():  # bounded work: at most one sender's capped rows are read
+            self.waiting += await store.keep(self.db, self.keyring, room_id, event.source, event.session_id, dm,
+                                             self.clock())
 
     async def on_to_device(self, client: AsyncClient, events: list[Any]) -> None:
         """Retry the kept events of every session a room key just arrived for."""

@@ -86,3 +86,24 @@ async def test_a_withheld_room_key_gets_a_notice_and_the_late_key_an_answer_afte
     log = bot.log()
     assert "1 messages waiting for room keys" in log and "decrypted after their room key arrived" in log
     assert bob.user_id not in log and dm not in log
+
+
+async def test_an_outsiders_unreadable_message_is_not_kept_and_gets_no_notice(make_bot, members):
+    """Anyone can send the bot an encrypted message without its key: it left a stored event, a
+    member flag and a notice (issue #23). Only campaign members' messages are kept now."""
+    bot = make_bot(BOT_UNDECRYPTABLE_GRACE="1").start()
+    alice = await members("alice", bot)
+    mallory = await members("mallory", bot, enroll=False)
+    dm = await mallory.create_dm()
+    device = await mallory.wait_for(lambda: bot_device_of(mallory, bot), 30)
+    mallory.client.blacklist_device(device)  # the bot's device gets no room key
+    for n in range(3):
+        await mallory.send(dm, f"!help {n}")
+    own = await alice.create_dm()
+    assert "!privacy" in (await alice.ask(own, "!help")).body  # a few syncs later
+    await asyncio.sleep(3)  # past the grace period, a check or two
+    assert health(bot).get("undecryptable_waiting") == 0
+    assert not [m for m in mallory.from_bot(dm) if m.body.startswith(NOTICE_START)]
+    assert bot.stop() == 0
+    with bot.open_db() as db:
+        assert db.execute("SELECT COUNT(*) FROM undecrypted").fetchone()[0] == 0

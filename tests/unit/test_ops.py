@@ -323,3 +323,31 @@ def test_burn_reports_a_key_file_it_cannot_overwrite(tmp_path, monkeypatch, caps
     assert f"key file {key_file} (cannot overwrite or delete it here: Read-only file system" in err
     assert TEST_KEY not in env.read_text()  # the env file's lines were blanked all the same
     assert not (data / "session.json").exists()
+
+
+def test_burn_names_a_key_file_that_does_not_exist_and_exits_non_zero(tmp_path, capsys):
+    """Before: "Every key burn was told of is gone", exit 0, and the real key file survived
+    (a typo in the path, or the file on another mount; issue #23)."""
+    env, data = _burnable(tmp_path)
+    real = tmp_path / "secrets" / "bot_store_key"
+    real.parent.mkdir()
+    real.write_text(STORE_KEY)
+    typo = tmp_path / "secret" / "bot_store_key"
+    there = tmp_path / "hash.key"
+    there.write_text(TEST_KEY)
+    code = cli.main(["burn", "--env-file", str(env), "--key-file", str(typo), "--key-file", str(there),
+                     "--yes-i-understand"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert f"key file {typo} does not exist here" in err and "was not destroyed" in err
+    assert "NOT DONE" in err and "Every key burn was told of is gone" not in out
+    assert not there.exists() and not (data / "session.json").exists()  # the rest was destroyed all the same
+    assert real.exists()  # burn could not know of it, and said so
+
+
+def test_burn_names_an_env_file_that_does_not_exist(tmp_path, capsys):
+    _env, data = _burnable(tmp_path)
+    missing = tmp_path / "prod.env"
+    code = cli.main(["burn", "--env-file", str(missing), "--data-dir", str(data), "--yes-i-understand"])
+    out, err = capsys.readouterr()
+    assert code == 3 and f"env file {missing} does not exist here" in err

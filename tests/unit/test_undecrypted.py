@@ -129,12 +129,70 @@ async def test_a_member_is_told_once_after_the_grace_period_only_in_a_dm(world) 
     assert len(await book.pending()) == 2
 
 
-async def test_old_rows_expire_and_the_cap_drops_the_oldest(world) -> None:
+async def test_old_rows_expire_and_the_cap_drops_the_senders_own_oldest(world) -> None:
     for index in range(5):
         await store.keep(world.db, world.keyring, DM_ROOM, source(f"$e{index}"), "S", True, now=0, cap=3)
     assert [w.event_id for w in await store.every(world.db, world.keyring)] == ["$e2", "$e3", "$e4"]
     assert await store.expire(world.db, now=(store.KEEP_DAYS + 1) * DAY) == 3
     assert await store.count(world.db) == 0
+
+
+async def test_a_flood_from_one_member_evicts_none_of_anothers_and_each_insert_is_bounded(world) -> None:
+    """Before: past a 5,000-row cap every insert unsealed the whole table (~40 ms on the event
+    loop) and evicted the oldest rows, whoever sent them (issue #23)."""
+    clock, handled = Clock(), []
+    svc = service(world, clock, handled)
+    await svc.keep(DM_ROOM, megolm("$alice", session="SA"), dm=True)
+    unsealed = 0
+    unseal = world.keyring.unseal
+
+    def counting(purpose: str, blob: bytes) -> str:
+        nonlocal unsealed
+        unsealed += 1
+        return unseal(purpose, blob)
+
+    world.keyring.unseal = counting
+    most = 0
+    for index in range(3 * store.PER_SENDER):
+        clock.now += 1
+        unsealed = 0
+        await svc.keep(GROUP, megolm(f"$flood{index}", sender=BOB, session=f"F{index}"), dm=False)
+        most = max(most, unsealed)
+    world.keyring.unseal = unseal
+    assert most <= store.PER_SENDER + 2  # one sender's rows at most, however big the table
+    kept = await store.every(world.db, world.keyring)
+    assert [w.event_id for w in kept if w.sender == ALICE] == ["$alice"]
+    assert [w.event_id for w in kept if w.sender == BOB] == [f"$flood{i}" for i in range(2 * store.PER_SENDER,
+                                                                                       3 * store.PER_SENDER)]
+    assert svc.waiting == store.PER_SENDER + 1 == await store.count(world.db)
+
+
+async def test_an_outsiders_undecryptable_event_is_not_kept_a_members_is(world) -> None:
+    from types import SimpleNamespace
+
+    from nio import MatrixRoom
+
+    from bot.runtime.shell import MatrixShell
+
+    shell = MatrixShell(world.settings, world.db, world.keyring)
+    home = MatrixRoom(GROUP, "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", ALICE):
+        home.add_member(user, None, None)
+    dm = MatrixRoom(DM_ROOM, "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", "@mallory:example.org"):
+        dm.add_member(user, None, None)
+    asked: list[str] = []
+
+    async def request_room_key(event: MegolmEvent) -> None:
+        asked.append(event.event_id)
+
+    await shell.attach(SimpleNamespace(user_id="@bot:example.org", rooms={GROUP: home, DM_ROOM: dm},  # type: ignore[arg-type]
+                                       request_room_key=request_room_key))
+    shell.known.campaign.configured_home = GROUP
+    await shell.intake.handle_event(dm, megolm("$outsider", sender="@mallory:example.org"))
+    assert await store.count(world.db) == 0 and shell.intake.undecrypted.waiting == 0 and asked == []
+    await shell.intake.handle_event(home, megolm("$member", sender=ALICE))
+    assert await store.count(world.db) == 1 and asked == ["$member"]
 
 
 async def test_events_from_before_the_bot_joined_are_not_kept(world) -> None:
