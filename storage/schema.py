@@ -86,7 +86,6 @@ MEMBER_TABLES: tuple[MemberTable, ...] = (
     MemberTable("hub_quiet", ("member_ref",)),
     MemberTable("hub_vouches", ("member_ref",)),
     MemberTable("hotline_blocked", ("member_ref",)),
-    MemberTable("hub_codes", ("code_ref",)),  # the order codes were made in says nothing, but costs nothing
 )
 # Tables with a keyed member reference that are not rebuilt, and why (the inventory is checked
 # by tests/unit/test_rebuild.py):
