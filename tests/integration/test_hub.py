@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.harness import BotProcess, Member, Received
+from tests.harness import BotProcess, Member, Received, scan_for_secrets
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +113,10 @@ async def test_a_member_by_code_takes_part_hears_the_campaign_asks_and_leaves(ma
     left = rows(bot, ("hub_members", "hotline_questions", "hotline_blocked", "pledge_signers"))
     assert left["hub_members"] == 0 and left["hotline_questions"] == 0 and left["hotline_blocked"] == 0
     assert left["pledge_signers"] == 1  # alice's
+    # no file under the data directory (bot.db, WAL, E2EE store) and no log line holds the code, the texts or her
+    secrets = [code, code.replace("-", ""), "night shift", "everyone is welcome", dora.user_id]
+    assert scan_for_secrets([bot.data_dir], secrets) == []
+    assert not [s for s in secrets if s.lower() in bot.log().lower()]
 
 
 async def test_used_revoked_and_guessed_codes_are_refused_without_a_row(make_bot, members):
