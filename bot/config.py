@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     BOT_REMINDER_GRACE: int = Field(3600, ge=0, description="seconds a missed reminder may be late")
     BOT_BROADCAST_ROOMS: CsvList = Field(default_factory=list)
     BOT_RETENTION_DAYS: int = Field(180, ge=1)
+    BOT_QUESTION_RETENTION_DAYS: int = Field(
+        7, ge=0, le=365, description="days a hotline question's sealed link to its asker is kept after the answer")
     BOT_REBUILD_INTERVAL: int = Field(
         3600, ge=60, le=86400,
         description="seconds between rebuilds of the member tables (their rows' order is reset)")

@@ -4,7 +4,10 @@ retention and export hooks); nothing else adds to them."""
 
 import importlib
 
-FAMILIES = ("help", "privacy", "language", "polls", "rsvp", "companies", "contracts", "alerts", "pledges", "rollcall", "actions", "admin", "campaign")
+FAMILIES = (
+    "help", "privacy", "language", "polls", "rsvp", "companies", "contracts", "alerts", "pledges", "rollcall",
+    "actions", "admin", "campaign", "hub", "hotline",
+)
 
 
 def load_all() -> None:

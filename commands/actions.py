@@ -36,6 +36,7 @@ from commands.base import (
     CommandError,
     Context,
     Env,
+    HubNews,
     Output,
     Post,
     Reply,
@@ -57,6 +58,7 @@ from commands.options import Found, Options, Words
 from commands.rsvp import turnout_text, turnout_words
 from storage import actions as store
 from storage import rsvps
+from storage.hub import members as hub_members
 
 log = logging.getLogger("organizer_bot.actions")
 
@@ -386,7 +388,8 @@ async def confirm(ctx: Context, args: Args) -> list[Output]:
         rooms = broadcast_rooms(ctx)
         if not rooms:
             raise CommandError(ctx._("There is no room to broadcast to any more."))
-        return [Broadcast(tuple(rooms), str(found.payload["text"]), "m.text")]  # the coordinator's own words
+        text = str(found.payload["text"])  # the coordinator's own words, to the rooms and to members by code
+        return [Broadcast(tuple(rooms), text, "m.text"), HubNews(text, "m.text")]
     number = int(found.payload["action"])  # type: ignore[call-overload]
     target = str(found.payload["room"])
     action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
@@ -474,6 +477,8 @@ class ActionsDue:
                                turnout=words)
                 for room in [action.room_id, *await store.extra_rooms(env.db, env.keyring, action.id)]:
                     outputs.append(Post(room, text, "m.text"))
+                if await hub_members.action_for_dms(env.db, action.id):  # `action dms <n> add` (issue 26)
+                    outputs.append(HubNews(text, "m.text"))
             if due.lead_s == 0 and action.recurrence:
                 await _schedule_next(env, action, due.occurs_at, grace)
         for personal in await store.due_personal(env.db, env.keyring, now):

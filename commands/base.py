@@ -105,6 +105,15 @@ class Announce:
 
 
 @dataclass(frozen=True)
+class HubNews:
+    """The same message to the DM of every member who joined by code (``!join``) and is not quiet
+    (``!quiet on``): broadcasts, poll results and reminders of actions marked for DMs (issue 26)."""
+
+    text: str | Localized
+    msgtype: str = "m.notice"
+
+
+@dataclass(frozen=True)
 class RedactCommand:
     """Redact the member's command message (if the bot may), after the command is recorded."""
 
@@ -128,7 +137,7 @@ class LeaveRoom:
 # What a handler returns: messages, and leaving a room. How each becomes an outbox row is
 # bot/runtime/outputs.py. (Telling a background service that its plan changed is not a message:
 # ``ctx.wake(name)``.)
-Output = Reply | Post | DirectMessage | Announce | RedactCommand | Broadcast | LeaveRoom
+Output = Reply | Post | DirectMessage | Announce | HubNews | RedactCommand | Broadcast | LeaveRoom
 
 
 # ---------------------------------------------------------------- context

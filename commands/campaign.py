@@ -24,8 +24,10 @@ from commands.base import (
     command,
 )
 from commands.common.i18n import N_
+from commands.common.smallcell import in_words, suppress_total
 from commands.common.words import ROOM_REF
 from storage import campaign as store
+from storage.hub import members as hub_members
 
 # a room ID or alias with a server part, or a room ID of room version 12 ("!" + 43 base64url characters)
 
@@ -78,7 +80,14 @@ async def rooms(ctx: Context, args: Args) -> list[Output]:
         lines.append(_("**Waiting for approval** (I am in them but run no commands there):"))
         lines.extend(f"- {code(room.name, 60)}: `{ctx.prefix}rooms approve {room.room_id}`" for room in view.waiting)
     lines.append(_("`{prefix}rooms leave <n>` makes me leave a room.").format(prefix=ctx.prefix))
+    lines.append(await _by_code(ctx))
     return [Reply("\n".join(lines))]
+
+
+async def _by_code(ctx: Context) -> str:
+    """How many joined by code in a DM (issue 26), small counts suppressed."""
+    n = in_words(suppress_total(await hub_members.count(ctx.db), ctx.settings.BOT_MIN_CELL), ctx._)
+    return ctx._("Members who joined by code, in DMs only: {n}.").format(n=n)
 
 
 @command(

@@ -26,6 +26,7 @@ from commands.base import (
     CommandError,
     Context,
     Env,
+    HubNews,
     Output,
     Reply,
     Role,
@@ -260,8 +261,11 @@ async def close_poll(db: Any, keyring: Any, poll: Poll, now: datetime, k: int) -
         return "\n".join([head, *_result_lines(closed, _)])
 
     rendered = {lang: render(lang) for lang in LANGUAGES}
-    return [Announce(lambda lang: rendered.get(lang, rendered[DEFAULT]), tuple(await store.rooms(db, keyring, poll.id)),
-                     all_dms=False)]
+
+    def text(lang: str) -> str:
+        return rendered.get(lang, rendered[DEFAULT])
+
+    return [Announce(text, tuple(await store.rooms(db, keyring, poll.id)), all_dms=False), HubNews(text)]
 
 
 @due_source("polls")

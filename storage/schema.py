@@ -29,6 +29,9 @@ from storage import (
     undecrypted,
 )
 from storage.db import CORE, Database, Schema
+from storage.hub import codes as hub_codes
+from storage.hub import hotline
+from storage.hub import members as hub_members
 
 DOMAINS: tuple[Schema, ...] = (
     CORE,
@@ -42,6 +45,9 @@ DOMAINS: tuple[Schema, ...] = (
     prefs.SCHEMA,
     polls.SCHEMA,
     rsvps.SCHEMA,
+    hub_members.SCHEMA,
+    hub_codes.SCHEMA,
+    hotline.SCHEMA,
 )
 
 
@@ -76,6 +82,10 @@ MEMBER_TABLES: tuple[MemberTable, ...] = (
     MemberTable("pledge_counts", ("pledge_id", "company")),
     MemberTable("pledge_companies", ("pledge_id", "company")),
     MemberTable("rollcall_counts", ("rollcall_id", "company_key", "company_display")),
+    MemberTable("hub_members", ("member_ref",)),
+    MemberTable("hub_quiet", ("member_ref",)),
+    MemberTable("hub_vouches", ("member_ref",)),
+    MemberTable("hotline_blocked", ("member_ref",)),
 )
 # Tables with a keyed member reference that are not rebuilt, and why (the inventory is checked
 # by tests/unit/test_rebuild.py):

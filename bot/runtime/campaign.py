@@ -11,7 +11,8 @@ answers at once and a power change in the home room counts from the next synced 
   there is at least ``BOT_COORDINATOR_POWER_LEVEL`` (room creators count as all-powerful in room
   versions 12+, as the shell computes power).
 - **Room coordinators**: power in *this* campaign room only; they manage what belongs to it.
-- **Members**: joined to at least one campaign room the bot is in (the home room counts).
+- **Members**: joined to at least one campaign room the bot is in (the home room counts), or
+  joined with an invite code in a DM (``bot/runtime/hub.py``, issue 26).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 from typing import Protocol
 
 from bot.config import Settings
-from bot.runtime import outputs
+from bot.runtime import hub, outputs
 from bot.runtime.outputs import Send
 from commands.base import Role
 from commands.common.i18n import N_, Gettext, translations
@@ -46,6 +47,7 @@ class Gate(enum.Enum):
 
     RUN = "run"
     NOT_MEMBER = "not-member"  # a DM from outside the campaign: one line, nothing runs, nothing stored
+    JOIN = "join"  # a DM from outside the campaign bringing an invite code: runs; nothing kept unless it joins
     OUTSIDE = "outside"  # a group room that is not a campaign room: one line instead of the command
 
 
@@ -63,6 +65,7 @@ class Campaign:
         self.configured_home: str | None = None  # BOT_HOME_ROOM, resolved to a room ID
         self._state = store.Snapshot(frozenset(), frozenset(), None)
         self._stamp: str | None = None
+        self.hub = hub.HubMembers()  # members by code in a DM (issue 26)
 
     # ------------------------------------------------------------ state
 
@@ -72,6 +75,7 @@ class Campaign:
         if stamp != self._stamp:
             self._state = await store.load(book.db, book.keyring)
             self._stamp = stamp
+        await self.hub.refresh(book)
 
     @property
     def home_room_id(self) -> str | None:
@@ -113,7 +117,7 @@ class Campaign:
         return self.rooms.power_of(home, user_id) >= self.settings.BOT_COORDINATOR_POWER_LEVEL
 
     def is_member(self, user_id: str) -> bool:
-        if self.is_admin(user_id):
+        if self.is_admin(user_id) or self.hub.has(user_id):  # hub: joined by code in a DM (issue 26)
             return True
         return any(user_id in self.rooms.joined_members(r) for r in self.campaign_rooms())
 
@@ -152,7 +156,9 @@ class Campaign:
 
     def gate(self, room_id: str, sender: str, is_dm: bool, command: str) -> Gate:
         if is_dm:
-            return Gate.RUN if self.is_member(sender) else Gate.NOT_MEMBER
+            if self.is_member(sender):
+                return Gate.RUN
+            return Gate.JOIN if command in hub.JOIN_COMMANDS else Gate.NOT_MEMBER
         if self.is_campaign_room(room_id) or command in ALLOWED_OUTSIDE:
             return Gate.RUN
         return Gate.OUTSIDE
@@ -183,17 +189,17 @@ class Campaign:
                 await store.remove(book.db, book.keyring, alias)
 
 
-def not_member_answer(book: EventBook, room_id: str, event_id: str, lang: str) -> tuple[str, Send]:
+def not_member_answer(book: EventBook, room_id: str, event_id: str, lang: str, prefix: str = "!") -> tuple[str, Send]:
     """The one line a non-member's DM gets, with a transaction ID derived from the event: a resend
     is de-duplicated by the homeserver, and no row is needed (nothing about the sender is stored,
     their language neither: ``lang`` is ``BOT_DEFAULT_LANGUAGE``)."""
-    text = translations(lang).gettext(NOT_MEMBER_TEXT)
+    text = translations(lang).gettext(NOT_MEMBER_TEXT).format(prefix=prefix)
     return f"nm{book.txn_prefix('not-member:' + event_id)}", Send(room_id, outputs.content(text))
 
 
 NOT_MEMBER_TEXT = N_(
-    "I only work with members of the campaign's rooms. If you are one, ask a coordinator to invite you "
-    "to your room, then message me again."
+    "I only work with members of the campaign. If you have an invite code, send `{prefix}join <code>` here; "
+    "otherwise ask a coordinator for one, or to invite you to your room."
 )
 NOT_CAMPAIGN_ROOM_TEXT = N_(
     "I don't run commands in this room: it is not one of the campaign's rooms. A campaign coordinator can "

@@ -203,6 +203,10 @@ class Intake:
             ctx = None
         finally:
             self.in_flight -= 1
+        if gate is Gate.JOIN:  # an outsider's DM is remembered only once the code made them a member
+            await self.rooms.campaign.refresh(self.book)
+            if self.rooms.campaign.is_member(event.sender):
+                await self.rooms.keep_dm(room.room_id)
         self.rooms.stages.handled(room.room_id, getattr(event, "server_timestamp", None))
         self.outbox.kick()
         if ctx is not None and ctx.wakes:
@@ -220,12 +224,13 @@ class Intake:
                 task = asyncio.create_task(self._tell_not_member(room.room_id, event.event_id))
                 self._answers.add(task)
                 task.add_done_callback(self._answers.discard)
-        elif is_dm:
+        elif is_dm and gate is Gate.RUN:
             await self.rooms.keep_dm(room.room_id)
         return gate
 
     async def _tell_not_member(self, room_id: str, event_id: str) -> None:
-        txn, answer = campaign.not_member_answer(self.book, room_id, event_id, self.settings.BOT_DEFAULT_LANGUAGE)
+        txn, answer = campaign.not_member_answer(self.book, room_id, event_id, self.settings.BOT_DEFAULT_LANGUAGE,
+                                                 self.settings.BOT_COMMAND_PREFIX)
         try:
             await self.outbox.send(answer.room_id, answer.content, txn)
         except (TimeoutError, aiohttp.ClientError, OSError):

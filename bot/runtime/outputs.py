@@ -24,6 +24,7 @@ from commands.base import (
     Announce,
     Broadcast,
     DirectMessage,
+    HubNews,
     LeaveRoom,
     Localized,
     Output,
@@ -193,6 +194,8 @@ class RoomsSeen(Protocol):
     def joined(self, room_id: str) -> bool: ...
     def is_campaign_room(self, room_id: str) -> bool: ...
     def encrypted_dms(self) -> list[str]: ...
+    async def hub_dms(self) -> list[str]: ...  # DMs of members by code who are not quiet (issue 26)
+    def quiet_dm(self, room_id: str) -> bool: ...  # a DM whose member asked for no news (issue 26)
     def can_redact(self, room_id: str) -> bool: ...
 
 
@@ -212,7 +215,7 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
 
 # sent after every queued answer: one command's news to many rooms must not delay the answers
 # to the commands typed meanwhile (Post: reminders and deadline news from background work)
-_BULK = (Announce, Broadcast, Post)
+_BULK = (Announce, Broadcast, Post, HubNews)
 
 
 async def _for(rooms: RoomsSeen, room_id: str, text: str | Localized) -> str:
@@ -235,9 +238,12 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             return [] if origin.sender is None else [("", SendDM(origin.sender, content(text)))]
         case Announce(text=text, room_ids=room_ids, all_dms=all_dms):
             targets = [r for r in room_ids if rooms.joined(r) and rooms.is_campaign_room(r)]
-            targets += rooms.encrypted_dms() if all_dms else []
+            targets += [r for r in rooms.encrypted_dms() if not rooms.quiet_dm(r)] if all_dms else []
             return [(f".{offset}", Send(target, content(await _for(rooms, target, text))))
                     for offset, target in enumerate(dict.fromkeys(targets))]
+        case HubNews(text=text, msgtype=msgtype):
+            return [(f".{offset}", Send(target, content(await _for(rooms, target, text), msgtype)))
+                    for offset, target in enumerate(await rooms.hub_dms())]
         case Broadcast(room_ids=room_ids, text=text, msgtype=msgtype):
             campaign_rooms = tuple(r for r in room_ids if rooms.is_campaign_room(r))
             return [("", BroadcastTo(campaign_rooms, content(text, msgtype), here or ""))]

@@ -119,6 +119,23 @@ class Rooms:
     def encrypted_dms(self) -> list[str]:
         return [view.room_id for view in self.views() if view.is_dm and view.encrypted]
 
+    async def hub_dms(self) -> list[str]:
+        """The encrypted DMs of members who joined by code and are not quiet (issue 26)."""
+        await self.campaign.refresh(self.book)
+        hub = self.campaign.hub
+        return [r for r in self.encrypted_dms()
+                if (user := self._dm_user(r)) is not None and hub.has(user) and not hub.quiet(user)]
+
+    def quiet_dm(self, room_id: str) -> bool:
+        """A DM whose member asked for no campaign news there (``!quiet on``, issue 26)."""
+        user = self._dm_user(room_id)
+        return user is not None and self.campaign.hub.quiet(user)
+
+    def _dm_user(self, room_id: str) -> str | None:
+        room = self.client.rooms.get(room_id)
+        others = sorted(joined_users(room) - {self.client.user_id}) if room is not None else []
+        return others[0] if len(others) == 1 else None
+
     def can_redact(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)
         if room is None:

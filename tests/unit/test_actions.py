@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from commands.actions import MAX_LISTED, ActionsDue
-from commands.base import RETENTION_HOOKS, Broadcast, Post, Reply, Role, RoomView
+from commands.base import RETENTION_HOOKS, Broadcast, HubNews, Post, Reply, Role, RoomView
 from storage import actions as store
 from tests.fakes import DM, ROOM, texts
 
@@ -147,7 +147,8 @@ async def test_broadcast_confirm_rules(world):
     assert "Nothing is waiting" in texts(await world.run(f"!confirm {confirm_code}", user="@c1:x", role=C,
                                                          room=OTHER))
     sent = await world.run(f"!confirm {confirm_code}", user="@c1:x", role=C)
-    assert sent == [Broadcast((ROOM.room_id, OTHER.room_id), "Walkout at noon", "m.text")]
+    assert sent == [Broadcast((ROOM.room_id, OTHER.room_id), "Walkout at noon", "m.text"),
+                    HubNews("Walkout at noon", "m.text")]  # and to members by code, in their DMs
     assert "Nothing is waiting" in texts(await world.run(f"!confirm {confirm_code}", user="@c1:x", role=C))
 
 

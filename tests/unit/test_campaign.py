@@ -143,6 +143,11 @@ EXPECTED_ROLES = {
     "forget": Role.MEMBER, "help": Role.MEMBER, "here": Role.MEMBER, "mydata": Role.MEMBER,
     "pledge": Role.MEMBER, "pledge info": Role.MEMBER, "pledges": Role.MEMBER, "privacy": Role.MEMBER,
     "remind me": Role.MEMBER, "rollcall": Role.MEMBER, "rollcall list": Role.MEMBER, "unpledge": Role.MEMBER,
+    # issue 26: codes and the hotline's answers are the campaign's; joining, asking, vouching anyone's
+    "codes": Role.COORDINATOR, "codes new": Role.COORDINATOR, "codes revoke": Role.COORDINATOR,
+    "vouch limit": Role.COORDINATOR, "action dms": Role.COORDINATOR, "answer": Role.COORDINATOR,
+    "block": Role.COORDINATOR, "join": Role.MEMBER, "quiet": Role.MEMBER, "leave": Role.MEMBER,
+    "vouch": Role.MEMBER, "ask": Role.MEMBER,
 }
 
 

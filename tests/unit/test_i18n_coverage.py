@@ -71,6 +71,22 @@ RUNS = [
     ("!asistencia 9 sí", base.Role.MEMBER, DM), ("!asistencia", base.Role.MEMBER, DM),
     ("!zzz", base.Role.MEMBER, DM), ('!firmar "sin cerrar', base.Role.MEMBER, DM),
     ("!pledge create x4 T --colour red", C, ROOM), ("!pledge create x5 T --goal many", C, ROOM),
+    # issue 26: members by code, vouching, the hotline
+    ("!codigos", C, ROOM), ("!codigos nuevo 2 --uses 3", C, ROOM), ("!codes new", C, ROOM),
+    ("!codes new 99", C, ROOM), ("!codigos", C, ROOM), ("!codes revoke ZZZZ", C, ROOM), ("!codigos revocar", C, ROOM),
+    ("!unirme ZZZZ-ZZZZ-ZZZZ-ZZZZ", base.Role.MEMBER, DM), ("!unirme", base.Role.MEMBER, DM),
+    ("!unirme ZZZZ", base.Role.MEMBER, ROOM), ("!silencio", base.Role.MEMBER, DM),
+    ("!silencio sí", base.Role.MEMBER, DM), ("!silencio no", base.Role.MEMBER, DM),
+    ("!avalar", base.Role.MEMBER, DM), ("!avalar", base.Role.MEMBER, ROOM), ("!avalar", base.Role.MEMBER, DM),
+    ("!avalar otra", base.Role.MEMBER, DM), ("!vouch limit 3", C, ROOM), ("!vouch limit", C, ROOM),
+    ("!action dms 1 add", C, ROOM), ("!action dms 1 remove", C, ROOM), ("!action dms 999 add", C, ROOM),
+    ("!action dms", C, ROOM),
+    ("!preguntar ¿Hay reunión el viernes?", base.Role.MEMBER, DM), ("!preguntar ¿Y el turno de noche?", base.Role.MEMBER, DM),
+    ("!preguntar", base.Role.MEMBER, DM), ("!preguntar hola", base.Role.MEMBER, ROOM),
+    ("!responder Q1 Sí, a las seis", C, ROOM), ("!responder Q99 no", C, ROOM), ("!responder", C, ROOM),
+    ("!bloquear Q1", C, ROOM), ("!bloquear Q1", C, ROOM), ("!bloquear Q99", C, ROOM), ("!bloquear", C, ROOM),
+    ("!preguntar otra", base.Role.MEMBER, DM), ("!misdatos", base.Role.MEMBER, DM),
+    ("!salir", base.Role.MEMBER, DM), ("!salir", base.Role.MEMBER, ROOM), ("!salir confirmar", base.Role.MEMBER, DM),
 ]
 
 

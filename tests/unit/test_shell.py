@@ -365,9 +365,9 @@ async def test_a_room_outside_the_campaign_and_a_non_member_in_spanish(make_worl
     assert (await _sent(world))[0].startswith("En esta sala no ejecuto comandos")
     _txn, answer = not_member_answer(EventBook(world.db, world.keyring), "!dm:example.org", "$o1",
                                      world.settings.BOT_DEFAULT_LANGUAGE)
-    assert answer.content["body"].startswith("Solo trabajo con miembros de las salas de la campaña.")
+    assert answer.content["body"].startswith("Solo trabajo con miembros de la campaña. Si tienes un código")
     _txn, answer = not_member_answer(EventBook(world.db, world.keyring), "!dm:example.org", "$o1", "en")
-    assert answer.content["body"] == campaign_shell.NOT_MEMBER_TEXT
+    assert answer.content["body"] == campaign_shell.NOT_MEMBER_TEXT.format(prefix="!")
 
 
 async def test_a_broadcasts_report_in_the_report_rooms_language(world):
