@@ -134,6 +134,7 @@ class MatrixShell:
                 await self.outbox.drain(timeout=3)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            await self.outbox.stop_saying()
             await client.close()
 
     async def _after_first_sync(self) -> None:
