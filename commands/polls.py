@@ -39,7 +39,7 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
-from commands.common.sensitive import sensitive
+from commands.common.sensitive import own_answer
 from commands.common.smallcell import in_words, suppress_votes
 from commands.common.timeparse import format_when, parse_when
 from commands.options import Flag, Options, Words
@@ -148,10 +148,7 @@ def _posted(ctx: Context, poll: Poll) -> str:
          example="vote strike 1", aliases=("votar",),
          details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."))
 async def vote(ctx: Context, args: Args) -> list[Output]:
-    async def answer() -> list[Output]:
-        return [Reply(await _vote(ctx, args), private=not ctx.room.is_dm)]
-
-    return await sensitive(ctx, answer, "vote <slug> <n>[,<n>…]")
+    return await own_answer(ctx, lambda own: _vote(own, args), "vote <slug> <n>[,<n>…]", redact=True)
 
 
 async def _vote(ctx: Context, args: Args) -> str:

@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands import base
-from commands.base import EXPORT_HOOKS, MEMBER_DATA, RETENTION_HOOKS, Announce, RedactCommand, Reply, Role
+from commands.base import (
+    EXPORT_HOOKS,
+    MEMBER_DATA,
+    RETENTION_HOOKS,
+    Announce,
+    DirectMessage,
+    RedactCommand,
+    Reply,
+    Role,
+)
 from commands.common.smallcell import suppress_votes
 from commands.polls import PollCloses
 from storage import polls as store
@@ -53,8 +62,11 @@ async def test_create_posts_the_question_and_refuses_bad_input(world: World):
 async def test_votes_are_private_changeable_and_show_no_figure_while_open(world: World):
     await create(world, "!poll create strike Strike? | Yes | No")
     out = await world.run("!vote strike 1", user=user(1), room=ROOM)
-    assert out == [Reply("Your vote in `strike` was recorded. You can change it until the poll closes.", private=True),
-                   RedactCommand()]
+    assert out == [Reply("I answered you in our direct chat.", private=True),  # issue #23 item 9: the room
+                   DirectMessage("Your vote in `strike` was recorded. You can change it until the poll closes."),
+                   RedactCommand()]  # learns nothing of the member's vote, not even whether it counted
+    assert texts(await world.run("!vote strike", user=user(1), room=ROOM)).startswith(
+        "I answered you in our direct chat.\nYour vote in `strike`: 1. Yes.")  # the vote itself: in the DM
     assert "was changed" in texts(await world.run("!vote strike 2", user=user(1), room=DM))
     assert texts(await world.run("!vote strike", user=user(1), room=DM)) == "Your vote in `strike`: 2. No."
     assert "from 1 to 2" in texts(await world.run("!vote strike 3", user=user(2), room=DM))
