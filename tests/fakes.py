@@ -37,6 +37,7 @@ class FakeShell:
     redact: bool = True
     fingerprint: str | None = "ABCD EFGH"
     dms: dict[str, str] = field(default_factory=dict)  # user id → DM room id
+    joined: dict[str, set[str]] = field(default_factory=dict)  # user id → campaign rooms (default: every group room)
 
     def rooms(self) -> list[RoomView]:
         return list(self.views)
@@ -52,6 +53,10 @@ class FakeShell:
 
     def room_facts(self, room_id: str) -> RoomFacts | None:
         return None
+
+    def rooms_of(self, member: Member) -> set[str]:
+        found = self.joined.get(member.reveal())
+        return found if found is not None else {v.room_id for v in self.views if not v.is_dm}
 
     def campaign(self) -> CampaignView:
         """Every group room listed is a campaign room; the first one is the home room."""

@@ -131,6 +131,10 @@ class Campaign:
                 found |= wanted & self.rooms.joined_members(room_id)
         return found
 
+    def rooms_of(self, user_id: str) -> set[str]:
+        """The campaign rooms ``user_id`` is joined to now (a poll's voters come from its rooms)."""
+        return {room_id for room_id in self.campaign_rooms() if user_id in self.rooms.joined_members(room_id)}
+
     def is_member(self, user_id: str) -> bool:
         return bool(self.members_among((user_id,)))
 

@@ -184,3 +184,6 @@ class MatrixShell:
 
     def campaign(self) -> CampaignView:
         return self.known.campaign_view()
+
+    def rooms_of(self, member: Member) -> set[str]:
+        return self.known.campaign.rooms_of(member.reveal())

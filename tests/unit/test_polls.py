@@ -19,6 +19,7 @@ from commands.base import (
     RedactCommand,
     Reply,
     Role,
+    RoomView,
 )
 from commands.common.smallcell import suppress_votes
 from commands.polls import PollCloses
@@ -162,3 +163,23 @@ def test_no_count_of_1_to_k_minus_1_is_recoverable(counts, k, multi, extra):
         assert all(voters - n == 0 or voters - n >= k for n in exact)
     elif total.isdigit():
         assert int(total) - sum(exact) == 0 or int(total) - sum(exact) >= k
+
+
+async def test_a_poll_belongs_to_its_rooms_not_to_the_whole_campaign(world: World):
+    """Issue #23 item 13: a poll asked in the home room (the coordinators') is not everyone's: only
+    members joined to one of the poll's rooms (and campaign coordinators) see it and vote."""
+    await create(world, "!poll create budget Spend the fund? | Yes | No")  # asked in ROOM, the home room
+    world.shell.joined[user(1)] = {"!branch:example.org"}  # a member of another campaign room only
+    for line in ("!vote budget 1", "!vote budget", "!poll budget", "!vote budge 1"):
+        out = texts(await world.run(line, user=user(1), room=DM))
+        assert out.startswith("No poll") and "Did you mean" not in out  # not even a hint
+    assert texts(await world.run("!polls", user=user(1), room=DM)) == "There are no open polls."
+    poll = await store.by_slug(world.db, world.keyring, "budget")
+    assert poll is not None and await store.count(world.db, poll.id, 2) == (0, [0, 0])
+    world.shell.joined[user(2)] = {ROOM.room_id}  # in the poll's room
+    assert "was recorded" in texts(await world.run("!vote budget 1", user=user(2), room=DM))
+    assert "`budget`" in texts(await world.run("!polls", user=user(2), room=DM))
+    assert "was recorded" in texts(await world.run("!vote budget 2", user="@coord:example.org", role=C, room=DM))
+    await world.run("!poll rooms budget add", user="@coord:example.org", role=C,
+                    room=RoomView("!branch:example.org", "Branch", is_dm=False, encrypted=True))
+    assert "was recorded" in texts(await world.run("!vote budget 1", user=user(1), room=DM))  # now theirs too
