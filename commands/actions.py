@@ -51,6 +51,7 @@ from commands.base import (
 )
 from commands.common.i18n import N_, Gettext, translations
 from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
+from commands.common.sensitive import own_answer
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, show_instant
 from commands.language import member_zone
@@ -297,7 +298,11 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     said = N_("I'll remind you here on {when}.") if ctx.room.is_dm else \
         N_("I'll remind you in our direct chat on {when}.")
     ctx.wake("scheduler")
-    return [Reply(ctx._(said).format(when=ctx.show_time(when)), private=True)]
+
+    async def answer(own: Context) -> str:
+        return own._(said).format(when=own.show_time(when))
+
+    return await own_answer(ctx, answer, "remind me <when> | <text>")  # its time is the member's own
 
 
 @member_data("reminders")

@@ -185,6 +185,7 @@ class Shell(Protocol):
     def dm_room_of(self, member: Member) -> str | None: ...  # the encrypted DM with ``member``, if any
     def room_facts(self, room_id: str) -> RoomFacts | None: ...
     def campaign(self) -> CampaignView: ...
+    def rooms_of(self, member: Member) -> set[str]: ...  # the campaign rooms ``member`` is joined to now
 
 
 @dataclass

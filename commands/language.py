@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from commands.base import Args, Context, Output, Reply, Role, UsageError, code, command, member_data
 from commands.common.i18n import LANGUAGES, N_, language, translations
+from commands.common.sensitive import own_answer
 from commands.common.zones import get_zone
 from storage import prefs
 from storage.db import Database
@@ -65,12 +66,15 @@ LANG_DETAILS = N_("Your choice is used when I write to you in our DM; in a room 
 @command("lang", usage="lang [en|es]", summary=N_("Choose the language I write to you in."),
          example="lang es", details=LANG_DETAILS, aliases=("idioma",))
 async def lang(ctx: Context, args: Args) -> list[Output]:
+    return await own_answer(ctx, lambda own: _lang(own, args), "lang [en|es]")
+
+
+async def _lang(ctx: Context, args: Args) -> str:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)
         shown = LANGUAGES.get(current or ctx.settings.BOT_DEFAULT_LANGUAGE, "English")
-        return [Reply(ctx._("I write to you in {language}. Languages: {choices}. Type `{prefix}lang es` to "
-                            "change it.").format(language=shown, choices=_choices(), prefix=ctx.prefix),
-                      private=True)]
+        return ctx._("I write to you in {language}. Languages: {choices}. Type `{prefix}lang es` to "
+                     "change it.").format(language=shown, choices=_choices(), prefix=ctx.prefix)
     chosen = language(" ".join(args.tokens)) if len(args.tokens) == 1 else None
     if chosen is None:
         raise UsageError(ctx._("I don't offer {language}. Languages: {choices}.").format(
@@ -80,8 +84,8 @@ async def lang(ctx: Context, args: Args) -> list[Output]:
     said = translations(chosen).gettext  # answered in the language just chosen
     text = said(_MEMBER_SET[chosen])
     if not ctx.room.is_dm:
-        text += " " + said(N_("In this room I keep to the room's language."))
-    return [Reply(text, private=True)]
+        text += " " + said(N_("In a room I keep to the room's language."))
+    return text
 
 
 @command("room lang", usage="room lang [en|es]", summary=N_("Set the language I write in, in this room."),
@@ -113,6 +117,10 @@ TZ_DETAILS = N_("In our DM I read the times you type without a zone in your zone
 @command("tz", usage="tz [zone]", summary=N_("Choose the time zone I read and show your times in."),
          example="tz America/Chicago", details=TZ_DETAILS, aliases=("zona",))
 async def tz(ctx: Context, args: Args) -> list[Output]:
+    return await own_answer(ctx, lambda own: _tz(own, args), "tz [zone]")
+
+
+async def _tz(ctx: Context, args: Args) -> str:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE)
         if current is None:
@@ -122,8 +130,7 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
             text = ctx._("Your time zone is `{zone}`: it is {now} for you. Change it with `{prefix}tz` and a "
                          "zone's name, like `{prefix}tz America/Chicago`.")
         zone = current or ctx.default_zone
-        return [Reply(text.format(zone=zone, now=ctx.show_time(ctx.now, zone=zone), prefix=ctx.prefix),
-                      private=True)]
+        return text.format(zone=zone, now=ctx.show_time(ctx.now, zone=zone), prefix=ctx.prefix)
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Give one zone name, like `{prefix}tz America/Chicago`.").format(prefix=ctx.prefix))
     zone = get_zone(args.tokens[0], ctx.lang).key
@@ -132,8 +139,8 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
     text = ctx._("From now on I read and show your times in `{zone}` in our DM: it is {now} for you.").format(
         zone=zone, now=ctx.show_time(ctx.now, zone=zone))
     if not ctx.room.is_dm:
-        text += " " + ctx._("In this room I keep to the room's time zone.")
-    return [Reply(text, private=True)]
+        text += " " + ctx._("In a room I keep to the room's time zone.")
+    return text
 
 
 @command("room tz", usage="room tz [zone]", summary=N_("Set the time zone I read and show times in, in this room."),

@@ -40,7 +40,7 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
-from commands.common.sensitive import sensitive
+from commands.common.sensitive import own_answer
 from commands.common.smallcell import exact_from, in_words, suppress_votes
 from commands.options import Flag, Options, Words
 from commands.pledge_parsing import SLUG  # one rule for pledge and poll names
@@ -60,13 +60,22 @@ def member_purpose(poll_id: int) -> str:
 async def _find(ctx: Context, raw: str) -> Poll:
     slug = raw.strip().lower()
     poll = await store.by_slug(ctx.db, ctx.keyring, slug) if SLUG.fullmatch(slug) else None
-    if poll is not None:
+    if poll is not None and await _takes_part(ctx, poll.id):
         return poll
     text = ctx._("No poll {slug}.").format(slug=code(raw, 40))
-    hint = closest(slug, await store.all_slugs(ctx.db))
+    hint = closest(slug, [p.slug for p in await store.all_polls(ctx.db, ctx.keyring)  # only polls they see
+                          if p.slug != slug and await _takes_part(ctx, p.id)])
     if hint:
         text += " " + ctx._("Did you mean {slug}?").format(slug=code(hint))
     raise CommandError(text)
+
+
+async def _takes_part(ctx: Context, poll_id: int) -> bool:
+    """A poll belongs to its rooms: the members joined to one of them (and campaign coordinators)
+    see it and vote in it; a poll asked in the home room is the coordinators', not everyone's."""
+    if ctx.role >= Role.COORDINATOR:
+        return True
+    return bool(set(await store.rooms(ctx.db, ctx.keyring, poll_id)) & ctx.shell.rooms_of(ctx.member))
 
 
 def _numbered(poll: Poll) -> str:
@@ -148,10 +157,7 @@ def _posted(ctx: Context, poll: Poll) -> str:
          example="vote strike 1", aliases=("votar",),
          details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."))
 async def vote(ctx: Context, args: Args) -> list[Output]:
-    async def answer() -> list[Output]:
-        return [Reply(await _vote(ctx, args), private=not ctx.room.is_dm)]
-
-    return await sensitive(ctx, answer, "vote <slug> <n>[,<n>…]")
+    return await own_answer(ctx, lambda own: _vote(own, args), "vote <slug> <n>[,<n>…]", redact=True)
 
 
 async def _vote(ctx: Context, args: Args) -> str:
@@ -202,7 +208,7 @@ async def poll_show(ctx: Context, args: Args) -> list[Output]:
 
 @command("polls", usage="polls", summary=N_("Open polls."), example="polls", aliases=("encuestas",))
 async def polls_list(ctx: Context, args: Args) -> list[Output]:
-    found = await store.open_polls(ctx.db, ctx.keyring)
+    found = [p for p in await store.open_polls(ctx.db, ctx.keyring) if await _takes_part(ctx, p.id)]
     if not found:
         return [Reply(ctx._("There are no open polls."))]
     lines = [f"{code(p.slug)} — {p.question}" for p in found]

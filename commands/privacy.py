@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from commands.base import MEMBER_DATA, Args, Context, DirectMessage, Output, Reply, command, member_data
+from commands.base import MEMBER_DATA, Args, Context, Output, Reply, command, member_data
 from commands.common.i18n import N_
+from commands.common.sensitive import own_answer
 from storage import core
 from storage import undecrypted as unread
 
@@ -29,16 +30,17 @@ async def privacy(ctx: Context, args: Args) -> list[Output]:
 @command("mydata", usage="mydata", summary=N_("Everything I hold that belongs to you."),
          details=N_("Best asked in a DM with me: the answer lists your pledges and answers."), aliases=("misdatos",))
 async def mydata(ctx: Context, args: Args) -> list[Output]:
+    return await own_answer(ctx, _mydata, "mydata")
+
+
+async def _mydata(ctx: Context) -> str:
     found: list[str] = []
     for source in MEMBER_DATA.values():
         found.extend(await source.describe(ctx))
     if not found:
-        return [Reply(ctx._("I hold nothing that belongs to you."), private=True)]
+        return ctx._("I hold nothing that belongs to you.")
     text = "**" + ctx._("What I hold that belongs to you") + "**\n" + "\n".join(f"• {line}" for line in found)
-    text += "\n" + ctx._("Type `{prefix}forget` to delete it.").format(prefix=ctx.prefix)
-    if ctx.room.is_dm:
-        return [Reply(text)]
-    return [Reply(ctx._("I sent you the list in a direct message."), private=True), DirectMessage(text)]
+    return text + "\n" + ctx._("Type `{prefix}forget` to delete it.").format(prefix=ctx.prefix)
 
 
 CONFIRM_WORDS = ("confirm", "confirmar")
@@ -51,13 +53,16 @@ async def forget(ctx: Context, args: Args) -> list[Output]:
         return [Reply(ctx._("This deletes your pledges, roll-call answers, personal reminders and language choice "
                             "for good. Type `{prefix}forget confirm` to go ahead.").format(prefix=ctx.prefix),
                       private=True)]
-    deleted = 0
-    for source in MEMBER_DATA.values():
-        deleted += await source.forget(ctx)
-    ctx.db.checkpoint_after_commit()  # the WAL's older images of those rows go right after the commit
-    return [Reply(ctx.ngettext("Done: deleted {n} record that belonged to you.",
-                               "Done: deleted {n} records that belonged to you.", deleted).format(n=deleted),
-                  private=True)]
+
+    async def deleted(own: Context) -> str:
+        count = 0
+        for source in MEMBER_DATA.values():
+            count += await source.forget(own)
+        own.db.checkpoint_after_commit()  # the WAL's older images of those rows go right after the commit
+        return own.ngettext("Done: deleted {n} record that belonged to you.",
+                            "Done: deleted {n} records that belonged to you.", count).format(n=count)
+
+    return await own_answer(ctx, deleted, "forget [confirm]")
 
 
 @member_data("undecrypted")

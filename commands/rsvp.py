@@ -35,7 +35,6 @@ from commands.base import (
     Env,
     Output,
     Post,
-    Reply,
     UsageError,
     code,
     command,
@@ -43,7 +42,7 @@ from commands.base import (
     member_data,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
-from commands.common.sensitive import sensitive
+from commands.common.sensitive import own_answer
 from commands.common.smallcell import in_words, suppress_total
 from commands.common.timeparse import show_instant
 from storage import actions as actions_store
@@ -88,10 +87,7 @@ RSVP_DETAILS = N_(
 @command("rsvp", usage="rsvp <n> [yes|maybe|no|went|missed]", summary=N_("Say whether you'll be at action #n."),
          example="rsvp 3 yes", details=RSVP_DETAILS, aliases=("asistencia",))
 async def rsvp(ctx: Context, args: Args) -> list[Output]:
-    async def answer() -> list[Output]:
-        return [Reply(await _rsvp(ctx, args), private=not ctx.room.is_dm)]
-
-    return await sensitive(ctx, answer, "rsvp <n> [yes|maybe|no|went|missed]")
+    return await own_answer(ctx, lambda own: _rsvp(own, args), "rsvp <n> [yes|maybe|no|went|missed]", redact=True)
 
 
 async def _rsvp(ctx: Context, args: Args) -> str:

@@ -38,6 +38,7 @@ class FakeShell:
     redact: bool = True
     fingerprint: str | None = "ABCD EFGH"
     dms: dict[str, str] = field(default_factory=dict)  # user id → DM room id
+    joined: dict[str, set[str]] = field(default_factory=dict)  # user id → campaign rooms (default: every group room)
 
     def rooms(self) -> list[RoomView]:
         return list(self.views)
@@ -53,6 +54,10 @@ class FakeShell:
 
     def room_facts(self, room_id: str) -> RoomFacts | None:
         return None
+
+    def rooms_of(self, member: Member) -> set[str]:
+        found = self.joined.get(member.reveal())
+        return found if found is not None else {v.room_id for v in self.views if not v.is_dm}
 
     def campaign(self) -> CampaignView:
         """Every group room listed is a campaign room; the first one is the home room."""
@@ -125,3 +130,46 @@ def texts(outputs: list[Output], lang: str = "en") -> str:
 
 def args(*tokens: str) -> Args:
     return Args(tuple(tokens), " ".join(tokens))
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: Any
+
+    async def json(self, content_type: str | None = None) -> Any:
+        return self.body
+
+
+@dataclass
+class RoomHistory:
+    """The homeserver's answers about a joined room's own invite event (``bot/runtime/invites.py``):
+    ``invites`` maps a room ID to the invite event the bot's join replaced (``None``: the
+    homeserver serves no event form of the state, as an older one might)."""
+
+    bot: str
+    invites: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    access_token: str = "token"
+
+    async def send(self, method: str, path: str, data: Any = None, headers: Any = None) -> _Answer:
+        from urllib.parse import unquote
+
+        parts = [unquote(p) for p in path.split("?")[0].split("/")]
+        room_id = parts[5]
+        invite = self.invites.get(room_id)
+        if invite is None:
+            return _Answer(404, {"errcode": "M_NOT_FOUND"})
+        if parts[6] == "state":
+            return _Answer(200, {"type": "m.room.member", "state_key": self.bot, "sender": self.bot,
+                                 "event_id": "$join", "content": {"membership": "join"},
+                                 "unsigned": {"replaces_state": invite["event_id"]}})
+        return _Answer(200, invite) if parts[7] == invite["event_id"] else _Answer(404, {})
+
+
+def invite_event(bot: str, sender: str, is_direct: bool = False, event_id: str = "$invite") -> dict[str, Any]:
+    """A full ``m.room.member`` invite event for ``bot``, as the room's history holds it."""
+    content: dict[str, Any] = {"membership": "invite"}
+    if is_direct:
+        content["is_direct"] = True
+    return {"type": "m.room.member", "state_key": bot, "sender": sender, "event_id": event_id,
+            "origin_server_ts": 1000, "content": content}

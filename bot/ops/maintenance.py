@@ -81,6 +81,9 @@ class _NoRooms:
 
         return CampaignView(None, (), ())
 
+    def rooms_of(self, member: Any) -> set[str]:
+        return set()
+
 
 async def export_aggregates(settings: Any) -> dict[str, Any]:
     """``{"bot": {schema versions, k, generated_at}, <hook name>: <hook data>, ...}``."""

@@ -11,14 +11,17 @@ answers at once and a power change in the home room counts from the next synced 
   there is at least ``BOT_COORDINATOR_POWER_LEVEL`` (room creators count as all-powerful in room
   versions 12+, as the shell computes power).
 - **Room coordinators**: power in *this* campaign room only; they manage what belongs to it.
-- **Members**: joined to at least one campaign room the bot is in (the home room counts), or
-  joined with an invite code in a DM (``bot/runtime/hub.py``, issue 26).
+- **Members**: joined to at least one campaign room the bot is in (the home room counts), joined
+  with an invite code in a DM (``bot/runtime/hub.py``, issue 26), and admins:
+  :meth:`Campaign.members_among` is the one definition that everything asks (commands, the DMs
+  that get announcements and reminders, the approval list), read live from the sync.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from bot.config import Settings
@@ -40,13 +43,14 @@ class RoomKnowledge(Protocol):
     def joined_members(self, room_id: str) -> set[str]: ...
     def power_of(self, room_id: str, user_id: str) -> int: ...
     def is_dm(self, room_id: str) -> bool: ...
+    def recorded(self, room_id: str) -> bool: ...  # joined on an invite the bot stored ("joined_at")
 
 
 class Gate(enum.Enum):
     """What happens to a command before it runs."""
 
     RUN = "run"
-    NOT_MEMBER = "not-member"  # a DM from outside the campaign: one line, nothing runs, nothing stored
+    NOT_MEMBER = "not-member"  # someone outside the campaign, outside a campaign room: one line, no row
     JOIN = "join"  # a DM from outside the campaign bringing an invite code: runs; nothing kept unless it joins
     OUTSIDE = "outside"  # a group room that is not a campaign room: one line instead of the command
 
@@ -94,9 +98,12 @@ class Campaign:
         return room_id in self.campaign_rooms()
 
     def unapproved_rooms(self) -> list[str]:
-        """Group rooms the bot is in that are not campaign rooms (joined before the upgrade)."""
+        """Group rooms the bot is in that are not campaign rooms and that it joined on an invite
+        it stored (before the campaign existed, every join was stored). An outsider's DM is
+        never stored, so it never shows here, not after a restart nor as a "DM" of three."""
         campaign = self.campaign_rooms()
-        return sorted(r for r in self.rooms.joined_rooms() if r not in campaign and not self.rooms.is_dm(r))
+        return sorted(r for r in self.rooms.joined_rooms()
+                      if r not in campaign and not self.rooms.is_dm(r) and self.rooms.recorded(r))
 
     def is_approved(self, room_id: str, aliases: tuple[str, ...] = ()) -> bool:
         return any(r in self._state.approved for r in (room_id, *aliases))
@@ -116,10 +123,24 @@ class Campaign:
             return False  # power kept by someone who left the home room counts for nothing
         return self.rooms.power_of(home, user_id) >= self.settings.BOT_COORDINATOR_POWER_LEVEL
 
+    def members_among(self, candidates: Iterable[str]) -> set[str]:
+        """The current campaign members among ``candidates``: THE one definition everything asks
+        (commands, DMs, announcements, broadcasts, reminders). A member is an admin, joined by code
+        in a DM (until ``!leave``), or shares a campaign room with the bot now (joined, read from the
+        last sync): leaving or being removed from every campaign room ends it at once."""
+        wanted = set(candidates)
+        found = {user_id for user_id in wanted if self.is_admin(user_id) or self.hub.has(user_id)}
+        for room_id in self.campaign_rooms():
+            if wanted - found:
+                found |= wanted & self.rooms.joined_members(room_id)
+        return found
+
+    def rooms_of(self, user_id: str) -> set[str]:
+        """The campaign rooms ``user_id`` is joined to now (a poll's voters come from its rooms)."""
+        return {room_id for room_id in self.campaign_rooms() if user_id in self.rooms.joined_members(room_id)}
+
     def is_member(self, user_id: str) -> bool:
-        if self.is_admin(user_id) or self.hub.has(user_id):  # hub: joined by code in a DM (issue 26)
-            return True
-        return any(user_id in self.rooms.joined_members(r) for r in self.campaign_rooms())
+        return bool(self.members_among((user_id,)))
 
     def role(self, room_id: str, user_id: str, is_dm: bool) -> Role:
         if self.is_admin(user_id):
@@ -155,11 +176,13 @@ class Campaign:
     # ------------------------------------------------------------ commands
 
     def gate(self, room_id: str, sender: str, is_dm: bool, command: str) -> Gate:
-        if is_dm:
-            if self.is_member(sender):
-                return Gate.RUN
-            return Gate.JOIN if command in hub.JOIN_COMMANDS else Gate.NOT_MEMBER
-        if self.is_campaign_room(room_id) or command in ALLOWED_OUTSIDE:
+        if self.is_campaign_room(room_id):
+            return Gate.RUN
+        if not self.is_member(sender):
+            if is_dm and command in hub.JOIN_COMMANDS:
+                return Gate.JOIN
+            return Gate.NOT_MEMBER  # a DM or any room outside the campaign: one line, nothing stored
+        if is_dm or command in ALLOWED_OUTSIDE:
             return Gate.RUN
         return Gate.OUTSIDE
 

@@ -11,10 +11,8 @@ queued replies in ONE transaction (see ``bot/runtime/shell.py`` for why that is 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from bot.runtime.campaign import Gate
 from bot.runtime.outbox import Outbox
 from bot.runtime.outputs import Origin, ReplyTarget, SendDM
 from bot.runtime.rooms import Rooms
+from bot.runtime.throttle import Throttle
 from bot.runtime.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
@@ -68,12 +67,11 @@ class Intake:
     shell: base.Shell  # what handlers may ask (Context.shell)
     wake: Callable[[Iterable[str]], None]  # wakes background services by name
     undecrypted: Undecrypted = field(init=False)  # events waiting for their room key
-    _throttle: dict[str, deque[float]] = field(default_factory=dict, init=False)
-    _throttle_noticed: dict[str, float] = field(default_factory=dict, init=False)
+    throttle: Throttle = field(init=False)  # per sender, bounded (bot/runtime/throttle.py)
     in_flight: int = field(default=0, init=False)
-    _answers: set[asyncio.Task[Any]] = field(default_factory=set, init=False)  # non-members' one line
 
     def __post_init__(self) -> None:
+        self.throttle = Throttle(self.settings.BOT_MEMBER_RATE)
         # an event that decrypts late takes the normal path (handled once: the dedup mark)
         self.undecrypted = Undecrypted(self.book, self.settings.BOT_UNDECRYPTABLE_GRACE, self.handle_event,
                                        self.outbox.kick, language=self.settings.BOT_DEFAULT_LANGUAGE)
@@ -143,19 +141,6 @@ class Intake:
 
     # ------------------------------------------------------------ commands
 
-    def _throttled(self, tag: str, now: float) -> tuple[bool, bool]:
-        """(drop this command, send the one notice now) for a member over the rate."""
-        window = self._throttle.setdefault(tag, deque())
-        while window and window[0] < now - 60:
-            window.popleft()
-        if len(window) < self.settings.BOT_MEMBER_RATE:
-            window.append(now)
-            return False, False
-        first_notice = self._throttle_noticed.get(tag, 0) < now - 60
-        if first_notice:
-            self._throttle_noticed[tag] = now
-        return True, first_notice
-
     async def run_command(
         self, room: MatrixRoom, event: Any, parsed: base.Parsed, relation: dict[str, Any], is_edit: bool
     ) -> None:
@@ -168,7 +153,7 @@ class Intake:
         member = Member(self.book.keyring, event.sender)
         thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
         origin = Origin(event_id, room.room_id, ReplyTarget(event_id, thread_root), event.sender)
-        drop, notice = self._throttled(member.tag, time.time())
+        drop, notice = self.throttle.check(member.tag, time.time())
         ctx: Context | None = None
         self.in_flight += 1
         try:
@@ -220,21 +205,14 @@ class Intake:
         is_dm = self.rooms.is_dm(room)
         gate = found.gate(room.room_id, event.sender, is_dm, parsed.command.name if parsed.command else "")
         if gate is Gate.NOT_MEMBER:
-            if not self._throttled(Member(self.book.keyring, event.sender).tag, time.time())[0]:
-                task = asyncio.create_task(self._tell_not_member(room.room_id, event.event_id))
-                self._answers.add(task)
-                task.add_done_callback(self._answers.discard)
+            if not self.throttle.check(Member(self.book.keyring, event.sender).tag, time.time())[0]:
+                txn, answer = campaign.not_member_answer(self.book, room.room_id, event.event_id,
+                                                         self.settings.BOT_DEFAULT_LANGUAGE,
+                                                         self.settings.BOT_COMMAND_PREFIX)
+                self.outbox.say(answer, txn)  # through the outbox's pause, in memory only
         elif is_dm and gate is Gate.RUN:
             await self.rooms.keep_dm(room.room_id)
         return gate
-
-    async def _tell_not_member(self, room_id: str, event_id: str) -> None:
-        txn, answer = campaign.not_member_answer(self.book, room_id, event_id, self.settings.BOT_DEFAULT_LANGUAGE,
-                                                 self.settings.BOT_COMMAND_PREFIX)
-        try:
-            await self.outbox.send(answer.room_id, answer.content, txn)
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            log.warning("could not answer a DM from outside the campaign")
 
     def _context(self, room: MatrixRoom, event: Any, member: Member, lang: str) -> Context:
         return Context(

@@ -38,6 +38,7 @@ from storage.core import ANSWER, EventBook, Outgoing
 log = logging.getLogger("organizer_bot")
 
 PARALLEL = 8  # destinations sent to at once; each keeps its own order
+SAYING_AT_ONCE = 64  # one-line answers without a row (to outsiders) under way at most; more are not sent
 WAVE_DEPTH = 4  # rows one destination's send takes at once: an answer to it queued meanwhile waits for those
 
 
@@ -82,6 +83,7 @@ class Outbox:
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
     _waiting_since: float | None = field(default=None, init=False)  # kicked, and not yet found empty
     _sent_at: float = field(default=0.0, init=False)  # the last row done
+    _saying: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # lines without a row, under way
 
     def __post_init__(self) -> None:
         self.keys = KeyWork(self.client)
@@ -120,6 +122,34 @@ class Outbox:
         await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         for task in waits:
             task.cancel()
+
+    def say(self, message: Send, txn_id: str) -> None:
+        """Send one line that leaves no row: the answer to someone outside the campaign, of whom
+        nothing is stored. It waits out the homeserver's pause (429) like every send and is tried
+        again after transport trouble, but lives in memory only: at most :data:`SAYING_AT_ONCE`
+        are under way, and a flood beyond that is not answered (nothing grows without bound).
+        ``txn_id`` is derived from the event, so a resend is de-duplicated by the homeserver."""
+        if len(self._saying) >= SAYING_AT_ONCE:
+            log.info("too many answers to people outside the campaign under way; one was not sent")
+            return
+        task = asyncio.create_task(self._say(message, txn_id), name="say")
+        self._saying.add(task)
+        task.add_done_callback(self._saying.discard)
+
+    async def _say(self, message: Send, txn_id: str) -> None:
+        for attempt in range(3):
+            await self.gate.wait()
+            try:
+                await self.send(message.room_id, message.content, txn_id)
+                return
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                await self.stopping.sleep(2.0 * (attempt + 1))
+        log.warning("could not answer someone outside the campaign")
+
+    async def stop_saying(self) -> None:
+        for task in self._saying:
+            task.cancel()
+        await asyncio.gather(*self._saying, return_exceptions=True)
 
     # ------------------------------------------------------------ draining
 
@@ -237,6 +267,9 @@ class Outbox:
         try:
             match record:
                 case Send(room_id=room_id, content=content):
+                    if item.lane != ANSWER and not self.rooms.may_post(room_id):
+                        log.info("dropped news for the DM of someone no longer in the campaign")
+                        return True  # membership is read when sending too: news waits for its round
                     return await self.send(room_id, content, item.txn_id) is not None
                 case SendDM(user=user, content=content, any_device=any_device):
                     dm_room = await self.dm_room(user)

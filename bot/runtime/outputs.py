@@ -6,7 +6,8 @@ RedactCommand, Broadcast, LeaveRoom). :func:`enqueue` turns each into typed deli
 outbox rows; :func:`decode` turns a stored row back into its record, which the sender
 (``bot/runtime/outbox.py``) performs by matching on its type. A new kind of output touches this
 module and the sender only. Announcements and broadcasts reach only the campaign's rooms
-(``bot/runtime/campaign.py``), whatever room IDs a handler named.
+(``bot/runtime/campaign.py``), whatever room IDs a handler named, and news reaches only the DMs
+of current campaign members (checked again when it is sent: ``Outbox._deliver``).
 
 The rows' JSON is the format the outbox has always had (``{"kind": "send"|"dm"|"redact"|
 "broadcast"|"leave", ...}``), so rows queued by an older version still decode after an upgrade.
@@ -193,7 +194,8 @@ class RoomsSeen(Protocol):
     async def language_of(self, room_id: str) -> str: ...
     def joined(self, room_id: str) -> bool: ...
     def is_campaign_room(self, room_id: str) -> bool: ...
-    def encrypted_dms(self) -> list[str]: ...
+    def member_dms(self) -> list[str]: ...
+    def may_post(self, room_id: str) -> bool: ...
     async def hub_dms(self) -> list[str]: ...  # DMs of members by code who are not quiet (issue 26)
     def quiet_dm(self, room_id: str) -> bool: ...  # a DM whose member asked for no news (issue 26)
     def can_redact(self, room_id: str) -> bool: ...
@@ -233,12 +235,14 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             relation = None if private or origin.reply_to is None else origin.reply_to.relation()
             return [("", Send(here, content(text, "m.notice", relation)))]
         case Post(room_id=room_id, text=text, msgtype=msgtype):
+            if not rooms.may_post(room_id):
+                return []  # the DM of someone no longer in the campaign
             return [("", Send(room_id, content(await _for(rooms, room_id, text), msgtype)))]
         case DirectMessage(text=text):
             return [] if origin.sender is None else [("", SendDM(origin.sender, content(text)))]
         case Announce(text=text, room_ids=room_ids, all_dms=all_dms):
             targets = [r for r in room_ids if rooms.joined(r) and rooms.is_campaign_room(r)]
-            targets += [r for r in rooms.encrypted_dms() if not rooms.quiet_dm(r)] if all_dms else []
+            targets += [r for r in rooms.member_dms() if not rooms.quiet_dm(r)] if all_dms else []  # members' only
             return [(f".{offset}", Send(target, content(await _for(rooms, target, text))))
                     for offset, target in enumerate(dict.fromkeys(targets))]
         case HubNews(text=text, msgtype=msgtype):

@@ -22,7 +22,7 @@ from typing import Any
 from nio import AsyncClient, JoinError, MatrixRoom, RoomCreateEvent, RoomResolveAliasResponse
 
 from bot.config import Settings
-from bot.runtime import burst
+from bot.runtime import burst, invites
 from bot.runtime.campaign import Campaign, Invite
 from bot.runtime.stages import StageTimes
 from commands.base import CampaignView, Role, RoomFacts, RoomView
@@ -48,6 +48,7 @@ class Rooms:
     book: EventBook
     stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/runtime/stages.py)
     _dm_refs: set[bytes] = field(default_factory=set, init=False)
+    _recorded: set[bytes] = field(default_factory=set, init=False)  # rooms joined with a stored "joined_at"
     joining: set[str] = field(default_factory=set, init=False)  # joined, not yet in a sync
     _creators: dict[str, set[str]] = field(default_factory=dict, init=False)  # room ID → creators (v12+)
     _joins: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)  # invites being answered
@@ -64,6 +65,7 @@ class Rooms:
         """Read the remembered DMs and the campaign's rooms, and resolve ``BOT_HOME_ROOM`` (after
         login, before the first sync)."""
         self._dm_refs = await self.book.rooms_with_flag("dm")
+        self._recorded = await self.book.rooms_with_flag("joined_at")
         await self.campaign.refresh(self.book)
         configured = self.settings.BOT_HOME_ROOM
         if configured and configured.startswith("#"):
@@ -79,9 +81,11 @@ class Rooms:
     # ------------------------------------------------------------ what handlers see
 
     def views(self) -> list[RoomView]:
-        """DMs and campaign rooms: a room outside the campaign is never a target of anything."""
+        """Current members' DMs and campaign rooms: a room outside the campaign, or the DM of
+        someone who does not belong to it (now), is never a target of anything."""
+        dms = set(self.member_dms(encrypted_only=False))
         return [self.view(room) for room in self.client.rooms.values()
-                if self.is_dm(room) or self.campaign.is_campaign_room(room.room_id)]
+                if room.room_id in dms or self.campaign.is_campaign_room(room.room_id)]
 
     def is_campaign_room(self, room_id: str) -> bool:
         return self.campaign.is_campaign_room(room_id)
@@ -116,14 +120,36 @@ class Rooms:
         return await reader_language(self.book.db, self.book.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room_id,
                                      member is not None, member)
 
-    def encrypted_dms(self) -> list[str]:
-        return [view.room_id for view in self.views() if view.is_dm and view.encrypted]
+    def member_dms(self, encrypted_only: bool = True) -> list[str]:
+        """The DMs (encrypted ones, with ``encrypted_only``) of current campaign members, asked of
+        :meth:`bot.runtime.campaign.Campaign.members_among`: where news for every member goes. An
+        outsider's DM, and the DM of someone who left (or was removed from) every campaign room,
+        get none."""
+        dms = [(room.room_id, other) for room in self.client.rooms.values()
+               if (room.encrypted or not encrypted_only) and self.is_dm(room)
+               and (other := self.dm_member(room)) is not None]
+        members = self.campaign.members_among(other for _, other in dms)
+        return [room_id for room_id, other in dms if other in members]
+
+    def dm_member(self, room: MatrixRoom) -> str | None:
+        """Who a DM is with (``None`` once they left it)."""
+        others = sorted(joined_users(room) - {self.client.user_id})
+        return others[0] if len(others) == 1 else None
+
+    def may_post(self, room_id: str) -> bool:
+        """Whether news (announcements, reminders) may go to ``room_id``: a DM only while the
+        person it is with belongs to the campaign."""
+        room = self.client.rooms.get(room_id)
+        if room is None or not self.is_dm(room):
+            return True  # a group room (the sender drops rooms the bot is not in)
+        other = self.dm_member(room)
+        return other is not None and self.campaign.is_member(other)
 
     async def hub_dms(self) -> list[str]:
         """The encrypted DMs of members who joined by code and are not quiet (issue 26)."""
         await self.campaign.refresh(self.book)
         hub = self.campaign.hub
-        return [r for r in self.encrypted_dms()
+        return [r for r in self.member_dms()
                 if (user := self._dm_user(r)) is not None and hub.has(user) and not hub.quiet(user)]
 
     def quiet_dm(self, room_id: str) -> bool:
@@ -133,8 +159,7 @@ class Rooms:
 
     def _dm_user(self, room_id: str) -> str | None:
         room = self.client.rooms.get(room_id)
-        others = sorted(joined_users(room) - {self.client.user_id}) if room is not None else []
-        return others[0] if len(others) == 1 else None
+        return self.dm_member(room) if room is not None else None
 
     def can_redact(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)
@@ -175,6 +200,10 @@ class Rooms:
         if len(room.users) > 2:  # nio's users include the invited
             return False
         return self.book.keyring.ref("room", room.room_id) in self._dm_refs
+
+    def recorded(self, room_id: str) -> bool:
+        """Joined on an invite the bot stored (``joined_at``): never an outsider's DM."""
+        return self.book.keyring.ref("room", room_id) in self._recorded
 
     async def mark_dm(self, room_id: str) -> None:
         async with self.book.db.transaction():
@@ -253,26 +282,15 @@ class Rooms:
 
     async def answer_invite(self, room_id: str, state: list[Any]) -> None:
         """Join when the inviter's server is allowed and the campaign takes the room (remembering
-        when, and whether it is a DM); otherwise leave, storing nothing. A non-member's DM is
-        joined but remembered in memory only."""
+        when, and whether it is a DM); otherwise leave, storing nothing. The inviter and
+        ``is_direct`` come only from what the homeserver authenticated (``bot/runtime/invites.py``):
+        the invite state's last entry, then, once joined, the room's own invite event; a room
+        whose verified inviter is not allowed is left and forgotten. A non-member's DM is joined
+        but leaves no trace (not even in memory across restarts: ``bot/runtime/campaign.py``)."""
         client = self.client
-        invite = next(
-            (e for e in state if getattr(e, "membership", None) == "invite"
-             and getattr(e, "state_key", None) == client.user_id),
-            None,
-        )
-        inviter = invite.sender if invite is not None else None
-        is_direct = bool(invite is not None and (getattr(invite, "content", None) or {}).get("is_direct"))
-        server = inviter.split(":", 1)[1] if inviter and ":" in inviter else ""
-        if server not in self.settings.allowed_servers:
-            log.info("rejected an invite from a server that is not allowed")
-            await client.room_leave(room_id)
-            return
-        alias = await self._checked_alias(room_id, state)
-        await self.campaign.refresh(self.book)
-        decision = self.campaign.may_invite(inviter, room_id, is_direct, (alias,) if alias else ())
+        claim = invites.claimed(state, client.user_id)
+        decision = await self._decide(room_id, claim, state)
         if decision is Invite.DECLINE:
-            log.info("declined an invite to a room outside the campaign")
             await client.room_leave(room_id)
             return
         # taken before joining: anything the homeserver stamped earlier was sent before we were in
@@ -281,18 +299,44 @@ class Rooms:
         if isinstance(result, JoinError):
             log.warning("could not join a room: %s", result.message)
             return
+        found = await invites.verified(client, room_id)
+        if not isinstance(found, invites.Unknown) and found != claim:
+            log.warning("a room's own invite event differs from its invite state (a forged entry)")
+            claim = found
+            decision = await self._decide(room_id, claim, state)
+            if decision is Invite.DECLINE:
+                await client.room_leave(room_id)
+                await client.room_forget(room_id)  # left and forgotten: nothing of it is kept
+                return
+        assert claim is not None
         self.joining.add(room_id)  # nio knows the room only from the next sync on
         self.stages.joined(room_id)
-        if decision is Invite.DM and not self.campaign.is_member(inviter or ""):
+        if decision is Invite.DM and not self.campaign.is_member(claim.inviter):
             self._dm_refs.add(self.book.keyring.ref("room", room_id))  # an outsider's DM: in memory only
             log.info("joined a room")
             return
+        alias = await self._checked_alias(room_id, state)
         async with self.book.db.transaction():
             await self.book.set_room_flag(room_id, "joined_at", joined_at)
             await self.campaign.joined(self.book, room_id, decision, alias)
-        if is_direct:
+        self._recorded.add(self.book.keyring.ref("room", room_id))
+        if claim.is_direct:
             await self.mark_dm(room_id)
         log.info("joined a room")
+
+    async def _decide(self, room_id: str, claim: invites.Invitation | None, state: list[Any]) -> Invite:
+        """Whether to take the invite ``claim`` describes (its inviter's server allowed, then the campaign)."""
+        inviter = claim.inviter if claim is not None else ""
+        server = inviter.split(":", 1)[1] if ":" in inviter else ""
+        if claim is None or server not in self.settings.allowed_servers:
+            log.info("rejected an invite from a server that is not allowed")
+            return Invite.DECLINE
+        alias = await self._checked_alias(room_id, state)
+        await self.campaign.refresh(self.book)
+        decision = self.campaign.may_invite(claim.inviter, room_id, claim.is_direct, (alias,) if alias else ())
+        if decision is Invite.DECLINE:
+            log.info("declined an invite to a room outside the campaign")
+        return decision
 
     async def _checked_alias(self, room_id: str, state: list[Any]) -> str | None:
         """The canonical alias in the invite, if a coordinator approved it and the server maps it to
@@ -323,3 +367,6 @@ class _Synced:
     def is_dm(self, room_id: str) -> bool:
         room = self.rooms.client.rooms.get(room_id)
         return room is not None and self.rooms.is_dm(room)
+
+    def recorded(self, room_id: str) -> bool:
+        return self.rooms.recorded(room_id)

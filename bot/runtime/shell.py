@@ -142,6 +142,7 @@ class MatrixShell:
                 await self.outbox.drain(timeout=3)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            await self.outbox.stop_saying()
             await client.close()
 
     async def _after_first_sync(self) -> None:
@@ -196,3 +197,6 @@ class MatrixShell:
 
     def campaign(self) -> CampaignView:
         return self.known.campaign_view()
+
+    def rooms_of(self, member: Member) -> set[str]:
+        return self.known.campaign.rooms_of(member.reveal())

@@ -9,7 +9,7 @@ from nio import RoomCreateEvent, RoomMemberEvent
 
 from bot.runtime import burst
 from storage.core import EventBook
-from tests.fakes import World
+from tests.fakes import RoomHistory, World
 
 BOT = "@organizer:example.org"
 ROOM = "!dm:example.org"
@@ -98,7 +98,8 @@ async def test_a_joined_dms_command_is_answered_while_the_same_syncs_invites_are
         joined.append(room_id)
         return SimpleNamespace(room_id=room_id)
 
-    client = SimpleNamespace(user_id=me, rooms={dm.room_id: dm}, join=join)
+    history = RoomHistory(me)
+    client = SimpleNamespace(user_id=me, rooms={dm.room_id: dm}, join=join, send=history.send, access_token="t")
     shell = MatrixShell(world.settings, world.db, world.keyring)
     await shell.attach(client)  # type: ignore[arg-type]
     await shell.known.mark_dm(dm.room_id)
@@ -165,7 +166,9 @@ async def test_a_rooms_first_events_wait_for_its_join_to_be_written(make_world_w
         await release.wait()
         return SimpleNamespace(room_id=room_id)
 
-    rooms = Rooms(SimpleNamespace(user_id="@bot:example.org", rooms={}, join=join), world.settings,  # type: ignore[arg-type]
+    history = RoomHistory("@bot:example.org")
+    rooms = Rooms(SimpleNamespace(user_id="@bot:example.org", rooms={}, join=join, send=history.send,  # type: ignore[arg-type]
+                                  access_token="t"), world.settings,
                   EventBook(world.db, world.keyring))
     invite = SimpleNamespace(membership="invite", state_key="@bot:example.org", sender="@bea:example.org",
                              content={"is_direct": True})

@@ -37,6 +37,9 @@ class FakeRooms:
     def is_dm(self, room_id: str) -> bool:
         return room_id in self.dms
 
+    def recorded(self, room_id: str) -> bool:
+        return True
+
 
 async def campaign(world, with_home: bool = True) -> tuple[Campaign, FakeRooms]:
     rooms = FakeRooms(

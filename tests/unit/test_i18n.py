@@ -12,6 +12,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from commands import base
+from commands.base import DirectMessage, Reply
 from commands.common import i18n
 from commands.language import reader_language
 from storage import prefs
@@ -106,8 +107,10 @@ async def test_a_coordinator_sets_a_rooms_language(world: World):
     # a member's own choice does not change the room's
     await world.run("!lang en", user="@bob:example.org", room=ROOM)
     assert "**Comandos que puedes usar**" in texts(await world.run("!help", user="@bob:example.org", room=ROOM))
-    assert texts(await world.run("!lang en", user="@bob:example.org", room=ROOM)) == (
-        "From now on I write to you in English in our DM. In this room I keep to the room's language.")
+    answer = await world.run("!lang en", user="@bob:example.org", room=ROOM)  # in the room: a neutral line in
+    assert answer == [Reply("Te respondí en nuestro chat directo.", private=True),  # the room's language, the
+                      DirectMessage("From now on I write to you in English in our DM. "  # answer in Bob's DM in his
+                                    "In a room I keep to the room's language.")]  # own
     assert "Type this in the room" in texts(await world.run("!room lang es", role=C, room=DM))
 
 

@@ -70,7 +70,7 @@ async def test_answers_go_out_before_an_announcement_queued_earlier(world):
     dms = [f"!dm{i}:example.org" for i in range(40)]
     client = FakeClient(["!room:example.org", *dms])
     box, _ = await _outbox(world, client)
-    box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    box.rooms.member_dms = lambda: dms  # type: ignore[method-assign]
     box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
     await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
     await _queue(world, box, [Reply("signed")], "$sign", "!dm7:example.org")
@@ -170,7 +170,7 @@ async def test_the_next_sync_waits_for_the_answers_not_for_an_announcement(world
     dms = [f"!dm{i}:example.org" for i in range(200)]
     client = FakeClient(["!room:example.org", *dms], delay=0.05)
     box, book = await _outbox(world, client)
-    box.rooms.encrypted_dms = lambda: dms  # type: ignore[method-assign]
+    box.rooms.member_dms = lambda: dms  # type: ignore[method-assign]
     box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
     await _queue(world, box, [Announce("threshold met", ("!room:example.org",))], "$announce")
     box.kick()
@@ -231,7 +231,7 @@ async def test_an_announcement_waits_for_its_round_and_news_meanwhile_joins_it(m
     world = await make_world_with(BOT_ANNOUNCE_DELAY_MIN=1, BOT_ANNOUNCE_DELAY_MAX=2)
     client = FakeClient(["!room:example.org", "!dm:example.org"])
     box, book = await _outbox(world, client)
-    box.rooms.encrypted_dms = lambda: ["!dm:example.org"]  # type: ignore[method-assign]
+    box.rooms.member_dms = lambda: ["!dm:example.org"]  # type: ignore[method-assign]
     box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
     queued, queued_at = time.time(), time.monotonic()
     await _queue(world, box, [Reply("recorded"), Announce("threshold met", ("!room:example.org",))],
@@ -297,6 +297,7 @@ async def test_an_announcement_reaches_each_room_and_dm_in_its_own_language(worl
     for dm in ("!dm-bob:example.org", "!dm-carol:example.org"):
         await box.rooms.mark_dm(dm)
     box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    box.rooms.campaign.members_among = set  # type: ignore[method-assign]  # both are campaign members
     async with world.db.transaction():
         await prefs.set_room_pref(world.db, world.keyring, "!room:example.org", prefs.LANGUAGE, "es")
         await prefs.set_member_pref(world.db, world.keyring, Member(world.keyring, "@carol:example.org"),

@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands import base
-from commands.base import EXPORT_HOOKS, MEMBER_DATA, RETENTION_HOOKS, Announce, RedactCommand, Reply, Role
+from commands.base import (
+    EXPORT_HOOKS,
+    MEMBER_DATA,
+    RETENTION_HOOKS,
+    Announce,
+    DirectMessage,
+    RedactCommand,
+    Reply,
+    Role,
+    RoomView,
+)
 from commands.common.smallcell import suppress_votes
 from commands.polls import PollCloses
 from storage import polls as store
@@ -53,8 +63,11 @@ async def test_create_posts_the_question_and_refuses_bad_input(world: World):
 async def test_votes_are_private_changeable_and_show_no_figure_while_open(world: World):
     await create(world, "!poll create strike Strike? | Yes | No")
     out = await world.run("!vote strike 1", user=user(1), room=ROOM)
-    assert out == [Reply("Your vote in `strike` was recorded. You can change it until the poll closes.", private=True),
-                   RedactCommand()]
+    assert out == [Reply("I answered you in our direct chat.", private=True),  # issue #23 item 9: the room
+                   DirectMessage("Your vote in `strike` was recorded. You can change it until the poll closes."),
+                   RedactCommand()]  # learns nothing of the member's vote, not even whether it counted
+    assert texts(await world.run("!vote strike", user=user(1), room=ROOM)).startswith(
+        "I answered you in our direct chat.\nYour vote in `strike`: 1. Yes.")  # the vote itself: in the DM
     assert "was changed" in texts(await world.run("!vote strike 2", user=user(1), room=DM))
     assert texts(await world.run("!vote strike", user=user(1), room=DM)) == "Your vote in `strike`: 2. No."
     assert "from 1 to 2" in texts(await world.run("!vote strike 3", user=user(2), room=DM))
@@ -153,3 +166,23 @@ def test_no_count_below_2k_minus_1_is_recoverable(counts, k, multi, extra):
         assert all(voters - n >= floor for n in exact)
     elif total.isdigit():
         assert int(total) - sum(exact) == 0 or int(total) - sum(exact) >= floor
+
+
+async def test_a_poll_belongs_to_its_rooms_not_to_the_whole_campaign(world: World):
+    """Issue #23 item 13: a poll asked in the home room (the coordinators') is not everyone's: only
+    members joined to one of the poll's rooms (and campaign coordinators) see it and vote."""
+    await create(world, "!poll create budget Spend the fund? | Yes | No")  # asked in ROOM, the home room
+    world.shell.joined[user(1)] = {"!branch:example.org"}  # a member of another campaign room only
+    for line in ("!vote budget 1", "!vote budget", "!poll budget", "!vote budge 1"):
+        out = texts(await world.run(line, user=user(1), room=DM))
+        assert out.startswith("No poll") and "Did you mean" not in out  # not even a hint
+    assert texts(await world.run("!polls", user=user(1), room=DM)) == "There are no open polls."
+    poll = await store.by_slug(world.db, world.keyring, "budget")
+    assert poll is not None and await store.count(world.db, poll.id, 2) == (0, [0, 0])
+    world.shell.joined[user(2)] = {ROOM.room_id}  # in the poll's room
+    assert "was recorded" in texts(await world.run("!vote budget 1", user=user(2), room=DM))
+    assert "`budget`" in texts(await world.run("!polls", user=user(2), room=DM))
+    assert "was recorded" in texts(await world.run("!vote budget 2", user="@coord:example.org", role=C, room=DM))
+    await world.run("!poll rooms budget add", user="@coord:example.org", role=C,
+                    room=RoomView("!branch:example.org", "Branch", is_dm=False, encrypted=True))
+    assert "was recorded" in texts(await world.run("!vote budget 1", user=user(1), room=DM))  # now theirs too

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands import base
-from commands.base import MEMBER_DATA, Post, RedactCommand, Reply, Role
+from commands.base import MEMBER_DATA, DirectMessage, Post, RedactCommand, Reply, Role
 from commands.rsvp import RsvpSequence, turnout_text
 from storage import rsvps as store
 from storage.schema import open_database
@@ -47,7 +47,11 @@ async def test_answers_are_private_changeable_and_shown_back(world: World):
     assert texts(await world.run("!rsvp 1", user=user(1), room=DM)) == "Your answer for #1: maybe."
     world.shell.dms[user(2)] = "!dm2:example.org"
     out = await world.run("!rsvp #1 sí", user=user(2), room=ROOM)
-    assert out[0].private and isinstance(out[-1], RedactCommand) and "yes" in out[0].text
+    assert out[0] == Reply("I answered you in our direct chat.", private=True)  # issue #23 item 9: nothing of
+    assert isinstance(out[-1], RedactCommand) and "yes" in texts(out[1:2])  # the answer in the room, all in the DM
+    assert isinstance(out[1], DirectMessage)
+    out = await world.run("!rsvp 1 no", user=user(2), room=ROOM)
+    assert out[0].text == "I answered you in our direct chat." and "Changed your answer for #1 to no" in out[1].text
     assert "no upcoming action `#9`" in texts(await world.run("!rsvp 9 yes", user=user(3), room=DM))
     assert "Answer `yes`, `maybe` or `no`" in texts(await world.run("!rsvp 1 perhaps", user=user(3), room=DM))
     assert "direct chat" in texts(await world.run("!rsvp 1 yes", user=user(4), room=ROOM))  # no DM yet

@@ -275,14 +275,37 @@ async def test_power_in_a_campaign_room_that_is_not_home_makes_a_room_coordinato
 async def test_a_command_in_a_room_outside_the_campaign_gets_one_line_and_runs_nothing(world):
     shell, _home = await _shell(world)
     outside = MatrixRoom("!outside:example.org", "@bot:example.org", encrypted=True)
-    for user in ("@bot:example.org", "@mallory:example.org"):
+    for user in ("@bot:example.org", "@mallory:example.org", "@alice:example.org"):
         outside.add_member(user, user[1:4], None)
-    outside.power_levels.users["@mallory:example.org"] = 100
+    outside.power_levels.users["@alice:example.org"] = 100
     shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
     assert outside.room_id not in {view.room_id for view in shell.rooms()}  # never a target of anything
-    await _run(shell, outside, "$x1", "!pledge create letter Sign it", sender="@mallory:example.org")
+    await _run(shell, outside, "$x1", "!pledge create letter Sign it", sender="@alice:example.org")  # a member
     assert await _sent(world) == [shell.known.campaign.outside_text(outside.room_id, translations("en").gettext)]
     assert (await world.db.fetchone("SELECT COUNT(*) FROM pledges"))[0] == 0
+
+
+async def test_someone_outside_the_campaign_leaves_no_row_in_a_room_outside_it(world):
+    """Issue #23 item 10: an outsider's DM after a restart (no longer known as a DM) or a "DM" of
+    three is a room outside the campaign; the outsider's commands there leave no row."""
+    shell, _home = await _shell(world)
+    outside = MatrixRoom("!outside:example.org", "@bot:example.org", encrypted=True)
+    for user in ("@bot:example.org", "@mallory:example.org", "@eve:example.org"):
+        outside.add_member(user, user[1:4], None)
+    shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
+    said: list[str] = []
+
+    async def fake_send(room_id, content, txn_id, any_device=False):
+        said.append(content["body"])
+        return "$sent"
+
+    shell.outbox.send = fake_send  # type: ignore[method-assign]
+    await _run(shell, outside, "$x1", "!pledges", sender="@mallory:example.org")
+    await asyncio.sleep(0.01)
+    assert said == [campaign_shell.NOT_MEMBER_TEXT.format(prefix="!")]
+    for table in ("processed_events", "outbox", "room_flags", "member_flags"):
+        assert (await world.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0  # noqa: S608
+    assert shell.known.campaign.unapproved_rooms() == []  # never stored: no approval list entry either
 
 
 async def test_a_non_members_dm_is_answered_once_and_nothing_is_stored(world):
@@ -358,10 +381,10 @@ async def test_a_room_outside_the_campaign_and_a_non_member_in_spanish(make_worl
     world = await make_world_with(BOT_DEFAULT_LANGUAGE="es")
     shell, _home = await _shell(world)
     outside = MatrixRoom("!outside:example.org", "@bot:example.org", encrypted=True)
-    for user in ("@bot:example.org", "@mallory:example.org"):
+    for user in ("@bot:example.org", "@alice:example.org"):
         outside.add_member(user, user[1:4], None)
     shell.client.rooms[outside.room_id] = outside  # type: ignore[union-attr]
-    await _run(shell, outside, "$x1", "!pledges", sender="@mallory:example.org")
+    await _run(shell, outside, "$x1", "!pledges", sender="@alice:example.org")
     assert (await _sent(world))[0].startswith("En esta sala no ejecuto comandos")
     _txn, answer = not_member_answer(EventBook(world.db, world.keyring), "!dm:example.org", "$o1",
                                      world.settings.BOT_DEFAULT_LANGUAGE)

@@ -278,9 +278,10 @@ async def test_a_spanish_member_gets_personal_reminders_in_spanish_wherever_they
     await world.run("!idioma es", room=DM)
     assert spanish(await world.run("!recordarme in 2 hours | Llamar a Sam", room=DM)) == (
         "Te lo recordaré aquí el martes 24 de noviembre a las 14:00 UTC.")
-    # asked in an English room: answered in the room's language, reminded in her own
+    # asked in an English room: answered in her DM, in her own language, reminded there
     out = await world.run("!recordarme in 3 hours | Traer volantes", room=ROOM)
-    assert texts(out) == "I'll remind you in our direct chat on Tuesday 24 November at 15:00 UTC."
+    assert texts(out) == ("I answered you in our direct chat.\n"  # the room: one neutral line; her DM: the
+                          "Te lo recordaré en nuestro chat directo el martes 24 de noviembre a las 15:00 UTC.")  # hers
     spanish(await world.run("!misdatos", room=DM))
     assert ("2 recordatorios personales (en espera: 2, el próximo: martes 24 de noviembre a las 14:00 UTC; los textos y "
             "nuestro chat directo van cifrados)") in texts(await world.run("!misdatos", room=DM))

@@ -174,7 +174,7 @@ async def test_member_zone_and_room_zone(world: World) -> None:
     assert "#1 scheduled for Wednesday 25 November at 09:00 CET" in out
     # the member's own zone does not apply in the room ...
     reply = await world.run("!tz Asia/Tokyo", room=ROOM)
-    assert texts(reply).endswith("In this room I keep to the room's time zone.")
+    assert texts(reply).endswith("In a room I keep to the room's time zone.")
     out = texts(await world.run("!action add 2026-12-01 10:00 America/Chicago | Piquete", role=C, room=ROOM))
     assert "Tuesday 1 December at 10:00 CST" in out  # a zone typed is kept
     listed = texts(await world.run("!actions", room=ROOM))  # ... and the room reads its own zone
