@@ -1,5 +1,5 @@
 """Award alerts in the rooms: ``!alerts here|off`` and the scheduled posting of what the bot's
-look-ups found (``bot/runtime/award_alerts.py`` finds them; this module words them).
+look-ups found (``bot/runtime/awards/lookup.py`` finds them; this module words them).
 
 The home room gets every alert unless a coordinator turns it off there; any other campaign room
 gets them once a room coordinator types ``!alerts here``. Each alert names the recipient, the

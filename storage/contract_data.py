@@ -174,7 +174,7 @@ class ImportFailed(Exception):
 @dataclass
 class AwardsOutcome:
     """What one upsert did to the stored awards, and why rows were skipped: the common part of
-    the file import's report and the API refresh's (``bot/runtime/usaspending_api.py``)."""
+    the file import's report and the API refresh's (``bot/runtime/awards/api.py``)."""
 
     imported: int = 0
     updated: int = 0

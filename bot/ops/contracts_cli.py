@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TextIO
 
-from bot.runtime.usaspending_api import API_URL, RefreshFailed, RefreshReport, refresh
+from bot.runtime.awards.api import API_URL, RefreshFailed, RefreshReport, refresh
 from commands.contracts import money
 from storage import contracts as store
 from storage.contract_data import ICE, ImportFailed, ImportReport, ensure_loaded, import_usaspending

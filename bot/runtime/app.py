@@ -8,7 +8,7 @@ import logging
 import signal
 
 from bot.config import Settings
-from bot.runtime.award_alerts import AwardAlerts
+from bot.runtime.awards.lookup import AwardAlerts
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.shell import LoginFailed, MatrixShell, StoreUnreadable
 from commands import load_all

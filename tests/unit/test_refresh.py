@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.ops.contracts_cli import register, run
-from bot.runtime.usaspending_api import request_body, search_plan
+from bot.runtime.awards.api import request_body, search_plan
 from storage.db import Database
 from storage.directory import CompanyDirectory
 from storage.schema import open_database

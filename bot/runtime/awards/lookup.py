@@ -1,7 +1,7 @@
 """Award alerts: the bot looks up the known companies' contract awards on USAspending on a
 schedule (``BOT_AWARD_ALERTS``) and queues an alert for each new award and each changed amount.
 
-The look-up is all-or-nothing (:func:`bot.runtime.usaspending_api.fetch` retries 429s, 5xx and
+The look-up is all-or-nothing (:func:`bot.runtime.awards.api.fetch` retries 429s, 5xx and
 network errors with backoff and raises when it gives up): an outage or a malformed answer stores
 nothing and queues nothing, and is recorded for ``doctor`` and ``health.json``. What a look-up
 found is stored together with its alerts in one transaction; the scheduler's ``alerts`` source
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import AGENCIES, Settings
 from bot.e2ee.crosssign import Check
-from bot.runtime.usaspending_api import SEARCH_PATH, RefreshFailed, fetch
+from bot.runtime.awards.api import SEARCH_PATH, RefreshFailed, fetch
 from storage import contracts
 from storage.contract_data import upsert_refreshed
 
