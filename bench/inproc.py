@@ -19,7 +19,8 @@ from pathlib import Path
 from bot.runtime.outputs import Send, content, put
 from commands.base import Output, Role
 from storage import actions as action_store
-from storage import contract_data, core
+from storage import core
+from storage.contracts import data as contract_data
 from storage.directory import normalize, resolve
 from tests.fakes import DM, ROOM, World, make_world
 

@@ -28,8 +28,8 @@ from commands.common.i18n import N_, translations
 from commands.contracts import AGENCY_SHORT, money, plain
 from storage import contracts as store
 from storage import prefs
-from storage.contract_data import SOURCE_AWARDS
 from storage.contracts import PendingAlert
+from storage.contracts.data import SOURCE_AWARDS
 from storage.db import Database
 from storage.hashing import Keyring
 

@@ -15,7 +15,7 @@ from typing import TextIO
 from bot.runtime.awards.api import API_URL, RefreshFailed, RefreshReport, refresh
 from commands.contracts import money
 from storage import contracts as store
-from storage.contract_data import ICE, ImportFailed, ImportReport, ensure_loaded, import_usaspending
+from storage.contracts.data import ICE, ImportFailed, ImportReport, ensure_loaded, import_usaspending
 from storage.db import Database
 
 

@@ -71,7 +71,7 @@ async def run_bot(settings: Settings) -> int:
 async def _on_start(shell: MatrixShell) -> None:
     """Start-up work before the first sync: shipped data, parser warm-up, cross-signing."""
     from commands.common import timeparse
-    from storage import contract_data
+    from storage.contracts import data as contract_data
 
     await contract_data.ensure_loaded(shell.db)
     timeparse.warm_up()

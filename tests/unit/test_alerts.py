@@ -11,8 +11,8 @@ import pytest
 from commands.alerts import AwardAlertPosts
 from commands.base import Role
 from storage import contracts as store
-from storage.contract_data import award_from_api
 from storage.contracts import Award
+from storage.contracts.data import award_from_api
 from storage.directory import directory
 from tests.fakes import DM, ROOM, World, make_world, texts
 from tests.unit.test_refresh import result

@@ -12,8 +12,8 @@ import pytest
 from commands.base import UsageError, render
 from commands.contracts import contracts_cmd, contracts_search_cmd, fts_query, money
 from storage import contracts as store
-from storage.contract_data import dataset_awards, ensure_loaded
 from storage.contracts import CONTRACTS_CSV
+from storage.contracts.data import dataset_awards, ensure_loaded
 from storage.db import Database
 from storage.directory import CompanyDirectory, resolve
 from storage.schema import open_database

@@ -9,7 +9,7 @@ import re
 
 from commands import base
 from commands.base import Role
-from storage.contract_data import ensure_loaded
+from storage.contracts.data import ensure_loaded
 from tests.fakes import DM, ROOM, World, texts
 from tests.unit.test_ops import BAD, GOOD
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.ops.contracts_cli import register, run
 from commands.contracts import contracts_cmd
-from storage.contract_data import ImportFailed, import_usaspending, parse_cents, parse_date
+from storage.contracts.data import ImportFailed, import_usaspending, parse_cents, parse_date
 from storage.db import Database
 from storage.schema import open_database
 from tests.unit.contracts_support import args, make_context, reply_text

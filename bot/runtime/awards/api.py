@@ -2,7 +2,7 @@
 
 Pages through ICE contract awards per company of the alias table, retrying 429/5xx and
 network errors with exponential backoff. Results become rows with
-:func:`storage.contract_data.award_from_api`; everything is fetched before anything is
+:func:`storage.contracts.data.award_from_api`; everything is fetched before anything is
 written, so the database is never locked while waiting on the network.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from storage.contract_data import API_FIELDS, ICE, AwardsOutcome, award_from_api, upsert_refreshed
 from storage.contracts import Award
+from storage.contracts.data import API_FIELDS, ICE, AwardsOutcome, award_from_api, upsert_refreshed
 from storage.db import Database
 from storage.directory import CompanyDirectory
 from storage.directory import directory as company_directory

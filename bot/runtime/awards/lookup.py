@@ -20,7 +20,7 @@ from bot.config import AGENCIES, Settings
 from bot.e2ee.crosssign import Check
 from bot.runtime.awards.api import SEARCH_PATH, RefreshFailed, fetch
 from storage import contracts
-from storage.contract_data import upsert_refreshed
+from storage.contracts.data import upsert_refreshed
 
 if TYPE_CHECKING:
     from bot.runtime.shell import MatrixShell

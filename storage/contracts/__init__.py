@@ -1,4 +1,5 @@
-"""Public ICE contract awards: one row per (award, source), plus FTS5 over descriptions.
+"""Public ICE contract awards: one row per (award, source), plus FTS5 over descriptions
+(:mod:`storage.contracts.data` loads the shipped dataset and USAspending files into it).
 
 The same award can be known from several sources (an API pull, a download, a 2018 extract, a
 news report). Rows are kept per source and upserted by ``(award_key, source)``, so a
@@ -81,9 +82,9 @@ SCHEMA = Schema(
     ],
 )
 
-# The shipped dataset of public awards, loaded by ``storage.contract_data``; the company
+# The shipped dataset of public awards, loaded by ``storage.contracts.data``; the company
 # directory (``storage.directory``) also reads its vendor and parent names.
-CONTRACTS_CSV = Path(__file__).parent / "data" / "ice_contracts.csv"
+CONTRACTS_CSV = Path(__file__).parent.parent / "data" / "ice_contracts.csv"
 
 
 @dataclass(frozen=True)
