@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commands.base import Announce, Output
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
@@ -26,9 +26,13 @@ from commands.common.smallcell import (
 )
 from commands.common.timeparse import show_instant
 from storage import pledges as store
+from storage import published
 from storage.db import Database
 from storage.hashing import Keyring
 from storage.pledges import Pledge
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 BAR_CELLS = 10
 Gettext = Callable[[str], str]  # a catalog's gettext: the reader's language
@@ -47,7 +51,14 @@ class Tally:
 
 
 async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
-    return (await store.figures(db, [pledge.id]))[pledge.id]
+    """The figures readers see: the last published ones (:mod:`storage.published`, issue #23)."""
+    return (await published.shown(db, [pledge.id]))[pledge.id]
+
+
+async def figures_changed(db: Database, settings: Settings) -> None:
+    """A signature, withdrawal or deletion changed a pledge's live counts (inside the caller's
+    transaction): what readers see follows at the announcement round, not at once."""
+    await published.changed(db, settings.announce_delay)
 
 
 _SUPPRESSED: dict[tuple[int, bool], tuple[int, dict[str, int], Any]] = {}  # (pledge id, rows?) → (k, input, output)
@@ -72,7 +83,7 @@ async def tally(db: Database, pledge: Pledge, k: int, figures: store.Figures | N
     """The shown figures; ``figures`` when the caller read them already (``store.figures``).
     ``with_rows=False`` when only the total is shown: ``companies`` is then ``None``."""
     if not pledge.per_company:
-        n = figures.total if figures is not None else await store.count(db, pledge.id)
+        n = (figures if figures is not None else await figures_of(db, pledge)).total
         text = suppress_total(n, k)  # 1..k-1 signers read "fewer than k"
         return Tally(n, text, n if text == str(n) else 0, None)
     if figures is None:
@@ -123,12 +134,12 @@ async def threshold_state(db: Database, pledge: Pledge, figures: store.Figures |
     if pledge.threshold is None:
         return ""
     n = pledge.threshold
-    if not pledge.per_company:
-        if final:
-            return (_(N_("Threshold {n}: met.")) if pledge.announced else _(N_("Threshold {n}: not met."))).format(n=n)
-        return (_(N_("threshold {n}: met")) if pledge.announced else _(N_("threshold {n}: waiting"))).format(n=n)
     if figures is None:
         figures = await figures_of(db, pledge)
+    if not pledge.per_company:  # as published: "met" shows at the announcement's round, not at the crossing
+        if final:
+            return (_(N_("Threshold {n}: met.")) if figures.met else _(N_("Threshold {n}: not met."))).format(n=n)
+        return (_(N_("threshold {n}: met")) if figures.met else _(N_("threshold {n}: waiting"))).format(n=n)
     met = [name for name in figures.announced if not name.startswith("~")]  # never an unlisted company
     if not met:
         said = N_("Threshold {n} per company: not met.") if final else N_("threshold {n} per company: waiting")
@@ -193,6 +204,7 @@ async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: date
     """Close and announce the final result once (``[]`` if it was closed already)."""
     if not await store.close(db, pledge.id, now):
         return []
+    await published.publish(db)  # the final result is public: every figure as it stands
     pledge = await store.by_slug(db, keyring, pledge.slug) or pledge
     t = await tally(db, pledge, k)
     figures = await figures_of(db, pledge)

@@ -35,7 +35,7 @@ Decisions where the issue left room:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from commands.base import (
@@ -67,6 +67,7 @@ from commands.pledge_figures import (
     close_pledge,
     company_lines,
     crossings,
+    figures_changed,
     figures_of,
     have_signed,
     progress_line,
@@ -75,6 +76,8 @@ from commands.pledge_figures import (
 )
 from commands.pledge_parsing import SLUG, parse_create
 from storage import pledges as store
+from storage import published
+from storage.db import Database
 from storage.directory import directory, normalize, unlisted_key
 from storage.pledges import Pledge
 
@@ -208,6 +211,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
         if company is not None and display:
             await store.note_company(ctx.db, pledge.id, company, display)
         outputs = await crossings(ctx.db, ctx.keyring, pledge, company, ctx.settings.BOT_MIN_CELL)
+        await figures_changed(ctx.db, ctx.settings)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = ctx._("A pledge to {slug} was recorded. {signed}.").format(slug=code(pledge.slug),
                                                                        signed=have_signed(t, ctx._))
@@ -226,6 +230,8 @@ async def _unsign(ctx: Context, args: Args) -> list[Output]:
                                  "everything I hold about you.").format(slug=code(pledge.slug), prefix=ctx.prefix))
     async with ctx.db.transaction():
         removed = await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
+        if removed:
+            await figures_changed(ctx.db, ctx.settings)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     if not removed:
         return [Reply(ctx._("You had not signed {slug}. Nothing was changed.").format(slug=code(pledge.slug)),
@@ -310,7 +316,7 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
         return [Reply(ctx._("There are no open pledges."))]
     k = ctx.settings.BOT_MIN_CELL
     blocks = []
-    found = await store.figures(ctx.db, [p.id for p in pledges])  # two queries for all of them
+    found = await published.shown(ctx.db, [p.id for p in pledges])  # as of the last round, one query
     for pledge in pledges:
         t = await tally(ctx.db, pledge, k, found[pledge.id], with_rows=False)
         line = await progress_line(ctx.db, pledge, t, found[pledge.id], ctx._, ctx.lang, ctx.tz)
@@ -407,6 +413,23 @@ async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
 # ---------------------------------------------------------------- deadlines, member data, retention, export
 
 
+@due_source("pledge figures")
+class PledgeFigures:
+    """Publish what readers see of the pledges at the planned announcement round (issue #23)."""
+
+    @staticmethod
+    async def next_due(db: Database) -> datetime | None:
+        due = await published.due(db)
+        return datetime.fromtimestamp(due, UTC) if due is not None else None
+
+    @staticmethod
+    async def fire(env: Env) -> list[Output]:
+        due = await published.due(env.db)
+        if due is not None and due <= env.now.timestamp():
+            await published.publish(env.db)
+        return []
+
+
 @due_source("pledges")
 class PledgeDeadlines:
     next_due = staticmethod(store.next_deadline)  # (db) -> the earliest due time, or None
@@ -445,6 +468,8 @@ class PledgeData:
         removed = 0
         for pledge in await store.all_pledges(ctx.db, ctx.keyring):
             removed += int(await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id))))
+        if removed:
+            await figures_changed(ctx.db, ctx.settings)
         return removed
 
 

@@ -143,20 +143,9 @@ class EventBook:
         )
 
     async def announce_round(self, delay: tuple[int, int], now: float | None = None) -> int:
-        """The time (unix seconds) of the announcement round news queued now goes out in: the
-        round already planned if it is at least ``delay[0]`` seconds away (news is batched),
-        else a new one drawn uniformly from ``now + delay``. Inside the caller's transaction, so
-        the round and the rows held for it commit together."""
-        low, high = delay
-        if high == 0:
-            return 0  # no delay configured: at once
-        now = math.ceil(now if now is not None else time.time())  # never a second early
-        planned = await self.db.get_meta("announce_round")
-        if planned is not None and int(planned) >= now + low:
-            return int(planned)
-        chosen = now + low + secrets.randbelow(high - low + 1)
-        await self.db.set_meta("announce_round", str(chosen))
-        return chosen
+        """The time (unix seconds) of the announcement round news queued now goes out in (see
+        :func:`round_at`)."""
+        return await round_at(self.db, delay, now)
 
     async def pending(self, limit: int = 100, now: float | None = None) -> list[Outgoing]:
         """The next rows to send: every queued answer before any bulk row, each lane in the
@@ -199,3 +188,20 @@ async def expire_handled(db: Database, now: float | None = None) -> int:
     """Forget dedup marks older than :data:`EVENT_TTL_SECONDS` (no keyring needed)."""
     return await db.execute("DELETE FROM processed_events WHERE expires_at < ?", (int(now or time.time()),),
                             slow=True)
+
+
+async def round_at(db: Database, delay: tuple[int, int], now: float | None = None) -> int:
+    """The time (unix seconds) of the announcement round news now goes out in: the round already
+    planned if it is at least ``delay[0]`` seconds away (news is batched), else a new one drawn
+    uniformly from ``now + delay``; 0 with no delay configured (at once). Inside the caller's
+    transaction, so the round and what waits for it commit together."""
+    low, high = delay
+    if high == 0:
+        return 0
+    now = math.ceil(now if now is not None else time.time())  # never a second early
+    planned = await db.get_meta("announce_round")
+    if planned is not None and int(planned) >= now + low:
+        return int(planned)
+    chosen = now + low + secrets.randbelow(high - low + 1)
+    await db.set_meta("announce_round", str(chosen))
+    return chosen

@@ -333,6 +333,7 @@ class Figures:
     company_total: int  # signers with a company
     labelled: dict[str, int]  # signers per company display form (keys with one display merged)
     announced: tuple[str, ...]  # display forms of the companies whose threshold was announced
+    met: bool = False  # the whole pledge's threshold was announced (published figures: storage.published)
 
 
 async def figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
@@ -352,7 +353,7 @@ async def figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
             found[i] = hit[1]
     missing = [i for i in pledge_ids if i not in found]
     if missing:
-        fresh = await _read_figures(db, missing)
+        fresh = await live_figures(db, missing)
         if len(_FIGURES) > 4096:
             _FIGURES.clear()
         for i, value in fresh.items():
@@ -366,7 +367,7 @@ async def figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
 _FIGURES: dict[int, tuple[int, Figures]] = {}
 
 
-async def _read_figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
+async def live_figures(db: Database, pledge_ids: list[int]) -> dict[int, Figures]:
     marks = ",".join("?" * len(pledge_ids))
     totals = {i: 0 for i in pledge_ids}
     company_totals = {i: 0 for i in pledge_ids}
