@@ -84,6 +84,10 @@ from storage.pledges import Pledge
 MAX_COMPANY = 80
 
 
+ROUND_NOTE = N_("The figures everyone sees, yours included, follow at the next announcement round, so they "
+                "never point at the moment you signed.")
+
+
 def member_purpose(pledge_id: int) -> str:
     """The per-pledge purpose of signer rows: ``ctx.member.ref(member_purpose(id))``."""
     return f"pledge:{pledge_id}"
@@ -217,6 +221,8 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
                                                                        signed=have_signed(t, ctx._))
     if ctx.room.is_dm and company is not None:
         text += " " + ctx._("(Counted for {company}.)").format(company=display or ctx._(UNLISTED_COMPANY))
+    if ctx.settings.BOT_ANNOUNCE_DELAY_MAX:
+        text += " " + ctx._(ROUND_NOTE)
     return [Reply(text, private=True), *outputs]
 
 
