@@ -111,6 +111,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["ICE"], description="whose awards alert the rooms: ICE, CBP, DHS (headquarters)")
     BOT_USASPENDING_URL: str = Field(
         "https://api.usaspending.gov", description="the USAspending API's base URL (a mirror, or a test server)")
+    BOT_DIGEST: str = Field(
+        "mon 09:00", description="when the coordinators' weekly digest goes to the home room: a weekday and a time "
+                                 "in the home room's zone (else BOT_DEFAULT_TIMEZONE), or off")
 
     @field_validator("BOT_ADMINS", "BOT_ALLOWED_SERVERS", "BOT_BROADCAST_ROOMS", "BOT_AWARD_AGENCIES", mode="before")
     @classmethod
@@ -189,6 +192,16 @@ class Settings(BaseSettings):
         seconds = interval_seconds(value)
         if value != "off" and (seconds is None or seconds < 3600):
             raise ValueError("must be an interval of at least 1h such as 6h, 1d or 2d, or off")
+        return value
+
+    @field_validator("BOT_DIGEST")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        from commands.common.weekly import read_weekly  # the one reading of a weekly time
+
+        value = " ".join(value.strip().lower().split())
+        if value != "off" and read_weekly(value) is None:
+            raise ValueError("must be a weekday and a time such as mon 09:00, or off")
         return value
 
     @field_validator("BOT_AWARD_AGENCIES")

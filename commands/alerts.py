@@ -27,6 +27,7 @@ from commands.base import (
 from commands.common.i18n import N_, translations
 from commands.contracts import AGENCY_SHORT, money, plain
 from storage import contracts as store
+from storage import digest as digest_store
 from storage import prefs
 from storage.contracts import PendingAlert
 from storage.contracts.data import SOURCE_AWARDS
@@ -115,4 +116,5 @@ class AwardAlertPosts:
         await store.clear_alerts(env.db)
         rooms = [room.room_id for room in env.shell.campaign().rooms
                  if await _wants(env.db, env.keyring, room.room_id, _is_home(env, room.room_id))]
+        await digest_store.note_alerts(env.db, env.now, len(pending) if rooms else 0)  # the weekly digest counts them
         return [Post(room_id, alert_text(alert)) for alert in pending for room_id in rooms]

@@ -134,10 +134,22 @@ class LeaveRoom:
     room_id: str
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A chart as an encrypted image (``m.image``): ``spec`` is what
+    :func:`commands.common.chart.render` draws (or a function of the reader's language giving
+    it), ``text`` the same facts in words, its ``body`` for screen readers and text-only
+    clients. ``room_id`` ``None``: an answer in the command's room; else posted to that room."""
+
+    spec: dict[str, Any] | Callable[[str], dict[str, Any]]
+    text: str | Localized
+    room_id: str | None = None
+
+
 # What a handler returns: messages, and leaving a room. How each becomes an outbox row is
 # bot/runtime/outputs.py. (Telling a background service that its plan changed is not a message:
 # ``ctx.wake(name)``.)
-Output = Reply | Post | DirectMessage | Announce | HubNews | RedactCommand | Broadcast | LeaveRoom
+Output = Reply | Post | DirectMessage | Announce | HubNews | RedactCommand | Broadcast | LeaveRoom | Chart
 
 
 # ---------------------------------------------------------------- context
@@ -464,6 +476,11 @@ class Env:
     def wake(self, service: str) -> None:
         """As :meth:`Context.wake`: the caller wakes the services after its transaction commits."""
         self.wakes.add(service)
+
+    @property
+    def default_zone(self) -> str:
+        """``BOT_DEFAULT_TIMEZONE``: the zone of a room that chose none (as :attr:`Context.default_zone`)."""
+        return self.settings.BOT_DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)

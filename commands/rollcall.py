@@ -166,7 +166,7 @@ def render(rc: RollCall, title: str, snap: Mapping[str, Any], at: datetime, *, f
 # ---------------------------------------------------------------- helpers
 
 
-async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
+async def pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
     if slug:
         rc = await store.by_slug(ctx.db, ctx.keyring, slug.lower())
         if rc is None:
@@ -349,7 +349,7 @@ async def here(ctx: Context, args: Args) -> list[Output]:
                "so the tallies never reveal a single answer."),
 )
 async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
-    rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
+    rc = await pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
     snap, at = await shown(ctx.db, rc, s.BOT_MIN_CELL, s.BOT_TALLY_INTERVAL, ctx.now)
     return [Reply(render(rc, rc.title, snap, at, zone=ctx.zone, lang=ctx.lang))]
@@ -364,7 +364,7 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
 )
 async def rollcall_end(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
-    rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall end")
+    rc = await pick(ctx, args.tokens[0] if args.tokens else None, "rollcall end")
     if not rc.is_open:
         raise CommandError(ctx._("Roll-call {slug} is already closed. `{prefix}rollcall {name}` shows its final "
                                  "tallies.").format(slug=code(rc.slug), prefix=ctx.prefix, name=rc.slug))

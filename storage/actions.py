@@ -193,6 +193,13 @@ async def upcoming(db: Database, keyring: Keyring, room_id: str,
     return [(_action(keyring, row), bool(row[9])) for row in rows], (rows[0][10] if rows else 0)
 
 
+async def between(db: Database, keyring: Keyring, start: datetime, end: datetime) -> list[Action]:
+    """Live actions whose next occurrence is in ``[start, end)``, soonest first (the digest's week)."""
+    rows = await db.fetchall(f"SELECT {_ACTION_COLS} FROM actions WHERE cancelled=0 AND occurs_at >= ? "
+                             "AND occurs_at < ? ORDER BY occurs_at, id LIMIT 50", (ms(start), ms(end)))
+    return [_action(keyring, row) for row in rows]
+
+
 async def cancel_action(db: Database, action_id: int) -> int:
     await db.execute("UPDATE action_reminders SET state='skipped' WHERE action_id=? AND state='pending'",
                      (action_id,))

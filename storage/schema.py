@@ -21,6 +21,7 @@ from storage import (
     campaign,
     companies,
     contracts,
+    digest,
     pledges,
     polls,
     prefs,
@@ -50,6 +51,7 @@ DOMAINS: tuple[Schema, ...] = (
     hub_members.SCHEMA,
     hub_codes.SCHEMA,
     hotline.SCHEMA,
+    digest.SCHEMA,
 )
 
 

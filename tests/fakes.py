@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.config import Settings
 from commands import base, load_all
-from commands.base import Args, CampaignView, Context, Env, Output, Role, RoomFacts, RoomView
+from commands.base import Args, CampaignView, Chart, Context, Env, Output, Role, RoomFacts, RoomView
 from commands.language import reader_language, reader_zone
 from storage import atrest
 from storage.db import Database
@@ -124,8 +124,20 @@ async def make_world(tmp_path: Path, *, at_rest: bool = False, **overrides: Any)
 
 def texts(outputs: list[Output], lang: str = "en") -> str:
     """All text of the outputs, joined, for assertions (a text rendered per reader, as ``lang`` reads it)."""
-    found = (getattr(o, "text", "") for o in outputs)
-    return "\n".join(text if isinstance(text, str) else text(lang) for text in found)
+    found: list[str] = []
+    for o in outputs:
+        text = getattr(o, "text", "")
+        found.append(text if isinstance(text, str) else text(lang))
+        if isinstance(o, Chart):  # the words drawn in the image too
+            found.append("\n".join(chart_words(o.spec if isinstance(o.spec, dict) else o.spec(lang))))
+    return "\n".join(found)
+
+
+def chart_words(spec: dict[str, Any]) -> list[str]:
+    """Every text a chart's spec draws."""
+    words = [spec["title"], spec.get("subtitle", ""), spec.get("note", "")]
+    words += [w for row in spec["rows"] for w in (row["label"], row["text"])]
+    return words + ([spec["goal"]["text"]] if spec.get("goal") else [])
 
 
 def args(*tokens: str) -> Args:

@@ -26,8 +26,8 @@ from nio.api import RoomPreset
 from bot.config import Settings
 from bot.e2ee import crosssign
 from bot.e2ee.keywork import KeyWork
-from bot.runtime import outputs
-from bot.runtime.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM
+from bot.runtime import images, outputs
+from bot.runtime.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM, SendImage
 from bot.runtime.ratelimit import RateGate
 from bot.runtime.rooms import Rooms
 from bot.runtime.stages import StageTimes
@@ -56,7 +56,7 @@ def _destination(item: Outgoing, record: Delivery | None) -> str:
     """What a row's order is kept within: its room, or the member whose DM it goes to. A
     broadcast is its own destination (it reports back after all its rooms)."""
     match record:
-        case Send(room_id=room_id) | Redact(room_id=room_id) | Leave(room_id=room_id):
+        case Send(room_id=room_id) | Redact(room_id=room_id) | Leave(room_id=room_id) | SendImage(room_id=room_id):
             return "room:" + room_id
         case SendDM(user=user):
             return "dm:" + user
@@ -242,7 +242,7 @@ class Outbox:
     def _room_of(self, record: Delivery | None) -> str | None:
         """The room a row's message goes to, if it is known now."""
         match record:
-            case Send(room_id=room_id):
+            case Send(room_id=room_id) | SendImage(room_id=room_id):
                 return room_id
             case SendDM(user=user):
                 return self.rooms.dm_with(user)
@@ -266,11 +266,13 @@ class Outbox:
         logged and dropped."""
         try:
             match record:
-                case Send(room_id=room_id, content=content):
+                case Send(room_id=room_id) | SendImage(room_id=room_id):
                     if item.lane != ANSWER and not self.rooms.may_post(room_id):
                         log.info("dropped news for the DM of someone no longer in the campaign")
                         return True  # membership is read when sending too: news waits for its round
-                    return await self.send(room_id, content, item.txn_id) is not None
+                    if isinstance(record, SendImage):  # drawn, encrypted and uploaded there
+                        return await images.deliver(self, record, item.txn_id)
+                    return await self.send(room_id, record.content, item.txn_id) is not None
                 case SendDM(user=user, content=content, any_device=any_device):
                     dm_room = await self.dm_room(user)
                     if dm_room is None:

@@ -1,8 +1,9 @@
 """The one codec between what handlers return and what the outbox keeps.
 
 A handler returns :data:`commands.base.Output` values (Reply, Post, DirectMessage, Announce,
-RedactCommand, Broadcast, LeaveRoom). :func:`enqueue` turns each into typed delivery records
-(:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`, :class:`Leave`) and stores them as
+RedactCommand, Broadcast, LeaveRoom, Chart). :func:`enqueue` turns each into typed delivery records
+(:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`, :class:`Leave`,
+:class:`SendImage`) and stores them as
 outbox rows; :func:`decode` turns a stored row back into its record, which the sender
 (``bot/runtime/outbox.py``) performs by matching on its type. A new kind of output touches this
 module and the sender only. Announcements and broadcasts reach only the campaign's rooms
@@ -10,7 +11,7 @@ module and the sender only. Announcements and broadcasts reach only the campaign
 of current campaign members (checked again when it is sent: ``Outbox._deliver``).
 
 The rows' JSON is the format the outbox has always had (``{"kind": "send"|"dm"|"redact"|
-"broadcast"|"leave", ...}``), so rows queued by an older version still decode after an upgrade.
+"broadcast"|"leave"|"image", ...}``), so rows queued by an older version still decode after an upgrade.
 Why a fixed transaction ID per row makes sending exactly-once: see ``bot/runtime/shell.py``.
 """
 
@@ -24,6 +25,7 @@ from commands import base
 from commands.base import (
     Announce,
     Broadcast,
+    Chart,
     DirectMessage,
     HubNews,
     LeaveRoom,
@@ -137,8 +139,22 @@ class Leave(_Record):
     room_id: str
 
 
-Delivery = Send | SendDM | Redact | BroadcastTo | Leave
-_KINDS: dict[str, type[Delivery]] = {kind.kind: kind for kind in (Send, SendDM, Redact, BroadcastTo, Leave)}
+@dataclass(frozen=True)
+class SendImage(_Record):
+    """A chart to one room: its spec is drawn, encrypted and uploaded when it is sent
+    (``bot/runtime/images.py``), so the row holds figures already shown in words, never an image."""
+
+    kind: ClassVar[str] = "image"
+    room_field: ClassVar[str] = "room_id"
+    room_id: str
+    spec: dict[str, Any]
+    body: str
+    relation: dict[str, Any] | None = None
+
+
+Delivery = Send | SendDM | Redact | BroadcastTo | Leave | SendImage
+_KINDS: dict[str, type[Delivery]] = {kind.kind: kind for kind in (Send, SendDM, Redact, BroadcastTo, Leave,
+                                                                   SendImage)}
 
 
 def decode(room_id: str, payload: dict[str, Any]) -> Delivery | None:
@@ -209,7 +225,7 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
     member's own acknowledgement, which the homeserver sees, so it leaves later, batched."""
     stem = f"ob{book.txn_prefix(origin.txn_base)}"
     for index, output in enumerate(outputs):
-        lane = BULK if isinstance(output, _BULK) else ANSWER
+        lane = BULK if isinstance(output, _BULK) or (isinstance(output, Chart) and output.room_id) else ANSWER
         held = await book.announce_round(announce_delay) if isinstance(output, Announce) else 0
         for suffix, record in await _records(output, origin, rooms, book):
             await put(book, f"{stem}.{index}{suffix}", record, lane, held)
@@ -261,5 +277,13 @@ async def _records(output: Output, origin: Origin, rooms: RoomsSeen, book: Event
             return []
         case LeaveRoom(room_id=room_id):
             return [("", Leave(room_id))]
+        case Chart(spec=spec, text=text, room_id=room_id):
+            target = room_id or here
+            if target is None or (room_id is not None and not rooms.may_post(room_id)):
+                return []
+            relation = None if room_id is not None or origin.reply_to is None else origin.reply_to.relation()
+            lang = await rooms.language_of(target)
+            drawn = spec if isinstance(spec, dict) else spec(lang)
+            return [("", SendImage(target, drawn, base.render(await _for(rooms, target, text))[0], relation))]
     log.error("an output of unknown type was not sent: %s", type(output).__name__)
     return []

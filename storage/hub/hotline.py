@@ -91,6 +91,12 @@ async def ask(db: Database, keyring: Keyring, member: Member, room_id: str, now:
     return number
 
 
+async def open_count(db: Database) -> int:
+    """How many questions await an answer (for the coordinators' digest, which suppresses it)."""
+    row = await db.fetchone("SELECT count(*) FROM hotline_questions WHERE answered = 0")
+    return int(row[0]) if row else 0
+
+
 async def link(db: Database, keyring: Keyring, number: int) -> Link | None:
     return next((found for found in await _links(db, keyring) if found.number == number), None)
 

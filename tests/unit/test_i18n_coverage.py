@@ -71,6 +71,13 @@ RUNS = [
     ("!asistencia 9 sí", base.Role.MEMBER, DM), ("!asistencia", base.Role.MEMBER, DM),
     ("!zzz", base.Role.MEMBER, DM), ('!firmar "sin cerrar', base.Role.MEMBER, DM),
     ("!pledge create x4 T --colour red", C, ROOM), ("!pledge create x5 T --goal many", C, ROOM),
+    # issue 28: charts and the weekly digest
+    ("!gráfico compromiso paro", base.Role.MEMBER, DM), ("!grafico compromiso carta", base.Role.MEMBER, DM),
+    ("!gráfico lista asamblea", base.Role.MEMBER, ROOM), ("!gráfico asistencia 1", base.Role.MEMBER, ROOM),
+    ("!gráfico asistencia 999", base.Role.MEMBER, ROOM), ("!gráfico", base.Role.MEMBER, DM),
+    ("!gráfico compromiso zz", base.Role.MEMBER, DM),
+    ("!resumen", C, ROOM), ("!resumen no", C, ROOM), ("!resumen sí", C, ROOM), ("!resumen zz", C, ROOM),
+    ("!resumen", C, DM),
     # issue 26: members by code, vouching, the hotline
     ("!codigos", C, ROOM), ("!codigos nuevo 2 --uses 3", C, ROOM), ("!codes new", C, ROOM),
     ("!codes new 99", C, ROOM), ("!codigos", C, ROOM), ("!codes revoke ZZZZ", C, ROOM), ("!codigos revocar", C, ROOM),
