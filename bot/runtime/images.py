@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 
 import aiohttp
-from nio import UploadError
+from nio import AsyncClient, UploadError
 from nio.crypto.attachments import encrypt_attachment
 
 from bot.runtime.outputs import SendImage
 from commands.common import chart
 
-if TYPE_CHECKING:
-    from bot.runtime.outbox import Outbox
+Send = Callable[[str, dict[str, Any], str], Awaitable[str | None]]  # the outbox's send: room, content, txn
 
 log = logging.getLogger("organizer_bot")
 FILENAME = "chart.png"
@@ -43,10 +43,10 @@ def image_content(record: SendImage, url: str, keys: dict[str, Any], drawn: char
     return content
 
 
-async def deliver(outbox: Outbox, record: SendImage, txn_id: str) -> bool:
-    """Perform one chart row; ``False``: retry later (transport trouble raises, as for messages)."""
-    client = outbox.client
-    if record.room_id not in client.rooms and record.room_id not in outbox.rooms.joining:
+async def deliver(client: AsyncClient, joining: Collection[str], send: Send, record: SendImage, txn_id: str) -> bool:
+    """Perform one chart row; ``False``: retry later (transport trouble raises, as for messages).
+    ``joining``: rooms being joined; ``send``: the outbox's one send path."""
+    if record.room_id not in client.rooms and record.room_id not in joining:
         log.warning("dropped a chart for a room the bot is not in")
         return True
     try:
@@ -63,4 +63,4 @@ async def deliver(outbox: Outbox, record: SendImage, txn_id: str) -> bool:
             return True
         raise aiohttp.ClientError(answer.status_code or "upload error")
     content = image_content(record, answer.content_uri, keys, drawn)
-    return await outbox.send(record.room_id, content, txn_id) is not None
+    return await send(record.room_id, content, txn_id) is not None

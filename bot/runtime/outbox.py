@@ -271,7 +271,7 @@ class Outbox:
                         log.info("dropped news for the DM of someone no longer in the campaign")
                         return True  # membership is read when sending too: news waits for its round
                     if isinstance(record, SendImage):  # drawn, encrypted and uploaded there
-                        return await images.deliver(self, record, item.txn_id)
+                        return await images.deliver(self.client, self.rooms.joining, self.send, record, item.txn_id)
                     return await self.send(room_id, record.content, item.txn_id) is not None
                 case SendDM(user=user, content=content, any_device=any_device):
                     dm_room = await self.dm_room(user)
