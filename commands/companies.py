@@ -38,12 +38,12 @@ def _did_you_mean(ctx: Context, close: list[str]) -> str:
 
 @command(
     "company",
-    aliases=("empresa",),
-    usage="company <name>",
+    usage=N_("<name>"),
     summary=N_("Show which employer a company name stands for"),
-    example="company AWS",
+    example="AWS",
     details=N_("Names, subsidiaries and products are matched to one employer, so `AWS`, `Whole Foods` and "
                "`Amazon.com, Inc.` all mean Amazon. Coordinators can add names with `company alias`."),
+    aliases=("empresa",),
 )
 async def company_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
@@ -65,12 +65,13 @@ ALIAS_OPTIONS = Options({"new": Flag()}, free_text=True)
 
 @command(
     "company alias",
-    usage="company alias <alias> = <company> [--new]",
+    usage=N_("<alias> = <company> [--new]"),
     summary=N_("Teach the bot another name for a company"),
     role=Role.COORDINATOR,
-    example="company alias Amazon Fresh = Amazon",
+    example="Amazon Fresh = Amazon",
     details=N_("The alias then works everywhere a company is named (pledges, roll-calls, contracts). "
                "With `--new`, a company the bot does not know yet is created under that name."),
+    aliases=("empresa alias",),
 )
 async def company_alias_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._

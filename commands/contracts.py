@@ -91,13 +91,13 @@ CONTRACTS_OPTIONS = Options({"all": Flag()})
 
 @command(
     "contracts",
-    aliases=("contratos",),
-    usage="contracts [<company>] [--all]",
+    usage=N_("[<company>] [--all]"),
     summary=N_("Known ICE contracts of a company (or the biggest contractors)"),
-    example="contracts Palantir",
+    example="Palantir",
     details=N_("Names, subsidiaries and products work (`AWS`, `Alphabet`, `West`). Totals count each award once "
                "and never add obligated money, ceilings and press figures together. `--all` lists every award (in a "
                "DM). See also `contracts search <words>`."),
+    aliases=("contratos",),
 )
 async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
@@ -182,10 +182,11 @@ def fts_query(text: str, max_words: int = 8) -> str:
 
 @command(
     "contracts search",
-    usage="contracts search <words>",
+    usage=N_("<words>"),
     summary=N_("Search what known ICE contracts are for"),
-    example="contracts search facial recognition",
+    example=N_("facial recognition"),
     details=N_("Finds awards whose description (or vendor) contains all the words; word endings are ignored."),
+    aliases=("contratos buscar",),
 )
 async def contracts_search_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._

@@ -15,7 +15,7 @@ shown in that zone when the member (or the room) chose one, else in the zone the
 
 from __future__ import annotations
 
-from commands.base import Args, Context, Output, Reply, Role, UsageError, code, command, member_data
+from commands.base import Args, Context, Output, Parsed, Reply, Role, UsageError, code, command, member_data
 from commands.common.i18n import LANGUAGES, N_, language, translations
 from commands.common.timeparse import format_when
 from commands.common.zones import get_zone
@@ -51,6 +51,33 @@ async def reader_zone(db: Database, keyring: Keyring, room_id: str, is_dm: bool,
     return await _reader_pref(db, keyring, prefs.ZONE, room_id, is_dm, member)
 
 
+FIRST_CONTACT = N_("I answer you in Spanish because you wrote a command in Spanish. For English, type "
+                   "`{prefix}lang en`.")
+_KEEPS_NO_CHOICE = ("lang", "forget")  # choosing a language, deleting one's data: nothing is stored for them
+
+
+async def first_contact(db: Database, keyring: Keyring, member: Member, room_id: str, is_dm: bool,
+                        parsed: Parsed, lang: str) -> tuple[str, str | None]:
+    """The language to answer this command in, and a note (marked text) to add to the answer.
+
+    A member who has not chosen a language and types a command by a Spanish-only name
+    (``!aquí``, ``!encuesta crear``) is answered in Spanish, in their DM and in a room whose
+    language nobody chose. Spanish then becomes their language, stored as if they had typed
+    ``!idioma es`` (member data: ``!misdatos`` lists it, ``!olvidar`` deletes it), and this
+    first answer says once how to switch (``!idioma en``)."""
+    if lang == "es" or not parsed.spanish or parsed.command is None:
+        return lang, None
+    if not is_dm and await prefs.room_pref(db, keyring, room_id, prefs.LANGUAGE) is not None:
+        return lang, None  # a room whose coordinators chose its language keeps it
+    if await prefs.member_pref(db, keyring, member, prefs.LANGUAGE) is not None:
+        return lang, None  # the member chose
+    if parsed.command.name in _KEEPS_NO_CHOICE:
+        return "es", None
+    async with db.transaction():
+        await prefs.set_member_pref(db, keyring, member, prefs.LANGUAGE, "es")
+    return "es", FIRST_CONTACT
+
+
 def _choices() -> str:
     return ", ".join(f"`{lang}` ({name})" for lang, name in LANGUAGES.items())
 
@@ -63,8 +90,14 @@ LANG_DETAILS = N_("Your choice is used when I write to you in our DM; in a room 
                   "language. `{prefix}forget` deletes your choice with the rest of your data.")
 
 
-@command("lang", usage="lang [en|es]", summary=N_("Choose the language I write to you in."),
-         example="lang es", details=LANG_DETAILS, aliases=("idioma",))
+@command(
+    "lang",
+    usage="[en|es]",
+    summary=N_("Choose the language I write to you in."),
+    example="es",
+    details=LANG_DETAILS,
+    aliases=("idioma",),
+)
 async def lang(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)
@@ -85,9 +118,15 @@ async def lang(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text, private=True)]
 
 
-@command("room lang", usage="room lang [en|es]", summary=N_("Set the language I write in, in this room."),
-         role=Role.COORDINATOR, example="room lang es",
-         details=N_("Announcements, reminders, broadcasts and answers to commands typed here use it."))
+@command(
+    "room lang",
+    usage="[en|es]",
+    summary=N_("Set the language I write in, in this room."),
+    role=Role.COORDINATOR,
+    example="es",
+    details=N_("Announcements, reminders, broadcasts and answers to commands typed here use it."),
+    aliases=("sala idioma",),
+)
 async def room_lang(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose language you want to set; in our DM, "
@@ -111,8 +150,14 @@ TZ_DETAILS = N_("In our DM I read the times you type without a zone in your zone
                 "deletes your choice with the rest of your data.")
 
 
-@command("tz", usage="tz [zone]", summary=N_("Choose the time zone I read and show your times in."),
-         example="tz America/Chicago", details=TZ_DETAILS, aliases=("zona",))
+@command(
+    "tz",
+    usage=N_("[zone]"),
+    summary=N_("Choose the time zone I read and show your times in."),
+    example="America/Chicago",
+    details=TZ_DETAILS,
+    aliases=("zona",),
+)
 async def tz(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE)
@@ -137,9 +182,15 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text, private=True)]
 
 
-@command("room tz", usage="room tz [zone]", summary=N_("Set the time zone I read and show times in, in this room."),
-         role=Role.COORDINATOR, example="room tz America/Chicago",
-         details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."))
+@command(
+    "room tz",
+    usage=N_("[zone]"),
+    summary=N_("Set the time zone I read and show times in, in this room."),
+    role=Role.COORDINATOR,
+    example="America/Chicago",
+    details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."),
+    aliases=("sala zona",),
+)
 async def room_tz(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose time zone you want to set; in our DM, `{prefix}tz` sets "

@@ -93,10 +93,15 @@ CREATE_DETAILS = N_(
 )
 
 
-@command("poll create", usage="poll create <slug> <question> | <option> | <option> … [--closes WHEN] [--multi]",
-         summary=N_("Start an anonymous poll."), role=Role.COORDINATOR,
-         example="poll create strike Should we strike on Friday? | Yes | No | Not yet --closes thursday 18:00",
-         details=CREATE_DETAILS)
+@command(
+    "poll create",
+    usage=N_("<slug> <question> | <option> | <option> … [--closes WHEN] [--multi]"),
+    summary=N_("Start an anonymous poll."),
+    role=Role.COORDINATOR,
+    example=N_("strike Should we strike on Friday? | Yes | No | Not yet --closes thursday 18:00"),
+    details=CREATE_DETAILS,
+    aliases=("encuesta crear",),
+)
 async def poll_create(ctx: Context, args: Args) -> list[Output]:
     given = CREATE_OPTIONS.parse(args.rest, ctx.prefix)
     parts = [part.strip() for part in given.text.split("|")]
@@ -144,14 +149,19 @@ def _posted(ctx: Context, poll: Poll) -> str:
     return "\n".join(lines)
 
 
-@command("vote", usage="vote <slug> <n>[,<n>…]", summary=N_("Vote in a poll (best in a DM with me)."),
-         example="vote strike 1", aliases=("votar",),
-         details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."))
+@command(
+    "vote",
+    usage=N_("<slug> <n>[,<n>…]"),
+    summary=N_("Vote in a poll (best in a DM with me)."),
+    example=N_("strike 1"),
+    details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."),
+    aliases=("votar",),
+)
 async def vote(ctx: Context, args: Args) -> list[Output]:
     async def answer() -> list[Output]:
         return [Reply(await _vote(ctx, args), private=not ctx.room.is_dm)]
 
-    return await sensitive(ctx, answer, "vote <slug> <n>[,<n>…]")
+    return await sensitive(ctx, answer, "vote")
 
 
 async def _vote(ctx: Context, args: Args) -> str:
@@ -183,8 +193,13 @@ async def _vote(ctx: Context, args: Args) -> str:
     return said.format(slug=code(poll.slug)) + " " + ctx._("You can change it until the poll closes.")
 
 
-@command("poll", usage="poll <slug>", summary=N_("A poll's question and options; its result once closed."),
-         example="poll strike", aliases=("encuesta",))
+@command(
+    "poll",
+    usage=N_("<slug>"),
+    summary=N_("A poll's question and options; its result once closed."),
+    example=N_("strike"),
+    aliases=("encuesta", "encuesta ver"),
+)
 async def poll_show(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name one poll."))
@@ -200,7 +215,12 @@ async def poll_show(ctx: Context, args: Args) -> list[Output]:
     return [Reply("\n".join(lines))]
 
 
-@command("polls", usage="polls", summary=N_("Open polls."), example="polls", aliases=("encuestas",))
+@command(
+    "polls",
+    usage="",
+    summary=N_("Open polls."),
+    aliases=("encuestas",),
+)
 async def polls_list(ctx: Context, args: Args) -> list[Output]:
     found = await store.open_polls(ctx.db, ctx.keyring)
     if not found:
@@ -209,8 +229,14 @@ async def polls_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("**" + ctx._("Open polls") + "**\n" + "\n".join(lines))]
 
 
-@command("poll close", usage="poll close <slug>", summary=N_("Close a poll and announce its result."),
-         role=Role.COORDINATOR, example="poll close strike")
+@command(
+    "poll close",
+    usage=N_("<slug>"),
+    summary=N_("Close a poll and announce its result."),
+    role=Role.COORDINATOR,
+    example=N_("strike"),
+    aliases=("encuesta cerrar",),
+)
 async def poll_close(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name the poll to close."))
@@ -223,8 +249,14 @@ async def poll_close(ctx: Context, args: Args) -> list[Output]:
     return [Reply(ctx._("Closed. I announce the result in the poll's rooms shortly.")), *outputs]
 
 
-@command("poll rooms", usage="poll rooms <slug> add|remove", summary=N_("Post a poll in this room too (or stop)."),
-         role=Role.COORDINATOR, example="poll rooms strike add")
+@command(
+    "poll rooms",
+    usage=N_("<slug> add|remove"),
+    summary=N_("Post a poll in this room too (or stop)."),
+    role=Role.COORDINATOR,
+    example=N_("strike add"),
+    aliases=("encuesta salas",),
+)
 async def poll_rooms(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 2 or args.tokens[1].lower() not in ("add", "remove"):
         raise UsageError(ctx._("Name the poll, then `add` or `remove`."))

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from commands.base import (
+    REGISTRY,
     Args,
     CommandError,
     Context,
@@ -194,11 +195,12 @@ START_DETAILS = N_(
 
 @command(
     "rollcall start",
-    usage="rollcall start <slug> <title…> [--closes WHEN]",
+    usage=N_("<slug> <title…> [--closes WHEN]"),
     summary=N_("Open a roll-call: who is in, from which company?"),
     role=Role.COORDINATOR,
-    example="rollcall start walkout Who joins the walkout on Friday? --closes friday 17:00",
+    example=N_("walkout Who joins the walkout on Friday? --closes friday 17:00"),
     details=START_DETAILS,
+    aliases=("lista iniciar", "lista abrir", "pasedelista iniciar"),
 )
 async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
@@ -241,7 +243,6 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
 
 # `--as-typed` may stand anywhere; an unknown option is refused with the usage.
 HERE_OPTIONS = Options({"as-typed": Flag()})
-HERE_USAGE = "here [slug] <company> [--as-typed]"
 HERE_DETAILS = N_(
     "Best sent in an encrypted direct message with me: then nobody in a room sees that you answered. In a room "
     "I record it, remove your message where I may, and answer without naming or replying to you. Answering "
@@ -253,11 +254,11 @@ HERE_DETAILS = N_(
 
 @command(
     "here",
-    aliases=("aquí", "aqui", "presente"),
-    usage=HERE_USAGE,
+    usage=N_("[slug] <company> [--as-typed]"),
     summary=N_("Answer a roll-call with your employer"),
-    example="here Google",
+    example="Google",
     details=HERE_DETAILS,
+    aliases=("aquí", "presente"),
 )
 async def here(ctx: Context, args: Args) -> list[Output]:
     in_room = not ctx.room.is_dm
@@ -282,7 +283,7 @@ async def here(ctx: Context, args: Args) -> list[Output]:
     try:
         given = HERE_OPTIONS.parse(args.rest, p, ctx._)
     except UsageError as exc:
-        return say(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage=p + HERE_USAGE))
+        return say(f"{exc}\n" + REGISTRY["here"].usage_line(ctx.lang, p))
     words = list(given.words)
     if not words:
         return say(ctx._("Name your employer, like `{prefix}here Google`.").format(prefix=p))
@@ -334,11 +335,12 @@ async def here(ctx: Context, args: Args) -> list[Output]:
 
 @command(
     "rollcall",
-    usage="rollcall [slug]",
+    usage=N_("[slug]"),
     summary=N_("Show a roll-call's tallies by company"),
-    example="rollcall walkout",
+    example=N_("walkout"),
     details=N_("Counts are refreshed at most every few minutes, and companies with few answers are pooled, "
                "so the tallies never reveal a single answer."),
+    aliases=("lista", "pasedelista"),
 )
 async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await _pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
@@ -349,10 +351,11 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
 
 @command(
     "rollcall end",
-    usage="rollcall end [slug]",
+    usage=N_("[slug]"),
     summary=N_("Close a roll-call and post the final tallies"),
     role=Role.COORDINATOR,
-    example="rollcall end walkout",
+    example=N_("walkout"),
+    aliases=("lista cerrar", "lista terminar"),
 )
 async def rollcall_end(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
@@ -388,7 +391,12 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
     return outputs
 
 
-@command("rollcall list", usage="rollcall list", summary=N_("Open and recent roll-calls"))
+@command(
+    "rollcall list",
+    usage="",
+    summary=N_("Open and recent roll-calls"),
+    aliases=("listas", "lista todas"),
+)
 async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     zone = ctx.zone
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)

@@ -36,7 +36,7 @@ from storage.hashing import Member
 
 @pytest.fixture
 def exploding_command():
-    @command("explode", usage="explode", summary="test only")
+    @command("explode", usage="", summary="test only")
     async def explode(ctx, args):
         await EventBook(ctx.db, ctx.keyring).set_room_flag("!written:x", "half-done")  # must be rolled back
         ctx.wake("scheduler")  # must not wake: nothing was committed
@@ -48,7 +48,7 @@ def exploding_command():
 
 @pytest.fixture
 def waking_command():
-    @command("plan", usage="plan", summary="test only")
+    @command("plan", usage="", summary="test only")
     async def plan(ctx, args):
         await EventBook(ctx.db, ctx.keyring).set_room_flag("!planned:x", "planned")
         ctx.wake("scheduler")
