@@ -89,19 +89,14 @@ def _display(found: CompanyDirectory, company_key: str, vendor: str) -> str:
 CONTRACTS_OPTIONS = Options({"all": Flag()})
 
 
-@command(
-    "contracts",
-    usage=N_("[<company>] [--all]"),
-    summary=N_("Known ICE contracts of a company (or the biggest contractors)"),
-    example="Palantir",
-    details=N_("Names, subsidiaries and products work (`AWS`, `Alphabet`, `West`). Totals count each award once "
-               "and never add obligated money, ceilings and press figures together. `--all` lists every award (in a "
-               "DM). See also `contracts search <words>`."),
-    aliases=("contratos",),
-)
+@command("contracts", usage=N_("[<company>] [--all]"),
+         summary=N_("Known ICE contracts of a company (or the biggest contractors)"), example="Palantir",
+         details=N_("Names, subsidiaries and products work (`AWS`, `Alphabet`, `West`). Totals count each award once "
+                    "and never add obligated money, ceilings and press figures together. `--all` lists every award (in a "
+                    "DM). See also `contracts search <words>`."), aliases=("contratos",))
 async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
-    given = CONTRACTS_OPTIONS.parse(args.rest, ctx.prefix, _)
+    given = CONTRACTS_OPTIONS.parse(args.rest, ctx.prefix, _, ctx.lang)
     want_all, name = "all" in given, given.text
     found = await directory(ctx.db)
     if not name:
@@ -180,14 +175,10 @@ def fts_query(text: str, max_words: int = 8) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
-@command(
-    "contracts search",
-    usage=N_("<words>"),
-    summary=N_("Search what known ICE contracts are for"),
-    example=N_("facial recognition"),
-    details=N_("Finds awards whose description (or vendor) contains all the words; word endings are ignored."),
-    aliases=("contratos buscar",),
-)
+@command("contracts search", usage=N_("<words>"), summary=N_("Search what known ICE contracts are for"),
+         example=N_("facial recognition"),
+         details=N_("Finds awards whose description (or vendor) contains all the words; word endings are ignored."),
+         aliases=("contratos buscar",))
 async def contracts_search_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     query = fts_query(args.rest)

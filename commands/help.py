@@ -41,13 +41,8 @@ def _asked(wanted: list[str]) -> list[Command]:
     return [c for c in REGISTRY.values() if c.name == key or (group is not None and c.name.split()[0] == group)]
 
 
-@command(
-    "help",
-    usage=N_("[command]"),
-    summary=N_("List the commands you can use, or explain one."),
-    example=N_("pledge"),
-    aliases=("ayuda",),
-)
+@command("help", usage=N_("[command]"), summary=N_("List the commands you can use, or explain one."),
+         example=N_("pledge"), aliases=("ayuda",))
 async def help_command(ctx: Context, args: Args) -> list[Output]:
     p = ctx.prefix
     if not args.tokens:

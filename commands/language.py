@@ -90,14 +90,8 @@ LANG_DETAILS = N_("Your choice is used when I write to you in our DM; in a room 
                   "language. `{prefix}forget` deletes your choice with the rest of your data.")
 
 
-@command(
-    "lang",
-    usage="[en|es]",
-    summary=N_("Choose the language I write to you in."),
-    example="es",
-    details=LANG_DETAILS,
-    aliases=("idioma",),
-)
+@command("lang", usage="[en|es]", summary=N_("Choose the language I write to you in."), example="es",
+         details=LANG_DETAILS, aliases=("idioma",))
 async def lang(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)
@@ -118,15 +112,10 @@ async def lang(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text, private=True)]
 
 
-@command(
-    "room lang",
-    usage="[en|es]",
-    summary=N_("Set the language I write in, in this room."),
-    role=Role.COORDINATOR,
-    example="es",
-    details=N_("Announcements, reminders, broadcasts and answers to commands typed here use it."),
-    aliases=("sala idioma",),
-)
+@command("room lang", usage="[en|es]", summary=N_("Set the language I write in, in this room."),
+         role=Role.COORDINATOR, example="es",
+         details=N_("Announcements, reminders, broadcasts and answers to commands typed here use it."),
+         aliases=("sala idioma",))
 async def room_lang(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose language you want to set; in our DM, "
@@ -150,14 +139,8 @@ TZ_DETAILS = N_("In our DM I read the times you type without a zone in your zone
                 "deletes your choice with the rest of your data.")
 
 
-@command(
-    "tz",
-    usage=N_("[zone]"),
-    summary=N_("Choose the time zone I read and show your times in."),
-    example="America/Chicago",
-    details=TZ_DETAILS,
-    aliases=("zona",),
-)
+@command("tz", usage=N_("[zone]"), summary=N_("Choose the time zone I read and show your times in."),
+         example="America/Chicago", details=TZ_DETAILS, aliases=("zona",))
 async def tz(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.ZONE)
@@ -182,15 +165,11 @@ async def tz(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text, private=True)]
 
 
-@command(
-    "room tz",
-    usage=N_("[zone]"),
-    summary=N_("Set the time zone I read and show times in, in this room."),
-    role=Role.COORDINATOR,
-    example="America/Chicago",
-    details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."),
-    aliases=("sala zona",),
-)
+@command("room tz", usage=N_("[zone]"),
+         summary=N_("Set the time zone I read and show times in, in this room."), role=Role.COORDINATOR,
+         example="America/Chicago",
+         details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."),
+         aliases=("sala zona",))
 async def room_tz(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose time zone you want to set; in our DM, `{prefix}tz` sets "

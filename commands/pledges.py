@@ -58,6 +58,7 @@ from commands.base import (
 from commands.common.i18n import N_
 from commands.common.sensitive import sensitive
 from commands.common.timeparse import format_when, parse_when
+from commands.common.words import room_verb
 from commands.pledge_figures import (
     CLOSED_BY_COORDINATOR,
     DEADLINE_REACHED,
@@ -121,26 +122,16 @@ SIGN_DETAILS = N_(
 )
 
 
-@command(
-    "pledge",
-    usage=N_("<slug> [company]"),
-    summary=N_("Sign a pledge (best in a DM with me)."),
-    example=N_("letter"),
-    details=SIGN_DETAILS,
-    aliases=("firmar",),
-)
+@command("pledge", usage=N_("<slug> [company]"), summary=N_("Sign a pledge (best in a DM with me)."),
+         example=N_("letter"), details=SIGN_DETAILS, aliases=("firmar",))
 async def pledge_sign(ctx: Context, args: Args) -> list[Output]:
     return await _sensitive(ctx, lambda: _sign(ctx, args))
 
 
-@command(
-    "unpledge",
-    usage=N_("<slug>"),
-    summary=N_("Withdraw your signature from a pledge."),
-    example=N_("letter"),
-    details=N_("Works in a DM with me or in a room (your message is removed there)."),
-    aliases=("retirar",),
-)
+@command("unpledge", usage=N_("<slug>"), summary=N_("Withdraw your signature from a pledge."),
+         example=N_("letter"),
+         details=N_("Works in a DM with me or in a room (your message is removed there)."),
+         aliases=("retirar",))
 async def unpledge(ctx: Context, args: Args) -> list[Output]:
     return await _sensitive(ctx, lambda: _unsign(ctx, args))
 
@@ -256,18 +247,14 @@ CREATE_DETAILS = N_(
 )
 
 
-@command(
-    "pledge create",
-    usage=N_("<slug> <title…> [--goal N] [--threshold N] [--per-company] [--deadline WHEN]"),
-    summary=N_("Start a pledge."),
-    role=Role.COORDINATOR,
-    example=N_("walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 --deadline Nov 30 18:00 America/New_York"),
-    details=CREATE_DETAILS,
-    aliases=("compromiso crear",),
-)
+@command("pledge create",
+         usage=N_("<slug> <title…> [--goal N] [--threshold N] [--per-company] [--deadline WHEN]"),
+         summary=N_("Start a pledge."), role=Role.COORDINATOR,
+         example=N_("walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 --deadline Nov 30 18:00 America/New_York"),
+         details=CREATE_DETAILS, aliases=("compromiso crear",))
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
-    request = parse_create(args.rest, ctx.prefix, _)
+    request = parse_create(args.rest, ctx.prefix, _, ctx.lang)
     k = ctx.settings.BOT_MIN_CELL
     if request.goal is not None and request.goal < k:
         raise CommandError(_("A goal must be at least {k}: reaching a smaller one would tell how many signed, "
@@ -318,12 +305,7 @@ def _sign_line(ctx: Context, slug: str, per_company: bool) -> str:
     return f"{ctx.prefix}pledge {slug}" + (" " + ctx._("<company>") if per_company else "")
 
 
-@command(
-    "pledges",
-    usage="",
-    summary=N_("Open pledges and how far they are."),
-    aliases=("compromisos",),
-)
+@command("pledges", usage="", summary=N_("Open pledges and how far they are."), aliases=("compromisos",))
 async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     pledges = await store.open_pledges(ctx.db, ctx.keyring)
     if not pledges:
@@ -339,13 +321,8 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("**" + ctx._("Open pledges") + "**\n" + "\n".join(blocks) + footer)]
 
 
-@command(
-    "pledge info",
-    usage=N_("<slug>"),
-    summary=N_("Details of one pledge."),
-    example=N_("letter"),
-    aliases=("compromiso", "compromiso ver"),
-)
+@command("pledge info", usage=N_("<slug>"), summary=N_("Details of one pledge."), example=N_("letter"),
+         aliases=("compromiso", "compromiso ver"))
 async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name one pledge.") + " " + await open_list(ctx))
@@ -372,14 +349,8 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     return [Reply("\n".join(lines))]
 
 
-@command(
-    "pledge close",
-    usage=N_("<slug>"),
-    summary=N_("Close a pledge and post its result."),
-    role=Role.COORDINATOR,
-    example=N_("letter"),
-    aliases=("compromiso cerrar",),
-)
+@command("pledge close", usage=N_("<slug>"), summary=N_("Close a pledge and post its result."),
+         role=Role.COORDINATOR, example=N_("letter"), aliases=("compromiso cerrar",))
 async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name the pledge to close."))
@@ -397,23 +368,17 @@ async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     return outputs
 
 
-@command(
-    "pledge rooms",
-    usage=N_("<slug> [add|remove]"),
-    summary=N_("Where a pledge's news is announced."),
-    role=Role.COORDINATOR,
-    example=N_("letter add"),
-    details=N_("`add` (typed in another room) posts the pledge there and announces its threshold and result "
+@command("pledge rooms", usage=N_("<slug> [add|remove]"), summary=N_("Where a pledge's news is announced."),
+         role=Role.COORDINATOR, example=N_("letter add"),
+         details=N_("`add` (typed in another room) posts the pledge there and announces its threshold and result "
                     "there too; `remove` stops that. Without a word, lists the rooms. Every DM I have always gets "
-                    "them."),
-    aliases=("compromiso salas",),
-)
+                    "them."), aliases=("compromiso salas",))
 async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     if len(args.tokens) not in (1, 2):
         raise UsageError(_("Name the pledge, then `add` or `remove`."))
     pledge = await find(ctx, args.tokens[0])
-    action = args.tokens[1].lower() if len(args.tokens) == 2 else "list"
+    action = (room_verb(args.tokens[1]) or args.tokens[1].lower()) if len(args.tokens) == 2 else "list"
     if action == "add":
         if not pledge.is_open:
             raise CommandError(_("Pledge {slug} is closed.").format(slug=code(pledge.slug)))

@@ -85,14 +85,9 @@ RSVP_DETAILS = N_(
 )
 
 
-@command(
-    "rsvp",
-    usage=N_("<n> [yes|maybe|no|went|missed]"),
-    summary=N_("Say whether you'll be at action #n."),
-    example=N_("3 yes"),
-    details=RSVP_DETAILS,
-    aliases=("asistencia",),
-)
+@command("rsvp", usage=N_("<n> [yes|maybe|no|went|missed]"),
+         summary=N_("Say whether you'll be at action #n."), example=N_("3 yes"), details=RSVP_DETAILS,
+         aliases=("asistencia",))
 async def rsvp(ctx: Context, args: Args) -> list[Output]:
     async def answer() -> list[Output]:
         return [Reply(await _rsvp(ctx, args), private=not ctx.room.is_dm)]

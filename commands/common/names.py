@@ -88,6 +88,12 @@ class Names:
         folded = fold(word)
         return next((g for g, heads in self.heads.items() if folded in heads), None)
 
+    def words_of(self, group: str) -> set[str]:
+        """Every second word that makes a subcommand of ``group``, in any language (``crear``,
+        ``create``…): no pledge, poll or roll-call may be named with one."""
+        return {name.split()[1] for name, key in self.full.items()
+                if " " in name and " " in key and key.split()[0] == group}
+
     def is_spanish(self, first: str, second: str = "") -> bool:
         """Whether the name as typed is Spanish and no English name."""
         if second and f"{fold(first)} {fold(second)}" in self.full:

@@ -91,10 +91,10 @@ async def test_contracts_in_spanish(world: World):
     assert not english_left(nothing)
     searched = texts(await world.run("!contracts search facial recognition", room=DM))
     assert "mencionan `facial recognition`, de mayor a menor:" in searched
-    in_room = texts(await world.run("!contratos Palantir --all", room=ROOM, user="@coord:example.org", role=C))
+    in_room = texts(await world.run("!contracts Palantir --all", room=ROOM, user="@coord:example.org", role=C))
     assert in_room.startswith("The full list can be long")  # the room's language is still English
     await spanish_room(world)
-    in_room = texts(await world.run("!contratos Palantir --all", room=ROOM))
+    in_room = texts(await world.run("!contracts Palantir --all", room=ROOM))
     assert in_room.startswith("La lista completa puede ser larga") and not english_left(in_room)
 
 
