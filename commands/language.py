@@ -78,8 +78,16 @@ async def first_contact(db: Database, keyring: Keyring, member: Member, room_id:
     return "es", FIRST_CONTACT
 
 
-def _choices() -> str:
-    return ", ".join(f"`{lang}` ({name})" for lang, name in LANGUAGES.items())
+# a language's name inside a sentence, in the reader's language ("te escribo en español")
+_NAMED = {"en": N_("English"), "es": N_("Spanish")}
+
+
+def _named(ctx: Context, lang: str | None) -> str:
+    return ctx._(_NAMED.get(lang or "", _NAMED[ctx.settings.BOT_DEFAULT_LANGUAGE]))
+
+
+def _choices(ctx: Context) -> str:
+    return ", ".join(f"`{lang}` ({_named(ctx, lang)})" for lang in LANGUAGES)
 
 
 _MEMBER_SET = {"en": N_("From now on I write to you in English in our DM."),
@@ -95,14 +103,14 @@ LANG_DETAILS = N_("Your choice is used when I write to you in our DM; in a room 
 async def lang(ctx: Context, args: Args) -> list[Output]:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)
-        shown = LANGUAGES.get(current or ctx.settings.BOT_DEFAULT_LANGUAGE, "English")
+        shown = _named(ctx, current)
         return [Reply(ctx._("I write to you in {language}. Languages: {choices}. Type `{prefix}lang es` to "
-                            "change it.").format(language=shown, choices=_choices(), prefix=ctx.prefix),
+                            "change it.").format(language=shown, choices=_choices(ctx), prefix=ctx.prefix),
                       private=True)]
     chosen = language(" ".join(args.tokens)) if len(args.tokens) == 1 else None
     if chosen is None:
         raise UsageError(ctx._("I don't offer {language}. Languages: {choices}.").format(
-            language=code(args.rest, 30), choices=_choices()))
+            language=code(args.rest, 30), choices=_choices(ctx)))
     async with ctx.db.transaction():
         await prefs.set_member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE, chosen)
     said = translations(chosen).gettext  # answered in the language just chosen
@@ -122,13 +130,13 @@ async def room_lang(ctx: Context, args: Args) -> list[Output]:
                                "`{prefix}lang` sets yours.").format(prefix=ctx.prefix))
     if not args.tokens:
         current = await prefs.room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.LANGUAGE)
-        shown = LANGUAGES.get(current or ctx.settings.BOT_DEFAULT_LANGUAGE, "English")
+        shown = _named(ctx, current)
         return [Reply(ctx._("This room's language is {language}. Languages: {choices}.").format(
-            language=shown, choices=_choices()))]
+            language=shown, choices=_choices(ctx)))]
     chosen = language(" ".join(args.tokens)) if len(args.tokens) == 1 else None
     if chosen is None:
         raise UsageError(ctx._("I don't offer {language}. Languages: {choices}.").format(
-            language=code(args.rest, 30), choices=_choices()))
+            language=code(args.rest, 30), choices=_choices(ctx)))
     async with ctx.db.transaction():
         await prefs.set_room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.LANGUAGE, chosen)
     return [Reply(translations(chosen).gettext(_ROOM_SET[chosen]))]
@@ -197,7 +205,7 @@ class PrefsData:
         lines = []
         if prefs.LANGUAGE in chosen:
             lines.append(ctx._("Your language: {language}.").format(
-                language=LANGUAGES.get(chosen[prefs.LANGUAGE], chosen[prefs.LANGUAGE])))
+                language=_named(ctx, chosen[prefs.LANGUAGE])))
         if prefs.ZONE in chosen:
             lines.append(ctx._("Your time zone: {zone}.").format(zone=code(chosen[prefs.ZONE])))
         return lines

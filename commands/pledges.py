@@ -55,7 +55,7 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.i18n import N_
+from commands.common.i18n import N_, sentence
 from commands.common.sensitive import sensitive
 from commands.common.timeparse import format_when, parse_when
 from commands.common.words import room_verb
@@ -212,7 +212,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
         outputs = await crossings(ctx.db, ctx.keyring, pledge, company, ctx.settings.BOT_MIN_CELL)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = ctx._("A pledge to {slug} was recorded. {signed}.").format(slug=code(pledge.slug),
-                                                                       signed=have_signed(t, ctx._))
+                                                                       signed=sentence(have_signed(t, ctx._)))
     if ctx.room.is_dm and company is not None:
         text += " " + ctx._("(Counted for {company}.)").format(company=display)
     return [Reply(text, private=True), *outputs]
@@ -233,7 +233,7 @@ async def _unsign(ctx: Context, args: Args) -> list[Output]:
         return [Reply(ctx._("You had not signed {slug}. Nothing was changed.").format(slug=code(pledge.slug)),
                       private=True)]
     return [Reply(ctx._("Your pledge to {slug} was withdrawn. {signed}.").format(
-        slug=code(pledge.slug), signed=have_signed(t, ctx._)), private=True)]
+        slug=code(pledge.slug), signed=sentence(have_signed(t, ctx._))), private=True)]
 
 
 CREATE_DETAILS = N_(

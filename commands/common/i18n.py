@@ -55,6 +55,11 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang])
 
 
+def sentence(text: str) -> str:
+    """``text`` starting a sentence: its first letter upper case ("menos de 5" after a period)."""
+    return text[:1].upper() + text[1:]
+
+
 def language(word: str) -> str | None:
     """The language code a member meant (``es``, ``Español``, ``spanish``…), or ``None``."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", word.strip().lower()) if not unicodedata.combining(c))

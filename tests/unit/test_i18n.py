@@ -72,7 +72,7 @@ def test_language_words():
 
 async def test_a_member_chooses_spanish_and_is_answered_in_it_in_their_dm(world: World):
     out = await world.run("!idioma es", room=DM)
-    assert texts(out) == "Desde ahora te escribo en español en nuestro chat directo."
+    assert texts(out) == "Desde ahora te escribo en español en nuestros mensajes directos."
     member = Member(world.keyring, "@alice:example.org")
     assert await prefs.member_pref(world.db, world.keyring, member, prefs.LANGUAGE) == "es"
     raw = await world.db.fetchall("SELECT * FROM member_prefs")

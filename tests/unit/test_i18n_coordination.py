@@ -37,7 +37,7 @@ async def spanish_room(world: World) -> None:
 async def test_errors_found_before_a_command_runs_are_in_the_readers_language(world: World):
     await spanish_dm(world)
     unknown = texts(await world.run("!privcy", room=DM))
-    assert unknown == "No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacy`?"
+    assert unknown == "No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacidad`?"
     assert texts(await world.run("!zzzz", room=DM)) == "No conozco el comando `!zzzz`. Prueba con `!ayuda`."
     quote = texts(await world.run('!contratos "Palantir', room=DM))
     assert quote.startswith("Falta cerrar unas comillas.") and not english_left(quote)
@@ -110,7 +110,7 @@ async def test_companies_in_spanish(world: World):
     assert texts(await world.run("!company alias Amazon Fresh = Amazon", **coordinator)) == (
         "`Amazon Fresh` ya es **Amazon**. No se cambió nada.")
     created = texts(await world.run("!company alias Cafe Uno = Cafeteria Nueva", **coordinator))
-    assert created.startswith("No conozco la empresa `Cafeteria Nueva`.") and "Para crearla, agrega `--new`" in created
+    assert created.startswith("No conozco la empresa `Cafeteria Nueva`.") and "Para crearla, agrega `--nueva`" in created
     for answer in (unknown, created):
         assert not english_left(answer), answer
 
@@ -119,7 +119,7 @@ async def test_campaign_rooms_in_a_spanish_home_room(world: World):
     await spanish_room(world)
     listing = texts(await world.run("!rooms", role=C))
     assert listing.startswith("**Salas de la campaña**\n1. `Test room` (sala principal)")
-    assert "`!rooms leave <n>` hace que me salga de una sala." in listing
+    assert "`!salas dejar <n>` hace que me salga de una sala." in listing
     answers = [
         texts(await world.run("!home here", role=Role.ADMIN)),
         texts(await world.run("!rooms leave 1", role=C)),

@@ -343,7 +343,7 @@ async def test_the_shells_notices_in_spanish(make_world_with):
                                     prefs.LANGUAGE, "es")
     # an unknown command typed in a Spanish room: the error found by parse, in the room's language
     await _run(shell, room, "$s1", "!privcy")
-    assert await _sent(world) == ["No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacy`?"]
+    assert await _sent(world) == ["No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacidad`?"]
     # no power to redact: coordinators are told in the room's language
     async with world.db.transaction():
         await shell.outbox.enqueue([RedactCommand()], Origin("$s2", room.room_id, ReplyTarget("$s2"), None))

@@ -73,7 +73,7 @@ async def test_a_spanish_member_answers_a_rollcall_in_their_dm(make_world_with):
         "Actualicé tu respuesta. Pase de lista `paro`: **Meta**.")
     assert spanish(await world.run("!aquí Salesforse", user=member(1), room=DM)) == (
         "¿Quisiste decir Salesforce? Responde `!aquí Salesforce` para confirmar, o "
-        "`!aquí --as-typed Salesforse`.")
+        "`!aquí --tal-cual Salesforse`.")
     assert spanish(await world.run("!aquí", user=member(1), room=DM)) == (
         "Dime en qué empresa trabajas, por ejemplo `!aquí Google`.")
     assert "Uso: `!here [slug] <company> [--as-typed]`" in spanish(
@@ -99,7 +99,7 @@ async def test_in_an_english_room_a_spanish_member_reads_the_room_reply_in_engli
     assert room_text == "I didn't record anything yet: I sent you a question in a direct message."
     dms = [o.text for o in out if isinstance(o, DirectMessage)]
     assert dms == ["¿Quisiste decir Salesforce? Responde `!aquí Salesforce` para confirmar, o "
-                   "`!aquí --as-typed Salesforse`."]
+                   "`!aquí --tal-cual Salesforse`."]
     out = await world.run("!aquí AWS", user=member(1), room=ROOM)
     assert [o.text for o in out if isinstance(o, Reply)] == ["Recorded your answer."]
     assert [o.text for o in out if isinstance(o, DirectMessage)] == [
@@ -112,7 +112,7 @@ async def test_a_spanish_room_gets_its_rollcall_in_spanish_and_english_readers_k
     started = spanish(await world.run("!rollcall start paro ¿Quién se suma al paro? --closes in 2 hours",
                                       user=COORD, role=C, room=ROOM))
     assert started.startswith("**Pase de lista `paro`: ¿Quién se suma al paro?**\n¿Quién se suma y de qué empresa?")
-    assert "`!aquí <company>`" in started and "menos de 2 respuestas se cuentan juntas" in started
+    assert "`!aquí <empresa>`" in started and "menos de 2 respuestas se cuentan juntas" in started
     assert "\nSe cierra el mar, 24 nov 2026 14:00 UTC." in started
     for i in (1, 2):
         assert spanish(await world.run("!aquí Google", user=member(i), room=ROOM)) == "Registré tu respuesta."
@@ -152,7 +152,7 @@ async def test_a_rollcall_closed_from_an_english_room_is_posted_in_spanish_in_it
 async def test_rollcall_errors_in_spanish(world):
     await spanish_room(world)
     for line, expected in [
-        ("!rollcall", "No hay ningún pase de lista abierto. `!rollcall list` muestra los recientes."),
+        ("!rollcall", "No hay ningún pase de lista abierto. `!listas` muestra los recientes."),
         ("!rollcall nada", "No hay ningún pase de lista `nada`. `!rollcall list` muestra los que hay."),
         ("!rollcall list", "Todavía no hay pases de lista. Alguien que coordina puede abrir uno con "
                            "`!rollcall start`."),
