@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
-from commands.common.i18n import N_, Gettext
+from commands.common.i18n import N_, Gettext, number
 from commands.options import Flag, Options
 from storage import contracts as store
 from storage.contracts import Shown
@@ -121,7 +121,7 @@ async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
         heading.format(company=title, asked=code(name)),
         _("Known value, each award counted once: {totals}. Different kinds of figure are not added together.").format(
             totals=kind_totals(store.totals(shown), _)),
-        ctx.ngettext("{n} award, largest first:", "{n} awards, largest first:", len(shown)).format(n=len(shown)),
+        ctx.ngettext("{n} award, largest first:", "{n} awards, largest first:", len(shown)).format(n=number(len(shown), ctx.lang)),
     ]
     if company and company.note:
         text.insert(1, _("Note: {note}").format(note=company.note))
@@ -143,13 +143,13 @@ async def _overview(ctx: Context, found: CompanyDirectory) -> str:
     text = [_("**Companies with the most known ICE-related contract value** (each award once; kinds not added):")]
     for item in ranked[:TOP]:
         name = _plain(_display(found, item.company_key, item.vendor), 60)
-        awards = ctx.ngettext("({n} award)", "({n} awards)", item.awards).format(n=item.awards)
+        awards = ctx.ngettext("({n} award)", "({n} awards)", item.awards).format(n=number(item.awards, ctx.lang))
         text.append(f"• **{name}**: {kind_totals(item.cents, _)} {awards}")
     text.append(ctx.ngettext(
         "{n} company in all. `{prefix}contracts <company>` for one company, `{prefix}contracts search <words>` to "
         "search what the contracts are for.",
         "{n} companies in all. `{prefix}contracts <company>` for one company, `{prefix}contracts search <words>` to "
-        "search what the contracts are for.", len(ranked)).format(n=len(ranked), prefix=ctx.prefix))
+        "search what the contracts are for.", len(ranked)).format(n=number(len(ranked), ctx.lang), prefix=ctx.prefix))
     return "\n".join(text)
 
 
@@ -191,7 +191,7 @@ async def contracts_search_cmd(ctx: Context, args: Args) -> list[Output]:
         return [Reply(_("No known ICE contract mentions {words}.").format(words=typed) + "\n" + _(SUGGEST_SOURCE))]
     found = await directory(ctx.db)
     text = [ctx.ngettext("{n} known award mentions {words}, largest first:",
-                         "{n} known awards mention {words}, largest first:", total).format(n=total, words=typed)]
+                         "{n} known awards mention {words}, largest first:", total).format(n=number(total, ctx.lang), words=typed)]
     for item in shown:
         lines = award_lines(ctx, item)
         name = _display(found, item.award.company_key, item.award.vendor)

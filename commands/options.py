@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.base import CommandError, UsageError, code
-from commands.common.i18n import N_, Gettext
+from commands.common.i18n import N_, Gettext, number
 from commands.common.names import fold
 from commands.common.words import UNCLOSED_QUOTE, Word, scan_words
 
@@ -68,7 +68,7 @@ class Number:
             raise CommandError(_(N_("`--{name}` must be a whole number above {low}, not {value}.")).format(
                 name=name, low=self.low - 1, value=value))
         if self.high is not None and value > self.high:
-            raise CommandError(_(N_("`--{name}` can be at most {high}.")).format(name=name, high=f"{self.high:,}"))
+            raise CommandError(_(N_("`--{name}` can be at most {high}.")).format(name=name, high=number(self.high, lang)))
         return value
 
 

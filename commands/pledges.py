@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from commands.base import (
+    REGISTRY,
     Announce,
     Args,
     CommandError,
@@ -302,7 +303,8 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
 
 def _sign_line(ctx: Context, slug: str, per_company: bool) -> str:
     """The command that signs a pledge, as shown inside a code span (``<company>`` in the reader's words)."""
-    return f"{ctx.prefix}pledge {slug}" + (" " + ctx._("<company>") if per_company else "")
+    return f"{ctx.prefix}{REGISTRY['pledge'].shown_name(ctx.lang)} {slug}" + (
+        " " + ctx._("<company>") if per_company else "")
 
 
 @command("pledges", usage="", summary=N_("Open pledges and how far they are."), aliases=("compromisos",))

@@ -174,7 +174,7 @@ async def _pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
     if len(open_now) > 1:
         names = ", ".join(code(r.slug) for r in open_now)
         raise CommandError(ctx._("Several roll-calls are open: {names}. Type `{prefix}{verb} <slug>`.").format(
-            names=names, prefix=ctx.prefix, verb=verb))
+            names=names, prefix=ctx.prefix, verb=REGISTRY[verb].shown_name(ctx.lang)))
     return open_now[0]
 
 

@@ -283,9 +283,9 @@ async def test_info_per_company_is_suppressed_including_the_total(world):
     # the list and the acknowledgement use the same suppressed total
     assert "at least 6 of 100" in texts(await world.run("!pledges", room=DM))
     out = await world.run("!pledge walkout Google", user=user(99), room=DM)
-    assert "at least 7 have signed" in texts(out)
+    assert "At least 7 have signed" in texts(out)
     out = await world.run("!unpledge walkout", user=user(99), room=DM)
-    assert "at least 6 have signed" in texts(out)
+    assert "At least 6 have signed" in texts(out)
 
 
 async def test_info_of_ordinary_pledge(world):

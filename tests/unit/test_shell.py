@@ -347,7 +347,7 @@ async def test_the_shells_notices_in_spanish(make_world_with):
     # no power to redact: coordinators are told in the room's language
     async with world.db.transaction():
         await shell.outbox.enqueue([RedactCommand()], Origin("$s2", room.room_id, ReplyTarget("$s2"), None))
-    assert (await _sent(world))[-1].startswith("Equipo coordinador: aquí no puedo borrar")
+    assert (await _sent(world))[-1].startswith("Coordinación: aquí no puedo borrar")
     # a command from an unverified session: the member is told in their own language
     assert not await shell.intake._from_trusted_device(_event("$s3", "!pledges"))
     rows = await _rows(world)

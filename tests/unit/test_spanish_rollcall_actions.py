@@ -76,7 +76,7 @@ async def test_a_spanish_member_answers_a_rollcall_in_their_dm(make_world_with):
         "`!aquí --tal-cual Salesforse`.")
     assert spanish(await world.run("!aquí", user=member(1), room=DM)) == (
         "Dime en qué empresa trabajas, por ejemplo `!aquí Google`.")
-    assert "Uso: `!here [slug] <company> [--as-typed]`" in spanish(
+    assert "Uso: `!aquí [nombre] <empresa> [--tal-cual]`" in spanish(
         await world.run("!aquí Google --bogus", user=member(1), room=DM))
     tallies = spanish(await world.run("!rollcall", user=member(1), room=DM))
     assert tallies.startswith("**Pase de lista `paro`: ¿Quién se suma al paro?** (abierto)\n")
@@ -153,12 +153,13 @@ async def test_rollcall_errors_in_spanish(world):
     await spanish_room(world)
     for line, expected in [
         ("!rollcall", "No hay ningún pase de lista abierto. `!listas` muestra los recientes."),
-        ("!rollcall nada", "No hay ningún pase de lista `nada`. `!rollcall list` muestra los que hay."),
+        ("!rollcall nada", "No hay ningún pase de lista `nada`. `!listas` muestra los que hay."),
         ("!rollcall list", "Todavía no hay pases de lista. Alguien que coordina puede abrir uno con "
-                           "`!rollcall start`."),
-        ("!rollcall start soloslug", "Pon un nombre corto (el slug) y un título"),
+                           "`!lista iniciar`."),
+        ("!rollcall start soloslug", "Pon un nombre corto y un título"),
         ("!rollcall start list Título", "`list` no sirve como nombre"),
-        ("!rollcall start paro Título --closes", "`--closes` necesita una hora"),
+        ("!lista iniciar cerrar Título", "`cerrar` no sirve como nombre"),
+        ("!rollcall start paro Título --closes", "`--cierra` necesita una hora"),
     ]:
         assert expected in spanish(await world.run(line, user=COORD, role=C, room=ROOM)), line
     await start(world, "!rollcall start a Primero")
@@ -166,7 +167,7 @@ async def test_rollcall_errors_in_spanish(world):
     assert spanish(await world.run("!rollcall start a Otra vez", user=COORD, role=C, room=ROOM)) == (
         "Ya hay un pase de lista `a`. Elige otro nombre.")
     assert spanish(await world.run("!rollcall", room=ROOM)) == (
-        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!rollcall <slug>`.")
+        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!lista <nombre>`.")
     assert spanish(await world.run("!aquí Google", user=member(1), room=ROOM)) == (
         "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!aquí <slug> <company>`.")
     await world.run("!rollcall end a", user=COORD, role=C, room=ROOM)
@@ -282,7 +283,7 @@ async def test_a_spanish_member_gets_personal_reminders_in_spanish_wherever_they
     assert texts(out) == "I'll remind you in our direct chat on Tue 24 Nov 2026 15:00 UTC."
     spanish(await world.run("!misdatos", room=DM))
     assert ("2 recordatorios personales (en espera: 2, el próximo: mar, 24 nov 2026 14:00 UTC; los textos y "
-            "nuestro chat directo van cifrados)") in texts(await world.run("!misdatos", room=DM))
+            "nuestros mensajes directos van cifrados)") in texts(await world.run("!misdatos", room=DM))
     world.now += timedelta(hours=2)
     sent = await fire(world)
     assert [(p.room_id, p.msgtype) for p in sent] == [(DM.room_id, "m.text")]
@@ -305,21 +306,21 @@ async def test_action_errors_and_confirmations_in_spanish(world):
     await spanish_room(world)
     for line, expected in [
         ("!action add tomorrow 9am Llamar", "Pon una `|` entre la hora y el texto, por ejemplo "
-                                            "`!action add tomorrow 9am | Llamar al concejo`."),
+                                            "`!acción agregar mañana a las 9:00 | Llamar al concejo`."),
         ("!action add tomorrow 9am | ", "Escribe la acción después de la `|`"),
         ("!action add tomorrow 9am | " + "x" * 1001, "Ese texto es demasiado largo (más de 1000 caracteres)."),
         ("!action add tomorrow 9am | x --remind 3q", "No entendí `3q` como tiempo de aviso."),
-        ("!action add tomorrow 9am | x --remind 0s", "`0s` no es tiempo. Usa al menos `1s`."),
-        ("!action add tomorrow 9am | x --remind 0m", "`0m` no es tiempo. Usa al menos `1m`."),
+        ("!action add tomorrow 9am | x --remind 0s", "`0s` no sirve: el aviso tiene que ser de al menos `1s`."),
+        ("!action add tomorrow 9am | x --remind 0m", "`0m` no sirve: el aviso tiene que ser de al menos `1m`."),
         ("!action add tomorrow 9am | x --remind 400d", "`400d` es demasiada antelación."),
         ("!action add tomorrow 9am | x --remind 1m,2m,3m,4m,5m,6m,7m,8m,9m,10m,11m", "Eso son 11 tiempos de aviso"),
         ("!action add tomorrow 9am | x --every fortnight", "No entendí `fortnight` como regla de repetición. Usa "
-                                                           "`cada día`, `días laborables`, `semanal`, `mensual` o una línea "
+                                                           "`cada día`, `días laborables`, `cada semana`, `cada mes` o una línea "
                                                            "cron como `0 9 * * 1-5`."),
         ("!action add tomorrow 9am | x --every */5 * * * *", "se dispararía más de una vez por hora"),
         ("!action add tomorrow 9am | x --every 0 9 31 2 *", "no es una línea cron que pueda usar"),
         ("!action add tomorrow 9am | x --every " + "day " * 30, "Esa regla de repetición es demasiado larga."),
-        ("!action cancel", "Indica el número de la acción.\nUso: `!action cancel <n>`"),
+        ("!action cancel", "Indica el número de la acción.\nUso: `!acción cancelar <n>`"),
         ("!action cancel x", "`x` no es un número de acción. `!acciones` muestra los números."),
         ("!action cancel 7", "En esta sala no hay ninguna acción #7 pendiente. Mira `!acciones`."),
         ("!action rooms 7", "Indica el número de la acción y `add` o `remove`."),
