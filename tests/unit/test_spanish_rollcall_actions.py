@@ -169,10 +169,10 @@ async def test_rollcall_errors_in_spanish(world):
     assert spanish(await world.run("!rollcall", room=ROOM)) == (
         "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!lista <nombre>`.")
     assert spanish(await world.run("!aquí Google", user=member(1), room=ROOM)) == (
-        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!aquí <slug> <company>`.")
+        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!aquí <nombre> <empresa>`.")
     await world.run("!rollcall end a", user=COORD, role=C, room=ROOM)
     assert spanish(await world.run("!rollcall end a", user=COORD, role=C, room=ROOM)) == (
-        "El pase de lista `a` ya está cerrado. `!rollcall a` muestra su recuento final.")
+        "El pase de lista `a` ya está cerrado. `!lista a` muestra su recuento final.")
     out = await world.run("!aquí a Google", user=member(1), room=ROOM)  # one open: `a Google` is a name
     assert spanish([o for o in out if isinstance(o, Reply)]) == (
         "Todavía no registré nada: te mandé una pregunta por mensaje directo.")
@@ -323,13 +323,13 @@ async def test_action_errors_and_confirmations_in_spanish(world):
         ("!action cancel", "Indica el número de la acción.\nUso: `!acción cancelar <n>`"),
         ("!action cancel x", "`x` no es un número de acción. `!acciones` muestra los números."),
         ("!action cancel 7", "En esta sala no hay ninguna acción #7 pendiente. Mira `!acciones`."),
-        ("!action rooms 7", "Indica el número de la acción y `add` o `remove`."),
+        ("!action rooms 7", "Indica el número de la acción y `agregar` o `quitar`."),
         ("!action rooms 7 add", "No hay ninguna acción #7 pendiente."),
         ("!broadcast", "Escribe el texto que quieres enviar a todas las salas."),
         ("!broadcast " + "x" * 1001, "Ese texto es demasiado largo"),
         ("!confirm 12", "Escribe el código de 4 cifras que te mostré."),
         ("!confirm 1234", "No hay nada pendiente con el código `1234` en esta sala."),
-        ("!recordarme tomorrow 9am Llamar", "`!recordarme tomorrow 9am | Llevar los volantes`"),
+        ("!recordarme tomorrow 9am Llamar", "`!recuérdame mañana a las 9:00 | Llevar los volantes`"),
         ("!recordarme tomorrow 9am | ", "Escribe qué quieres que te recuerde después de la `|`"),
         ("!recordarme tomorrow 9am | x --every day", "Los recordatorios personales no llevan opciones."),
         ("!recordarme tomorrow 9am | x", "todavía no tenemos uno"),
@@ -341,9 +341,9 @@ async def test_action_errors_and_confirmations_in_spanish(world):
     assert spanish(await world.run("!action cancel #1", user=COORD, role=C, room=ROOM)) == (
         "Cancelé la acción #1; ya no habrá más recordatorios.")
     out = spanish(await world.run("!broadcast Paro a mediodía", user=COORD, role=C, room=ROOM))
-    assert out.startswith("Esto se publicará en 2 salas. Responde `!confirm ") and out.endswith(
+    assert out.startswith("Esto se publicará en 2 salas. Responde `!confirmar ") and out.endswith(
         "` antes de 5 minutos.")
-    code_ = out.split("confirm ")[1][:4]
+    code_ = out.split("confirmar ")[1][:4]
     assert spanish(await world.run(f"!confirm {code_}", user="@other:example.org", role=C, room=ROOM)) == (
         "Solo puede confirmarlo quien lo pidió.")
     sent = await world.run(f"!confirm {code_}", user=COORD, role=C, room=ROOM)
