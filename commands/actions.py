@@ -54,6 +54,7 @@ from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.sensitive import own_answer
 from commands.common.smallcell import suppress_total
 from commands.common.timeparse import format_duration, show_instant
+from commands.common.words import room_verb
 from commands.language import member_zone
 from commands.options import Found, Options, Words
 from commands.rsvp import turnout_text, turnout_words
@@ -91,7 +92,7 @@ REMIND_NO_TEXT = N_("Say what the action is after the `|`, like `{prefix}remind 
 
 def when_and_text(ctx: Context, options: Options, no_text: str, args: Args) -> Found:
     """Parse ``<when> | <text> [options]``: ``head`` is the time, ``text`` the action's text."""
-    found = options.parse(args.rest, ctx.prefix, ctx._)
+    found = options.parse(args.rest, ctx.prefix, ctx._, ctx.lang)
     if not found.text:
         raise UsageError(ctx._(no_text).format(prefix=ctx.prefix))
     if len(found.text) > MAX_TEXT:
@@ -165,17 +166,15 @@ def _rec_text(action: store.Action, lang: str) -> str:
 # ---------------------------------------------------------------- actions
 
 
-@command(
-    "action add",
-    usage="action add <when> | <text> [--remind 1d,1h,10m] [--every day|weekday|week|month|CRON]",
-    summary=N_("Schedule an action in this room; I post reminders before it and when it starts."),
-    role=Role.ROOM_COORDINATOR,
-    example="action add 2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h",
-    details=N_("The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
-               "`in 2 hours`, `next monday 10:00`); without a zone it is in the bot's default zone. "
-               "`--remind` takes lead times (`w` weeks, `d` days, `h` hours, `m` minutes, `s` seconds). "
-               "`--every` repeats it: `day`, `weekday`, `week`, `month` or a cron line like `0 9 * * 1-5`."),
-)
+@command("action add", usage=N_("<when> | <text> [--remind 1d,1h,10m] [--every day|weekday|week|month|CRON]"),
+         summary=N_("Schedule an action in this room; I post reminders before it and when it starts."),
+         role=Role.ROOM_COORDINATOR,
+         example=N_("2026-12-01 10:00 America/Chicago | Call the council --remind 1d,1h"),
+         details=N_("The time can be ISO (`2026-12-01 10:00 America/Chicago`) or natural (`tomorrow 9am`, "
+                    "`in 2 hours`, `next monday 10:00`); without a zone it is in the bot's default zone. "
+                    "`--remind` takes lead times (`w` weeks, `d` days, `h` hours, `m` minutes, `s` seconds). "
+                    "`--every` repeats it: `day`, `weekday`, `week`, `month` or a cron line like `0 9 * * 1-5`."),
+         aliases=("acción agregar", "acción añadir"))
 async def action_add(ctx: Context, args: Args) -> list[Output]:
     found = when_and_text(ctx, ACTION_OPTIONS, ACTION_NO_TEXT, args)
     text = found.text
@@ -207,7 +206,7 @@ async def action_add(ctx: Context, args: Args) -> list[Output]:
     return [Reply(" ".join(said))]
 
 
-@command("actions", usage="actions", summary=N_("Upcoming actions this room gets reminders for."),
+@command("actions", usage="", summary=N_("Upcoming actions this room gets reminders for."),
          aliases=("acciones",))
 async def actions_list(ctx: Context, args: Args) -> list[Output]:
     found, total = await store.upcoming(ctx.db, ctx.keyring, ctx.room.room_id, limit=MAX_LISTED)
@@ -228,8 +227,8 @@ async def actions_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("**" + ctx._("Upcoming actions") + "**\n" + "\n".join(rows) + more)]
 
 
-@command("action cancel", usage="action cancel <n>", summary=N_("Cancel an action scheduled in this room."),
-         role=Role.ROOM_COORDINATOR, example="action cancel 12")
+@command("action cancel", usage="<n>", summary=N_("Cancel an action scheduled in this room."),
+         role=Role.ROOM_COORDINATOR, example="12", aliases=("acción cancelar",))
 async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Give the action's number."))
@@ -243,21 +242,17 @@ async def action_cancel(ctx: Context, args: Args) -> list[Output]:
     return [Reply(ctx._("Cancelled #{n}; no more reminders for it.").format(n=number))]
 
 
-@command(
-    "action rooms",
-    usage="action rooms <n> add|remove",
-    summary=N_("Type in another room: have this room also get action #n's reminders (or stop)."),
-    role=Role.COORDINATOR,
-    example="action rooms 12 add",
-    details=N_("Typed in the room that should get the reminders. Adding asks you to confirm with "
-               "`{prefix}confirm CODE` in the room where the action was scheduled, so you must coordinate both "
-               "rooms."),
-)
+@command("action rooms", usage=N_("<n> add|remove"),
+         summary=N_("Type in another room: have this room also get action #n's reminders (or stop)."),
+         role=Role.COORDINATOR, example=N_("12 add"),
+         details=N_("Typed in the room that should get the reminders. Adding asks you to confirm with "
+                    "`{prefix}confirm CODE` in the room where the action was scheduled, so you must coordinate both "
+                    "rooms."), aliases=("acción salas",))
 async def action_rooms(ctx: Context, args: Args) -> list[Output]:
-    if len(args.tokens) != 2 or args.tokens[1].lower() not in ("add", "remove"):
+    verb = room_verb(args.tokens[1]) if len(args.tokens) == 2 else None
+    if verb is None:
         raise UsageError(ctx._("Give the action's number and `add` or `remove`."))
     number = _number(ctx, args.tokens[0])
-    verb = args.tokens[1].lower()
     if verb == "remove":
         if not await store.unlink_room(ctx.db, ctx.keyring, number, ctx.room.room_id):
             raise CommandError(ctx._("This room does not get extra reminders for #{n}.").format(n=number))
@@ -280,9 +275,8 @@ async def action_rooms(ctx: Context, args: Args) -> list[Output]:
 # ---------------------------------------------------------------- personal reminders
 
 
-@command("remind me", usage="remind me <when> | <text>", summary=N_("A personal reminder in our DM."),
-         aliases=("recordarme",),
-         example="remind me tomorrow 9am | Bring the flyers")
+@command("remind me", usage=N_("<when> | <text>"), summary=N_("A personal reminder in our DM."),
+         example=N_("tomorrow 9am | Bring the flyers"), aliases=("recuérdame", "recordarme"))
 async def remind_me(ctx: Context, args: Args) -> list[Output]:
     found = when_and_text(ctx, REMIND_OPTIONS, REMIND_NO_TEXT, args)
     if found.values:
@@ -302,7 +296,7 @@ async def remind_me(ctx: Context, args: Args) -> list[Output]:
     async def answer(own: Context) -> str:
         return own._(said).format(when=own.show_time(when))
 
-    return await own_answer(ctx, answer, "remind me <when> | <text>")  # its time is the member's own
+    return await own_answer(ctx, answer, "remind me")  # its time is the member's own
 
 
 @member_data("reminders")
@@ -357,10 +351,11 @@ async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict
     raise CommandError(ctx._("Too many confirmations are waiting in that room; try again in a few minutes."))
 
 
-@command("broadcast", usage="broadcast <text>", summary=N_("Post a message to every campaign room (asks to confirm)."),
-         role=Role.COORDINATOR, example="broadcast Walkout at noon today. Meet at the lobby.",
+@command("broadcast", usage=N_("<text>"),
+         summary=N_("Post a message to every campaign room (asks to confirm)."), role=Role.COORDINATOR,
+         example=N_("Walkout at noon today. Meet at the lobby."),
          details=N_("Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
-                    "within 5 minutes sends it."))
+                    "within 5 minutes sends it."), aliases=("difundir",))
 async def broadcast(ctx: Context, args: Args) -> list[Output]:
     text = args.rest.strip()
     if not text:
@@ -376,8 +371,8 @@ async def broadcast(ctx: Context, args: Args) -> list[Output]:
                                len(rooms)).format(n=len(rooms), prefix=ctx.prefix, code=confirm))]
 
 
-@command("confirm", usage="confirm <code>", summary=N_("Confirm a broadcast or a room link you asked for."),
-         role=Role.COORDINATOR, example="confirm 4821")
+@command("confirm", usage=N_("<code>"), summary=N_("Confirm a broadcast or a room link you asked for."),
+         role=Role.COORDINATOR, example="4821", aliases=("confirmar",))
 async def confirm(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1 or not re.fullmatch(r"\d{4}", args.tokens[0]):
         raise UsageError(ctx._("Give the 4-digit code I showed you."))

@@ -137,14 +137,11 @@ def _power_word(level: int, _: Gettext) -> str:
     return _("power {level}").format(level=level)
 
 
-@command(
-    "audit",
-    usage="audit",
-    summary=N_("Check this room's privacy settings and say what to fix."),
-    role=Role.ROOM_COORDINATOR,
-    details=N_("Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
-               "members are on, who holds moderator power and whether I can remove sensitive messages."),
-)
+@command("audit", usage="", summary=N_("Check this room's privacy settings and say what to fix."),
+         role=Role.ROOM_COORDINATOR,
+         details=N_("Looks at encryption, who can join, whether newcomers can read old messages, which homeservers "
+                    "members are on, who holds moderator power and whether I can remove sensitive messages."),
+         aliases=("revisar",))
 async def audit(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise CommandError(ctx._("Run `{prefix}audit` in the room you want checked, not in our DM.").format(

@@ -43,9 +43,9 @@ CHANGED = N_("📄 Contract award changed: **{recipient}**, now {amount} from {a
 
 
 @command(
-    "alerts", usage="alerts [here|off]", aliases=("alertas",), role=Role.ROOM_COORDINATOR,
+    "alerts", usage=N_("[here|off]"), aliases=("alertas",), role=Role.ROOM_COORDINATOR,
     summary=N_("New contract awards posted in this room, or not."),
-    example="alerts here",
+    example=N_("here"),
     details=N_("Once a day (as the admin set it) I look up the contract awards of every company I know on "
                "USAspending.gov and post each new award or changed amount here, with its source. The campaign's "
                "home room gets them unless turned off there."),

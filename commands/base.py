@@ -7,11 +7,8 @@ command), never calls the network, and returns outputs that the Matrix shell per
 
 from __future__ import annotations
 
-import difflib
 import enum
-import html
-import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -20,6 +17,9 @@ from commands.common.errors import CommandError as CommandError
 from commands.common.errors import UsageError as UsageError
 from commands.common.errors import code as code
 from commands.common.i18n import N_, translations
+from commands.common.markup import render as render
+from commands.common.names import Names, fold, suggest
+from commands.common.names import closest as closest
 from commands.common.timeparse import When, parse_when, show_instant
 from commands.common.words import UNCLOSED_QUOTE, split_words
 
@@ -284,15 +284,40 @@ Handler = Callable[[Context, Args], Awaitable[list[Output]]]
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # one or two words: "help", "pledge create"
-    usage: str  # without prefix: "pledge create <slug> <title…> [--goal N]"
+    name: str  # its English name, one or two words: "help", "pledge create"
+    arguments: str  # what follows the name in the usage line, marked with N_: "<slug> <title…> [--goal N]"
     summary: str
     role: Role
     handler: Handler
-    example: str = ""
+    example: str | None = None  # what follows the name in the example (N_); None: no example
     details: str = ""  # longer help shown by !help <command>; "{prefix}" becomes the command prefix
     family: str = ""
-    aliases: tuple[str, ...] = ()  # its names in Spanish (the first is shown in Spanish help)
+    aliases: tuple[str, ...] = ()  # its Spanish names, one or two words (the first is the one shown)
+
+    @property
+    def usage(self) -> str:
+        """The English usage line, without prefix."""
+        return f"{self.name} {self.arguments}".strip()
+
+    def shown_name(self, lang: str) -> str:
+        """Its name as a reader of ``lang`` sees it (both names work for everyone)."""
+        return self.aliases[0] if lang == "es" and self.aliases else self.name
+
+    def _with_name(self, tail: str, lang: str) -> str:
+        said = translations(lang).gettext(tail) if tail else ""
+        return f"{self.shown_name(lang)} {said}".strip()
+
+    def usage_in(self, lang: str) -> str:
+        """The usage line in ``lang``, without prefix: ``contratos [<empresa>] [--todas]``."""
+        return self._with_name(self.arguments, lang)
+
+    def usage_line(self, lang: str, prefix: str) -> str:
+        """``Usage: `!…``` in ``lang``, for a reply to a wrong use."""
+        return translations(lang).gettext(USAGE).format(usage=prefix + self.usage_in(lang))
+
+    def example_in(self, lang: str) -> str | None:
+        """The example in ``lang``, without prefix, or ``None``."""
+        return None if self.example is None else self._with_name(self.example, lang)
 
 
 # ---------------------------------------------------------------- registries
@@ -303,7 +328,15 @@ class Command:
 # in ``commands/__init__.py``, never by assignment elsewhere; a name declared twice is an error.
 
 REGISTRY: dict[str, Command] = {}
-ALIASES: dict[str, str] = {}  # another language's word for a command → the command's name ("ayuda" → "help")
+_NAMES: list[Names] = []  # the name table of the registry as it is now (built on first use)
+
+
+def names() -> Names:
+    """Every name a member may type for a command, in any language (:mod:`commands.common.names`)."""
+    if not _NAMES or _NAMES[0].built_from != tuple(REGISTRY):
+        _NAMES[:] = [Names.build((c.name, c.aliases) for c in REGISTRY.values())]
+        _NAMES[0].built_from = tuple(REGISTRY)
+    return _NAMES[0]
 
 
 def _registrar(registry: dict[str, _E], kind: str, name: str, entry: Callable[[_T], _E]) -> Callable[[_T], _T]:
@@ -324,15 +357,16 @@ def command(
     usage: str,
     summary: str,
     role: Role = Role.MEMBER,
-    example: str = "",
+    example: str | None = None,
     details: str = "",
     aliases: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Declare a command once; ``!help`` is generated from these declarations. ``aliases``: the
-    command's name in other languages (Spanish ``!ayuda`` for ``!help``)."""
+    """Declare a command once; ``!help``, parsing and typo suggestions are generated from these
+    declarations. ``usage`` and ``example``: what follows the name (marked with ``N_``, so each
+    language words its placeholders and examples; the name is put before it in the reader's
+    language). ``aliases``: the command's Spanish names, one or two words, the first shown to
+    Spanish readers (``"encuesta crear"`` for ``"poll create"``)."""
     key = name.lower()
-    for alias in aliases:
-        _registrar(ALIASES, "command alias", alias, lambda _: key)(None)
 
     def entry(handler: Handler) -> Command:
         family = handler.__module__.rsplit(".", 1)[-1]
@@ -367,11 +401,19 @@ MAX_COMMAND_CHARS = 4000
 @dataclass(frozen=True)
 class Parsed:
     command: Command | None
-    name: str  # what the member typed as the command name
+    name: str  # the command's English name (what the member typed, when no command has it)
     args: Args
-    # why the command cannot run (unknown command, broken quoting, too long): found before anyone's
-    # language is known, so it is a function of the reader's language that the intake renders
+    # why the command cannot run (broken quoting, too long): found before anyone's language is
+    # known, so it is a function of the reader's language that the intake renders
     error: Localized | None = None
+    spanish: bool = False  # the name typed is Spanish (and no English name): see commands.language.first_contact
+
+    def error_text(self, lang: str, role: Role, prefix: str) -> str:
+        """Why it cannot run, for a reader of ``lang`` with ``role`` (suggestions are only
+        commands that reader may use, named in their language)."""
+        if self.error is not None:
+            return self.error(lang)
+        return unknown_command_text(self.name, prefix, lang, role)
 
 
 def parse(body: str, prefix: str) -> Parsed | None:
@@ -387,22 +429,25 @@ def parse(body: str, prefix: str) -> Parsed | None:
     if len(body) > MAX_COMMAND_CHARS:
         return Parsed(None, head.lower(), Args((), ""), localized(TOO_LONG, limit=MAX_COMMAND_CHARS))
     words = text.split(None, 2)
-    first = ALIASES.get(words[0].lower(), words[0].lower())
-    second = words[1].lower() if len(words) > 1 else ""
-    if second and f"{first} {second}" in REGISTRY:
-        name, rest = f"{first} {second}", words[2] if len(words) > 2 else ""
+    second = words[1] if len(words) > 1 else ""
+    table = names()
+    key, two = table.resolve(words[0], second)
+    spanish = key is not None and table.is_spanish(words[0], second if two else "")
+    if two:
+        rest = words[2] if len(words) > 2 else ""
     else:
-        name, rest = first, text[len(words[0]) :].strip()
+        rest = text[len(words[0]) :].strip()
+    found = REGISTRY.get(key) if key is not None else None
     try:
         tokens = tuple(split_words(rest)) if rest else ()
     except ValueError:
-        return Parsed(REGISTRY.get(name), name, Args((), rest), localized(UNCLOSED_QUOTE))
-    found = REGISTRY.get(name)
+        return Parsed(found, key or head.lower(), Args((), rest), localized(UNCLOSED_QUOTE), spanish)
     if found is None:
-        return Parsed(None, first, Args(tokens, rest), unknown_command_text(first, prefix))
-    return Parsed(found, name, Args(tokens, rest))
+        return Parsed(None, head.lower(), Args(tokens, rest))
+    return Parsed(found, found.name, Args(tokens, rest), spanish=spanish)
 
 
+USAGE = N_("Usage: `{usage}`")
 TOO_LONG = N_("That message is too long for a command (over {limit} characters). Send a shorter one.")
 UNKNOWN = N_("Unknown command `{command}`. Try `{prefix}help`.")
 UNKNOWN_CLOSE = N_("Unknown command `{command}`. Try `{prefix}help`. Did you mean `{close}`?")
@@ -413,49 +458,19 @@ def localized(text: str, **params: Any) -> Localized:
     return lambda lang: translations(lang).gettext(text).format(**params)
 
 
-def unknown_command_text(name: str, prefix: str) -> Localized:
-    heads = sorted({n.split()[0] for n in REGISTRY})
-    close = difflib.get_close_matches(name, heads, n=1, cutoff=0.6)
+def shown_heads(lang: str, role: Role) -> list[str]:
+    """The first words of the command names a reader of ``lang`` with ``role`` sees in help."""
+    return sorted({c.shown_name(lang).split()[0] for c in REGISTRY.values() if c.role <= role}, key=fold)
+
+
+def unknown_command_text(name: str, prefix: str, lang: str, role: Role = Role.MEMBER) -> str:
+    """"Unknown command", with the closest name the reader may use, in their language."""
+    close = suggest(name, shown_heads(lang, role))
     shown = f"{prefix}{name[:40]}"
+    _ = translations(lang).gettext
     if close:
-        return localized(UNKNOWN_CLOSE, command=shown, prefix=prefix, close=prefix + close[0])
-    return localized(UNKNOWN, command=shown, prefix=prefix)
-
-
-def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    return found[0] if found else None
-
-
-# ---------------------------------------------------------------- rendering
-
-_CODE = re.compile(r"`([^`\n]+)`")
-_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
-
-
-def render(text: str) -> tuple[str, str]:
-    """Mini-markup to (plain body, HTML). Everything is escaped first, so member input placed
-    in a reply can never become HTML. Supports `code`, **bold** and line breaks."""
-    # code spans are set aside before **bold** is applied, so member input quoted with code()
-    # stays literal (no bold inside it), in HTML and in the plain body
-    spans: list[str] = []
-    marker = "\ue000"
-    while marker in text:
-        marker += "\ue000"
-
-    def set_aside(match: re.Match[str]) -> str:
-        spans.append(match.group(1))
-        return f"{marker}{len(spans) - 1}{marker}"
-
-    def restore(template: str, value: str, escape: bool) -> str:
-        return re.sub(re.escape(marker) + r"(\d+)" + re.escape(marker),
-                      lambda m: template.format(html.escape(spans[int(m.group(1))], quote=False)
-                                                if escape else spans[int(m.group(1))]), value)
-
-    aside = _CODE.sub(set_aside, text)
-    formatted = _BOLD.sub(r"<strong>\1</strong>", html.escape(aside, quote=False)).replace("\n", "<br>")
-    plain = _BOLD.sub(r"\1", aside)
-    return restore("`{}`", plain, False), restore("<code>{}</code>", formatted, True)
+        return _(UNKNOWN_CLOSE).format(command=shown, prefix=prefix, close=prefix + close)
+    return _(UNKNOWN).format(command=shown, prefix=prefix)
 
 
 # ---------------------------------------------------------------- timed work

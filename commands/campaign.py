@@ -46,15 +46,12 @@ def numbered(view: CampaignView) -> list[RoomView]:
     return ([view.home] if view.home is not None else []) + others
 
 
-@command(
-    "rooms",
-    usage="rooms",
-    summary=N_("The campaign's rooms (names only in the home room)."),
-    role=Role.COORDINATOR,
-    details=N_("Campaign rooms are the rooms an admin or a campaign coordinator invited me into, or that a "
-               "coordinator approved. I only run commands there and in DMs with their members. Rooms I was in "
-               "before the campaign had a home room are listed as waiting for approval: `rooms approve <room id>`."),
-)
+@command("rooms", usage="", summary=N_("The campaign's rooms (names only in the home room)."),
+         role=Role.COORDINATOR,
+         details=N_("Campaign rooms are the rooms an admin or a campaign coordinator invited me into, or that a "
+                    "coordinator approved. I only run commands there and in DMs with their members. Rooms I was in "
+                    "before the campaign had a home room are listed as waiting for approval: `rooms approve <room id>`."),
+         aliases=("salas",))
 async def rooms(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     if args.tokens:
@@ -90,15 +87,12 @@ async def _by_code(ctx: Context) -> str:
     return ctx._("Members who joined by code, in DMs only: {n}.").format(n=n)
 
 
-@command(
-    "rooms approve",
-    usage="rooms approve <room id or alias>",
-    summary=N_("Let me join (or work in) a room as a campaign room."),
-    role=Role.COORDINATOR,
-    example="rooms approve #warehouse-3:example.org",
-    details=N_("Typed in the home room. For a room I am already in, it becomes a campaign room at once; "
-               "otherwise anyone may invite me there and I join. Find the ID in Element: Room settings → Advanced."),
-)
+@command("rooms approve", usage=N_("<room id or alias>"),
+         summary=N_("Let me join (or work in) a room as a campaign room."), role=Role.COORDINATOR,
+         example=N_("#warehouse-3:example.org"),
+         details=N_("Typed in the home room. For a room I am already in, it becomes a campaign room at once; "
+                    "otherwise anyone may invite me there and I join. Find the ID in Element: Room settings → Advanced."),
+         aliases=("salas aprobar",))
 async def rooms_approve(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     view = ctx.shell.campaign()
@@ -120,15 +114,11 @@ async def rooms_approve(ctx: Context, args: Args) -> list[Output]:
     return [Reply(_("Approved {room}: invite me there and I'll join.").format(room=code(room, 120)))]
 
 
-@command(
-    "rooms leave",
-    usage="rooms leave <n>",
-    summary=N_("Make me leave a campaign room (numbers from `rooms`)."),
-    role=Role.COORDINATOR,
-    example="rooms leave 3",
-    details=N_("The number is the room's place in the list `rooms` shows in the home room. I leave the room and "
-               "stop running commands there; the home room cannot be left."),
-)
+@command("rooms leave", usage="<n>", summary=N_("Make me leave a campaign room (numbers from `rooms`)."),
+         role=Role.COORDINATOR, example="3",
+         details=N_("The number is the room's place in the list `rooms` shows in the home room. I leave the room and "
+                    "stop running commands there; the home room cannot be left."),
+         aliases=("salas dejar", "salas salir"))
 async def rooms_leave(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     if len(args.tokens) != 1 or not args.tokens[0].isdigit():
@@ -152,14 +142,10 @@ async def rooms_leave(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text), LeaveRoom(room.room_id)]
 
 
-@command(
-    "home here",
-    usage="home here",
-    summary=N_("Make this room the campaign's home room (the coordinators' room)."),
-    role=Role.ADMIN,
-    details=N_("Campaign coordinators are the admins and the members of the home room with coordinator power "
-               "there. Type it in the room that should be the home room."),
-)
+@command("home here", usage="",
+         summary=N_("Make this room the campaign's home room (the coordinators' room)."), role=Role.ADMIN,
+         details=N_("Campaign coordinators are the admins and the members of the home room with coordinator power "
+                    "there. Type it in the room that should be the home room."), aliases=("sala principal",))
 async def home_here(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     if ctx.room.is_dm:

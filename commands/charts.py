@@ -32,8 +32,8 @@ CHART_DETAILS = N_(
 )
 
 
-@command("chart", usage="chart pledge|rollcall|turnout <slug or n>", aliases=("grafico", "gráfico"),
-         summary=N_("A pledge's, roll-call's or action's figures as a chart."), example="chart pledge letter",
+@command("chart", usage=N_("pledge|rollcall|turnout <slug or n>"), aliases=("grafico", "gráfico"),
+         summary=N_("A pledge's, roll-call's or action's figures as a chart."), example=N_("pledge letter"),
          details=CHART_DETAILS)
 async def chart_cmd(ctx: Context, args: Args) -> list[Output]:
     kind = KINDS.get(args.tokens[0].casefold()) if args.tokens else None

@@ -36,15 +36,11 @@ def _did_you_mean(ctx: Context, close: list[str]) -> str:
         names=", ".join(f"**{c}**" for c in close[:-1]), last=close[-1])
 
 
-@command(
-    "company",
-    aliases=("empresa",),
-    usage="company <name>",
-    summary=N_("Show which employer a company name stands for"),
-    example="company AWS",
-    details=N_("Names, subsidiaries and products are matched to one employer, so `AWS`, `Whole Foods` and "
-               "`Amazon.com, Inc.` all mean Amazon. Coordinators can add names with `company alias`."),
-)
+@command("company", usage=N_("<name>"), summary=N_("Show which employer a company name stands for"),
+         example="AWS",
+         details=N_("Names, subsidiaries and products are matched to one employer, so `AWS`, `Whole Foods` and "
+                    "`Amazon.com, Inc.` all mean Amazon. Coordinators can add names with `company alias`."),
+         aliases=("empresa",))
 async def company_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     name = args.rest.strip()
@@ -63,19 +59,16 @@ async def company_cmd(ctx: Context, args: Args) -> list[Output]:
 ALIAS_OPTIONS = Options({"new": Flag()}, free_text=True)
 
 
-@command(
-    "company alias",
-    usage="company alias <alias> = <company> [--new]",
-    summary=N_("Teach the bot another name for a company"),
-    role=Role.COORDINATOR,
-    example="company alias Amazon Fresh = Amazon",
-    details=N_("The alias then works everywhere a company is named (pledges, roll-calls, contracts). "
-               "With `--new`, a company the bot does not know yet is created under that name."),
-)
+@command("company alias", usage=N_("<alias> = <company> [--new]"),
+         summary=N_("Teach the bot another name for a company"), role=Role.COORDINATOR,
+         example="Amazon Fresh = Amazon",
+         details=N_("The alias then works everywhere a company is named (pledges, roll-calls, contracts). "
+                    "With `--new`, a company the bot does not know yet is created under that name."),
+         aliases=("empresa alias",))
 async def company_alias_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     ctx.require(Role.COORDINATOR)
-    given = ALIAS_OPTIONS.parse(args.rest, ctx.prefix, _)
+    given = ALIAS_OPTIONS.parse(args.rest, ctx.prefix, _, ctx.lang)
     text, new = given.text, "new" in given
     alias, sep, target = text.partition("=")
     alias, target = alias.strip().strip("\"'"), target.strip().strip("\"'")

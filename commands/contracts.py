@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from commands.base import Args, Context, Output, Reply, UsageError, code, command
-from commands.common.i18n import N_, Gettext
+from commands.common.i18n import N_, Gettext, number
 from commands.options import Flag, Options
 from storage import contracts as store
 from storage.contracts import Shown
@@ -89,19 +89,14 @@ def _display(found: CompanyDirectory, company_key: str, vendor: str) -> str:
 CONTRACTS_OPTIONS = Options({"all": Flag()})
 
 
-@command(
-    "contracts",
-    aliases=("contratos",),
-    usage="contracts [<company>] [--all]",
-    summary=N_("Known ICE contracts of a company (or the biggest contractors)"),
-    example="contracts Palantir",
-    details=N_("Names, subsidiaries and products work (`AWS`, `Alphabet`, `West`). Totals count each award once "
-               "and never add obligated money, ceilings and press figures together. `--all` lists every award (in a "
-               "DM). See also `contracts search <words>`."),
-)
+@command("contracts", usage=N_("[<company>] [--all]"),
+         summary=N_("Known ICE contracts of a company (or the biggest contractors)"), example="Palantir",
+         details=N_("Names, subsidiaries and products work (`AWS`, `Alphabet`, `West`). Totals count each award once "
+                    "and never add obligated money, ceilings and press figures together. `--all` lists every award (in a "
+                    "DM). See also `contracts search <words>`."), aliases=("contratos",))
 async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
-    given = CONTRACTS_OPTIONS.parse(args.rest, ctx.prefix, _)
+    given = CONTRACTS_OPTIONS.parse(args.rest, ctx.prefix, _, ctx.lang)
     want_all, name = "all" in given, given.text
     found = await directory(ctx.db)
     if not name:
@@ -126,7 +121,7 @@ async def contracts_cmd(ctx: Context, args: Args) -> list[Output]:
         heading.format(company=title, asked=code(name)),
         _("Known value, each award counted once: {totals}. Different kinds of figure are not added together.").format(
             totals=kind_totals(store.totals(shown), _)),
-        ctx.ngettext("{n} award, largest first:", "{n} awards, largest first:", len(shown)).format(n=len(shown)),
+        ctx.ngettext("{n} award, largest first:", "{n} awards, largest first:", len(shown)).format(n=number(len(shown), ctx.lang)),
     ]
     if company and company.note:
         text.insert(1, _("Note: {note}").format(note=company.note))
@@ -151,13 +146,13 @@ async def _overview(ctx: Context, found: CompanyDirectory) -> str:
     text = [_("**Companies with the most known ICE-related contract value** (each award once; kinds not added):")]
     for item in ranked[:TOP]:
         name = plain(_display(found, item.company_key, item.vendor), 60)
-        awards = ctx.ngettext("({n} award)", "({n} awards)", item.awards).format(n=item.awards)
+        awards = ctx.ngettext("({n} award)", "({n} awards)", item.awards).format(n=number(item.awards, ctx.lang))
         text.append(f"• **{name}**: {kind_totals(item.cents, _)} {awards}")
     text.append(ctx.ngettext(
         "{n} company in all. `{prefix}contracts <company>` for one company, `{prefix}contracts search <words>` to "
         "search what the contracts are for.",
         "{n} companies in all. `{prefix}contracts <company>` for one company, `{prefix}contracts search <words>` to "
-        "search what the contracts are for.", len(ranked)).format(n=len(ranked), prefix=ctx.prefix))
+        "search what the contracts are for.", len(ranked)).format(n=number(len(ranked), ctx.lang), prefix=ctx.prefix))
     refreshed, _error = await store.refresh_status(ctx.db)
     if refreshed:
         text.append(_("Awards last looked up on USAspending.gov on {day}.").format(day=refreshed))
@@ -186,13 +181,10 @@ def fts_query(text: str, max_words: int = 8) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
-@command(
-    "contracts search",
-    usage="contracts search <words>",
-    summary=N_("Search what known ICE contracts are for"),
-    example="contracts search facial recognition",
-    details=N_("Finds awards whose description (or vendor) contains all the words; word endings are ignored."),
-)
+@command("contracts search", usage=N_("<words>"), summary=N_("Search what known ICE contracts are for"),
+         example=N_("facial recognition"),
+         details=N_("Finds awards whose description (or vendor) contains all the words; word endings are ignored."),
+         aliases=("contratos buscar",))
 async def contracts_search_cmd(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     query = fts_query(args.rest)
@@ -205,7 +197,7 @@ async def contracts_search_cmd(ctx: Context, args: Args) -> list[Output]:
         return [Reply(_("No known ICE contract mentions {words}.").format(words=typed) + "\n" + _(SUGGEST_SOURCE))]
     found = await directory(ctx.db)
     text = [ctx.ngettext("{n} known award mentions {words}, largest first:",
-                         "{n} known awards mention {words}, largest first:", total).format(n=total, words=typed)]
+                         "{n} known awards mention {words}, largest first:", total).format(n=number(total, ctx.lang), words=typed)]
     for item in shown:
         lines = award_lines(ctx, item)
         name = _display(found, item.award.company_key, item.award.vendor)

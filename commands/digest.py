@@ -53,8 +53,8 @@ _ON = ("on", "sí", "si")
 _OFF = ("off", "no")
 
 
-@command("digest", usage="digest [on|off]", aliases=("resumen",), role=Role.COORDINATOR,
-         summary=N_("The coordinators' weekly digest in the home room, or not."), example="digest off",
+@command("digest", usage=N_("[on|off]"), aliases=("resumen",), role=Role.COORDINATOR,
+         summary=N_("The coordinators' weekly digest in the home room, or not."), example=N_("off"),
          details=N_("Once a week (as the admin set it) I post a summary in the home room: pledges and what moved, "
                     "open roll-calls, the coming week's actions, new contract alerts, members by DM and open "
                     "hotline questions. Small groups are pooled, as everywhere."))

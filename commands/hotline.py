@@ -61,8 +61,8 @@ def _number(ctx: Context, token: str) -> int:
     return int(found.group(1))
 
 
-@command("ask", usage="ask <question>", summary=N_("Ask the coordinators something, without your name (in a DM)."),
-         example="ask Is the meeting on Friday open to night shift?", aliases=("preguntar",),
+@command("ask", usage=N_("<question>"), summary=N_("Ask the coordinators something, without your name (in a DM)."),
+         example=N_("Is the meeting on Friday open to night shift?"), aliases=("preguntar",),
          details=N_("The home room reads your question with a number, naming nobody; the answer comes back to "
                     "our DM. Asking again while your question is open adds to it under the same number."))
 async def ask(ctx: Context, args: Args) -> list[Output]:
@@ -95,8 +95,8 @@ async def ask(ctx: Context, args: Args) -> list[Output]:
     return [Reply(said.format(n=number)), Post(home.room_id, post)]
 
 
-@command("answer", usage="answer Q<n> <text>", summary=N_("Answer a hotline question; the asker gets it in their DM."),
-         role=Role.COORDINATOR, example="answer Q12 Yes, night shift is welcome.", aliases=("responder",))
+@command("answer", usage=N_("Q<n> <text>"), summary=N_("Answer a hotline question; the asker gets it in their DM."),
+         role=Role.COORDINATOR, example=N_("Q12 Yes, night shift is welcome."), aliases=("responder",))
 async def answer(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) < 2:
         raise UsageError(ctx._("Give the question's number and your answer."))
@@ -114,8 +114,8 @@ async def answer(ctx: Context, args: Args) -> list[Output]:
             Reply(ctx._("Your answer to Q{n} is on its way to the asker.").format(n=number))]
 
 
-@command("block", usage="block Q<n>", summary=N_("Stop the asker of a hotline question from asking more."),
-         role=Role.COORDINATOR, example="block Q12", aliases=("bloquear",),
+@command("block", usage=N_("Q<n>"), summary=N_("Stop the asker of a hotline question from asking more."),
+         role=Role.COORDINATOR, example=N_("Q12"), aliases=("bloquear",),
          details=N_("Nobody learns who they are, not even you: they are told, in their DM, that their questions "
                     "were stopped."))
 async def block(ctx: Context, args: Args) -> list[Output]:

@@ -60,8 +60,8 @@ def _where_codes_show(ctx: Context) -> None:
 # ---------------------------------------------------------------- joining
 
 
-@command("join", usage="join <code>", summary=N_("Join the campaign with an invite code, in a DM with me."),
-         example="join 7K2M-9QXD-4HFA-T3WZ", aliases=("unirme",),
+@command("join", usage=N_("<code>"), summary=N_("Join the campaign with an invite code, in a DM with me."),
+         example=N_("7K2M-9QXD-4HFA-T3WZ"), aliases=("unirme",),
          details=N_("Anyone who DMs me a good code becomes a campaign member without being in any room: "
                     "you use every member command here, and campaign news reaches you here. Nobody in the "
                     "campaign's rooms sees you; the homeserver sees that you talk to me."))
@@ -85,8 +85,8 @@ async def join(ctx: Context, args: Args) -> list[Output]:
         "and deletes what I hold of yours.").format(prefix=ctx.prefix))]
 
 
-@command("quiet", usage="quiet on|off", summary=N_("Stop (or resume) campaign news in our DM."),
-         example="quiet on", aliases=("silencio",),
+@command("quiet", usage=N_("on|off"), summary=N_("Stop (or resume) campaign news in our DM."),
+         example=N_("on"), aliases=("silencio",),
          details=N_("Broadcasts, announcements, poll results and reminders stop coming to our DM; answers to "
                     "your commands and to your questions still come."))
 async def quiet(ctx: Context, args: Args) -> list[Output]:
@@ -101,8 +101,8 @@ async def quiet(ctx: Context, args: Args) -> list[Output]:
     return [Reply(ctx._("Campaign news comes to our DM again."), private=True)]
 
 
-@command("leave", usage="leave [confirm]", summary=N_("End your membership by code and delete everything of yours."),
-         example="leave confirm", aliases=("salir",))
+@command("leave", usage=N_("[confirm]"), summary=N_("End your membership by code and delete everything of yours."),
+         example=N_("confirm"), aliases=("salir",))
 async def leave(ctx: Context, args: Args) -> list[Output]:
     _in_dm(ctx, N_("Type `{prefix}leave` in our DM."))
     if len(args.tokens) != 1 or args.tokens[0].lower() not in CONFIRM_WORDS:
@@ -125,7 +125,7 @@ async def leave(ctx: Context, args: Args) -> list[Output]:
 # ---------------------------------------------------------------- codes
 
 
-@command("codes", usage="codes", summary=N_("Invite codes still good: uses left and expiry."),
+@command("codes", usage="", summary=N_("Invite codes still good: uses left and expiry."),
          role=Role.COORDINATOR, aliases=("codigos",),
          details=N_("Never who used them. Shown only in the home room or your DM with me. "
                     "`codes new` makes codes, `codes revoke` revokes one."))
@@ -149,9 +149,9 @@ async def codes_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("\n".join(lines))]
 
 
-@command("codes new", usage="codes new [count] [--uses N] [--expires WHEN]",
+@command("codes new", aliases=('codigos nuevo', 'códigos nuevo'), usage=N_("[count] [--uses N] [--expires WHEN]"),
          summary=N_("Make invite codes (default: 1 code, 1 use, 14 days)."), role=Role.COORDINATOR,
-         example="codes new 5 --uses 1 --expires in 7 days")
+         example=N_("5 --uses 1 --expires in 7 days"))
 async def codes_new(ctx: Context, args: Args) -> list[Output]:
     _where_codes_show(ctx)
     found = NEW_OPTIONS.parse(args.rest, ctx.prefix, ctx._)
@@ -173,8 +173,8 @@ async def codes_new(ctx: Context, args: Args) -> list[Output]:
     return [Reply("\n".join([head, *(f"`{c}`" for c in made), tail]))]
 
 
-@command("codes revoke", usage="codes revoke <code or label>", summary=N_("Revoke an invite code."),
-         role=Role.COORDINATOR, example="codes revoke 7K2M")
+@command("codes revoke", aliases=('codigos revocar', 'códigos revocar'), usage=N_("<code or label>"), summary=N_("Revoke an invite code."),
+         role=Role.COORDINATOR, example=N_("7K2M"))
 async def codes_revoke(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Give the code, or its label from `{prefix}codes`.").format(prefix=ctx.prefix))
@@ -187,7 +187,7 @@ async def codes_revoke(ctx: Context, args: Args) -> list[Output]:
 # ---------------------------------------------------------------- vouching
 
 
-@command("vouch", usage="vouch", summary=N_("Get a one-use invite code for a coworker you trust."),
+@command("vouch", usage="", summary=N_("Get a one-use invite code for a coworker you trust."),
          aliases=("avalar",),
          details=N_("A few a week per member (the coordinators set how many). I keep only how many you asked "
                     "for this week, never for whom."))
@@ -213,8 +213,8 @@ async def vouch(ctx: Context, args: Args) -> list[Output]:
     return [Reply(ctx._("I sent you the code in a direct message."), private=True), DirectMessage(text)]
 
 
-@command("vouch limit", usage="vouch limit <n>", summary=N_("How many codes a member may get a week by vouching."),
-         role=Role.COORDINATOR, example="vouch limit 2")
+@command("vouch limit", aliases=('avalar limite', 'avalar límite'), usage=N_("<n>"), summary=N_("How many codes a member may get a week by vouching."),
+         role=Role.COORDINATOR, example=N_("2"))
 async def vouch_limit(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1 or not args.tokens[0].isdigit() or int(args.tokens[0]) > MAX_VOUCH_LIMIT:
         raise UsageError(ctx._("Give a whole number from 0 to {most}.").format(most=MAX_VOUCH_LIMIT))
@@ -226,9 +226,9 @@ async def vouch_limit(ctx: Context, args: Args) -> list[Output]:
 # ---------------------------------------------------------------- actions heard in DMs
 
 
-@command("action dms", usage="action dms <n> add|remove",
+@command("action dms", aliases=('acción dms', 'accion dms'), usage=N_("<n> add|remove"),
          summary=N_("Send action #n's reminders to members who joined by code too (or stop)."),
-         role=Role.COORDINATOR, example="action dms 12 add")
+         role=Role.COORDINATOR, example=N_("12 add"))
 async def action_dms(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 2 or not args.tokens[0].lstrip("#").isdigit() or \
             args.tokens[1].lower() not in ("add", "remove", "agregar", "quitar"):

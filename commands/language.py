@@ -15,7 +15,7 @@ shown in that zone when the member (or the room) chose one, else in the zone the
 
 from __future__ import annotations
 
-from commands.base import Args, Context, Output, Reply, Role, UsageError, code, command, member_data
+from commands.base import Args, Context, Output, Parsed, Reply, Role, UsageError, code, command, member_data
 from commands.common.i18n import LANGUAGES, N_, language, translations
 from commands.common.sensitive import own_answer
 from commands.common.zones import get_zone
@@ -51,8 +51,43 @@ async def reader_zone(db: Database, keyring: Keyring, room_id: str, is_dm: bool,
     return await _reader_pref(db, keyring, prefs.ZONE, room_id, is_dm, member)
 
 
-def _choices() -> str:
-    return ", ".join(f"`{lang}` ({name})" for lang, name in LANGUAGES.items())
+FIRST_CONTACT = N_("I answer you in Spanish because you wrote a command in Spanish. For English, type "
+                   "`{prefix}lang en`.")
+_KEEPS_NO_CHOICE = ("lang", "forget")  # choosing a language, deleting one's data: nothing is stored for them
+
+
+async def first_contact(db: Database, keyring: Keyring, member: Member, room_id: str, is_dm: bool,
+                        parsed: Parsed, lang: str) -> tuple[str, str | None]:
+    """The language to answer this command in, and a note (marked text) to add to the answer.
+
+    A member who has not chosen a language and types a command by a Spanish-only name
+    (``!aquí``, ``!encuesta crear``) is answered in Spanish, in their DM and in a room whose
+    language nobody chose. Spanish then becomes their language, stored as if they had typed
+    ``!idioma es`` (member data: ``!misdatos`` lists it, ``!olvidar`` deletes it), and this
+    first answer says once how to switch (``!idioma en``)."""
+    if lang == "es" or not parsed.spanish or parsed.command is None:
+        return lang, None
+    if not is_dm and await prefs.room_pref(db, keyring, room_id, prefs.LANGUAGE) is not None:
+        return lang, None  # a room whose coordinators chose its language keeps it
+    if await prefs.member_pref(db, keyring, member, prefs.LANGUAGE) is not None:
+        return lang, None  # the member chose
+    if parsed.command.name in _KEEPS_NO_CHOICE:
+        return "es", None
+    async with db.transaction():
+        await prefs.set_member_pref(db, keyring, member, prefs.LANGUAGE, "es")
+    return "es", FIRST_CONTACT
+
+
+# a language's name inside a sentence, in the reader's language ("te escribo en español")
+_NAMED = {"en": N_("English"), "es": N_("Spanish")}
+
+
+def _named(ctx: Context, lang: str | None) -> str:
+    return ctx._(_NAMED.get(lang or "", _NAMED[ctx.settings.BOT_DEFAULT_LANGUAGE]))
+
+
+def _choices(ctx: Context) -> str:
+    return ", ".join(f"`{lang}` ({_named(ctx, lang)})" for lang in LANGUAGES)
 
 
 _MEMBER_SET = {"en": N_("From now on I write to you in English in our DM."),
@@ -63,22 +98,22 @@ LANG_DETAILS = N_("Your choice is used when I write to you in our DM; in a room 
                   "language. `{prefix}forget` deletes your choice with the rest of your data.")
 
 
-@command("lang", usage="lang [en|es]", summary=N_("Choose the language I write to you in."),
-         example="lang es", details=LANG_DETAILS, aliases=("idioma",))
+@command("lang", usage="[en|es]", summary=N_("Choose the language I write to you in."), example="es",
+         details=LANG_DETAILS, aliases=("idioma",))
 async def lang(ctx: Context, args: Args) -> list[Output]:
-    return await own_answer(ctx, lambda own: _lang(own, args), "lang [en|es]")
+    return await own_answer(ctx, lambda own: _lang(own, args), "lang")
 
 
 async def _lang(ctx: Context, args: Args) -> str:
     if not args.tokens:
         current = await prefs.member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE)
-        shown = LANGUAGES.get(current or ctx.settings.BOT_DEFAULT_LANGUAGE, "English")
+        shown = _named(ctx, current)
         return ctx._("I write to you in {language}. Languages: {choices}. Type `{prefix}lang es` to "
-                     "change it.").format(language=shown, choices=_choices(), prefix=ctx.prefix)
+                     "change it.").format(language=shown, choices=_choices(ctx), prefix=ctx.prefix)
     chosen = language(" ".join(args.tokens)) if len(args.tokens) == 1 else None
     if chosen is None:
         raise UsageError(ctx._("I don't offer {language}. Languages: {choices}.").format(
-            language=code(args.rest, 30), choices=_choices()))
+            language=code(args.rest, 30), choices=_choices(ctx)))
     async with ctx.db.transaction():
         await prefs.set_member_pref(ctx.db, ctx.keyring, ctx.member, prefs.LANGUAGE, chosen)
     said = translations(chosen).gettext  # answered in the language just chosen
@@ -88,22 +123,23 @@ async def _lang(ctx: Context, args: Args) -> str:
     return text
 
 
-@command("room lang", usage="room lang [en|es]", summary=N_("Set the language I write in, in this room."),
-         role=Role.COORDINATOR, example="room lang es",
-         details=N_("Announcements, reminders, broadcasts and answers to commands typed here use it."))
+@command("room lang", usage="[en|es]", summary=N_("Set the language I write in, in this room."),
+         role=Role.COORDINATOR, example="es",
+         details=N_("Announcements, reminders, broadcasts and answers to commands typed here use it."),
+         aliases=("sala idioma",))
 async def room_lang(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose language you want to set; in our DM, "
                                "`{prefix}lang` sets yours.").format(prefix=ctx.prefix))
     if not args.tokens:
         current = await prefs.room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.LANGUAGE)
-        shown = LANGUAGES.get(current or ctx.settings.BOT_DEFAULT_LANGUAGE, "English")
+        shown = _named(ctx, current)
         return [Reply(ctx._("This room's language is {language}. Languages: {choices}.").format(
-            language=shown, choices=_choices()))]
+            language=shown, choices=_choices(ctx)))]
     chosen = language(" ".join(args.tokens)) if len(args.tokens) == 1 else None
     if chosen is None:
         raise UsageError(ctx._("I don't offer {language}. Languages: {choices}.").format(
-            language=code(args.rest, 30), choices=_choices()))
+            language=code(args.rest, 30), choices=_choices(ctx)))
     async with ctx.db.transaction():
         await prefs.set_room_pref(ctx.db, ctx.keyring, ctx.room.room_id, prefs.LANGUAGE, chosen)
     return [Reply(translations(chosen).gettext(_ROOM_SET[chosen]))]
@@ -114,10 +150,10 @@ TZ_DETAILS = N_("In our DM I read the times you type without a zone in your zone
                 "deletes your choice with the rest of your data.")
 
 
-@command("tz", usage="tz [zone]", summary=N_("Choose the time zone I read and show your times in."),
-         example="tz America/Chicago", details=TZ_DETAILS, aliases=("zona",))
+@command("tz", usage=N_("[zone]"), summary=N_("Choose the time zone I read and show your times in."),
+         example="America/Chicago", details=TZ_DETAILS, aliases=("zona",))
 async def tz(ctx: Context, args: Args) -> list[Output]:
-    return await own_answer(ctx, lambda own: _tz(own, args), "tz [zone]")
+    return await own_answer(ctx, lambda own: _tz(own, args), "tz")
 
 
 async def _tz(ctx: Context, args: Args) -> str:
@@ -143,9 +179,11 @@ async def _tz(ctx: Context, args: Args) -> str:
     return text
 
 
-@command("room tz", usage="room tz [zone]", summary=N_("Set the time zone I read and show times in, in this room."),
-         role=Role.COORDINATOR, example="room tz America/Chicago",
-         details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."))
+@command("room tz", usage=N_("[zone]"),
+         summary=N_("Set the time zone I read and show times in, in this room."), role=Role.COORDINATOR,
+         example="America/Chicago",
+         details=N_("Times typed here without a zone are read in the room's zone, and times I show here are in it."),
+         aliases=("sala zona",))
 async def room_tz(ctx: Context, args: Args) -> list[Output]:
     if ctx.room.is_dm:
         raise UsageError(ctx._("Type this in the room whose time zone you want to set; in our DM, `{prefix}tz` sets "
@@ -173,7 +211,7 @@ class PrefsData:
         lines = []
         if prefs.LANGUAGE in chosen:
             lines.append(ctx._("Your language: {language}.").format(
-                language=LANGUAGES.get(chosen[prefs.LANGUAGE], chosen[prefs.LANGUAGE])))
+                language=_named(ctx, chosen[prefs.LANGUAGE])))
         if prefs.ZONE in chosen:
             lines.append(ctx._("Your time zone: {zone}.").format(zone=code(chosen[prefs.ZONE])))
         return lines

@@ -8,7 +8,9 @@ typed with that declaration::
     found.words, found.text, found.get("goal")
 
 An option is an unquoted word ``--name`` (``--name=value`` works too); a quoted ``"--name"``
-is an ordinary word. Free-text commands (``free_text=True``: action texts, roll-call titles,
+is an ordinary word. Every option has a Spanish name too (:data:`SPANISH`: ``--meta`` is
+``--goal``), accepted from everyone and shown to Spanish readers (``lang``); values are found
+under the English name. Free-text commands (``free_text=True``: action texts, roll-call titles,
 company aliases) keep undeclared ``--words`` as text; the others refuse them. Every error a
 member can see is written here once, in English, and shown through the gettext the caller
 passes (``ctx._``: the reader's language).
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.base import CommandError, UsageError, code
-from commands.common.i18n import N_, Gettext
+from commands.common.i18n import N_, Gettext, number
+from commands.common.names import fold
 from commands.common.words import UNCLOSED_QUOTE, Word, scan_words
 
 _WHOLE = re.compile(r"[+-]?\d{1,12}")
@@ -29,6 +32,18 @@ _WHOLE = re.compile(r"[+-]?\d{1,12}")
 
 def _english(text: str) -> str:
     return text
+
+
+# each option's Spanish name (accents optional when typed): one table for every command
+SPANISH = {"goal": "meta", "threshold": "umbral", "per-company": "por-empresa", "deadline": "plazo",
+           "closes": "cierra", "multi": "varias", "all": "todas", "remind": "recordar", "every": "cada",
+           "as-typed": "tal-cual", "new": "nueva", "uses": "usos", "expires": "vence"}
+_FROM_SPANISH = {spanish: english for english, spanish in SPANISH.items()}
+
+
+def shown(name: str, lang: str) -> str:
+    """An option's name as a reader of ``lang`` sees it."""
+    return SPANISH.get(name, name) if lang == "es" else name
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,8 @@ class Number:
     low: int | None = None
     high: int | None = None
 
-    def check(self, name: str, raw: str, _: Gettext = _english) -> int:
+    def check(self, name: str, raw: str, _: Gettext = _english, lang: str = "en") -> int:
+        name = shown(name, lang)
         if not _WHOLE.fullmatch(raw.strip()):
             raise UsageError(_(N_("`--{name}` takes a whole number, not {typed}.")).format(name=name,
                                                                                           typed=code(raw, 40)))
@@ -52,7 +68,7 @@ class Number:
             raise CommandError(_(N_("`--{name}` must be a whole number above {low}, not {value}.")).format(
                 name=name, low=self.low - 1, value=value))
         if self.high is not None and value > self.high:
-            raise CommandError(_(N_("`--{name}` can be at most {high}.")).format(name=name, high=f"{self.high:,}"))
+            raise CommandError(_(N_("`--{name}` can be at most {high}.")).format(name=name, high=number(self.high, lang)))
         return value
 
 
@@ -102,7 +118,7 @@ class Options:
     split: str = ""
     split_missing: str = ""
 
-    def parse(self, text: str, prefix: str, _: Gettext = _english) -> Found:
+    def parse(self, text: str, prefix: str, _: Gettext = _english, lang: str = "en") -> Found:
         head = ""
         if self.split:
             head, mark, text = text.partition(self.split)
@@ -118,6 +134,8 @@ class Options:
         piece_start, i = 0, 0
         while i < len(words):
             name, eq, inline = _option(words[i])
+            if name is not None and name not in self.declared and _FROM_SPANISH.get(name) in self.declared:
+                name = _FROM_SPANISH[name]
             if name is None or (name not in self.declared and self.free_text):
                 kept.append(words[i].text)
                 i += 1
@@ -127,13 +145,13 @@ class Options:
                 if not self.declared:
                     raise UsageError(_(N_("Unknown option {option}. This command takes no options.")).format(
                         option=typed))
-                known = ", ".join(f"`--{n}`" for n in self.declared)
+                known = ", ".join(f"`--{shown(n, lang)}`" for n in self.declared)
                 raise UsageError(_(N_("Unknown option {option}. Options here: {known}.")).format(option=typed,
                                                                                                  known=known))
             if name in values:
-                raise UsageError(_(N_("`--{name}` is given twice.")).format(name=name))
+                raise UsageError(_(N_("`--{name}` is given twice.")).format(name=shown(name, lang)))
             pieces.append(text[piece_start : words[i].start])
-            values[name], i = self._value(name, eq, inline, words, i + 1, _)
+            values[name], i = self._value(name, eq, inline, words, i + 1, _, lang)
             piece_start = words[i - 1].end
         pieces.append(text[piece_start:])
         typed = " ".join(piece.strip() for piece in pieces if piece.strip())
@@ -142,29 +160,31 @@ class Options:
     def _stops(self, word: Word) -> bool:
         """Whether ``word`` ends an option's value: another option."""
         name = _option(word)[0]
-        return name is not None and (name in self.declared or not self.free_text)
+        return name is not None and (name in self.declared or _FROM_SPANISH.get(name) in self.declared
+                                     or not self.free_text)
 
     def _value(self, name: str, eq: bool, inline: str, words: list[Word], i: int,
-               _: Gettext) -> tuple[Any, int]:
+               _: Gettext, lang: str) -> tuple[Any, int]:
         """The value of option ``name`` whose words start at ``words[i]``, and the next index."""
         kind = self.declared[name]
+        typed = shown(name, lang)
         if isinstance(kind, Flag):
             if eq:
-                raise UsageError(_(N_("`--{name}` takes no value.")).format(name=name))
+                raise UsageError(_(N_("`--{name}` takes no value.")).format(name=typed))
             return True, i
         if isinstance(kind, Number):
             if not eq:
                 if i >= len(words) or self._stops(words[i]):
-                    raise UsageError(_(N_("`--{name}` needs a number, like `--{name} 100`.")).format(name=name))
+                    raise UsageError(_(N_("`--{name}` needs a number, like `--{name} 100`.")).format(name=typed))
                 inline, i = words[i].text, i + 1
-            return kind.check(name, inline, _), i
+            return kind.check(name, inline, _, lang), i
         values = [inline] if eq else []
         while i < len(words) and not self._stops(words[i]):
             values.append(words[i].text)
             i += 1
         value = " ".join(v for v in values if v.strip())
         if not value:
-            raise UsageError(_(kind.missing) if kind.missing else _(N_("`--{name}` needs a value.")).format(name=name))
+            raise UsageError(_(kind.missing) if kind.missing else _(N_("`--{name}` needs a value.")).format(name=typed))
         return value, i
 
 
@@ -173,4 +193,4 @@ def _option(word: Word) -> tuple[str | None, bool, str]:
     if word.quoted or not word.text.startswith("--") or len(word.text) <= 2:
         return None, False, ""
     name, eq, inline = word.text[2:].partition("=")
-    return name.lower(), bool(eq), inline
+    return fold(name), bool(eq), inline

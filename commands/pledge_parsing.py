@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from commands.base import REGISTRY, CommandError, UsageError, code
+from commands.base import CommandError, UsageError, code, names
 from commands.common.i18n import N_, Gettext
 from commands.options import Flag, Number, Options, Words
 
@@ -20,7 +20,7 @@ MAX_NUMBER = 10_000_000
 
 
 def reserved_slugs() -> set[str]:
-    return {name.split()[1] for name in REGISTRY if name.startswith("pledge ")}
+    return names().words_of("pledge")
 
 
 def check_slug(raw: str, prefix: str, _: Gettext) -> str:
@@ -52,10 +52,10 @@ CREATE_OPTIONS = Options({
 })
 
 
-def parse_create(text: str, prefix: str, _: Gettext) -> CreateRequest:
+def parse_create(text: str, prefix: str, _: Gettext, lang: str = "en") -> CreateRequest:
     """Split what follows ``pledge create`` into slug, title and options (see the module docstring);
     errors in the reader's language (``_``: ``ctx._``)."""
-    found = CREATE_OPTIONS.parse(text, prefix, _)
+    found = CREATE_OPTIONS.parse(text, prefix, _, lang)
     words = found.words
     if not words:
         raise UsageError(_("Give the pledge a short name and a title."))

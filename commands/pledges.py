@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from commands.base import (
+    REGISTRY,
     Announce,
     Args,
     CommandError,
@@ -57,9 +58,10 @@ from commands.base import (
     member_data,
     retention_hook,
 )
-from commands.common.i18n import N_
+from commands.common.i18n import N_, sentence
 from commands.common.sensitive import sensitive
 from commands.common.smallcell import UNLISTED_COMPANY, exact_from
+from commands.common.words import room_verb
 from commands.pledge_figures import (
     CLOSED_BY_COORDINATOR,
     DEADLINE_REACHED,
@@ -129,14 +131,15 @@ SIGN_DETAILS = N_(
 )
 
 
-@command("pledge", usage="pledge <slug> [company]", summary=N_("Sign a pledge (best in a DM with me)."),
-         example="pledge letter", details=SIGN_DETAILS, aliases=("firmar", "compromiso"))
+@command("pledge", usage=N_("<slug> [company]"), summary=N_("Sign a pledge (best in a DM with me)."),
+         example=N_("letter"), details=SIGN_DETAILS, aliases=("firmar",))
 async def pledge_sign(ctx: Context, args: Args) -> list[Output]:
     return await _sensitive(ctx, lambda: _sign(ctx, args))
 
 
-@command("unpledge", usage="unpledge <slug>", summary=N_("Withdraw your signature from a pledge."),
-         example="unpledge letter", details=N_("Works in a DM with me or in a room (your message is removed there)."),
+@command("unpledge", usage=N_("<slug>"), summary=N_("Withdraw your signature from a pledge."),
+         example=N_("letter"),
+         details=N_("Works in a DM with me or in a room (your message is removed there)."),
          aliases=("retirar",))
 async def unpledge(ctx: Context, args: Args) -> list[Output]:
     return await _sensitive(ctx, lambda: _unsign(ctx, args))
@@ -160,7 +163,7 @@ async def _sensitive(ctx: Context, work: Any) -> list[Output]:
             return [Reply(ctx._("I couldn't record that; I sent you the reason in a direct message."), private=True),
                     DirectMessage(str(exc))]
 
-    return await sensitive(ctx, guarded, "pledge <slug> [company]")
+    return await sensitive(ctx, guarded, "pledge")
 
 
 async def _resolve_company(ctx: Context, slug: str, text: str) -> tuple[str, str]:
@@ -218,7 +221,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
         await figures_changed(ctx.db, ctx.settings)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = ctx._("A pledge to {slug} was recorded. {signed}.").format(slug=code(pledge.slug),
-                                                                       signed=have_signed(t, ctx._))
+                                                                       signed=sentence(have_signed(t, ctx._)))
     if ctx.room.is_dm and company is not None:
         text += " " + ctx._("(Counted for {company}.)").format(company=display or ctx._(UNLISTED_COMPANY))
     if ctx.settings.BOT_ANNOUNCE_DELAY_MAX:
@@ -243,7 +246,7 @@ async def _unsign(ctx: Context, args: Args) -> list[Output]:
         return [Reply(ctx._("You had not signed {slug}. Nothing was changed.").format(slug=code(pledge.slug)),
                       private=True)]
     return [Reply(ctx._("Your pledge to {slug} was withdrawn. {signed}.").format(
-        slug=code(pledge.slug), signed=have_signed(t, ctx._)), private=True)]
+        slug=code(pledge.slug), signed=sentence(have_signed(t, ctx._))), private=True)]
 
 
 CREATE_DETAILS = N_(
@@ -257,13 +260,14 @@ CREATE_DETAILS = N_(
 )
 
 
-@command("pledge create", usage="pledge create <slug> <title…> [--goal N] [--threshold N] [--per-company] "
-         "[--deadline WHEN]", summary=N_("Start a pledge."), role=Role.COORDINATOR,
-         example="pledge create walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 "
-         "--deadline Nov 30 18:00 America/New_York", details=CREATE_DETAILS)
+@command("pledge create",
+         usage=N_("<slug> <title…> [--goal N] [--threshold N] [--per-company] [--deadline WHEN]"),
+         summary=N_("Start a pledge."), role=Role.COORDINATOR,
+         example=N_("walkout-dec1 I will walk out on Dec 1 if 100 others do --threshold 100 --deadline Nov 30 18:00 America/New_York"),
+         details=CREATE_DETAILS, aliases=("compromiso crear",))
 async def pledge_create(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
-    request = parse_create(args.rest, ctx.prefix, _)
+    request = parse_create(args.rest, ctx.prefix, _, ctx.lang)
     k = exact_from(ctx.settings.BOT_MIN_CELL)  # the smallest figure ever shown exactly
     if request.goal is not None and request.goal < k:
         raise CommandError(_("A goal must be at least {k}: reaching a smaller one would tell how many signed, "
@@ -311,11 +315,11 @@ async def pledge_create(ctx: Context, args: Args) -> list[Output]:
 
 def _sign_line(ctx: Context, slug: str, per_company: bool) -> str:
     """The command that signs a pledge, as shown inside a code span (``<company>`` in the reader's words)."""
-    return f"{ctx.prefix}pledge {slug}" + (" " + ctx._("<company>") if per_company else "")
+    return f"{ctx.prefix}{REGISTRY['pledge'].shown_name(ctx.lang)} {slug}" + (
+        " " + ctx._("<company>") if per_company else "")
 
 
-@command("pledges", usage="pledges", summary=N_("Open pledges and how far they are."), example="pledges",
-         aliases=("compromisos",))
+@command("pledges", usage="", summary=N_("Open pledges and how far they are."), aliases=("compromisos",))
 async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     pledges = await store.open_pledges(ctx.db, ctx.keyring)
     if not pledges:
@@ -331,7 +335,8 @@ async def pledges_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("**" + ctx._("Open pledges") + "**\n" + "\n".join(blocks) + footer)]
 
 
-@command("pledge info", usage="pledge info <slug>", summary=N_("Details of one pledge."), example="pledge info letter")
+@command("pledge info", usage=N_("<slug>"), summary=N_("Details of one pledge."), example=N_("letter"),
+         aliases=("compromiso", "compromiso ver"))
 async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name one pledge.") + " " + await open_list(ctx))
@@ -358,8 +363,8 @@ async def pledge_info(ctx: Context, args: Args) -> list[Output]:
     return [Reply("\n".join(lines))]
 
 
-@command("pledge close", usage="pledge close <slug>", summary=N_("Close a pledge and post its result."),
-         role=Role.COORDINATOR, example="pledge close letter")
+@command("pledge close", usage=N_("<slug>"), summary=N_("Close a pledge and post its result."),
+         role=Role.COORDINATOR, example=N_("letter"), aliases=("compromiso cerrar",))
 async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name the pledge to close."))
@@ -377,17 +382,17 @@ async def pledge_close(ctx: Context, args: Args) -> list[Output]:
     return outputs
 
 
-@command("pledge rooms", usage="pledge rooms <slug> [add|remove]", summary=N_("Where a pledge's news is announced."),
-         role=Role.COORDINATOR, example="pledge rooms letter add",
+@command("pledge rooms", usage=N_("<slug> [add|remove]"), summary=N_("Where a pledge's news is announced."),
+         role=Role.COORDINATOR, example=N_("letter add"),
          details=N_("`add` (typed in another room) posts the pledge there and announces its threshold and result "
                     "there too; `remove` stops that. Without a word, lists the rooms. Every DM I have always gets "
-                    "them."))
+                    "them."), aliases=("compromiso salas",))
 async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
     _ = ctx._
     if len(args.tokens) not in (1, 2):
         raise UsageError(_("Name the pledge, then `add` or `remove`."))
     pledge = await find(ctx, args.tokens[0])
-    action = args.tokens[1].lower() if len(args.tokens) == 2 else "list"
+    action = (room_verb(args.tokens[1]) or args.tokens[1].lower()) if len(args.tokens) == 2 else "list"
     if action == "add":
         if not pledge.is_open:
             raise CommandError(_("Pledge {slug} is closed.").format(slug=code(pledge.slug)))

@@ -37,17 +37,18 @@ from commands.base import (
     due_source,
     export_hook,
     member_data,
+    names,
     retention_hook,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.sensitive import own_answer
 from commands.common.smallcell import exact_from, in_words, suppress_votes
+from commands.common.words import room_verb
 from commands.options import Flag, Options, Words
 from commands.pledge_parsing import SLUG  # one rule for pledge and poll names
 from storage import polls as store
 from storage.polls import Poll
 
-RESERVED = {"create", "close", "rooms"}
 MAX_OPTIONS = 10
 MAX_TEXT = 200
 CREATE_OPTIONS = Options({"closes": Words(), "multi": Flag()}, free_text=True)
@@ -103,19 +104,19 @@ CREATE_DETAILS = N_(
 )
 
 
-@command("poll create", usage="poll create <slug> <question> | <option> | <option> … [--closes WHEN] [--multi]",
+@command("poll create", usage=N_("<slug> <question> | <option> | <option> … [--closes WHEN] [--multi]"),
          summary=N_("Start an anonymous poll."), role=Role.COORDINATOR,
-         example="poll create strike Should we strike on Friday? | Yes | No | Not yet --closes thursday 18:00",
-         details=CREATE_DETAILS)
+         example=N_("strike Should we strike on Friday? | Yes | No | Not yet --closes thursday 18:00"),
+         details=CREATE_DETAILS, aliases=("encuesta crear",))
 async def poll_create(ctx: Context, args: Args) -> list[Output]:
-    given = CREATE_OPTIONS.parse(args.rest, ctx.prefix)
+    given = CREATE_OPTIONS.parse(args.rest, ctx.prefix, ctx._, ctx.lang)
     parts = [part.strip() for part in given.text.split("|")]
     head, options = parts[0], [o for o in parts[1:] if o]
     slug, _, question = head.partition(" ")
     slug, question = slug.lower(), question.strip()
     if not slug or not question or len(options) < 2:
         raise UsageError(ctx._("Give a short name, the question and at least two options, each after a `|`."))
-    if not SLUG.fullmatch(slug) or slug in RESERVED:
+    if not SLUG.fullmatch(slug) or slug in names().words_of("poll"):
         raise CommandError(ctx._("{slug} can't be a poll name: use up to 32 lowercase letters, digits and `-` "
                                  "(not `create`, `close` or `rooms`).").format(slug=code(slug)))
     if len(options) > MAX_OPTIONS:
@@ -153,11 +154,12 @@ def _posted(ctx: Context, poll: Poll) -> str:
     return "\n".join(lines)
 
 
-@command("vote", usage="vote <slug> <n>[,<n>…]", summary=N_("Vote in a poll (best in a DM with me)."),
-         example="vote strike 1", aliases=("votar",),
-         details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."))
+@command("vote", usage=N_("<slug> <n>[,<n>…]"), summary=N_("Vote in a poll (best in a DM with me)."),
+         example=N_("strike 1"),
+         details=N_("Voting again replaces your vote until the poll closes. `vote <slug>` shows your own vote."),
+         aliases=("votar",))
 async def vote(ctx: Context, args: Args) -> list[Output]:
-    return await own_answer(ctx, lambda own: _vote(own, args), "vote <slug> <n>[,<n>…]", redact=True)
+    return await own_answer(ctx, lambda own: _vote(own, args), "vote", redact=True)
 
 
 async def _vote(ctx: Context, args: Args) -> str:
@@ -189,8 +191,8 @@ async def _vote(ctx: Context, args: Args) -> str:
     return said.format(slug=code(poll.slug)) + " " + ctx._("You can change it until the poll closes.")
 
 
-@command("poll", usage="poll <slug>", summary=N_("A poll's question and options; its result once closed."),
-         example="poll strike", aliases=("encuesta",))
+@command("poll", usage=N_("<slug>"), summary=N_("A poll's question and options; its result once closed."),
+         example=N_("strike"), aliases=("encuesta", "encuesta ver"))
 async def poll_show(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name one poll."))
@@ -206,7 +208,7 @@ async def poll_show(ctx: Context, args: Args) -> list[Output]:
     return [Reply("\n".join(lines))]
 
 
-@command("polls", usage="polls", summary=N_("Open polls."), example="polls", aliases=("encuestas",))
+@command("polls", usage="", summary=N_("Open polls."), aliases=("encuestas",))
 async def polls_list(ctx: Context, args: Args) -> list[Output]:
     found = [p for p in await store.open_polls(ctx.db, ctx.keyring) if await _takes_part(ctx, p.id)]
     if not found:
@@ -215,8 +217,8 @@ async def polls_list(ctx: Context, args: Args) -> list[Output]:
     return [Reply("**" + ctx._("Open polls") + "**\n" + "\n".join(lines))]
 
 
-@command("poll close", usage="poll close <slug>", summary=N_("Close a poll and announce its result."),
-         role=Role.COORDINATOR, example="poll close strike")
+@command("poll close", usage=N_("<slug>"), summary=N_("Close a poll and announce its result."),
+         role=Role.COORDINATOR, example=N_("strike"), aliases=("encuesta cerrar",))
 async def poll_close(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1:
         raise UsageError(ctx._("Name the poll to close."))
@@ -229,14 +231,15 @@ async def poll_close(ctx: Context, args: Args) -> list[Output]:
     return [Reply(ctx._("Closed. I announce the result in the poll's rooms shortly.")), *outputs]
 
 
-@command("poll rooms", usage="poll rooms <slug> add|remove", summary=N_("Post a poll in this room too (or stop)."),
-         role=Role.COORDINATOR, example="poll rooms strike add")
+@command("poll rooms", usage=N_("<slug> add|remove"), summary=N_("Post a poll in this room too (or stop)."),
+         role=Role.COORDINATOR, example=N_("strike add"), aliases=("encuesta salas",))
 async def poll_rooms(ctx: Context, args: Args) -> list[Output]:
-    if len(args.tokens) != 2 or args.tokens[1].lower() not in ("add", "remove"):
+    verb = room_verb(args.tokens[1]) if len(args.tokens) == 2 else None
+    if verb is None:
         raise UsageError(ctx._("Name the poll, then `add` or `remove`."))
     poll = await _find(ctx, args.tokens[0])
     async with ctx.db.transaction():
-        if args.tokens[1].lower() == "remove":
+        if verb == "remove":
             removed = await store.remove_room(ctx.db, ctx.keyring, poll.id, ctx.room.room_id)
             return [Reply(ctx._("This room no longer gets the result of {slug}.").format(slug=code(poll.slug))
                           if removed else ctx._("This room wasn't getting {slug}.").format(slug=code(poll.slug)))]

@@ -17,7 +17,7 @@ PRIVACY_TEXT = N_("""**What I store and what I never store**
 • `{p}mydata` shows what I hold about you; `{p}forget` deletes it.""")
 
 
-@command("privacy", usage="privacy", summary=N_("What I store, and what I never store."), aliases=("privacidad",))
+@command("privacy", usage="", summary=N_("What I store, and what I never store."), aliases=("privacidad",))
 async def privacy(ctx: Context, args: Args) -> list[Output]:
     text = ctx._(PRIVACY_TEXT).format(k=ctx.settings.BOT_MIN_CELL, p=ctx.prefix)
     fingerprint = ctx.shell.master_key_fingerprint()
@@ -27,8 +27,9 @@ async def privacy(ctx: Context, args: Args) -> list[Output]:
     return [Reply(text)]
 
 
-@command("mydata", usage="mydata", summary=N_("Everything I hold that belongs to you."),
-         details=N_("Best asked in a DM with me: the answer lists your pledges and answers."), aliases=("misdatos",))
+@command("mydata", usage="", summary=N_("Everything I hold that belongs to you."),
+         details=N_("Best asked in a DM with me: the answer lists your pledges and answers."),
+         aliases=("misdatos", "mis datos"))
 async def mydata(ctx: Context, args: Args) -> list[Output]:
     return await own_answer(ctx, _mydata, "mydata")
 
@@ -46,8 +47,8 @@ async def _mydata(ctx: Context) -> str:
 CONFIRM_WORDS = ("confirm", "confirmar")
 
 
-@command("forget", usage="forget [confirm]", summary=N_("Delete everything I hold that belongs to you."),
-         example="forget confirm", aliases=("olvidar",))
+@command("forget", usage=N_("[confirm]"), summary=N_("Delete everything I hold that belongs to you."),
+         example=N_("confirm"), aliases=("olvidar",))
 async def forget(ctx: Context, args: Args) -> list[Output]:
     if len(args.tokens) != 1 or args.tokens[0].lower() not in CONFIRM_WORDS:
         return [Reply(ctx._("This deletes your pledges, roll-call answers, personal reminders and language choice "
@@ -62,7 +63,7 @@ async def forget(ctx: Context, args: Args) -> list[Output]:
         return own.ngettext("Done: deleted {n} record that belonged to you.",
                             "Done: deleted {n} records that belonged to you.", count).format(n=count)
 
-    return await own_answer(ctx, deleted, "forget [confirm]")
+    return await own_answer(ctx, deleted, "forget")
 
 
 @member_data("undecrypted")

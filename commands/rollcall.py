@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from commands.base import (
+    REGISTRY,
     Args,
     CommandError,
     Context,
@@ -45,6 +46,7 @@ from commands.base import (
     due_source,
     export_hook,
     member_data,
+    names,
     retention_hook,
 )
 from commands.common.i18n import N_, translations
@@ -59,7 +61,6 @@ from storage.rollcalls import RollCall
 
 OTHER_LABEL = OTHER_COMPANIES  # stored in English in snapshots, shown in the reader's language
 UNLISTED = UNLISTED_COMPANY
-RESERVED_SLUGS = frozenset({"start", "end", "list"})
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_TITLE = 200
 MAX_COMPANY = 80
@@ -180,7 +181,7 @@ async def pick(ctx: Context, slug: str | None, verb: str) -> RollCall:
     if len(open_now) > 1:
         names = ", ".join(code(r.slug) for r in open_now)
         raise CommandError(ctx._("Several roll-calls are open: {names}. Type `{prefix}{verb} <slug>`.").format(
-            names=names, prefix=ctx.prefix, verb=verb))
+            names=names, prefix=ctx.prefix, verb=REGISTRY[verb].shown_name(ctx.lang)))
     return open_now[0]
 
 
@@ -199,17 +200,13 @@ START_DETAILS = N_(
 )
 
 
-@command(
-    "rollcall start",
-    usage="rollcall start <slug> <title…> [--closes WHEN]",
-    summary=N_("Open a roll-call: who is in, from which company?"),
-    role=Role.COORDINATOR,
-    example="rollcall start walkout Who joins the walkout on Friday? --closes friday 17:00",
-    details=START_DETAILS,
-)
+@command("rollcall start", usage=N_("<slug> <title…> [--closes WHEN]"),
+         summary=N_("Open a roll-call: who is in, from which company?"), role=Role.COORDINATOR,
+         example=N_("walkout Who joins the walkout on Friday? --closes friday 17:00"), details=START_DETAILS,
+         aliases=("lista iniciar", "lista abrir", "pasedelista iniciar"))
 async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
-    given = START_OPTIONS.parse(args.rest, ctx.prefix, ctx._)
+    given = START_OPTIONS.parse(args.rest, ctx.prefix, ctx._, ctx.lang)
     text = given.text
     closes_at = None
     if "closes" in given:
@@ -220,7 +217,7 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
     if not slug or not title:
         raise UsageError(ctx._("Give a short slug and a title, like "
                                "`{prefix}rollcall start walkout Who joins the walkout?`.").format(prefix=ctx.prefix))
-    if not _SLUG.fullmatch(slug) or slug in RESERVED_SLUGS:
+    if not _SLUG.fullmatch(slug) or slug in names().words_of("rollcall"):
         raise CommandError(ctx._("{slug} can't be a slug: use up to 32 lowercase letters, digits, `-` or `_` "
                                  "(not `start`, `end` or `list`).").format(slug=code(slug)))
     if len(title) > MAX_TITLE:
@@ -248,7 +245,6 @@ async def rollcall_start(ctx: Context, args: Args) -> list[Output]:
 
 # `--as-typed` may stand anywhere; an unknown option is refused with the usage.
 HERE_OPTIONS = Options({"as-typed": Flag()})
-HERE_USAGE = "here [slug] <company> [--as-typed]"
 HERE_DETAILS = N_(
     "Best sent in an encrypted direct message with me: then nobody in a room sees that you answered. In a room "
     "I record it, remove your message where I may, and answer without naming or replying to you. Answering "
@@ -259,14 +255,9 @@ HERE_DETAILS = N_(
 )
 
 
-@command(
-    "here",
-    aliases=("aquí", "aqui", "presente"),
-    usage=HERE_USAGE,
-    summary=N_("Answer a roll-call with your employer"),
-    example="here Google",
-    details=HERE_DETAILS,
-)
+@command("here", usage=N_("[slug] <company> [--as-typed]"),
+         summary=N_("Answer a roll-call with your employer"), example="Google", details=HERE_DETAILS,
+         aliases=("aquí", "presente"))
 async def here(ctx: Context, args: Args) -> list[Output]:
     in_room = not ctx.room.is_dm
     tail: list[Output] = [RedactCommand()] if in_room and ctx.settings.BOT_REDACT_SENSITIVE else []
@@ -288,9 +279,9 @@ async def here(ctx: Context, args: Args) -> list[Output]:
         return say(dm_text)
 
     try:
-        given = HERE_OPTIONS.parse(args.rest, p, ctx._)
+        given = HERE_OPTIONS.parse(args.rest, p, ctx._, ctx.lang)
     except UsageError as exc:
-        return say(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage=p + HERE_USAGE))
+        return say(f"{exc}\n" + REGISTRY["here"].usage_line(ctx.lang, p))
     words = list(given.words)
     if not words:
         return say(ctx._("Name your employer, like `{prefix}here Google`.").format(prefix=p))
@@ -340,14 +331,10 @@ async def here(ctx: Context, args: Args) -> list[Output]:
     return privately(room_text, dm_text)
 
 
-@command(
-    "rollcall",
-    usage="rollcall [slug]",
-    summary=N_("Show a roll-call's tallies by company"),
-    example="rollcall walkout",
-    details=N_("Counts are refreshed at most every few minutes, and companies with few answers are pooled, "
-               "so the tallies never reveal a single answer."),
-)
+@command("rollcall", usage=N_("[slug]"), summary=N_("Show a roll-call's tallies by company"),
+         example=N_("walkout"),
+         details=N_("Counts are refreshed at most every few minutes, and companies with few answers are pooled, "
+                    "so the tallies never reveal a single answer."), aliases=("lista", "pasedelista"))
 async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     rc = await pick(ctx, args.tokens[0] if args.tokens else None, "rollcall")
     s = ctx.settings
@@ -355,13 +342,8 @@ async def rollcall_show(ctx: Context, args: Args) -> list[Output]:
     return [Reply(render(rc, rc.title, snap, at, zone=ctx.zone, lang=ctx.lang))]
 
 
-@command(
-    "rollcall end",
-    usage="rollcall end [slug]",
-    summary=N_("Close a roll-call and post the final tallies"),
-    role=Role.COORDINATOR,
-    example="rollcall end walkout",
-)
+@command("rollcall end", usage=N_("[slug]"), summary=N_("Close a roll-call and post the final tallies"),
+         role=Role.COORDINATOR, example=N_("walkout"), aliases=("lista cerrar", "lista terminar"))
 async def rollcall_end(ctx: Context, args: Args) -> list[Output]:
     ctx.require(Role.COORDINATOR)
     rc = await pick(ctx, args.tokens[0] if args.tokens else None, "rollcall end")
@@ -396,7 +378,8 @@ async def _close(db: Database, keyring: Any, rc: RollCall, k: int, now: datetime
     return outputs
 
 
-@command("rollcall list", usage="rollcall list", summary=N_("Open and recent roll-calls"))
+@command("rollcall list", usage="", summary=N_("Open and recent roll-calls"),
+         aliases=("listas", "lista todas"))
 async def rollcall_list(ctx: Context, args: Args) -> list[Output]:
     open_now = await store.open_rollcalls(ctx.db, ctx.keyring)
     recent = await store.recent_closed(ctx.db, ctx.keyring, ctx.now - RECENT)

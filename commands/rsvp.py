@@ -84,10 +84,11 @@ RSVP_DETAILS = N_(
 )
 
 
-@command("rsvp", usage="rsvp <n> [yes|maybe|no|went|missed]", summary=N_("Say whether you'll be at action #n."),
-         example="rsvp 3 yes", details=RSVP_DETAILS, aliases=("asistencia",))
+@command("rsvp", usage=N_("<n> [yes|maybe|no|went|missed]"),
+         summary=N_("Say whether you'll be at action #n."), example=N_("3 yes"), details=RSVP_DETAILS,
+         aliases=("asistencia",))
 async def rsvp(ctx: Context, args: Args) -> list[Output]:
-    return await own_answer(ctx, lambda own: _rsvp(own, args), "rsvp <n> [yes|maybe|no|went|missed]", redact=True)
+    return await own_answer(ctx, lambda own: _rsvp(own, args), "rsvp", redact=True)
 
 
 async def _rsvp(ctx: Context, args: Args) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from bot.config import Settings
 from commands import base, load_all
 from commands.base import Args, CampaignView, Chart, Context, Env, Output, Role, RoomFacts, RoomView
-from commands.language import reader_language, reader_zone
+from commands.language import first_contact, reader_language, reader_zone
 from storage import atrest
 from storage.db import Database
 from storage.hashing import Keyring, Member
@@ -97,18 +97,24 @@ class World:
         lang = await reader_language(self.db, self.keyring, self.settings.BOT_DEFAULT_LANGUAGE, room.room_id,
                                      room.is_dm, Member(self.keyring, user))  # as the shell's intake does
         if parsed.error is not None or parsed.command is None:
-            return [base.Reply(parsed.error(lang) if parsed.error is not None else "")]
+            return [base.Reply(parsed.error_text(lang, role, "!"))]
+        lang, note = await first_contact(self.db, self.keyring, Member(self.keyring, user), room.room_id, room.is_dm,
+                                         parsed, lang)
         ctx = self.ctx(user, role, room, lang)
         ctx.tz = await reader_zone(self.db, self.keyring, room.room_id, room.is_dm, Member(self.keyring, user))
         self.woken = ctx.wakes
+        out: list[Output]
         async with self.db.transaction():
             try:
                 ctx.require(parsed.command.role)
-                return await parsed.command.handler(ctx, parsed.args)
+                out = await parsed.command.handler(ctx, parsed.args)
             except base.UsageError as exc:
-                return [base.Reply(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage="!" + parsed.command.usage))]
+                out = [base.Reply(f"{exc}\n" + parsed.command.usage_line(ctx.lang, "!"))]
             except base.CommandError as exc:
-                return [base.Reply(str(exc))]
+                out = [base.Reply(str(exc))]
+        if note is not None:  # as the shell's intake adds it
+            out.append(base.Reply(ctx._(note).format(prefix="!"), private=True))
+        return out
 
 
 async def make_world(tmp_path: Path, *, at_rest: bool = False, **overrides: Any) -> World:

@@ -33,7 +33,7 @@ from bot.runtime.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
 from commands.common.i18n import N_, translations
-from commands.language import reader_language, reader_zone
+from commands.language import first_contact, reader_language, reader_zone
 from storage.core import TOLD_UNTRUSTED_FLAG, EventBook
 from storage.hashing import Member
 
@@ -174,11 +174,10 @@ class Intake:
                 elif gate is Gate.OUTSIDE:
                     outcome = [Reply(self.rooms.campaign.outside_text(room.room_id, _))]
                 elif parsed.error is not None or parsed.command is None:
-                    outcome = [Reply(parsed.error(lang) if parsed.error is not None else _(FAILED_TEXT))]
+                    outcome = [Reply(parsed.error_text(lang, self.rooms.role(room, event.sender),
+                                                       self.settings.BOT_COMMAND_PREFIX))]
                 else:
-                    ctx = self._context(room, event, member, lang)
-                    ctx.tz = await reader_zone(self.book.db, self.book.keyring, room.room_id, ctx.room.is_dm, member)
-                    outcome = await self._call(parsed.command, ctx, parsed.args)
+                    ctx, outcome = await self._run(room, event, member, parsed, lang)
                 await self.outbox.enqueue(outcome, origin)
         except _HandlerFailed:
             async with self.book.claim(event_id) as fresh:  # the handler's writes were rolled back
@@ -221,12 +220,26 @@ class Intake:
             shell=self.shell, event_id=event.event_id, prefix=self.settings.BOT_COMMAND_PREFIX, lang=lang,
         )
 
+    async def _run(self, room: MatrixRoom, event: Any, member: Member, parsed: base.Parsed,
+                   lang: str) -> tuple[Context, list[Output]]:
+        """Run a parsed command; a member who wrote Spanish before choosing a language is answered
+        in Spanish and told once how to switch (:func:`commands.language.first_contact`)."""
+        assert parsed.command is not None
+        lang, note = await first_contact(self.book.db, self.book.keyring, member, room.room_id,
+                                         self.rooms.is_dm(room), parsed, lang)
+        ctx = self._context(room, event, member, lang)
+        ctx.tz = await reader_zone(self.book.db, self.book.keyring, room.room_id, ctx.room.is_dm, member)
+        outcome = await self._call(parsed.command, ctx, parsed.args)
+        if note is not None:
+            outcome.append(Reply(ctx._(note).format(prefix=ctx.prefix), private=True))
+        return ctx, outcome
+
     async def _call(self, command: base.Command, ctx: Context, args: Args) -> list[Output]:
         try:
             ctx.require(command.role)
             return await command.handler(ctx, args)
         except UsageError as exc:
-            return [Reply(f"{exc}\n" + ctx._("Usage: `{usage}`").format(usage=ctx.prefix + command.usage))]
+            return [Reply(f"{exc}\n" + command.usage_line(ctx.lang, ctx.prefix))]
         except CommandError as exc:
             return [Reply(str(exc))]
         except Exception as exc:  # noqa: BLE001 - never let a handler kill the bot

@@ -55,6 +55,22 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang])
 
 
+def number(n: int, lang: str) -> str:
+    """A whole number as a reader of ``lang`` writes it: ``10,000,000`` in English; in Spanish
+    grouped by Babel's rule with no-break spaces (``10 000 000``, RAE style, read the same in
+    Mexico and Spain), never with a ``de`` after it in a plural."""
+    from babel.numbers import format_decimal
+
+    if lang != "es":
+        return f"{n:,}"
+    return format_decimal(n, locale="es").replace(".", "\u00a0") if abs(n) >= 10_000 else str(n)
+
+
+def sentence(text: str) -> str:
+    """``text`` starting a sentence: its first letter upper case ("menos de 5" after a period)."""
+    return text[:1].upper() + text[1:]
+
+
 def language(word: str) -> str | None:
     """The language code a member meant (``es``, ``Español``, ``spanish``…), or ``None``."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", word.strip().lower()) if not unicodedata.combining(c))

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from commands.common.i18n import N_
+from commands.common.names import fold
 
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
 
@@ -53,3 +54,12 @@ def split_words(text: str) -> list[str]:
 
 # A room ID or alias as typed (the one rule: `!rooms approve` and BOT_HOME_ROOM use it).
 ROOM_REF = re.compile(r"[!#][^:\s]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}|![A-Za-z0-9_\-]{43}")
+
+
+# "add" and "remove" as members type them in either language (`!encuesta salas huelga agregar`)
+_VERBS = {"add": "add", "agregar": "add", "anadir": "add", "remove": "remove", "quitar": "remove", "sacar": "remove"}
+
+
+def room_verb(word: str) -> str | None:
+    """``"add"``, ``"remove"`` or ``None`` for a word typed after ``rooms`` (accents optional)."""
+    return _VERBS.get(fold(word))

@@ -41,7 +41,7 @@ def test_parse_ignores_chat_and_bare_prefix():
 def test_unknown_command_suggests_closest():
     parsed = base.parse("!privcy", "!")
     assert parsed and parsed.command is None
-    assert parsed.error and parsed.error("en") == "Unknown command `!privcy`. Try `!help`. Did you mean `!privacy`?"
+    assert parsed.error_text("en", base.Role.MEMBER, "!") == "Unknown command `!privcy`. Try `!help`. Did you mean `!privacy`?"
 
 
 def test_unbalanced_quote_is_explained():

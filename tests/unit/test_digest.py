@@ -91,8 +91,9 @@ async def test_digest_off_in_the_home_room_sends_nothing_and_on_plans_again(worl
     await fire(world)
     [refused] = await world.run("!digest off", role=C, room=DM)
     assert "home room" in str(getattr(refused, "text", ""))
-    [off] = await world.run("!resumen no", role=C)
-    assert "off" in str(getattr(off, "text", "")) and "scheduler" in world.woken
+    off, first_contact = await world.run("!resumen no", role=C)  # a Spanish command: answered in Spanish
+    assert "desactivado" in str(getattr(off, "text", "")) and "scheduler" in world.woken
+    assert "`!idioma en`" in str(getattr(first_contact, "text", ""))
     world.now = MONDAY_9
     assert await fire(world) == []
     await world.run("!digest on", role=C)

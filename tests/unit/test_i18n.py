@@ -73,14 +73,14 @@ def test_language_words():
 
 async def test_a_member_chooses_spanish_and_is_answered_in_it_in_their_dm(world: World):
     out = await world.run("!idioma es", room=DM)
-    assert texts(out) == "Desde ahora te escribo en español en nuestro chat directo."
+    assert texts(out) == "Desde ahora te escribo en español en nuestros mensajes directos."
     member = Member(world.keyring, "@alice:example.org")
     assert await prefs.member_pref(world.db, world.keyring, member, prefs.LANGUAGE) == "es"
     raw = await world.db.fetchall("SELECT * FROM member_prefs")
     assert b"es" not in b"".join(bytes(c) for row in raw for c in row if isinstance(c, bytes))  # sealed
     assert "**Comandos que puedes usar**" in texts(await world.run("!ayuda", room=DM))
     assert "Qué guardo y qué nunca guardo" in texts(await world.run("!privacidad", room=DM))
-    assert "Tu idioma: Español." in texts(await world.run("!misdatos", room=DM))
+    assert "Tu idioma: español." in texts(await world.run("!misdatos", room=DM))
     # another member, and the same member in a room, are answered in English
     assert "**Commands you can use**" in texts(await world.run("!help", user="@bob:example.org", room=DM))
     assert "**Commands you can use**" in texts(await world.run("!ayuda", room=ROOM))
@@ -117,8 +117,8 @@ async def test_a_coordinator_sets_a_rooms_language(world: World):
 async def test_unknown_language_and_the_default_setting(make_world_with):
     world = await make_world_with(BOT_DEFAULT_LANGUAGE="es")
     out = await world.run("!lang klingon", room=DM)
-    assert "No tengo el idioma `klingon`" in texts(out) and "Uso: `!lang [en|es]`" in texts(out)
-    assert "Te escribo en Español" in texts(await world.run("!lang", room=DM))
+    assert "No tengo el idioma `klingon`" in texts(out) and "Uso: `!idioma [en|es]`" in texts(out)
+    assert "Te escribo en español" in texts(await world.run("!lang", room=DM))
     assert "From now on I write to you in English" in texts(await world.run("!lang en", room=DM))
 
 
@@ -131,14 +131,14 @@ async def test_a_spanish_member_signs_a_pledge_in_spanish(world: World):
     await world.run("!pledge create carta Firma la carta --goal 10", user="@coord:example.org", role=C)
     await world.run("!idioma es", room=DM)
     out = await world.run("!firmar carta", room=DM)
-    assert texts(out) == "Quedó registrado tu compromiso con `carta`. menos de 5 personas han firmado."
+    assert texts(out) == "Quedó registrado tu compromiso con `carta`. Menos de 5 personas han firmado."
     listing = texts(await world.run("!compromisos", room=DM))
     assert "**Compromisos abiertos**" in listing and "░░░░░░░░░░ menos de 5 de 10" in listing
-    assert "Firma con `!firmar <slug>`" in listing
-    assert texts(await world.run("!retirar carta", room=DM)) == "Retiré tu firma de `carta`. menos de 5 personas han firmado."
+    assert "Firma con `!firmar <nombre>`" in listing
+    assert texts(await world.run("!retirar carta", room=DM)) == "Retiré tu firma de `carta`. Menos de 5 personas han firmado."
     # the Spanish help shows the Spanish names, and the English names keep working
     help_text = texts(await world.run("!ayuda", room=DM))
-    assert "`!firmar <slug> [company]` — Firma un compromiso" in help_text and "`!olvidar [confirm]`" in help_text
+    assert "`!firmar <nombre> [empresa]` — Firma un compromiso" in help_text and "`!olvidar [confirmar]`" in help_text
     assert "Quedó registrado" in texts(await world.run("!pledge carta", room=DM))
 
 

@@ -37,7 +37,7 @@ async def spanish_room(world: World) -> None:
 async def test_errors_found_before_a_command_runs_are_in_the_readers_language(world: World):
     await spanish_dm(world)
     unknown = texts(await world.run("!privcy", room=DM))
-    assert unknown == "No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacy`?"
+    assert unknown == "No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacidad`?"
     assert texts(await world.run("!zzzz", room=DM)) == "No conozco el comando `!zzzz`. Prueba con `!ayuda`."
     quote = texts(await world.run('!contratos "Palantir', room=DM))
     assert quote.startswith("Falta cerrar unas comillas.") and not english_left(quote)
@@ -53,16 +53,16 @@ async def test_option_errors_are_in_the_readers_language(world: World):
     await spanish_dm(world)
     await ensure_loaded(world.db)
     unknown = texts(await world.run("!contratos Palantir --todo", room=DM))
-    assert unknown == "No conozco la opción `--todo`. Opciones de este comando: `--all`.\nUso: `!contracts [<company>] [--all]`"
+    assert unknown == "No conozco la opción `--todo`. Opciones de este comando: `--todas`.\nUso: `!contratos [<empresa>] [--todas]`"
     coordinator = {"user": "@alice:example.org", "role": C, "room": DM}
     for typed, expected in (
-        ("!pledge create carta Firma --goal mucho", "`--goal` lleva un número entero, no `mucho`."),
-        ("!pledge create carta Firma --goal 0", "`--goal` tiene que ser un número entero mayor que 0, no 0."),
-        ("!pledge create carta Firma --goal 99999999", "`--goal` puede ser como mucho 10,000,000."),
-        ("!pledge create carta Firma --goal", "`--goal` necesita un número, por ejemplo `--goal 100`."),
-        ("!pledge create carta Firma --per-company=sí", "`--per-company` no lleva valor."),
-        ("!pledge create carta Firma --goal 5 --goal 6", "`--goal` está dos veces."),
-        ("!pledge create carta Firma --deadline", "`--deadline` necesita una fecha, por ejemplo"),
+        ("!pledge create carta Firma --goal mucho", "`--meta` lleva un número entero, no `mucho`."),
+        ("!pledge create carta Firma --goal 0", "`--meta` tiene que ser un número entero mayor que 0, no 0."),
+        ("!pledge create carta Firma --goal 99999999", "`--meta` puede ser como mucho 10\u00a0000\u00a0000."),
+        ("!pledge create carta Firma --goal", "`--meta` necesita un número, por ejemplo `--meta 100`."),
+        ("!pledge create carta Firma --per-company=sí", "`--por-empresa` no lleva valor."),
+        ("!pledge create carta Firma --goal 5 --goal 6", "`--meta` está dos veces."),
+        ("!pledge create carta Firma --deadline", "`--plazo` necesita una fecha, por ejemplo"),
         ("!pledge create Carta!", "`Carta!` no sirve como nombre de compromiso."),
         ("!pledge create info Firma", "`info` no puede ser nombre de compromiso"),
         ("!pledge create carta", "Escribe el título del compromiso después de su nombre"),
@@ -91,10 +91,10 @@ async def test_contracts_in_spanish(world: World):
     assert not english_left(nothing)
     searched = texts(await world.run("!contracts search facial recognition", room=DM))
     assert "mencionan `facial recognition`, de mayor a menor:" in searched
-    in_room = texts(await world.run("!contratos Palantir --all", room=ROOM, user="@coord:example.org", role=C))
+    in_room = texts(await world.run("!contracts Palantir --all", room=ROOM, user="@coord:example.org", role=C))
     assert in_room.startswith("The full list can be long")  # the room's language is still English
     await spanish_room(world)
-    in_room = texts(await world.run("!contratos Palantir --all", room=ROOM))
+    in_room = texts(await world.run("!contracts Palantir --all", room=ROOM))
     assert in_room.startswith("La lista completa puede ser larga") and not english_left(in_room)
 
 
@@ -110,7 +110,7 @@ async def test_companies_in_spanish(world: World):
     assert texts(await world.run("!company alias Amazon Fresh = Amazon", **coordinator)) == (
         "`Amazon Fresh` ya es **Amazon**. No se cambió nada.")
     created = texts(await world.run("!company alias Cafe Uno = Cafeteria Nueva", **coordinator))
-    assert created.startswith("No conozco la empresa `Cafeteria Nueva`.") and "Para crearla, agrega `--new`" in created
+    assert created.startswith("No conozco la empresa `Cafeteria Nueva`.") and "Para crearla, agrega `--nueva`" in created
     for answer in (unknown, created):
         assert not english_left(answer), answer
 
@@ -119,7 +119,7 @@ async def test_campaign_rooms_in_a_spanish_home_room(world: World):
     await spanish_room(world)
     listing = texts(await world.run("!rooms", role=C))
     assert listing.startswith("**Salas de la campaña**\n1. `Test room` (sala principal)")
-    assert "`!rooms leave <n>` hace que me salga de una sala." in listing
+    assert "`!salas dejar <n>` hace que me salga de una sala." in listing
     answers = [
         texts(await world.run("!home here", role=Role.ADMIN)),
         texts(await world.run("!rooms leave 1", role=C)),
@@ -129,7 +129,7 @@ async def test_campaign_rooms_in_a_spanish_home_room(world: World):
     ]
     assert answers[0] == "Esta ya es la sala principal. No se cambió nada."
     assert answers[1].startswith("Esa es la sala principal; ahí me quedo.")
-    assert answers[2] == "No hay sala 7. `!rooms` en la sala principal las muestra."
+    assert answers[2] == "No hay sala 7. `!salas` en la sala principal las muestra."
     assert answers[3].startswith("Dame un ID o alias de sala")
     assert answers[4] == "Esa sala ya es de la campaña. No se cambió nada."
     for answer in answers:
@@ -162,16 +162,17 @@ async def test_creating_and_announcing_a_pledge_in_a_spanish_room(world: World):
     created = texts(await world.run("!pledge create carta Firma la carta --goal 10 --threshold 5 --per-company",
                                     role=C))
     assert created == ("Compromiso `carta` creado: “Firma la carta”\nmeta 10 · umbral 5 por empresa\n"
-                       "Se firma con `!pledge carta <empresa>`, mejor por mensaje directo conmigo. Se retira con "
-                       "`!unpledge carta`.")
+                       "Se firma con `!firmar carta <empresa>`, mejor por mensaje directo conmigo. Se retira con "
+                       "`!retirar carta`.")
     assert texts(await world.run("!pledge create carta Otra", role=C)) == "Ya hay un compromiso `carta`. Elige otro nombre."
     small = texts(await world.run("!pledge create poca Firma --goal 2", role=C))
     assert small.startswith("La meta tiene que ser de al menos 5") and not english_left(small)
     rooms = texts(await world.run("!pledge rooms carta", role=C))
     assert rooms == "Las noticias de `carta` van a todos mis mensajes directos y a: `Test room`."
     assert texts(await world.run("!pledge rooms carta add", role=C)) == "Esta sala ya recibe las noticias de `carta`."
-    assert texts(await world.run("!pledge rooms carta quitar", role=C)).startswith("`quitar` no es `add` ni `remove`.")
-    assert texts(await world.run("!pledge rooms carta remove", role=C)) == "Esta sala ya no recibe las noticias de `carta`."
+    assert texts(await world.run("!compromiso salas carta quitar", role=C)) == "Esta sala ya no recibe las noticias de `carta`."
+    assert texts(await world.run("!pledge rooms carta zz", role=C)).startswith("`zz` no es `agregar` ni `quitar`.")
+    assert texts(await world.run("!pledge rooms carta remove", role=C)) == "Esta sala no estaba recibiendo las noticias de `carta`."
     await world.run("!pledge close carta", role=C)
     assert texts(await world.run("!pledge close carta", role=C)) == "El compromiso `carta` ya está cerrado."
     assert texts(await world.run("!pledge rooms carta add", role=C)) == "El compromiso `carta` está cerrado."

@@ -157,7 +157,7 @@ async def test_create_refusals(world):
 async def test_sign_in_room_is_private_counts_and_redacts(world):
     await create(world, "!pledge create letter Sign the open letter --goal 500")
     out = await world.run("!pledge letter", user=user(1), room=ROOM)
-    assert out == [Reply("A pledge to `letter` was recorded. fewer than 5 have signed.", private=True),
+    assert out == [Reply("A pledge to `letter` was recorded. Fewer than 5 have signed.", private=True),
                    RedactCommand()]
     await sign_many(world, "letter", 3, start=2)
     out = await world.run("!pledge LETTER", user=user(5), room=ROOM)
@@ -168,7 +168,7 @@ async def test_sign_in_dm_does_not_redact(world):
     await create(world, "!pledge create letter Sign")
     out = await world.run("!pledge letter", user=user(1), room=DM)
     assert not any(isinstance(o, RedactCommand) for o in out)
-    assert "recorded. fewer than 5 have signed" in texts(out)
+    assert "recorded. Fewer than 5 have signed" in texts(out)
 
 
 async def test_no_redaction_when_disabled(make_world_with):
@@ -192,7 +192,7 @@ async def test_unpledge(world):
     out = await world.run("!unpledge letter", user=user(1), room=ROOM)
     assert out == [Reply("Your pledge to `letter` was withdrawn. 5 have signed.", private=True), RedactCommand()]
     out = await world.run("!unpledge letter", user=user(2), room=DM)  # 4 left: no longer counted exactly
-    assert texts(out) == "Your pledge to `letter` was withdrawn. fewer than 5 have signed."
+    assert texts(out) == "Your pledge to `letter` was withdrawn. Fewer than 5 have signed."
     out = await world.run("!unpledge letter", user=user(1), room=DM)
     assert texts(out) == "You had not signed `letter`. Nothing was changed."
     assert "Usage" in texts(await world.run("!unpledge", room=DM))
@@ -283,9 +283,9 @@ async def test_info_per_company_is_suppressed_including_the_total(world):
     # the list and the acknowledgement use the same suppressed total
     assert "at least 6 of 100" in texts(await world.run("!pledges", room=DM))
     out = await world.run("!pledge walkout Google", user=user(99), room=DM)
-    assert "at least 7 have signed" in texts(out)
+    assert "At least 7 have signed" in texts(out)
     out = await world.run("!unpledge walkout", user=user(99), room=DM)
-    assert "at least 6 have signed" in texts(out)
+    assert "At least 6 have signed" in texts(out)
 
 
 async def test_info_of_ordinary_pledge(world):

@@ -70,9 +70,9 @@ async def test_the_crossing_shows_nothing_until_the_round(make_world_with) -> No
     for i in range(4):
         await world.run("!pledge carta", user=f"@m{i}:example.org", room=DM)
     before = texts(await world.run("!pledges", room=ROOM))
-    assert "fewer than 5" in before and "waiting" in before
+    assert "fewer than 5" in before.lower() and "waiting" in before
     crossing = texts(await world.run("!pledge carta", user="@m4:example.org", room=DM))
-    assert "fewer than 5" in crossing  # the crossing signer's own acknowledgement shows no jump
+    assert "fewer than 5" in crossing.lower()  # the crossing signer's own acknowledgement shows no jump
     assert texts(await world.run("!pledges", room=ROOM)) == before  # nor does anyone else's reading
     source = DUE_SOURCES["pledge figures"]
     due = await source.next_due(world.db)

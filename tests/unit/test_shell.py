@@ -36,7 +36,7 @@ from storage.hashing import Member
 
 @pytest.fixture
 def exploding_command():
-    @command("explode", usage="explode", summary="test only")
+    @command("explode", usage="", summary="test only")
     async def explode(ctx, args):
         await EventBook(ctx.db, ctx.keyring).set_room_flag("!written:x", "half-done")  # must be rolled back
         ctx.wake("scheduler")  # must not wake: nothing was committed
@@ -48,7 +48,7 @@ def exploding_command():
 
 @pytest.fixture
 def waking_command():
-    @command("plan", usage="plan", summary="test only")
+    @command("plan", usage="", summary="test only")
     async def plan(ctx, args):
         await EventBook(ctx.db, ctx.keyring).set_room_flag("!planned:x", "planned")
         ctx.wake("scheduler")
@@ -366,11 +366,11 @@ async def test_the_shells_notices_in_spanish(make_world_with):
                                     prefs.LANGUAGE, "es")
     # an unknown command typed in a Spanish room: the error found by parse, in the room's language
     await _run(shell, room, "$s1", "!privcy")
-    assert await _sent(world) == ["No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacy`?"]
+    assert await _sent(world) == ["No conozco el comando `!privcy`. Prueba con `!ayuda`. ¿Quisiste decir `!privacidad`?"]
     # no power to redact: coordinators are told in the room's language
     async with world.db.transaction():
         await shell.outbox.enqueue([RedactCommand()], Origin("$s2", room.room_id, ReplyTarget("$s2"), None))
-    assert (await _sent(world))[-1].startswith("Equipo coordinador: aquí no puedo borrar")
+    assert (await _sent(world))[-1].startswith("Coordinación: aquí no puedo borrar")
     # a command from an unverified session: the member is told in their own language
     assert not await shell.intake._from_trusted_device(_event("$s3", "!pledges"))
     rows = await _rows(world)

@@ -73,10 +73,10 @@ async def test_a_spanish_member_answers_a_rollcall_in_their_dm(make_world_with):
         "Actualicé tu respuesta. Pase de lista `paro`: **Meta**.")
     assert spanish(await world.run("!aquí Salesforse", user=member(1), room=DM)) == (
         "¿Quisiste decir Salesforce? Responde `!aquí Salesforce` para confirmar, o "
-        "`!aquí --as-typed Salesforse`.")
+        "`!aquí --tal-cual Salesforse`.")
     assert spanish(await world.run("!aquí", user=member(1), room=DM)) == (
         "Dime en qué empresa trabajas, por ejemplo `!aquí Google`.")
-    assert "Uso: `!here [slug] <company> [--as-typed]`" in spanish(
+    assert "Uso: `!aquí [nombre] <empresa> [--tal-cual]`" in spanish(
         await world.run("!aquí Google --bogus", user=member(1), room=DM))
     tallies = spanish(await world.run("!rollcall", user=member(1), room=DM))
     assert tallies.startswith("**Pase de lista `paro`: ¿Quién se suma al paro?** (abierto)\n")
@@ -99,7 +99,7 @@ async def test_in_an_english_room_a_spanish_member_reads_the_room_reply_in_engli
     assert room_text == "I didn't record anything yet: I sent you a question in a direct message."
     dms = [o.text for o in out if isinstance(o, DirectMessage)]
     assert dms == ["¿Quisiste decir Salesforce? Responde `!aquí Salesforce` para confirmar, o "
-                   "`!aquí --as-typed Salesforse`."]
+                   "`!aquí --tal-cual Salesforse`."]
     out = await world.run("!aquí AWS", user=member(1), room=ROOM)
     assert [o.text for o in out if isinstance(o, Reply)] == ["Recorded your answer."]
     assert [o.text for o in out if isinstance(o, DirectMessage)] == [
@@ -112,7 +112,7 @@ async def test_a_spanish_room_gets_its_rollcall_in_spanish_and_english_readers_k
     started = spanish(await world.run("!rollcall start paro ¿Quién se suma al paro? --closes in 2 hours",
                                       user=COORD, role=C, room=ROOM))
     assert started.startswith("**Pase de lista `paro`: ¿Quién se suma al paro?**\n¿Quién se suma y de qué empresa?")
-    assert "`!aquí <company>`" in started and "menos de 3 respuestas se cuentan juntas" in started
+    assert "`!aquí <empresa>`" in started and "menos de 3 respuestas se cuentan juntas" in started
     assert "\nSe cierra el martes 24 de noviembre a las 14:00 UTC." in started
     for i in (1, 2, 4):
         assert spanish(await world.run("!aquí Google", user=member(i), room=ROOM)) == "Registré tu respuesta."
@@ -153,13 +153,14 @@ async def test_a_rollcall_closed_from_an_english_room_is_posted_in_spanish_in_it
 async def test_rollcall_errors_in_spanish(world):
     await spanish_room(world)
     for line, expected in [
-        ("!rollcall", "No hay ningún pase de lista abierto. `!rollcall list` muestra los recientes."),
-        ("!rollcall nada", "No hay ningún pase de lista `nada`. `!rollcall list` muestra los que hay."),
+        ("!rollcall", "No hay ningún pase de lista abierto. `!listas` muestra los recientes."),
+        ("!rollcall nada", "No hay ningún pase de lista `nada`. `!listas` muestra los que hay."),
         ("!rollcall list", "Todavía no hay pases de lista. Alguien que coordina puede abrir uno con "
-                           "`!rollcall start`."),
-        ("!rollcall start soloslug", "Pon un nombre corto (el slug) y un título"),
+                           "`!lista iniciar`."),
+        ("!rollcall start soloslug", "Pon un nombre corto y un título"),
         ("!rollcall start list Título", "`list` no sirve como nombre"),
-        ("!rollcall start paro Título --closes", "`--closes` necesita una hora"),
+        ("!lista iniciar cerrar Título", "`cerrar` no sirve como nombre"),
+        ("!rollcall start paro Título --closes", "`--cierra` necesita una hora"),
     ]:
         assert expected in spanish(await world.run(line, user=COORD, role=C, room=ROOM)), line
     await start(world, "!rollcall start a Primero")
@@ -167,12 +168,12 @@ async def test_rollcall_errors_in_spanish(world):
     assert spanish(await world.run("!rollcall start a Otra vez", user=COORD, role=C, room=ROOM)) == (
         "Ya hay un pase de lista `a`. Elige otro nombre.")
     assert spanish(await world.run("!rollcall", room=ROOM)) == (
-        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!rollcall <slug>`.")
+        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!lista <nombre>`.")
     assert spanish(await world.run("!aquí Google", user=member(1), room=ROOM)) == (
-        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!aquí <slug> <company>`.")
+        "Hay varios pases de lista abiertos: `a`, `b`. Escribe `!aquí <nombre> <empresa>`.")
     await world.run("!rollcall end a", user=COORD, role=C, room=ROOM)
     assert spanish(await world.run("!rollcall end a", user=COORD, role=C, room=ROOM)) == (
-        "El pase de lista `a` ya está cerrado. `!rollcall a` muestra su recuento final.")
+        "El pase de lista `a` ya está cerrado. `!lista a` muestra su recuento final.")
     out = await world.run("!aquí a Google", user=member(1), room=ROOM)  # one open: `a Google` is a name
     assert spanish([o for o in out if isinstance(o, Reply)]) == (
         "Todavía no registré nada: te mandé una pregunta por mensaje directo.")
@@ -281,10 +282,10 @@ async def test_a_spanish_member_gets_personal_reminders_in_spanish_wherever_they
     # asked in an English room: answered in her DM, in her own language, reminded there
     out = await world.run("!recordarme in 3 hours | Traer volantes", room=ROOM)
     assert texts(out) == ("I answered you in our direct chat.\n"  # the room: one neutral line; her DM: the
-                          "Te lo recordaré en nuestro chat directo el martes 24 de noviembre a las 15:00 UTC.")  # hers
+                          "Te lo recordaré en nuestros mensajes directos el martes 24 de noviembre a las 15:00 UTC.")
     spanish(await world.run("!misdatos", room=DM))
     assert ("2 recordatorios personales (en espera: 2, el próximo: martes 24 de noviembre a las 14:00 UTC; los textos y "
-            "nuestro chat directo van cifrados)") in texts(await world.run("!misdatos", room=DM))
+            "nuestros mensajes directos van cifrados)") in texts(await world.run("!misdatos", room=DM))
     world.now += timedelta(hours=2)
     sent = await fire(world)
     assert [(p.room_id, p.msgtype) for p in sent] == [(DM.room_id, "m.text")]
@@ -307,30 +308,30 @@ async def test_action_errors_and_confirmations_in_spanish(world):
     await spanish_room(world)
     for line, expected in [
         ("!action add tomorrow 9am Llamar", "Pon una `|` entre la hora y el texto, por ejemplo "
-                                            "`!action add tomorrow 9am | Llamar al concejo`."),
+                                            "`!acción agregar mañana a las 9:00 | Llamar al concejo`."),
         ("!action add tomorrow 9am | ", "Escribe la acción después de la `|`"),
         ("!action add tomorrow 9am | " + "x" * 1001, "Ese texto es demasiado largo (más de 1000 caracteres)."),
         ("!action add tomorrow 9am | x --remind 3q", "No entendí `3q` como tiempo de aviso."),
-        ("!action add tomorrow 9am | x --remind 0s", "`0s` no es tiempo. Usa al menos `1s`."),
-        ("!action add tomorrow 9am | x --remind 0m", "`0m` no es tiempo. Usa al menos `1m`."),
+        ("!action add tomorrow 9am | x --remind 0s", "`0s` no sirve: el aviso tiene que ser de al menos `1s`."),
+        ("!action add tomorrow 9am | x --remind 0m", "`0m` no sirve: el aviso tiene que ser de al menos `1m`."),
         ("!action add tomorrow 9am | x --remind 400d", "`400d` es demasiada antelación."),
         ("!action add tomorrow 9am | x --remind 1m,2m,3m,4m,5m,6m,7m,8m,9m,10m,11m", "Eso son 11 tiempos de aviso"),
         ("!action add tomorrow 9am | x --every fortnight", "No entendí `fortnight` como regla de repetición. Usa "
-                                                           "`cada día`, `días laborables`, `semanal`, `mensual` o una línea "
+                                                           "`cada día`, `días laborables`, `cada semana`, `cada mes` o una línea "
                                                            "cron como `0 9 * * 1-5`."),
         ("!action add tomorrow 9am | x --every */5 * * * *", "se dispararía más de una vez por hora"),
         ("!action add tomorrow 9am | x --every 0 9 31 2 *", "no es una línea cron que pueda usar"),
         ("!action add tomorrow 9am | x --every " + "day " * 30, "Esa regla de repetición es demasiado larga."),
-        ("!action cancel", "Indica el número de la acción.\nUso: `!action cancel <n>`"),
+        ("!action cancel", "Indica el número de la acción.\nUso: `!acción cancelar <n>`"),
         ("!action cancel x", "`x` no es un número de acción. `!acciones` muestra los números."),
         ("!action cancel 7", "En esta sala no hay ninguna acción #7 pendiente. Mira `!acciones`."),
-        ("!action rooms 7", "Indica el número de la acción y `add` o `remove`."),
+        ("!action rooms 7", "Indica el número de la acción y `agregar` o `quitar`."),
         ("!action rooms 7 add", "No hay ninguna acción #7 pendiente."),
         ("!broadcast", "Escribe el texto que quieres enviar a todas las salas."),
         ("!broadcast " + "x" * 1001, "Ese texto es demasiado largo"),
         ("!confirm 12", "Escribe el código de 4 cifras que te mostré."),
         ("!confirm 1234", "No hay nada pendiente con el código `1234` en esta sala."),
-        ("!recordarme tomorrow 9am Llamar", "`!recordarme tomorrow 9am | Llevar los volantes`"),
+        ("!recordarme tomorrow 9am Llamar", "`!recuérdame mañana a las 9:00 | Llevar los volantes`"),
         ("!recordarme tomorrow 9am | ", "Escribe qué quieres que te recuerde después de la `|`"),
         ("!recordarme tomorrow 9am | x --every day", "Los recordatorios personales no llevan opciones."),
         ("!recordarme tomorrow 9am | x", "todavía no tenemos uno"),
@@ -342,9 +343,9 @@ async def test_action_errors_and_confirmations_in_spanish(world):
     assert spanish(await world.run("!action cancel #1", user=COORD, role=C, room=ROOM)) == (
         "Cancelé la acción #1; ya no habrá más recordatorios.")
     out = spanish(await world.run("!broadcast Paro a mediodía", user=COORD, role=C, room=ROOM))
-    assert out.startswith("Esto se publicará en 2 salas. Responde `!confirm ") and out.endswith(
+    assert out.startswith("Esto se publicará en 2 salas. Responde `!confirmar ") and out.endswith(
         "` antes de 5 minutos.")
-    code_ = out.split("confirm ")[1][:4]
+    code_ = out.split("confirmar ")[1][:4]
     assert spanish(await world.run(f"!confirm {code_}", user="@other:example.org", role=C, room=ROOM)) == (
         "Solo puede confirmarlo quien lo pidió.")
     sent = await world.run(f"!confirm {code_}", user=COORD, role=C, room=ROOM)

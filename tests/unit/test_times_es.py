@@ -125,7 +125,7 @@ def test_times_are_shown_as_a_native_writes_a_date_in_a_sentence() -> None:
 async def test_a_member_sets_their_zone_sees_it_and_forgets_it(world: World) -> None:
     await world.run("!idioma es", room=DM)
     out = await world.run("!zona america/chicago", room=DM)
-    assert texts(out) == ("Desde ahora, en nuestro chat privado leo y te muestro las horas en `America/Chicago`. "
+    assert texts(out) == ("Desde ahora, en nuestros mensajes directos leo y te muestro las horas en `America/Chicago`. "
                           "Tu hora actual: martes 24 de noviembre a las 06:00 CST.")
     assert out[0].private  # type: ignore[union-attr]
     assert "Tu zona horaria es `America/Chicago`" in texts(await world.run("!zona", room=DM))
@@ -240,11 +240,11 @@ async def test_the_default_zone_setting_applies_without_a_choice(make_world_with
 async def test_a_spanish_room_gets_the_repeat_rule_errors_in_spanish(world: World) -> None:
     await world.run("!room lang es", user="@coord:example.org", role=C, room=ROOM)
     out = texts(await world.run("!action add mañana a las 9:00 | Asamblea --every cada viernes", role=C, room=ROOM))
-    assert out == ("No entendí `cada viernes` como regla de repetición. Usa `cada día`, `días laborables`, `semanal`, "
-                   "`mensual` o una línea cron como `0 9 * * 1-5`.")
+    assert out == ("No entendí `cada viernes` como regla de repetición. Usa `cada día`, `días laborables`, `cada semana`, "
+                   "`cada mes` o una línea cron como `0 9 * * 1-5`.")
     out = texts(await world.run("!action add el 1 de diciembre | Piquete", role=C, room=ROOM))
     assert "martes 1 de diciembre a las 09:00 UTC" in out
-    with pytest.raises(CommandError, match="no es tiempo"):
+    with pytest.raises(CommandError, match="no sirve: el aviso"):
         parse_leads("0m", "es")
 
 
