@@ -10,7 +10,9 @@ Decisions where the issue left room:
   answer names nobody, carries no reply relation, and the command is redacted.
 * **The sequence** of an action (once someone said yes or maybe): a confirm-or-cancel message a
   day before, one reminder at each of the action's lead times, and three hours after it a
-  question whether they made it (to those who said yes). Each stage is taken in the same
+  question whether they made it, each to everyone who said yes or maybe: the same messages at
+  the same times whatever the answer, so neither their number nor their timing tells a yes from
+  a maybe (issue #23; their sizes are padded by the shell). Each stage is taken in the same
   transaction as its messages are queued, so it is sent once across restarts; a cancelled action
   sends nothing; a stage the bot missed by more than ``BOT_REMINDER_GRACE`` is dropped. The day
   before is the same wall-clock time in the action's zone (across a daylight-saving change too);
@@ -192,9 +194,9 @@ class RsvpSequence:
             action = await actions_store.get_action(env.db, env.keyring, stage.action_id)
             if action is None or action.cancelled:
                 continue
-            answers = ("yes",) if stage.kind == "followup" else ("yes", "maybe")
             text = _message(stage.kind, action, env.settings.BOT_COMMAND_PREFIX)
-            for dm in await store.attending_dms(env.db, env.keyring, action.id, answers):
+            # every stage to yes and maybe alike (the follow-up too): the sequence's shape tells no answer
+            for dm in await store.attending_dms(env.db, env.keyring, action.id, ("yes", "maybe")):
                 if dm:
                     outputs.append(Post(dm, text, "m.text"))
         return outputs

@@ -21,6 +21,8 @@ from storage.db import Database
 from storage.hashing import Keyring, Member
 
 EVENT_TTL_SECONDS = 14 * 24 * 3600
+DAY_SECONDS = 86_400
+SYNC_TOKEN_KEY = "sync_token"  # meta row: the bot's own sync token, sealed (see EventBook.save_sync_token)
 ANSWER, BULK = 0, 1  # outbox lanes: answers to commands are sent before bulk sends
 
 
@@ -64,7 +66,10 @@ class EventBook:
         return row is not None
 
     async def mark_handled(self, event_id: str, now: float | None = None) -> None:
-        expires = int((now or time.time()) + EVENT_TTL_SECONDS)
+        """The mark keeps the day it expires (the first midnight UTC at least
+        :data:`EVENT_TTL_SECONDS` after handling), never the second it was handled: it is
+        written in the same commit as the command's member rows (issue #23)."""
+        expires = (int((now or time.time()) + EVENT_TTL_SECONDS) // DAY_SECONDS + 1) * DAY_SECONDS
         await self.db.execute(
             "INSERT OR IGNORE INTO processed_events (event_ref, expires_at) VALUES (?, ?)",
             (self.keyring.ref("event", event_id), expires),
@@ -134,12 +139,15 @@ class EventBook:
         """Queue a message; the same ``txn_id`` is reused on every retry, so the homeserver
         de-duplicates a resend after a crash. ``lane``: :data:`ANSWER` or :data:`BULK`;
         ``not_before``: unix seconds before which it is held (an announcement round)."""
+        # the transaction ID goes to the homeserver, which logs it with the room: in clear here it
+        # would tie this commit (and the member rows in it) to a DM; so the column holds a keyed
+        # reference (unique, as the ID is) and the ID is sealed. No queue time is kept (issue #23).
         seal = self.keyring.seal
         await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (txn_id, room_sealed, payload_sealed, created_at, lane, not_before) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (txn_id, seal("outbox", room_id), seal("outbox", json.dumps(payload)), int(time.time()), lane,
-             not_before),
+            "INSERT OR IGNORE INTO outbox (txn_id, txn_sealed, room_sealed, payload_sealed, created_at, lane, "
+            "not_before) VALUES (?, ?, ?, ?, 0, ?, ?)",
+            (self.keyring.ref("outbox-txn", txn_id).hex(), seal("outbox", txn_id), seal("outbox", room_id),
+             seal("outbox", json.dumps(payload)), lane, not_before),
         )
 
     async def announce_round(self, delay: tuple[int, int], now: float | None = None) -> int:
@@ -151,11 +159,12 @@ class EventBook:
         """The next rows to send: every queued answer before any bulk row, each lane in the
         order queued; rows held for a later announcement round are left."""
         rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_sealed, payload_sealed, lane FROM outbox WHERE not_before <= ? "
+            "SELECT id, txn_id, room_sealed, payload_sealed, lane, txn_sealed FROM outbox WHERE not_before <= ? "
             "ORDER BY lane, id LIMIT ?", (int(now if now is not None else time.time()), limit),
         )
         unseal = self.keyring.unseal
-        return [Outgoing(row[0], row[1], unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])), row[4])
+        return [Outgoing(row[0], row[1] if row[5] is None else unseal("outbox", row[5]),  # None: queued before #23
+                         unseal("outbox", row[2]), json.loads(unseal("outbox", row[3])), row[4])
                 for row in rows]
 
     async def next_round(self, now: float | None = None) -> int | None:
@@ -166,6 +175,20 @@ class EventBook:
 
     async def done(self, outgoing_id: int) -> None:
         await self.db.execute("DELETE FROM outbox WHERE id=?", (outgoing_id,))
+
+    # ------------------------------------------------------------ sync token
+
+    async def sync_token(self) -> str | None:
+        """The bot's saved sync token. It is sealed: a homeserver's token is a position in its
+        event stream, so in clear its successive values in the WAL would date the commits
+        between them (issue #23). A token saved by an earlier release is read as it is."""
+        value = await self.db.get_meta(SYNC_TOKEN_KEY)
+        if value is None or not value.startswith("sealed:"):
+            return value
+        return self.keyring.unseal("sync-token", bytes.fromhex(value.removeprefix("sealed:")))
+
+    async def save_sync_token(self, token: str) -> None:
+        await self.db.set_meta(SYNC_TOKEN_KEY, "sealed:" + self.keyring.seal("sync-token", token).hex())
 
 
 TOLD_UNTRUSTED_FLAG = "told_untrusted"  # member flag: told once that their device is not cross-signed

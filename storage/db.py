@@ -119,6 +119,20 @@ CORE = Schema(
         DROP TABLE member_flags;
         ALTER TABLE member_flags_v5 RENAME TO member_flags;
         """,
+        # nothing ties a command's commit to the moment it was handled (issue #23): a dedup mark
+        # keeps the day it expires, not the second, and no counting rowid; the outbox keeps no
+        # queue time, and its transaction ID (which the homeserver logs with the DM's room) is
+        # sealed, the column holding a keyed reference of it (rows queued before stay as they are)
+        """
+        CREATE TABLE processed_events_v6 (event_ref BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO processed_events_v6 (event_ref, expires_at)
+            SELECT event_ref, (expires_at / 86400 + 1) * 86400 FROM processed_events ORDER BY event_ref;
+        DROP TABLE processed_events;
+        ALTER TABLE processed_events_v6 RENAME TO processed_events;
+        CREATE INDEX processed_events_expiry ON processed_events (expires_at);
+        ALTER TABLE outbox ADD COLUMN txn_sealed BLOB;
+        UPDATE outbox SET created_at = 0;
+        """,
     ],
 )
 

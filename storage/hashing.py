@@ -61,7 +61,8 @@ class Keyring:
         return self.ref("fingerprint", "organizer-bot").hex()[:32]
 
     def log_tag(self, value: str) -> str:
-        """A short keyed tag for log lines that must tell members apart without naming them."""
+        """A short keyed tag that tells members apart in memory; not for log lines (stable per
+        member, it would link one member's lines across the log)."""
         return self.ref("log", value).hex()[:10]
 
 
@@ -84,10 +85,12 @@ class Member:
 
     @property
     def tag(self) -> str:
+        """A keyed tag that tells members apart in memory (the throttle); never logged: the same
+        member's lines would be linked across a log."""
         return self._keyring.log_tag(self._user_id)
 
     def __repr__(self) -> str:
-        return f"<Member {self.tag}>"
+        return "<Member>"  # no tag: a log line or traceback that prints a member names no one, stably or not
 
     __str__ = __repr__
 

@@ -10,6 +10,15 @@ caller's one transaction, so a crash leaves either the old tables or the new one
 the transaction also keeps every command out meanwhile. The checkpoint that follows the commit
 truncates the WAL, which held the tables' pre-rebuild pages. So the order of rows survives at
 most within one rebuild window (``BOT_REBUILD_INTERVAL``), until the next checkpoint.
+
+Settling (issue #23): that window is too wide against an adversary who also holds the
+homeserver's record of who messaged the bot when, since the WAL's commits and a page's cells
+replay the order commands were handled in. So the tables written since the last settle are
+rebuilt the same way after every sync batch (and every scheduled job): :func:`watch` puts
+temporary triggers (in this connection's memory, never in the file) on the member tables that
+note which were written, and :func:`settle` rebuilds those in one transaction and asks for
+the truncating checkpoint after its commit. What is left: the commits of the batch being
+handled, from each command's commit until that checkpoint ends.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ async def rebuild_table(db: Database, name: str, key: tuple[str, ...]) -> int:
         ])
     finally:
         await db.execute("PRAGMA legacy_alter_table=OFF")
+    await _watch_table(db, name)  # the temporary triggers went with the old table
     counted = await db.fetchone(f"SELECT count(*) FROM {name}")  # noqa: S608
     return int(counted[0]) if counted else 0
 
@@ -79,6 +89,58 @@ async def run(db: Database, now: datetime, interval: timedelta) -> int:
     for table in MEMBER_TABLES:
         rows += await rebuild_table(db, table.name, table.key)
     await db.set_meta(NEXT_RUN_KEY, repr((now + interval).timestamp()))
+    await db.execute(f"DELETE FROM {_DIRTY}")  # noqa: S608  # every table is settled
     db.checkpoint_after_commit()
     log.info("rebuild: rewrote %d member tables (%d rows) in key order", len(MEMBER_TABLES), rows)
     return rows
+
+
+_DIRTY = "temp.member_tables_written"
+
+
+async def _ensure(db: Database) -> None:
+    await db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_DIRTY.removeprefix('temp.')} (name TEXT PRIMARY KEY)")
+
+
+async def _watch_table(db: Database, name: str) -> None:
+    await _ensure(db)
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        await db.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS written_{name}_{event.lower()} AFTER {event} ON main.{name} "
+            # not INSERT OR IGNORE: inside a trigger the outer statement's conflict rule wins
+            f"BEGIN INSERT INTO {_DIRTY} (name) SELECT '{name}' "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {_DIRTY} WHERE name='{name}'); END")
+
+
+async def watch(db: Database) -> None:
+    """Note, from now on, which member tables this connection writes (temporary objects: the
+    connection's own, never in the file). Every table starts noted, so the first
+    :func:`settle` rebuilds what a killed process left unsettled."""
+    from storage.schema import MEMBER_TABLES
+
+    existing = {row[0] for row in await db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table in MEMBER_TABLES:
+        if table.name not in existing:  # a test's database of an older schema
+            continue
+        await _watch_table(db, table.name)
+        await db.execute(f"INSERT OR IGNORE INTO {_DIRTY} (name) VALUES (?)", (table.name,))  # noqa: S608
+
+
+async def settle(db: Database) -> int:
+    """Rebuild, in one transaction, the member tables written since the last settle, then
+    checkpoint and truncate the WAL after the commit: their rows' order in the file and the
+    WAL's commits of single commands are gone. Returns the tables rebuilt (0: nothing
+    written; one indexed read). The sync loop calls it after every batch."""
+    from storage.schema import MEMBER_TABLES
+
+    await _ensure(db)
+    if not await db.fetchone(f"SELECT 1 FROM {_DIRTY} LIMIT 1"):  # noqa: S608
+        return 0
+    async with db.transaction():
+        written = {row[0] for row in await db.fetchall(f"SELECT name FROM {_DIRTY}")}  # noqa: S608
+        tables = [table for table in MEMBER_TABLES if table.name in written]
+        for table in tables:
+            await rebuild_table(db, table.name, table.key)
+        await db.execute(f"DELETE FROM {_DIRTY}")  # noqa: S608
+        db.checkpoint_after_commit()
+    return len(tables)

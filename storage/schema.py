@@ -26,6 +26,7 @@ from storage import (
     polls,
     prefs,
     published,
+    rebuild,
     rollcalls,
     rsvps,
     undecrypted,
@@ -59,7 +60,13 @@ async def open_database(path: Path | str, key_fingerprint: str | None = None, *,
                         key: bytes | None = None) -> Database:
     """Open (creating if needed) the bot's database with every domain migrated: see
     :meth:`storage.db.Database.open` for the keys."""
-    return await Database.open(path, key_fingerprint, key=key, domains=DOMAINS)
+    db = await Database.open(path, key_fingerprint, key=key, domains=DOMAINS)
+    try:
+        await rebuild.watch(db)  # which member tables are written, for the settle after each batch
+    except BaseException:
+        await db.close()
+        raise
+    return db
 
 
 @dataclass(frozen=True)

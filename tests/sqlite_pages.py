@@ -37,6 +37,7 @@ class Image:
     index: int  # page number (db) or frame number (wal)
     pgno: int
     data: bytes
+    commit: bool = False  # a WAL frame that ends a transaction (its header holds the file's new size)
 
 
 def images(data_dir: Path, key: bytes | None) -> Iterator[Image]:
@@ -53,7 +54,7 @@ def images(data_dir: Path, key: bytes | None) -> Iterator[Image]:
     for n, offset in enumerate(range(WAL_HEADER, len(wal) - FRAME_HEADER - PAGE + 1, FRAME_HEADER + PAGE)):
         pgno = int.from_bytes(wal[offset:offset + 4], "big")
         raw = wal[offset + FRAME_HEADER:offset + FRAME_HEADER + PAGE]
-        yield Image("wal", n, pgno, page(raw, pgno))
+        yield Image("wal", n, pgno, page(raw, pgno), commit=int.from_bytes(wal[offset + 4:offset + 8], "big") > 0)
 
 
 def varint(buf: bytes, i: int) -> tuple[int, int]:

@@ -317,8 +317,9 @@ class Outbox:
                 if strict:
                     await crosssign.apply_trust(client, "cross-signed", client.rooms[room_id].users)
                 try:
-                    result = await client.room_send(
-                        room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=not strict
+                    result = await client.room_send(  # padded: its size tells no language or answer
+                        room_id, "m.room.message", outputs.pad(content), tx_id=txn_id,
+                        ignore_unverified_devices=not strict,
                     )
                     break
                 except OlmUnverifiedDeviceError:

@@ -17,6 +17,7 @@ Why a fixed transaction ID per row makes sending exactly-once: see ``bot/runtime
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
@@ -55,6 +56,32 @@ def content(text: str, msgtype: str = "m.notice", relation: dict[str, Any] | Non
     if relation:
         body["m.relates_to"] = relation
     return body
+
+
+# Encrypted sizes (issue #23): Megolm hides a message's text, not its length, so the homeserver
+# would tell a Spanish answer from an English one, or "yes" from "maybe", by the ciphertext's
+# size. Every message is padded before encryption, in a content key clients do not render, to the
+# next multiple of PAD_BUCKET bytes as nio serialises it (compact JSON, non-ASCII escaped): one
+# size for every answer under 4 KiB. Longer ones go in 4 KiB steps, and nothing is padded past
+# PAD_LIMIT (the event, base64'd, must stay under Matrix's 64 KiB).
+PAD_KEY = "org.organizer_bot.padding"
+PAD_BUCKET = 4096
+PAD_LIMIT = 44 * 1024
+
+
+def wire_size(content: dict[str, Any]) -> int:
+    """The bytes nio encrypts for this content (``nio.Api.to_json``: compact, ``ensure_ascii``)."""
+    return len(json.dumps(content, separators=(",", ":")))
+
+
+def pad(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with :data:`PAD_KEY` set so its :func:`wire_size` is a multiple of
+    :data:`PAD_BUCKET` (at most :data:`PAD_LIMIT`); a copy, the original is left as it was."""
+    padded = {**content, PAD_KEY: ""}
+    size = wire_size(padded)
+    target = min(-(-size // PAD_BUCKET) * PAD_BUCKET, PAD_LIMIT)
+    padded[PAD_KEY] = " " * max(target - size, 0)
+    return padded
 
 
 # ---------------------------------------------------------------- delivery records (durable)

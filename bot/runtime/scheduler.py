@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from commands.base import DUE_SOURCES
+from storage import rebuild
 
 if TYPE_CHECKING:
     from bot.runtime.shell import MatrixShell
@@ -57,4 +58,5 @@ class Scheduler:
                 await asyncio.sleep(1)
             else:
                 self.shell.wake(env.wakes)  # committed: a woken service sees the changes
+        await rebuild.settle(self.shell.db)  # member rows written by the jobs lose their order (issue #23)
         self.shell.kick_outbox()

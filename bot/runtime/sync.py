@@ -29,6 +29,8 @@ from bot.runtime.intake import Intake
 from bot.runtime.outbox import Outbox, Stopping
 from bot.runtime.rooms import Rooms
 from bot.runtime.session import Session
+from storage import rebuild
+from storage.atrest import write_private
 from storage.db import Database
 
 log = logging.getLogger("organizer_bot")
@@ -63,7 +65,7 @@ class Syncer:
 
     async def run(self) -> None:
         client = self.client
-        token = await self.db.get_meta("sync_token")
+        token = await self.intake.book.sync_token()
         unsaved: deque[tuple[str, list[asyncio.Task[None]]]] = deque()  # batches whose invites are being answered
         first = True
         backoff = 1.0
@@ -127,7 +129,7 @@ class Syncer:
                     raise task.exception()  # type: ignore[misc]  # as when the loop joined them itself
         if newest is not None:
             async with self.db.transaction():  # never inside another task's open transaction
-                await self.db.set_meta("sync_token", newest)
+                await self.intake.book.save_sync_token(newest)
 
     async def handle(self, response: SyncResponse, since: str | None = None) -> list[asyncio.Task[None]]:
         """One sync batch: device changes, invites, kept events whose keys came, then the timeline.
@@ -141,6 +143,9 @@ class Syncer:
             task.add_done_callback(lambda _task: self.outbox.kick())  # a new home room is told so
         await self._timelines(response, since)
         self.outbox.kick()
+        # the batch's member rows lose the order they were written in, and the WAL its commits
+        # of single commands (storage/rebuild.py, issue #23)
+        await rebuild.settle(self.db)
         return joins
 
     async def _timelines(self, response: SyncResponse, since: str | None) -> None:

@@ -137,7 +137,9 @@ async def test_a_syncs_token_is_saved_only_once_its_invites_and_those_before_are
 
     from bot.runtime.sync import Syncer
 
-    syncer = Syncer(*[SimpleNamespace()] * 2, world.db, *[SimpleNamespace()] * 6)  # type: ignore[arg-type]
+    intake = SimpleNamespace(book=EventBook(world.db, world.keyring))
+    syncer = Syncer(*[SimpleNamespace()] * 2, world.db, *[SimpleNamespace()] * 2, intake,  # type: ignore[arg-type]
+                    *[SimpleNamespace()] * 3)
     first, second = asyncio.Event(), asyncio.Event()
     slow = asyncio.create_task(first.wait())
     fast = asyncio.create_task(second.wait())
@@ -149,7 +151,7 @@ async def test_a_syncs_token_is_saved_only_once_its_invites_and_those_before_are
     first.set()
     await asyncio.sleep(0)
     await syncer._save_token(unsaved)
-    assert await world.db.get_meta("sync_token") == "t3" and not unsaved
+    assert await EventBook(world.db, world.keyring).sync_token() == "t3" and not unsaved
 
 
 async def test_a_rooms_first_events_wait_for_its_join_to_be_written(make_world_with) -> None:

@@ -216,6 +216,7 @@ async def test_migration_drops_old_member_rows_from_room_flags(tmp_path):
     await db.execute("DROP INDEX outbox_lane")  # and the later step's lanes
     await db.execute("ALTER TABLE outbox DROP COLUMN lane")
     await db.execute("ALTER TABLE outbox DROP COLUMN not_before")  # and the rounds' step
+    await db.execute("ALTER TABLE outbox DROP COLUMN txn_sealed")  # and #23's
     await db.execute("INSERT INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES ('old', x'00', x'00', 0)")
     await db.execute("INSERT INTO room_flags VALUES (?, 'told_untrusted', 1)", (ring.ref("room", "member:@a:x"),))
     await db.execute("INSERT INTO room_flags VALUES (?, 'told_unencrypted', 1)", (ring.ref("room", "!r:x"),))
@@ -257,3 +258,54 @@ async def test_forget_needs_confirmation_and_mydata_goes_to_dm(world, tmp_path):
     assert "deleted 0 records" in texts(out)
     out = await world.run("!mydata", room=DM)
     assert isinstance(out[0], Reply) and "nothing" in out[0].text
+
+
+async def test_a_commands_commit_keeps_no_handling_time_and_no_transaction_id_in_clear(world, tmp_path):
+    """Issue #23: the dedup mark keeps the day it expires, the outbox no queue time, and the
+    transaction ID the homeserver logs with the DM is sealed (the column holds a keyed reference)."""
+    book = core.EventBook(world.db, world.keyring)
+    handled = 1_795_000_000 + 12_345  # a second inside a day
+    txn = "homeserver-sees-this-txn-id"
+    async with book.claim("$event:x", now=handled) as fresh:
+        assert fresh
+        await book.enqueue(txn, "!r:x", {"kind": "send", "content": {"body": "ack"}})
+    expires = (await world.db.fetchone("SELECT expires_at FROM processed_events"))[0]
+    assert expires % core.DAY_SECONDS == 0 and 0 <= expires - handled - core.EVENT_TTL_SECONDS <= core.DAY_SECONDS
+    assert (await world.db.fetchone("SELECT count(*) FROM pragma_table_list WHERE name='processed_events' "
+                                    "AND wr=1"))[0] == 1  # WITHOUT ROWID: no counting rowid
+    assert tuple(await world.db.fetchone("SELECT txn_id, created_at FROM outbox")) == (
+        world.keyring.ref("outbox-txn", txn).hex(), 0)
+    assert [item.txn_id for item in await book.pending()] == [txn]  # sent under the real ID
+    raw = (tmp_path / "bot.db").read_bytes() + (tmp_path / "bot.db-wal").read_bytes()
+    assert txn.encode() not in raw
+    async with world.db.transaction():  # the same ID queued again is still one row
+        await book.enqueue(txn, "!r:x", {"kind": "send", "content": {"body": "again"}})
+    assert len(await book.pending()) == 1
+
+
+async def test_the_sync_token_is_sealed_and_an_old_clear_one_is_read(world):
+    book = core.EventBook(world.db, world.keyring)
+    await world.db.set_meta(core.SYNC_TOKEN_KEY, "s42_7_0_1")  # saved by an earlier release
+    assert await book.sync_token() == "s42_7_0_1"
+    async with world.db.transaction():
+        await book.save_sync_token("s43_9_0_1")
+    assert await book.sync_token() == "s43_9_0_1"
+    assert "s43" not in (await world.db.get_meta(core.SYNC_TOKEN_KEY) or "")
+
+
+async def test_the_step_of_issue_23_coarsens_old_marks_and_queue_times(tmp_path):
+    db = await open_database(tmp_path / "old.db")
+    await db.execute("UPDATE schema_versions SET version=5 WHERE domain='core'")
+    await db.execute("DROP TABLE processed_events")
+    await db.execute("CREATE TABLE processed_events (event_ref BLOB PRIMARY KEY, expires_at INTEGER NOT NULL)")
+    await db.execute("ALTER TABLE outbox DROP COLUMN txn_sealed")
+    await db.execute("INSERT INTO processed_events VALUES (x'01', 1795012345)")
+    await db.execute("INSERT INTO outbox (txn_id, room_sealed, payload_sealed, created_at) VALUES ('old', x'00', x'00', "
+                     "1795012345)")
+    await db.close()
+    db = await open_database(tmp_path / "old.db")
+    assert [tuple(r) for r in await db.fetchall("SELECT event_ref, expires_at FROM processed_events")] == [
+        (b"\x01", 1795046400)]  # the next midnight UTC
+    assert [tuple(r) for r in await db.fetchall("SELECT txn_id, created_at, txn_sealed FROM outbox")] == [
+        ("old", 0, None)]
+    await db.close()

@@ -99,6 +99,34 @@ async def test_a_rebuild_resets_the_order_cells_were_written_in(tmp_path):
         await db.close()
 
 
+
+async def test_settling_rebuilds_the_tables_written_since_the_last_settle_and_no_other(tmp_path):
+    """Issue #23: after a sync batch the tables its commands wrote lose their cells' order and
+    the WAL its per-command commits; nothing written, nothing done; it keeps working after."""
+    world = await make_world(tmp_path)
+    db = world.db
+    try:
+        assert await rebuild.settle(db) > 0  # a fresh connection settles everything once (a crash's leftovers)
+        await db.checkpoint()
+        assert await rebuild.settle(db) == 0  # nothing written since: one read, no transaction
+        pledge_id, _, refs = await _sign_many(db, world.keyring, 300)
+        await db.checkpoint()
+        before = _order_in_file(tmp_path / "bot.db", refs)
+        assert before < -0.25
+        settled = await rebuild.settle(db)
+        assert settled == 4  # pledge_signers, pledge_counts, rollcall_answers, rollcall_counts
+        assert db._checkpointer is not None
+        await db._checkpointer  # asked for after the settle's commit: the WAL is emptied
+        assert (tmp_path / "bot.db-wal").stat().st_size == 0
+        after = _order_in_file(tmp_path / "bot.db", refs)
+        assert abs(after) < 0.2, (before, after)
+        async with db.transaction():  # a later write is noticed again: the watch survived the rebuild
+            await pledges.unsign(db, pledge_id, refs[0])
+        assert await rebuild.settle(db) == 2  # pledge_signers and its counts (the count trigger)
+        assert await pledges.count(db, pledge_id) == 299
+    finally:
+        await db.close()
+
 async def test_a_failed_rebuild_changes_nothing(world, monkeypatch):
     pledge_id, _, _ = await _sign_many(world.db, world.keyring, 20)
     before = {name: sql for name, sql in (await _tables(world.db)).items()}

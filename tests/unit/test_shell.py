@@ -332,7 +332,8 @@ async def test_a_non_members_dm_is_answered_once_and_nothing_is_stored(world):
         assert (await world.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0  # noqa: S608
 
 
-async def test_strict_trust_tells_a_member_on_an_unverified_device_and_an_outsider_nothing(make_world_with):
+async def test_strict_trust_tells_a_member_on_an_unverified_device_and_an_outsider_nothing(make_world_with, caplog):
+    caplog.set_level(logging.DEBUG)
     world = await make_world_with(BOT_TRUST="cross-signed")
     shell, _home = await _shell(world)
     outsider = _event("$u1", "!pledges", sender="@outsider:example.org")
@@ -342,6 +343,12 @@ async def test_strict_trust_tells_a_member_on_an_unverified_device_and_an_outsid
     assert not await shell.intake._from_trusted_device(_event("$u2", "!pledges"))  # alice, in the home room
     rows = await _rows(world)
     assert len(rows) == 1 and isinstance(rows[0], SendDM) and rows[0].user == "@alice:example.org"
+    logged = caplog.text
+    assert "unverified device" in logged  # the line is there, and tags nobody (issue #23)
+    for who in ("@alice:example.org", "@outsider:example.org"):
+        member = Member(world.keyring, who)
+        assert member.tag not in logged and world.keyring.ref("log", who).hex()[:6] not in logged
+        assert repr(member) == str(member) == "<Member>"
 
 
 async def test_an_invited_user_is_no_member_until_they_join(world):
