@@ -6,7 +6,7 @@ binds 127.0.0.1 only, trusts no key servers (no network), and is stopped by its 
 
 :meth:`LocalSynapse.federating` makes a server that federates with others on loopback (the
 test suite's second homeserver): a TLS federation listener with a throwaway self-signed
-certificate, and a server name ``127.0.0.1:<that port>``, so peers connect to it directly (a name
+certificate, and a server name ``localhost:<that port>``, so peers connect to it directly (a name
 with an explicit port needs no ``.well-known`` or SRV lookup). docs/operations.md says what it needs.
 """
 
