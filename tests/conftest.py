@@ -49,7 +49,7 @@ def synapse() -> Iterator[LocalSynapse]:
 def federation() -> Iterator[tuple[LocalSynapse, LocalSynapse]]:
     """Two homeservers federating over loopback, ``(home, remote)``, named ``localhost:<federation
     port>`` (see ``LocalSynapse.federating`` and docs/operations.md). Only the tests that ask for
-    them start them (once per session, both at once: about 7 s on two shared cores). A test
+    them start them (once per session, side by side: 3.5–10 s on two shared cores). A test
     module runs its bot and members on them by overriding ``synapse``::
 
         @pytest.fixture
