@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,16 +20,45 @@ from tests.harness import PASSWORD, BotProcess, Member, TestCampaign
 _counter = itertools.count()
 
 
+@contextlib.contextmanager
+def _running(*servers: LocalSynapse) -> Iterator[tuple[LocalSynapse, ...]]:
+    """Start the servers side by side; stop them and remove their directories at the end."""
+    try:
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(LocalSynapse.start, servers))
+        yield servers
+    finally:
+        for hs in servers:
+            hs.stop()
+            if not os.environ.get("KEEP_SYNAPSE"):
+                shutil.rmtree(hs.directory, ignore_errors=True)
+
+
+def _directory(role: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"organizer-{role}-"))
+
+
 @pytest.fixture(scope="session")
 def synapse() -> Iterator[LocalSynapse]:
-    directory = Path(tempfile.mkdtemp(prefix="organizer-synapse-"))
-    hs = LocalSynapse(directory, bcrypt_rounds=4).start()  # test passwords: fast hashing (launch test registers 200)
-    try:
+    # test passwords: fast hashing (launch test registers 200)
+    with _running(LocalSynapse(_directory("synapse"), bcrypt_rounds=4)) as (hs,):
         yield hs
-    finally:
-        hs.stop()
-        if not os.environ.get("KEEP_SYNAPSE"):
-            shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def federation() -> Iterator[tuple[LocalSynapse, LocalSynapse]]:
+    """Two homeservers federating over loopback, ``(home, remote)``, named ``localhost:<federation
+    port>`` (see ``LocalSynapse.federating`` and docs/operations.md). Only the tests that ask for
+    them start them (once per session, side by side: 3.5–10 s on two shared cores). A test
+    module runs its bot and members on them by overriding ``synapse``::
+
+        @pytest.fixture
+        def synapse(federation): return federation[0]
+    """
+    pair = (LocalSynapse.federating(_directory("home"), bcrypt_rounds=4),
+            LocalSynapse.federating(_directory("remote"), bcrypt_rounds=4))
+    with _running(*pair):
+        yield pair
 
 
 @pytest.fixture
@@ -59,13 +90,13 @@ def bot(make_bot: Callable[..., BotProcess]) -> BotProcess:
 async def members(synapse: LocalSynapse, tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     """Factory: ``await members("alice", bot)`` logs in a fresh E2EE member client, enrolled in
     the bot's campaign (a member of its home room, see ``TestCampaign``); ``enroll=False`` makes
-    an outsider."""
+    an outsider; ``hs=`` another homeserver makes a member there (a federating server)."""
     made: list[Member] = []
     campaigns: dict[str, TestCampaign] = {}
 
-    async def make(name: str, bot: BotProcess, enroll: bool = True) -> Member:
+    async def make(name: str, bot: BotProcess, enroll: bool = True, hs: LocalSynapse | None = None) -> Member:
         localpart = f"{name}{next(_counter)}x{os.getpid()}"
-        member = await Member.create(synapse, localpart, tmp_path, bot.user_id)
+        member = await Member.create(hs or synapse, localpart, tmp_path, bot.user_id)
         made.append(member)
         if enroll and bot.organizer is not None:
             campaign = campaigns.get(bot.user_id)

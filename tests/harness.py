@@ -20,6 +20,7 @@ from typing import Any
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    JoinError,
     MegolmEvent,
     RoomCreateResponse,
     RoomMessage,
@@ -236,7 +237,7 @@ class Member:
                                                           event.source.get("content", {}),
                                                           int(event.server_timestamp)))
                 for room_id in response.rooms.invite:
-                    await client.join(room_id)
+                    await self._accept(room_id)
                 try:
                     if client.should_upload_keys:
                         await client.keys_upload()
@@ -252,6 +253,14 @@ class Member:
                     self._changed.notify_all()
             else:
                 await asyncio.sleep(0.2)
+
+    async def _accept(self, room_id: str) -> None:
+        """Join a room we are invited to. Over federation our server may show the invite before
+        the inviting server has stored it, which then refuses the join for a moment: try again."""
+        for _ in range(20):
+            if not isinstance(await self.client.join(room_id), JoinError):
+                return
+            await asyncio.sleep(0.25)
 
     async def wait_for(self, predicate: Any, timeout: float = 45.0) -> Any:
         """Wait until ``predicate()`` returns something truthy; returns it."""

@@ -3,6 +3,11 @@
 Synapse is installed on demand into its own virtual environment (never a runtime dependency
 of the bot): ``ORGANIZER_SYNAPSE_VENV`` or ``~/.cache/organizer-bot/synapse-venv``. The server
 binds 127.0.0.1 only, trusts no key servers (no network), and is stopped by its own PID.
+
+:meth:`LocalSynapse.federating` makes a server that federates with others on loopback (the
+test suite's second homeserver): a TLS federation listener with a throwaway self-signed
+certificate, and a server name ``localhost:<that port>``, so peers connect to it directly (a name
+with an explicit port needs no ``.well-known`` or SRV lookup). docs/operations.md says what it needs.
 """
 
 from __future__ import annotations
@@ -64,7 +69,14 @@ class LocalSynapse:
     bcrypt_rounds: int = 12  # Synapse's default; the launch bench lowers it to register 1,000 users quickly
     access_log: bool = False  # one line per request with its CPU time (bench/launch.py --synapse-cost)
     database: dict[str, Any] | None = None  # homeserver.yaml's database section; None: SQLite in the directory
+    federation_port: int | None = None  # a TLS federation listener on this port (see federating())
     _admin_token: str | None = None
+
+    @classmethod
+    def federating(cls, directory: Path, **kwargs: Any) -> LocalSynapse:
+        """A server other loopback servers made this way federate with, named after its federation port."""
+        port = free_port()
+        return cls(directory, federation_port=port, server_name=f"localhost:{port}", **kwargs)
 
     @property
     def url(self) -> str:
@@ -73,6 +85,10 @@ class LocalSynapse:
     @property
     def config_path(self) -> Path:
         return self.directory / "homeserver.yaml"
+
+    def _client_listeners(self) -> list[dict[str, Any]]:
+        return [{"port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+                 "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}]
 
     def write_config(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -91,10 +107,7 @@ class LocalSynapse:
         config = {
             "server_name": self.server_name,
             "pid_file": str(d / "homeserver.pid"),
-            "listeners": [{
-                "port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
-                "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
-            }],
+            "listeners": self._client_listeners(),
             "database": self.database or {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
             "log_config": str(log_config),
             "media_store_path": str(d / "media"),
@@ -122,7 +135,29 @@ class LocalSynapse:
             "rc_delayed_event_mgmt": limits,
             "rc_presence": {"per_user": limits},
         }
+        if self.federation_port is not None:
+            config.update(self._federation_config(d))
         self.config_path.write_text(_yaml(config))
+
+    def _federation_config(self, d: Path) -> dict[str, Any]:
+        """What federating over loopback needs besides the defaults: a TLS listener (Synapse
+        speaks federation over HTTPS only), no certificate checks on outbound requests (the
+        peer's certificate is self-signed), and loopback allowed as a federation destination
+        (Synapse's default ``ip_range_blacklist`` holds 127.0.0.0/8)."""
+        assert self.federation_port is not None
+        _self_signed_certificate(d / "tls.crt", d / "tls.key")
+        listener = {"port": self.federation_port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": True,
+                    "x_forwarded": False, "resources": [{"names": ["federation"], "compress": False}]}
+        many = 1000
+        return {
+            "listeners": [*self._client_listeners(), listener],
+            "tls_certificate_path": str(d / "tls.crt"),
+            "tls_private_key_path": str(d / "tls.key"),
+            "federation_verify_certificates": False,
+            "ip_range_whitelist": ["127.0.0.1"],
+            "rc_federation": {"window_size": 1000, "sleep_limit": many, "sleep_delay": 0, "reject_limit": many,
+                              "concurrent": many},
+        }
 
     def start(self, timeout: float = 60) -> LocalSynapse:
         python = synapse_python()
@@ -206,6 +241,32 @@ class LocalSynapse:
         """What docs/operations.md tells a homeserver admin to do for the bot account."""
         path = "/_synapse/admin/v1/users/" + urllib.parse.quote(user_id) + "/override_ratelimit"
         self.admin_request("POST", path, {"messages_per_second": 0, "burst_count": 0})
+
+
+def _self_signed_certificate(cert_path: Path, key_path: Path) -> None:
+    """A throwaway certificate for 127.0.0.1 (federation peers do not check it)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _hexmac(secret: str, nonce: str, user: str, password: str, admin: bool) -> str:
