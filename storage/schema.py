@@ -5,15 +5,15 @@ import side effects. A new domain module declares its ``SCHEMA`` and is added be
 and released steps never change afterwards (``schema_versions`` holds each domain's version).
 No domain refers to another's tables, so the order is only the one the bot has always used.
 
-:data:`MEMBER_TABLES` lists every table whose rows stand for one member's act (a keyed member
-reference in the row): each is ``WITHOUT ROWID`` with a key that starts with keyed hashes or
-random IDs, and :mod:`storage.rebuild` rewrites them in key order on a schedule, so neither the
-B-tree nor the cells inside a page keep the order members acted in (issue #17).
+:data:`MEMBER_TABLES` (kept by :mod:`storage.rebuild`, which rewrites them, and re-exported here)
+lists every table whose rows stand for one member's act (a keyed member reference in the row):
+each is ``WITHOUT ROWID`` with a key that starts with keyed hashes or random IDs, rewritten in key
+order on a schedule, so neither the B-tree nor the cells inside a page keep the order members
+acted in (issue #17).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from storage import (
@@ -35,6 +35,9 @@ from storage.db import CORE, Database, Schema
 from storage.hub import codes as hub_codes
 from storage.hub import hotline
 from storage.hub import members as hub_members
+from storage.rebuild import MEMBER_TABLES as MEMBER_TABLES  # the tables rebuild owns; re-exported
+from storage.rebuild import NOT_REBUILT as NOT_REBUILT
+from storage.rebuild import MemberTable as MemberTable
 
 DOMAINS: tuple[Schema, ...] = (
     CORE,
@@ -67,37 +70,3 @@ async def open_database(path: Path | str, key_fingerprint: str | None = None, *,
         await db.close()
         raise
     return db
-
-
-@dataclass(frozen=True)
-class MemberTable:
-    """A table rebuilt on schedule, and the columns of its primary key, in key order: every table
-    with a keyed member reference, and the per-company tables whose rows appear when a member
-    signs or answers for a company first (their order would tell which company the first,
-    the fifth… member named)."""
-
-    name: str
-    key: tuple[str, ...]
-
-
-MEMBER_TABLES: tuple[MemberTable, ...] = (
-    MemberTable("pledge_signers", ("pledge_id", "member_ref")),
-    MemberTable("rollcall_answers", ("rollcall_id", "member_ref")),
-    MemberTable("personal_reminders", ("id",)),  # random IDs (storage.hashing.random_id)
-    MemberTable("member_flags", ("member_ref", "flag")),
-    MemberTable("confirmations", ("room_ref", "code")),
-    MemberTable("undecrypted", ("id",)),  # random IDs
-    MemberTable("member_prefs", ("member_ref", "name")),
-    MemberTable("poll_votes", ("poll_id", "member_ref")),
-    MemberTable("rsvps", ("action_id", "member_ref")),
-    MemberTable("pledge_counts", ("pledge_id", "company")),
-    MemberTable("pledge_companies", ("pledge_id", "company")),
-    MemberTable("rollcall_counts", ("rollcall_id", "company_key", "company_display")),
-    MemberTable("hub_members", ("member_ref",)),
-    MemberTable("hub_quiet", ("member_ref",)),
-    MemberTable("hub_vouches", ("member_ref",)),
-    MemberTable("hotline_blocked", ("member_ref",)),
-)
-# Tables with a keyed member reference that are not rebuilt, and why (the inventory is checked
-# by tests/unit/test_rebuild.py):
-NOT_REBUILT: dict[str, str] = {}

@@ -30,7 +30,6 @@ from bot.runtime.outbox import Outbox, Stopping
 from bot.runtime.rooms import Rooms
 from bot.runtime.session import Session
 from storage import rebuild
-from storage.atrest import write_private
 from storage.db import Database
 
 log = logging.getLogger("organizer_bot")
