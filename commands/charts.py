@@ -17,8 +17,8 @@ from commands.base import Args, Chart, CommandError, Context, Output, UsageError
 from commands.common import chart
 from commands.common.i18n import N_, Gettext
 from commands.common.smallcell import exact_from, in_words, suppress_total
-from commands.pledge_figures import Tally, tally
 from commands.pledges import find, pledge_info
+from commands.pledges.figures import Tally, tally
 from commands.rsvp import turnout_words
 from storage import actions as actions_store
 from storage import rsvps

@@ -36,7 +36,7 @@ from commands.common.i18n import LANGUAGES, N_, Gettext, translations
 from commands.common.smallcell import exact_from, in_words, suppress_total
 from commands.common.timeparse import show_instant
 from commands.common.weekly import next_weekly, read_weekly
-from commands.pledge_figures import Tally, tally
+from commands.pledges.figures import Tally, tally
 from commands.rollcall import shown
 from commands.rsvp import turnout_words
 from storage import actions as actions_store

@@ -45,7 +45,7 @@ from commands.common.sensitive import own_answer
 from commands.common.smallcell import exact_from, in_words, suppress_votes
 from commands.common.words import room_verb
 from commands.options import Flag, Options, Words
-from commands.pledge_parsing import SLUG  # one rule for pledge and poll names
+from commands.pledges.parsing import SLUG  # one rule for pledge and poll names
 from storage import polls as store
 from storage.polls import Poll
 

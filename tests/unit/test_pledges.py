@@ -22,9 +22,9 @@ from commands.base import (
     Role,
     UsageError,
 )
-from commands.pledge_figures import bar
-from commands.pledge_parsing import parse_create
 from commands.pledges import PledgeDeadlines
+from commands.pledges.figures import bar
+from commands.pledges.parsing import parse_create
 from storage import pledges as store
 from tests.fakes import DM, ROOM, World, texts
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from commands.base import Announce, Output
+from commands.base import Announce, Env, Output, due_source
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.smallcell import (
     OTHER_COMPANIES,
@@ -236,3 +236,20 @@ def company_lines(rows: Suppressed, _: Gettext = _english) -> list[str]:
     lines = [f"{in_words(row.label, _)}: {in_words(row.shown_text, _)}" for row in rows.rows]
     lines.append(_(N_("All companies: {total}")).format(total=in_words(rows.total_text, _)))
     return lines
+
+
+@due_source("pledge figures")
+class PledgeFigures:
+    """Publish what readers see of the pledges at the planned announcement round (issue #23)."""
+
+    @staticmethod
+    async def next_due(db: Database) -> datetime | None:
+        due = await published.due(db)
+        return datetime.fromtimestamp(due, UTC) if due is not None else None
+
+    @staticmethod
+    async def fire(env: Env) -> list[Output]:
+        due = await published.due(env.db)
+        if due is not None and due <= env.now.timestamp():
+            await published.publish(env.db)
+        return []

@@ -1,5 +1,7 @@
 """Pledges: "Sign the open letter" (goal 500), conditional pledges ("I will walk out if 100
-others do") and per-workplace thresholds ("…if 50 at my company do").
+others do") and per-workplace thresholds ("…if 50 at my company do"). The handlers are here;
+:mod:`.parsing` reads ``pledge create``, :mod:`.figures` is what the counts look like when shown
+(and when they are published).
 
 Decisions where the issue left room:
 
@@ -35,7 +37,7 @@ Decisions where the issue left room:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from commands.base import (
@@ -62,7 +64,7 @@ from commands.common.i18n import N_, sentence
 from commands.common.sensitive import sensitive
 from commands.common.smallcell import UNLISTED_COMPANY, exact_from
 from commands.common.words import room_verb
-from commands.pledge_figures import (
+from commands.pledges.figures import (
     CLOSED_BY_COORDINATOR,
     DEADLINE_REACHED,
     announce_rooms,
@@ -76,10 +78,9 @@ from commands.pledge_figures import (
     tally,
     threshold_state,
 )
-from commands.pledge_parsing import SLUG, parse_create
+from commands.pledges.parsing import SLUG, parse_create
 from storage import pledges as store
 from storage import published
-from storage.db import Database
 from storage.directory import directory, normalize, unlisted_key
 from storage.pledges import Pledge
 
@@ -422,23 +423,6 @@ async def pledge_rooms(ctx: Context, args: Args) -> list[Output]:
 
 
 # ---------------------------------------------------------------- deadlines, member data, retention, export
-
-
-@due_source("pledge figures")
-class PledgeFigures:
-    """Publish what readers see of the pledges at the planned announcement round (issue #23)."""
-
-    @staticmethod
-    async def next_due(db: Database) -> datetime | None:
-        due = await published.due(db)
-        return datetime.fromtimestamp(due, UTC) if due is not None else None
-
-    @staticmethod
-    async def fire(env: Env) -> list[Output]:
-        due = await published.due(env.db)
-        if due is not None and due <= env.now.timestamp():
-            await published.publish(env.db)
-        return []
 
 
 @due_source("pledges")
