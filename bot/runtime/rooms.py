@@ -131,9 +131,10 @@ class Rooms:
         members = self.campaign.members_among(other for _, other in dms)
         return [room_id for room_id, other in dms if other in members]
 
-    def dm_member(self, room: MatrixRoom) -> str | None:
-        """Who a DM is with (``None`` once they left it)."""
-        others = sorted(joined_users(room) - {self.client.user_id})
+    def dm_member(self, room: MatrixRoom | str) -> str | None:
+        """Who a DM (the room, or its ID) is with (``None`` once they left it, or no such room)."""
+        found = self.client.rooms.get(room) if isinstance(room, str) else room
+        others = sorted(joined_users(found) - {self.client.user_id}) if found is not None else []
         return others[0] if len(others) == 1 else None
 
     def may_post(self, room_id: str) -> bool:
@@ -149,17 +150,12 @@ class Rooms:
         """The encrypted DMs of members who joined by code and are not quiet (issue 26)."""
         await self.campaign.refresh(self.book)
         hub = self.campaign.hub
-        return [r for r in self.member_dms()
-                if (user := self._dm_user(r)) is not None and hub.has(user) and not hub.quiet(user)]
+        return [r for r in self.member_dms() if (user := self.dm_member(r)) and hub.has(user) and not hub.quiet(user)]
 
     def quiet_dm(self, room_id: str) -> bool:
         """A DM whose member asked for no campaign news there (``!quiet on``, issue 26)."""
-        user = self._dm_user(room_id)
+        user = self.dm_member(room_id)
         return user is not None and self.campaign.hub.quiet(user)
-
-    def _dm_user(self, room_id: str) -> str | None:
-        room = self.client.rooms.get(room_id)
-        return self.dm_member(room) if room is not None else None
 
     def can_redact(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)
