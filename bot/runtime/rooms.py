@@ -291,9 +291,7 @@ class Rooms:
             return
         # taken before joining: anything the homeserver stamped earlier was sent before we were in
         joined_at = int(time.time() * 1000) - 1000
-        result = await client.join(room_id)
-        if isinstance(result, JoinError):
-            log.warning("could not join a room: %s", result.message)
+        if not await _join(client, room_id):
             return
         found = await invites.verified(client, room_id)
         if not isinstance(found, invites.Unknown) and found != claim:
@@ -366,3 +364,21 @@ class _Synced:
 
     def recorded(self, room_id: str) -> bool:
         return self.rooms.recorded(room_id)
+
+
+JOIN_TRIES = (1.0, 3.0, 9.0)  # seconds before each retry of a refused join
+
+
+async def _join(client: AsyncClient, room_id: str) -> bool:
+    """Join, retrying a refusal a few times: over federation the bot's server can list a remote
+    invite before the inviting server has stored it, which then refuses the join for a moment
+    ("You are not invited"); without a retry that member's DM was lost without a word."""
+    for delay in (*JOIN_TRIES, None):
+        result = await client.join(room_id)
+        if not isinstance(result, JoinError):
+            return True
+        if delay is None:
+            log.warning("could not join a room after %d tries: %s", len(JOIN_TRIES) + 1, result.message)
+            return False
+        await asyncio.sleep(delay)
+    return False

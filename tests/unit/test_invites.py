@@ -159,3 +159,27 @@ async def test_the_verified_invite_decides_when_it_differs(make_world_with) -> N
     assert client.joined == [ROOM] and client.left == []
     assert await _home(rooms) == ROOM and await rooms.book.room_flag(ROOM, "dm") is None
     assert rooms.campaign.may_invite(ADMIN, "!other:x", False) is Invite.CAMPAIGN
+
+
+async def test_a_join_refused_for_a_moment_is_retried(monkeypatch):
+    """Over federation the inviting server may refuse the join until it has stored its own invite
+    (tests/integration/test_federation.py saw it one run in six): the bot tries again."""
+    from nio import JoinError, JoinResponse
+
+    from bot.runtime import rooms as rooms_module
+
+    answers = [JoinError("You are not invited to this room.", "M_FORBIDDEN"),
+               JoinError("You are not invited to this room.", "M_FORBIDDEN"), JoinResponse("!r:x")]
+
+    class Client:
+        calls = 0
+
+        async def join(self, room_id):
+            Client.calls += 1
+            return answers.pop(0)
+
+    monkeypatch.setattr(rooms_module, "JOIN_TRIES", (0.0, 0.0, 0.0))
+    assert await rooms_module._join(Client(), "!r:x") is True and Client.calls == 3
+    answers[:] = [JoinError("no", "M_FORBIDDEN")] * 4
+    Client.calls = 0
+    assert await rooms_module._join(Client(), "!r:x") is False and Client.calls == 4
