@@ -12,7 +12,7 @@ from bot.runtime.awards.lookup import AwardAlerts
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.shell import LoginFailed, MatrixShell, StoreUnreadable
 from commands import load_all
-from storage import atrest, core, schema
+from storage import atrest, core, published, schema
 from storage.db import Database, KeyMismatchError
 from storage.hashing import Keyring
 
@@ -74,5 +74,7 @@ async def _on_start(shell: MatrixShell) -> None:
     from storage.contracts import data as contract_data
 
     await contract_data.ensure_loaded(shell.db)
+    async with shell.db.transaction():  # figures a previous run left unpublished, or none yet (an upgrade)
+        await published.publish(shell.db)
     timeparse.warm_up()
     await shell.ensure_cross_signing()

@@ -58,7 +58,8 @@ async def test_a_member_receives_a_chart_as_an_encrypted_image_with_the_text_com
     assert image.body == info.body and "3/10" in image.body
     # a roll-call, in Spanish words too
     assert "walkout" in (await alice.ask(room, "!rollcall start walkout Who walks out?")).body
+    assert "español" in (await alice.ask(room, "!room lang es")).body  # a Spanish room
     image = await ask_image(alice, room, "!gráfico lista walkout")
-    tallies = await alice.ask(room, "!rollcall walkout")
+    tallies = await alice.ask(room, "!lista walkout")
     assert image.body == tallies.body
     assert Image.open(io.BytesIO(await decrypted(alice, image.content))).format == "PNG"

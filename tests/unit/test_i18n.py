@@ -108,7 +108,7 @@ async def test_a_coordinator_sets_a_rooms_language(world: World):
     await world.run("!lang en", user="@bob:example.org", room=ROOM)
     assert "**Comandos que puedes usar**" in texts(await world.run("!help", user="@bob:example.org", room=ROOM))
     answer = await world.run("!lang en", user="@bob:example.org", room=ROOM)  # in the room: a neutral line in
-    assert answer == [Reply("Te respondí en nuestro chat directo.", private=True),  # the room's language, the
+    assert answer == [Reply("Te respondí por mensaje directo.", private=True),  # the room's language, the
                       DirectMessage("From now on I write to you in English in our DM. "  # answer in Bob's DM in his
                                     "In a room I keep to the room's language.")]  # own
     assert "Type this in the room" in texts(await world.run("!room lang es", role=C, room=DM))
