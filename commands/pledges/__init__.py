@@ -219,7 +219,7 @@ async def _sign(ctx: Context, args: Args) -> list[Output]:
         if company is not None and display:
             await store.note_company(ctx.db, pledge.id, company, display)
         outputs = await crossings(ctx.db, ctx.keyring, pledge, company, ctx.settings.BOT_MIN_CELL)
-        await figures_changed(ctx.db, ctx.settings)
+        await figures_changed(ctx)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     text = ctx._("A pledge to {slug} was recorded. {signed}.").format(slug=code(pledge.slug),
                                                                        signed=sentence(have_signed(t, ctx._)))
@@ -241,7 +241,7 @@ async def _unsign(ctx: Context, args: Args) -> list[Output]:
     async with ctx.db.transaction():
         removed = await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id)))
         if removed:
-            await figures_changed(ctx.db, ctx.settings)
+            await figures_changed(ctx)
         t = await tally(ctx.db, pledge, ctx.settings.BOT_MIN_CELL, with_rows=False)
     if not removed:
         return [Reply(ctx._("You had not signed {slug}. Nothing was changed.").format(slug=code(pledge.slug)),
@@ -464,7 +464,7 @@ class PledgeData:
         for pledge in await store.all_pledges(ctx.db, ctx.keyring):
             removed += int(await store.unsign(ctx.db, pledge.id, ctx.member.ref(member_purpose(pledge.id))))
         if removed:
-            await figures_changed(ctx.db, ctx.settings)
+            await figures_changed(ctx)
         return removed
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from commands.base import Announce, Env, Output, due_source
+from commands.base import Announce, Context, Env, Output, due_source
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.smallcell import (
     OTHER_COMPANIES,
@@ -30,9 +30,6 @@ from storage import published
 from storage.db import Database
 from storage.hashing import Keyring
 from storage.pledges import Pledge
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 BAR_CELLS = 10
 Gettext = Callable[[str], str]  # a catalog's gettext: the reader's language
@@ -55,10 +52,12 @@ async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
     return (await published.shown(db, [pledge.id]))[pledge.id]
 
 
-async def figures_changed(db: Database, settings: Settings) -> None:
+async def figures_changed(ctx: Context) -> None:
     """A signature, withdrawal or deletion changed a pledge's live counts (inside the caller's
-    transaction): what readers see follows at the announcement round, not at once."""
-    await published.changed(db, settings.announce_delay)
+    transaction): what readers see follows at the announcement round, not at once. The scheduler
+    is woken to plan that publication (:class:`PledgeFigures`), or it would sleep past it."""
+    await published.changed(ctx.db, ctx.settings.announce_delay)
+    ctx.wake("scheduler")
 
 
 _SUPPRESSED: dict[tuple[int, bool], tuple[int, dict[str, int], Any]] = {}  # (pledge id, rows?) → (k, input, output)

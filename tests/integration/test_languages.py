@@ -25,23 +25,26 @@ async def test_each_reader_in_their_own_language(make_bot, members):
     bot.start()
     bob, carol = await members("bob", bot), await members("carol", bot)
     room = await alice.create_room(invite=(bob.user_id, carol.user_id))
-    bob_dm, carol_dm = await bob.create_dm(), await carol.create_dm()
+    bob_dm, carol_dm, alice_dm = await bob.create_dm(), await carol.create_dm(), await alice.create_dm()
 
     # ---- a member chooses Spanish in their DM; the other member stays in English
-    assert (await bob.ask(bob_dm, "!idioma es")).body == "Desde ahora te escribo en español en nuestro chat directo."
+    assert (await bob.ask(bob_dm, "!idioma es")).body == \
+        "Desde ahora te escribo en español en nuestros mensajes directos."  # the glossary: "mensaje directo"
     help_es = (await bob.ask(bob_dm, "!ayuda")).body
-    assert "Comandos que puedes usar" in help_es and "!firmar <slug>" in help_es
+    assert "Comandos que puedes usar" in help_es and "!firmar <nombre> [empresa]" in help_es  # usage in Spanish
     assert "Commands you can use" in (await carol.ask(carol_dm, "!help")).body
     assert "Qué guardo y qué nunca guardo" in (await bob.ask(bob_dm, "!privacidad")).body
 
     # ---- pledges: answers in each member's language, the news in each reader's
-    created = await alice.ask(room, "!pledge create carta Firma la carta --threshold 2")
+    created = await alice.ask(room, "!pledge create carta Firma la carta --threshold 3")  # k = 2: at least 2k-1
     assert "Created pledge `carta`" in created.body  # the room is still English
     assert (await alice.ask(room, "!room lang es")).body == "Desde ahora escribo en español en esta sala."
     ack = await bob.ask(bob_dm, "!firmar carta")
-    assert ack.body == "Quedó registrado tu compromiso con `carta`. menos de 2 personas han firmado."
+    assert ack.body == "Quedó registrado tu compromiso con `carta`. Menos de 3 personas han firmado."
     ack = await carol.ask(carol_dm, "!pledge carta")
-    assert ack.body == "A pledge to `carta` was recorded. 2 have signed."
+    assert ack.body == "A pledge to `carta` was recorded. Fewer than 3 have signed."
+    ack = await alice.ask(alice_dm, "!pledge carta")
+    assert ack.body == "A pledge to `carta` was recorded. 3 have signed."
     await alice.wait_for(lambda: said(alice, room, "El compromiso `carta` está activo"))
     await bob.wait_for(lambda: said(bob, bob_dm, "El compromiso `carta` está activo"))
     await carol.wait_for(lambda: said(carol, carol_dm, "Pledge `carta` is active"))
@@ -68,7 +71,7 @@ async def test_each_reader_in_their_own_language(make_bot, members):
 
     # ---- !misdatos lists the choices; !olvidar removes them, and the answers are English again
     mine = (await bob.ask(bob_dm, "!misdatos")).body
-    assert "Tu idioma: Español." in mine and "America/Chicago" in mine
+    assert "Tu idioma: español." in mine and "America/Chicago" in mine  # a language's name lowercase mid-sentence
     forgot = await bob.ask(bob_dm, "!olvidar confirmar")
     assert forgot.body.startswith("Listo: borré")
     assert (await bob.ask(bob_dm, "!mydata")).body == "I hold nothing that belongs to you."

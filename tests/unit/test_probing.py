@@ -73,6 +73,7 @@ async def test_the_crossing_shows_nothing_until_the_round(make_world_with) -> No
     assert "fewer than 5" in before.lower() and "waiting" in before
     crossing = texts(await world.run("!pledge carta", user="@m4:example.org", room=DM))
     assert "fewer than 5" in crossing.lower()  # the crossing signer's own acknowledgement shows no jump
+    assert "scheduler" in world.woken  # or it sleeps past the round and the figures never change
     assert texts(await world.run("!pledges", room=ROOM)) == before  # nor does anyone else's reading
     source = DUE_SOURCES["pledge figures"]
     due = await source.next_due(world.db)
