@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from bot.runtime.shell import MatrixShell
 
 log = logging.getLogger("organizer_bot.award_alerts")
-FIRST_LOOKUP_SECONDS = 20  # after the first sync: "within a minute of start"
+FIRST_LOOKUP_SECONDS = 5  # after the first sync: "within a minute of start"
 
 
 class AwardAlerts:
