@@ -17,6 +17,7 @@ Why a fixed transaction ID per row makes sending exactly-once: see ``bot/runtime
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
@@ -35,6 +36,7 @@ from commands.base import (
     localized,
 )
 from commands.common.i18n import N_
+from storage import broadcasts
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
@@ -211,8 +213,12 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
     for index, output in enumerate(outputs):
         lane = BULK if isinstance(output, _BULK) else ANSWER
         held = await book.announce_round(announce_delay) if isinstance(output, Announce) else 0
-        for suffix, record in await _records(output, origin, rooms, book):
+        records = await _records(output, origin, rooms, book)
+        for suffix, record in records:
             await put(book, f"{stem}.{index}{suffix}", record, lane, held)
+        if isinstance(output, HubNews) and output.tracked and records:  # counts only (storage/broadcasts.py)
+            posted = sum(len(o.room_ids) for o in outputs if isinstance(o, Broadcast))
+            await broadcasts.start(book.db, f"{stem}.{index}", len(records), posted, time.time())
 
 
 # sent after every queued answer: one command's news to many rooms must not delay the answers

@@ -133,7 +133,7 @@ async def test_campaign_rows_are_sealed(world):
 
 EXPECTED_ROLES = {
     "action add": Role.ROOM_COORDINATOR, "action cancel": Role.ROOM_COORDINATOR, "audit": Role.ROOM_COORDINATOR,
-    "action rooms": Role.COORDINATOR, "broadcast": Role.COORDINATOR, "confirm": Role.COORDINATOR,
+    "action rooms": Role.COORDINATOR, "broadcast": Role.COORDINATOR, "broadcast status": Role.COORDINATOR, "confirm": Role.COORDINATOR,
     "company alias": Role.COORDINATOR, "pledge create": Role.COORDINATOR, "pledge close": Role.COORDINATOR,
     "pledge rooms": Role.COORDINATOR, "rollcall start": Role.COORDINATOR, "rollcall end": Role.COORDINATOR,
     "rooms": Role.COORDINATOR, "rooms approve": Role.COORDINATOR, "rooms leave": Role.COORDINATOR,
