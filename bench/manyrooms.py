@@ -120,6 +120,7 @@ async def measure(n: int, work: Path) -> dict[str, float]:
     response = SyncResponse.from_dict(data)
     del data
     await client.receive_response(response)
+    start_nio_s = time.perf_counter() - t0
     await shell.syncer.handle(response, None)
     start_s = time.perf_counter() - t0
     del response
@@ -147,7 +148,7 @@ async def measure(n: int, work: Path) -> dict[str, float]:
     bot_times.sort()
     return {"nio_ms_p50": 1000 * nio_times[len(nio_times) // 2], "bot_ms_p50": 1000 * bot_times[len(bot_times) // 2],
             "bot_ms_mean": 1000 * sum(bot_times) / len(bot_times), "nio_ms_mean": 1000 * sum(nio_times) / len(nio_times),
-            "n": n, "baseline_mb": baseline, "before_mb": before, "rss_mb": after, "start_s": start_s,
+            "n": n, "baseline_mb": baseline, "before_mb": before, "rss_mb": after, "start_s": start_s, "start_nio_s": start_nio_s,
             "sync_ms_mean": 1000 * sum(times) / len(times), "sync_ms_p50": 1000 * times[len(times) // 2],
             "sync_ms_p95": 1000 * times[int(0.95 * (len(times) - 1))], "member_dms_ms": 1000 * dms_s,
             "member_dms": views}

@@ -34,7 +34,7 @@ from bot.runtime.rooms import Rooms
 from bot.runtime.stages import StageTimes
 from commands.base import Output
 from commands.common.i18n import N_, translations
-from storage.core import ANSWER, EventBook, Outgoing
+from storage.core import ANSWER, BULK, EventBook, Outgoing
 
 log = logging.getLogger("organizer_bot")
 
@@ -86,6 +86,7 @@ class Outbox:
     _waiting_since: float | None = field(default=None, init=False)  # kicked, and not yet found empty
     _sent_at: float = field(default=0.0, init=False)  # the last row done
     _saying: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # lines without a row, under way
+    bulk_under_way: bool = field(default=False, init=False)  # the last rows read included bulk sends (a fan-out)
 
     def __post_init__(self) -> None:
         self.keys = KeyWork(self.client)
@@ -224,6 +225,7 @@ class Outbox:
             await self.progress.refresh()
         if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
             self._answered.set()
+        self.bulk_under_way = any(item.lane == BULK for item in batch)
         if not batch:  # nothing due, nothing under way
             self._waiting_since = None
         groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
