@@ -222,7 +222,8 @@ class Outbox:
         self._kick.clear()  # what is committed from here on is read now or kicks again
         async with self.book.db.transaction():  # never read another task's uncommitted rows
             batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH + len(taken))
-            await self.progress.refresh()
+            if await self.progress.refresh():
+                self._kick.set()  # the home room's line, read by the next wave
         if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
             self._answered.set()
         self.bulk_under_way = any(item.lane == BULK for item in batch)

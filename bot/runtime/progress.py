@@ -32,13 +32,19 @@ class Progress:
     _dropped: set[str] = field(default_factory=set, init=False)  # txn IDs sent to nobody, not yet counted
     _told_failing: set[str] = field(default_factory=set, init=False)
 
-    async def refresh(self) -> None:
-        """Reload what is under way if it changed (call inside a transaction, before reading rows)."""
+    async def refresh(self) -> bool:
+        """Reload what is under way if it changed (call inside a transaction, before reading rows).
+        A broadcast with no row left that was never finished (its rows went another way, or a
+        restart came between its last send and its line) is finished now. ``True`` when a line was queued."""
         stored = await self.book.db.get_meta(broadcasts.KEY)
         if stored == self._stored:
-            return
+            return False
         self._stored = stored
         self._left = {p.stem: p.remaining for p in await broadcasts.under_way(self.book.db)}
+        told = False
+        for stem in [stem for stem, left in self._left.items() if left == 0]:
+            told = await self._finish(stem) or told
+        return told
 
     def stem_of(self, txn_id: str) -> str | None:
         for stem in self._left:
@@ -68,9 +74,12 @@ class Progress:
         if left:  # rows were queued after the count (cannot happen today): keep counting
             self._left[stem] = left
             return False
+        return await self._finish(stem)
+
+    async def _finish(self, stem: str) -> bool:
         del self._left[stem]
-        finished = await broadcasts.finish(db, stem, time.time())
-        self._stored = await db.get_meta(broadcasts.KEY)
+        finished = await broadcasts.finish(self.book.db, stem, time.time())
+        self._stored = await self.book.db.get_meta(broadcasts.KEY)
         if finished is None:
             return False
         return await self._tell(f"{stem}-done", lambda lang: fanout.done_line(finished, lang, self.min_cell))

@@ -143,3 +143,16 @@ async def test_progress_keeps_the_last_finished_only(world):
             await broadcasts.finish(world.db, f"ob{i}.1", time.time())
     assert len(await broadcasts._all(world.db)) == broadcasts.KEEP_FINISHED
     assert (await broadcasts.last_finished(world.db)).stem == "ob7.1"  # type: ignore[union-attr]
+
+
+async def test_a_broadcast_whose_rows_went_another_way_is_finished_and_told(world):
+    box, client, dms = await _fan_out(world, 12)
+    await _broadcast(world, box)
+    [going] = await broadcasts.under_way(world.db)
+    async with world.db.transaction():  # e.g. a restart between its last send and its line
+        await world.db.execute("DELETE FROM outbox WHERE txn_id LIKE ?", (going.stem + ".%",))
+    await box.drain()
+    await box.drain()
+    assert await broadcasts.under_way(world.db) == []
+    [line] = _home_lines(client)
+    assert line.startswith("Broadcast to the DMs of members by code is done: 12 of 12 delivered")
