@@ -6,7 +6,7 @@ import importlib
 
 FAMILIES = (
     "help", "privacy", "language", "polls", "rsvp", "companies", "contracts", "alerts", "pledges", "rollcall",
-    "actions", "admin", "campaign", "hub", "hotline", "charts", "digest",
+    "actions", "fanout", "admin", "campaign", "hub", "hotline", "charts", "digest",
 )
 
 

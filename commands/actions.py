@@ -30,6 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
+from commands import fanout
 from commands.base import (
     Args,
     Broadcast,
@@ -354,21 +355,23 @@ async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict
 @command("broadcast", usage=N_("<text>"),
          summary=N_("Post a message to every campaign room (asks to confirm)."), role=Role.COORDINATOR,
          example=N_("Walkout at noon today. Meet at the lobby."),
-         details=N_("Shows how many rooms will get it and a code; `{prefix}confirm CODE` from you, in this room, "
-                    "within 5 minutes sends it."), aliases=("difundir",))
+         details=N_("Shows how many rooms and DMs will get it, about how long the DMs take, and a code; `{prefix}confirm "
+                    "CODE` from you, in this room, within 5 minutes sends it. `{prefix}broadcast status` shows how far it got."),
+         aliases=("difundir",))
 async def broadcast(ctx: Context, args: Args) -> list[Output]:
     text = args.rest.strip()
     if not text:
         raise UsageError(ctx._("Give the text to broadcast."))
+    if text.lower() == "estado":  # `broadcast status` in Spanish
+        return await fanout.broadcast_status(ctx, args)
     if len(text) > MAX_TEXT:
         raise CommandError(_too_long(ctx))
     rooms = broadcast_rooms(ctx)
     if not rooms:
         raise CommandError(ctx._("There is no room to broadcast to."))
     confirm = await _new_confirmation(ctx, ctx.room.room_id, "broadcast", {"text": text})
-    return [Reply(ctx.ngettext("This will post to {n} room. Reply `{prefix}confirm {code}` within 5 minutes.",
-                               "This will post to {n} rooms. Reply `{prefix}confirm {code}` within 5 minutes.",
-                               len(rooms)).format(n=len(rooms), prefix=ctx.prefix, code=confirm))]
+    return [Reply(await fanout.estimate(ctx, len(rooms)) + " " + ctx._(
+        "Reply `{prefix}confirm {code}` within 5 minutes to send it.").format(prefix=ctx.prefix, code=confirm))]
 
 
 @command("confirm", usage=N_("<code>"), summary=N_("Confirm a broadcast or a room link you asked for."),
@@ -389,7 +392,7 @@ async def confirm(ctx: Context, args: Args) -> list[Output]:
         if not rooms:
             raise CommandError(ctx._("There is no room to broadcast to any more."))
         text = str(found.payload["text"])  # the coordinator's own words, to the rooms and to members by code
-        return [Broadcast(tuple(rooms), text, "m.text"), HubNews(text, "m.text")]
+        return [Broadcast(tuple(rooms), text, "m.text"), HubNews(text, "m.text", tracked=True)]
     number = int(found.payload["action"])  # type: ignore[call-overload]
     target = str(found.payload["room"])
     action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)

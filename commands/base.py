@@ -111,6 +111,7 @@ class HubNews:
 
     text: str | Localized
     msgtype: str = "m.notice"
+    tracked: bool = False  # a coordinator's broadcast: counted for `!broadcast status`, reported when done
 
 
 @dataclass(frozen=True)

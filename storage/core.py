@@ -134,6 +134,11 @@ class EventBook:
         and revealing nothing of ``base``."""
         return self.keyring.ref("txn", base).hex()[:24]
 
+    def outbox_group(self, stem: str) -> str:
+        """The keyed reference the outbox keys the rows of transaction-ID stem ``stem`` by (a
+        range of the ``txn_id`` column: a broadcast counts its rows left without the IDs in clear)."""
+        return self.keyring.ref("outbox-txn", stem).hex()
+
     async def enqueue(self, txn_id: str, room_id: str, payload: dict[str, Any], lane: int = ANSWER,
                       not_before: int = 0) -> None:
         """Queue a message; the same ``txn_id`` is reused on every retry, so the homeserver
@@ -143,10 +148,13 @@ class EventBook:
         # would tie this commit (and the member rows in it) to a DM; so the column holds a keyed
         # reference (unique, as the ID is) and the ID is sealed. No queue time is kept (issue #23).
         seal = self.keyring.seal
+        group, dot, _ = txn_id.rpartition(".")
+        column = f"{self.outbox_group(group)}.{self.keyring.ref('outbox-txn', txn_id).hex()}" if dot else \
+            self.keyring.ref("outbox-txn", txn_id).hex()
         await self.db.execute(
             "INSERT OR IGNORE INTO outbox (txn_id, txn_sealed, room_sealed, payload_sealed, created_at, lane, "
             "not_before) VALUES (?, ?, ?, ?, 0, ?, ?)",
-            (self.keyring.ref("outbox-txn", txn_id).hex(), seal("outbox", txn_id), seal("outbox", room_id),
+            (column, seal("outbox", txn_id), seal("outbox", room_id),
              seal("outbox", json.dumps(payload)), lane, not_before),
         )
 

@@ -28,12 +28,13 @@ from bot.e2ee import crosssign
 from bot.e2ee.keywork import KeyWork
 from bot.runtime import images, outputs
 from bot.runtime.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM, SendImage
+from bot.runtime.progress import Progress
 from bot.runtime.ratelimit import RateGate
 from bot.runtime.rooms import Rooms
 from bot.runtime.stages import StageTimes
 from commands.base import Output
 from commands.common.i18n import N_, translations
-from storage.core import ANSWER, EventBook, Outgoing
+from storage.core import ANSWER, BULK, EventBook, Outgoing
 
 log = logging.getLogger("organizer_bot")
 
@@ -79,14 +80,17 @@ class Outbox:
     gate: RateGate = field(default_factory=RateGate)
     stages: StageTimes = field(default_factory=StageTimes)  # durations only (bot/runtime/stages.py)
     keys: KeyWork = field(init=False)  # first sends' key round trips, shared by many rooms
+    progress: Progress = field(init=False)  # broadcasts to DMs under way: counts, the home room's lines
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # rows committed that no wave read yet
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
     _waiting_since: float | None = field(default=None, init=False)  # kicked, and not yet found empty
     _sent_at: float = field(default=0.0, init=False)  # the last row done
     _saying: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # lines without a row, under way
+    bulk_under_way: bool = field(default=False, init=False)  # the last rows read included bulk sends (a fan-out)
 
     def __post_init__(self) -> None:
         self.keys = KeyWork(self.client)
+        self.progress = Progress(self.book, self.rooms, self.settings.BOT_MIN_CELL, self.settings.BOT_COMMAND_PREFIX)
 
     # ------------------------------------------------------------ queueing
 
@@ -218,8 +222,11 @@ class Outbox:
         self._kick.clear()  # what is committed from here on is read now or kicks again
         async with self.book.db.transaction():  # never read another task's uncommitted rows
             batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH + len(taken))
+            if await self.progress.refresh():
+                self._kick.set()  # the home room's line, read by the next wave
         if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
             self._answered.set()
+        self.bulk_under_way = any(item.lane == BULK for item in batch)
         if not batch:  # nothing due, nothing under way
             self._waiting_since = None
         groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
@@ -255,9 +262,14 @@ class Outbox:
                 return True
             await self.gate.wait()
             if not await self._deliver(item, record):
+                if await self.progress.failed(item.txn_id):
+                    self._kick.set()  # the home room's line
                 return False
             async with self.book.db.transaction():
                 await self.book.done(item.id)
+                told = await self.progress.done(item.txn_id)
+            if told:
+                self._kick.set()
             self._sent_at = time.time()
         return True
 
@@ -269,10 +281,14 @@ class Outbox:
                 case Send(room_id=room_id) | SendImage(room_id=room_id):
                     if item.lane != ANSWER and not self.rooms.may_post(room_id):
                         log.info("dropped news for the DM of someone no longer in the campaign")
+                        self.progress.dropped(item.txn_id)
                         return True  # membership is read when sending too: news waits for its round
                     if isinstance(record, SendImage):  # drawn, encrypted and uploaded there
                         return await images.deliver(self.client, self.rooms.joining, self.send, record, item.txn_id)
-                    return await self.send(room_id, record.content, item.txn_id) is not None
+                    sent = await self.send(room_id, record.content, item.txn_id)
+                    if sent == "":
+                        self.progress.dropped(item.txn_id)
+                    return sent is not None
                 case SendDM(user=user, content=content, any_device=any_device):
                     dm_room = await self.dm_room(user)
                     if dm_room is None:

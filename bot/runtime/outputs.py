@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
@@ -38,6 +39,7 @@ from commands.base import (
     localized,
 )
 from commands.common.i18n import N_
+from storage import broadcasts
 from storage.core import ANSWER, BULK, EventBook
 
 log = logging.getLogger("organizer_bot")
@@ -254,8 +256,13 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
     for index, output in enumerate(outputs):
         lane = BULK if isinstance(output, _BULK) or (isinstance(output, Chart) and output.room_id) else ANSWER
         held = await book.announce_round(announce_delay) if isinstance(output, Announce) else 0
-        for suffix, record in await _records(output, origin, rooms, book):
+        records = await _records(output, origin, rooms, book)
+        for suffix, record in records:
             await put(book, f"{stem}.{index}{suffix}", record, lane, held)
+        if isinstance(output, HubNews) and output.tracked and records:  # counts only (storage/broadcasts.py)
+            posted = sum(len(o.room_ids) for o in outputs if isinstance(o, Broadcast))
+            group = f"{stem}.{index}"
+            await broadcasts.start(book.db, group, book.outbox_group(group), len(records), posted, time.time())
 
 
 # sent after every queued answer: one command's news to many rooms must not delay the answers

@@ -36,6 +36,10 @@ log = logging.getLogger("organizer_bot")
 
 BACKFILL_PAGES = 10  # up to 1000 missed events per room after a gap (restart, outage)
 SENT_BEFORE_SYNC = 1.0  # seconds the next sync waits for this batch's answers to go out (Outbox.until_sent)
+# While a fan-out goes out, each sync returns at once with the bot's own new events, and the
+# homeserver computes a sync per handful of sends: the syncs are spaced by this much then (a
+# command typed meanwhile waits up to this long more; measured in bench/RESULTS.md, fan-out)
+BULK_SYNC_SPACING = 1.0
 # Synapse returns at most 10 timeline events per room in an incremental sync without a filter and
 # marks the rest as a gap ("limited"); a larger limit makes gaps rare, and _backfill fetches the rest.
 SYNC_TIMELINE_LIMIT = 500
@@ -45,6 +49,12 @@ SYNC_TIMELINE_LIMIT = 500
 # make costly.
 SYNC_FILTER = {"room": {"timeline": {"limit": SYNC_TIMELINE_LIMIT}, "ephemeral": {"not_types": ["*"]}},
                "presence": {"not_types": ["*"]}}
+
+
+def spacing(bulk_under_way: bool, since_asked: float) -> float:
+    """Seconds to wait before the next sync: none, except while a fan-out goes out, when a sync
+    follows the one before by at least :data:`BULK_SYNC_SPACING` (``since_asked``: since it was asked)."""
+    return max(0.0, BULK_SYNC_SPACING - since_asked) if bulk_under_way else 0.0
 
 
 @dataclass(eq=False)
@@ -110,6 +120,8 @@ class Syncer:
             first = False
             self.ready.set()
             await self.outbox.until_sent(SENT_BEFORE_SYNC)
+            if pause := spacing(self.outbox.bulk_under_way, time.monotonic() - asked):
+                await self.stopping.sleep(pause)
         pending = [task for _, tasks in unsaved for task in tasks if not task.done()]
         if pending:  # stopping: a few seconds for the joins under way, then what is done is saved
             await asyncio.wait(pending, timeout=3)

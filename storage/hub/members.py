@@ -82,6 +82,11 @@ async def count(db: Database) -> int:
     return int(row[0]) if row else 0
 
 
+async def quiet_count(db: Database) -> int:
+    row = await db.fetchone("SELECT COUNT(*) FROM hub_quiet")
+    return int(row[0]) if row else 0
+
+
 async def set_quiet(db: Database, member: Member, quiet: bool) -> bool:
     """Returns whether anything changed."""
     ref = member.ref(QUIET_PURPOSE)

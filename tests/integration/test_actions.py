@@ -90,7 +90,7 @@ async def test_actions_reminders_broadcast(bot, members):
 
     # broadcast: counts rooms (not the DM), wrong code, another coordinator's confirm, then send
     preview = await alice.ask(room, "!broadcast Strike EPSILON at noon")
-    assert "This will post to 3 rooms." in preview.body  # the campaign's home room is a campaign room too
+    assert "It goes to 3 rooms and" in preview.body  # the campaign's home room is a campaign room too
     the_code = code_in(preview.body)
     wrong = await alice.ask(room, f"!confirm {'1000' if the_code != '1000' else '1001'}")
     assert "Nothing is waiting" in wrong.body
@@ -163,7 +163,7 @@ async def test_broadcast_to_20_rooms_under_rate_limit(tmp_path):
         rooms = [await alice.create_room(room_version="11", invite=(bob.user_id,), name=f"room {i}") for i in range(20)]
         await alice.ask(rooms[-1], "!privacy", timeout=60)  # the bot has synced its last join
         preview = await alice.ask(rooms[0], "!broadcast Everyone out THETA", timeout=60)
-        assert "This will post to 20 rooms." in preview.body
+        assert "It goes to 20 rooms and" in preview.body
         await alice.send(rooms[0], f"!confirm {code_in(preview.body)}")
         report = await wait_body(alice, rooms[0], "Broadcast delivered", timeout=120)
         assert "20 of 20 rooms" in report

@@ -139,7 +139,7 @@ async def test_personal_reminder_in_dm_sealed(world):
 async def test_broadcast_confirm_rules(world):
     world.shell.views = [ROOM, OTHER, DM]
     out = await world.run("!broadcast Walkout at noon", user="@c1:x", role=C)
-    assert "This will post to 2 rooms." in texts(out)
+    assert "It goes to 2 rooms and to the DMs of fewer than 5 members by code." in texts(out)
     confirm_code = texts(out).split("confirm ")[1][:4]
     wrong = "0000" if confirm_code != "0000" else "1111"
     assert "Nothing is waiting" in texts(await world.run(f"!confirm {wrong}", user="@c1:x", role=C))
@@ -148,7 +148,7 @@ async def test_broadcast_confirm_rules(world):
                                                          room=OTHER))
     sent = await world.run(f"!confirm {confirm_code}", user="@c1:x", role=C)
     assert sent == [Broadcast((ROOM.room_id, OTHER.room_id), "Walkout at noon", "m.text"),
-                    HubNews("Walkout at noon", "m.text")]  # and to members by code, in their DMs
+                    HubNews("Walkout at noon", "m.text", tracked=True)]  # and to members by code, in their DMs
     assert "Nothing is waiting" in texts(await world.run(f"!confirm {confirm_code}", user="@c1:x", role=C))
 
 
@@ -156,7 +156,7 @@ async def test_broadcast_code_expires_and_listed_rooms(make_world_with):
     world = await make_world_with(BOT_BROADCAST_ROOMS=f"{OTHER.room_id},!gone:x")
     world.shell.views = [ROOM, OTHER, DM]
     out = await world.run("!broadcast hi", role=C)
-    assert "post to 1 room." in texts(out)
+    assert "It goes to 1 room and" in texts(out)
     world.now += timedelta(minutes=5, seconds=1)
     assert "Nothing is waiting" in texts(await world.run(f"!confirm {texts(out).split('confirm ')[1][:4]}",
                                                          role=C))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import echo_bot, inproc, launch, live, peers, report  # noqa: F401 - they must import
+from bench import echo_bot, fanout, fanout_floor, inproc, launch, live, peers, report  # noqa: F401 - they must import
 
 
 async def test_in_process_part_runs_on_a_tiny_database(tmp_path: Path) -> None:
@@ -84,3 +84,10 @@ def test_launch_section_replaces_only_itself(tmp_path: Path) -> None:
     assert text.startswith("# results\n\nother parts\n") and text.count("## Launch day") == 1
     assert "| 3 | ❌ 2/3 | 0 |" in text and "3/3, 1.5 s" in text and "hold nothing" in text
     assert not result.ok
+
+
+async def test_the_many_rooms_bench_runs_and_its_bot_knows_every_dm(tmp_path: Path) -> None:
+    from bench import manyrooms
+
+    found = await manyrooms.measure(30, tmp_path)
+    assert found["member_dms"] == 30 and found["sync_ms_mean"] > 0 and found["rss_mb"] > 0

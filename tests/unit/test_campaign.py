@@ -133,7 +133,7 @@ async def test_campaign_rows_are_sealed(world):
 
 EXPECTED_ROLES = {
     "action add": Role.ROOM_COORDINATOR, "action cancel": Role.ROOM_COORDINATOR, "audit": Role.ROOM_COORDINATOR,
-    "chart": Role.MEMBER, "digest": Role.COORDINATOR,
+    "chart": Role.MEMBER, "digest": Role.COORDINATOR, "broadcast status": Role.COORDINATOR,
     "action rooms": Role.COORDINATOR, "broadcast": Role.COORDINATOR, "confirm": Role.COORDINATOR,
     "company alias": Role.COORDINATOR, "pledge create": Role.COORDINATOR, "pledge close": Role.COORDINATOR,
     "pledge rooms": Role.COORDINATOR, "rollcall start": Role.COORDINATOR, "rollcall end": Role.COORDINATOR,

@@ -57,7 +57,7 @@ RUNS = [
     ("!acciones", base.Role.MEMBER, ROOM), ("!action add", C, ROOM), ("!action add whenever-ish | x", C, ROOM),
     ("!action cancel 999", C, ROOM), ("!action rooms 999 add", C, ROOM),
     ("!recordarme dentro de 1 hora | Traer los volantes", base.Role.MEMBER, DM), ("!recordarme", base.Role.MEMBER, DM),
-    ("!broadcast", C, ROOM), ("!broadcast Paro a mediodía. Nos vemos en la entrada.", C, ROOM),
+    ("!broadcast", C, ROOM), ("!broadcast status", C, ROOM), ("!broadcast Paro a mediodía. Nos vemos en la entrada.", C, ROOM),
     ("!confirm 0000", C, ROOM), ("!audit", C, ROOM), ("!alertas", C, ROOM), ("!alertas aquí", C, ROOM),
     ("!alertas zz", C, ROOM), ("!alertas", C, DM),
     ("!rooms", C, ROOM), ("!rooms approve zz", C, ROOM), ("!rooms leave 99", C, ROOM), ("!home here", ADMIN, ROOM),

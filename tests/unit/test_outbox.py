@@ -307,3 +307,27 @@ async def test_an_announcement_reaches_each_room_and_dm_in_its_own_language(worl
     await box.drain()
     assert sorted(client.sent) == [("!dm-bob:example.org", "met"), ("!dm-carol:example.org", "alcanzado"),
                                    ("!room:example.org", "alcanzado")]
+
+
+async def test_the_sync_loop_is_spaced_only_while_a_fan_out_goes_out(world):
+    """Issue 27: during a broadcast every sync came back at once with the bot's own new events, and
+    the homeserver computed one per handful of sends (1.6× the bare client's time at N = 1,000)."""
+    from bot.runtime.sync import BULK_SYNC_SPACING, spacing
+
+    dms = [f"!dm{i}:example.org" for i in range(40)]
+    client = FakeClient(dms, delay=0.005)
+    box, _ = await _outbox(world, client)
+    box.rooms.member_dms = lambda: dms  # type: ignore[method-assign]
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    await _queue(world, box, [Announce("news", ())], "$news")
+    seen: list[bool] = []
+    draining = asyncio.create_task(box.drain())
+    while not draining.done():
+        seen.append(box.bulk_under_way)
+        await asyncio.sleep(0.005)
+    assert True in seen and not box.bulk_under_way  # the last read found nothing left
+    await _queue(world, box, [Reply("signed")], "$sign", "!dm3:example.org")
+    await box.drain()
+    assert not box.bulk_under_way  # an answer alone: syncs are not spaced
+    assert spacing(True, 0.2) == pytest.approx(BULK_SYNC_SPACING - 0.2)
+    assert spacing(True, BULK_SYNC_SPACING + 1) == 0 and spacing(False, 0.0) == 0

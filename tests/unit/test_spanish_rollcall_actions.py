@@ -343,8 +343,8 @@ async def test_action_errors_and_confirmations_in_spanish(world):
     assert spanish(await world.run("!action cancel #1", user=COORD, role=C, room=ROOM)) == (
         "Cancelé la acción #1; ya no habrá más recordatorios.")
     out = spanish(await world.run("!broadcast Paro a mediodía", user=COORD, role=C, room=ROOM))
-    assert out.startswith("Esto se publicará en 2 salas. Responde `!confirmar ") and out.endswith(
-        "` antes de 5 minutos.")
+    assert out.startswith("Va a 2 salas y a los mensajes directos de menos de 5 personas que se unieron con "
+                          "código. Responde `!confirmar ") and out.endswith("` antes de 5 minutos para enviarla.")
     code_ = out.split("confirmar ")[1][:4]
     assert spanish(await world.run(f"!confirm {code_}", user="@other:example.org", role=C, room=ROOM)) == (
         "Solo puede confirmarlo quien lo pidió.")
