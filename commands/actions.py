@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-from commands import fanout
 from commands.base import (
     Args,
-    Broadcast,
     CommandError,
     Context,
     Env,
@@ -50,6 +47,7 @@ from commands.base import (
     member_data,
     retention_hook,
 )
+from commands.common.confirm import new_confirmation
 from commands.common.i18n import N_, Gettext, translations
 from commands.common.recurrence import Recurrence, parse_leads, parse_recurrence
 from commands.common.sensitive import own_answer
@@ -65,7 +63,6 @@ from storage.hub import members as hub_members
 
 log = logging.getLogger("organizer_bot.actions")
 
-CONFIRM_WINDOW = timedelta(minutes=5)
 MAX_TEXT = 1000
 MAX_LISTED = 25
 LATE_AFTER = timedelta(seconds=5)  # a reminder sent later than this says it is late
@@ -97,11 +94,11 @@ def when_and_text(ctx: Context, options: Options, no_text: str, args: Args) -> F
     if not found.text:
         raise UsageError(ctx._(no_text).format(prefix=ctx.prefix))
     if len(found.text) > MAX_TEXT:
-        raise CommandError(_too_long(ctx))
+        raise CommandError(too_long(ctx))
     return found
 
 
-def _too_long(ctx: Context) -> str:
+def too_long(ctx: Context) -> str:
     return ctx._("That text is too long (over {n} characters). Shorten it.").format(n=MAX_TEXT)
 
 
@@ -266,7 +263,7 @@ async def action_rooms(ctx: Context, args: Args) -> list[Output]:
             n=number))
     if ctx.room.room_id in await store.extra_rooms(ctx.db, ctx.keyring, number):
         raise CommandError(ctx._("This room already gets reminders for #{n}.").format(n=number))
-    confirm = await _new_confirmation(ctx, action.room_id, "link",
+    confirm = await new_confirmation(ctx, action.room_id, "link",
                                       {"action": number, "room": ctx.room.room_id, "name": ctx.room.name})
     return [Reply(ctx._("To add this room to #{n}'s reminders, type `{prefix}confirm {code}` in the room where #{n} "
                         "was scheduled within 5 minutes (as a coordinator there).").format(
@@ -327,86 +324,10 @@ class ReminderData:
         return await store.forget_personal(ctx.db, ctx.member.ref("reminders"))
 
 
-# ---------------------------------------------------------------- broadcasts and confirmations
+# ---------------------------------------------------------------- room links (confirmed with `confirm`: commands/fanout.py)
 
 
-def broadcast_rooms(ctx: Context | Env) -> list[str]:
-    """BOT_BROADCAST_ROOMS if set (campaign rooms among them), else every campaign room (only
-    encrypted ones while BOT_REQUIRE_ENCRYPTION is on). ``shell.rooms()`` lists only campaign
-    rooms and DMs, so a room outside the campaign never receives a broadcast."""
-    views = ctx.shell.rooms()
-    listed = ctx.settings.BOT_BROADCAST_ROOMS
-    if listed:
-        joined = {v.room_id for v in views}
-        return [r for r in dict.fromkeys(listed) if r in joined]
-    return [v.room_id for v in views if not v.is_dm and (v.encrypted or not ctx.settings.BOT_REQUIRE_ENCRYPTION)]
-
-
-async def _new_confirmation(ctx: Context, room_id: str, kind: str, payload: dict[str, object]) -> str:
-    for _ in range(20):
-        confirm = f"{secrets.randbelow(9000) + 1000}"
-        if await store.add_confirmation(ctx.db, ctx.keyring, code=confirm, room_id=room_id,
-                                        member_ref=ctx.member.ref("confirm"), kind=kind, payload=payload,
-                                        expires_at=ctx.now + CONFIRM_WINDOW):
-            return confirm
-    raise CommandError(ctx._("Too many confirmations are waiting in that room; try again in a few minutes."))
-
-
-@command("broadcast", usage=N_("<text>"),
-         summary=N_("Post a message to every campaign room (asks to confirm)."), role=Role.COORDINATOR,
-         example=N_("Walkout at noon today. Meet at the lobby."),
-         details=N_("Shows how many rooms and DMs will get it, about how long the DMs take, and a code; `{prefix}confirm "
-                    "CODE` from you, in this room, within 5 minutes sends it. `{prefix}broadcast status` shows how far it got."),
-         aliases=("difundir",))
-async def broadcast(ctx: Context, args: Args) -> list[Output]:
-    text = args.rest.strip()
-    if not text:
-        raise UsageError(ctx._("Give the text to broadcast."))
-    if text.lower() == "estado":  # `broadcast status` in Spanish
-        return await fanout.broadcast_status(ctx, args)
-    if len(text) > MAX_TEXT:
-        raise CommandError(_too_long(ctx))
-    rooms = broadcast_rooms(ctx)
-    if not rooms:
-        raise CommandError(ctx._("There is no room to broadcast to."))
-    confirm = await _new_confirmation(ctx, ctx.room.room_id, "broadcast", {"text": text})
-    return [Reply(await fanout.estimate(ctx, len(rooms)) + " " + ctx._(
-        "Reply `{prefix}confirm {code}` within 5 minutes to send it.").format(prefix=ctx.prefix, code=confirm))]
-
-
-@command("confirm", usage=N_("<code>"), summary=N_("Confirm a broadcast or a room link you asked for."),
-         role=Role.COORDINATOR, example="4821", aliases=("confirmar",))
-async def confirm(ctx: Context, args: Args) -> list[Output]:
-    if len(args.tokens) != 1 or not re.fullmatch(r"\d{4}", args.tokens[0]):
-        raise UsageError(ctx._("Give the 4-digit code I showed you."))
-    found = await store.take_confirmation(ctx.db, ctx.keyring, args.tokens[0], ctx.room.room_id, ctx.now,
-                                          ctx.member.ref("confirm"))
-    if found == "missing":
-        raise CommandError(ctx._("Nothing is waiting for code {code} in this room. Codes work in the room they were "
-                                 "meant for and expire after 5 minutes.").format(code=code(args.tokens[0])))
-    if found == "other":
-        raise CommandError(ctx._("Only the coordinator who asked for this can confirm it."))
-    assert isinstance(found, store.Pending)
-    if found.kind == "broadcast":
-        rooms = broadcast_rooms(ctx)
-        if not rooms:
-            raise CommandError(ctx._("There is no room to broadcast to any more."))
-        text = str(found.payload["text"])  # the coordinator's own words, to the rooms and to members by code
-        return [Broadcast(tuple(rooms), text, "m.text"), HubNews(text, "m.text", tracked=True)]
-    number = int(found.payload["action"])  # type: ignore[call-overload]
-    target = str(found.payload["room"])
-    action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
-    if action is None:
-        raise CommandError(ctx._("#{n} is no longer scheduled in this room.").format(n=number))
-    await store.link_room(ctx.db, ctx.keyring, number, target)
-    name = str(found.payload.get("name") or ctx._("the other room"))
-    return [
-        Reply(ctx._("Room {room} now also gets reminders for #{n}.").format(room=code(name, 60), n=number)),
-        Post(target, partial(_linked_text, action), "m.notice"),  # worded for the linked room
-    ]
-
-
-def _linked_text(action: store.Action, lang: str) -> str:
+def linked_text(action: store.Action, lang: str) -> str:
     _ = translations(lang).gettext
     return _("This room now also gets reminders for #{n}: {text} ({when}, {rule}).").format(
         n=action.id, text=action.text, when=show_instant(action.occurs_at, action.zone, lang), rule=_rec_text(action, lang))

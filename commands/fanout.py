@@ -10,13 +10,32 @@ it is shown as "fewer than …", and then so is everything it could be derived f
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from functools import partial
 
-from commands.base import Args, Context, Output, Reply, Role, command
+from commands.actions import MAX_TEXT, linked_text, too_long
+from commands.base import (
+    Args,
+    Broadcast,
+    CommandError,
+    Context,
+    Env,
+    HubNews,
+    Output,
+    Post,
+    Reply,
+    Role,
+    UsageError,
+    code,
+    command,
+)
+from commands.common.confirm import new_confirmation
 from commands.common.i18n import N_, translations
 from commands.common.smallcell import exact_from, in_words, suppress_total
 from commands.common.timeparse import format_duration
+from storage import actions as store
 from storage import broadcasts
 from storage.hub import members as hub_members
 
@@ -109,3 +128,72 @@ async def broadcast_status(ctx: Context, args: Args) -> list[Output]:
                      else _rate_words(ctx, rate, measured))
         lines.append(f"{line}, {rate_text}.")
     return [Reply("\n".join(lines))]
+
+
+# ---------------------------------------------------------------- the broadcast and its confirmation
+
+
+def broadcast_rooms(ctx: Context | Env) -> list[str]:
+    """BOT_BROADCAST_ROOMS if set (campaign rooms among them), else every campaign room (only
+    encrypted ones while BOT_REQUIRE_ENCRYPTION is on). ``shell.rooms()`` lists only campaign
+    rooms and DMs, so a room outside the campaign never receives a broadcast."""
+    views = ctx.shell.rooms()
+    listed = ctx.settings.BOT_BROADCAST_ROOMS
+    if listed:
+        joined = {v.room_id for v in views}
+        return [r for r in dict.fromkeys(listed) if r in joined]
+    return [v.room_id for v in views if not v.is_dm and (v.encrypted or not ctx.settings.BOT_REQUIRE_ENCRYPTION)]
+
+
+@command("broadcast", usage=N_("<text>"),
+         summary=N_("Post a message to every campaign room (asks to confirm)."), role=Role.COORDINATOR,
+         example=N_("Walkout at noon today. Meet at the lobby."),
+         details=N_("Shows how many rooms and DMs will get it, about how long the DMs take, and a code; `{prefix}confirm "
+                    "CODE` from you, in this room, within 5 minutes sends it. `{prefix}broadcast status` shows how far it got."),
+         aliases=("difundir",))
+async def broadcast(ctx: Context, args: Args) -> list[Output]:
+    text = args.rest.strip()
+    if not text:
+        raise UsageError(ctx._("Give the text to broadcast."))
+    if text.lower() == "estado":  # `broadcast status` in Spanish
+        return await broadcast_status(ctx, args)
+    if len(text) > MAX_TEXT:
+        raise CommandError(too_long(ctx))
+    rooms = broadcast_rooms(ctx)
+    if not rooms:
+        raise CommandError(ctx._("There is no room to broadcast to."))
+    confirm = await new_confirmation(ctx, ctx.room.room_id, "broadcast", {"text": text})
+    return [Reply(await estimate(ctx, len(rooms)) + " " + ctx._(
+        "Reply `{prefix}confirm {code}` within 5 minutes to send it.").format(prefix=ctx.prefix, code=confirm))]
+
+
+@command("confirm", usage=N_("<code>"), summary=N_("Confirm a broadcast or a room link you asked for."),
+         role=Role.COORDINATOR, example="4821", aliases=("confirmar",))
+async def confirm(ctx: Context, args: Args) -> list[Output]:
+    if len(args.tokens) != 1 or not re.fullmatch(r"\d{4}", args.tokens[0]):
+        raise UsageError(ctx._("Give the 4-digit code I showed you."))
+    found = await store.take_confirmation(ctx.db, ctx.keyring, args.tokens[0], ctx.room.room_id, ctx.now,
+                                          ctx.member.ref("confirm"))
+    if found == "missing":
+        raise CommandError(ctx._("Nothing is waiting for code {code} in this room. Codes work in the room they were "
+                                 "meant for and expire after 5 minutes.").format(code=code(args.tokens[0])))
+    if found == "other":
+        raise CommandError(ctx._("Only the coordinator who asked for this can confirm it."))
+    assert isinstance(found, store.Pending)
+    if found.kind == "broadcast":
+        rooms = broadcast_rooms(ctx)
+        if not rooms:
+            raise CommandError(ctx._("There is no room to broadcast to any more."))
+        text = str(found.payload["text"])  # the coordinator's own words, to the rooms and to members by code
+        return [Broadcast(tuple(rooms), text, "m.text"), HubNews(text, "m.text", tracked=True)]
+    number = int(found.payload["action"])  # type: ignore[call-overload]
+    target = str(found.payload["room"])
+    action = await store.action_in_room(ctx.db, ctx.keyring, number, ctx.room.room_id)
+    if action is None:
+        raise CommandError(ctx._("#{n} is no longer scheduled in this room.").format(n=number))
+    await store.link_room(ctx.db, ctx.keyring, number, target)
+    name = str(found.payload.get("name") or ctx._("the other room"))
+    return [
+        Reply(ctx._("Room {room} now also gets reminders for #{n}.").format(room=code(name, 60), n=number)),
+        Post(target, partial(linked_text, action), "m.notice"),  # worded for the linked room
+    ]

@@ -156,7 +156,7 @@ async def test_a_data_directory_of_the_previous_release_is_encrypted_with_all_da
     assert scan_for_secrets([bot.data_dir], [*needles, token]) == []
     conn = bot.open_db()
     try:
-        assert conn.execute("SELECT count(*) FROM pledge_signers").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM pledge_signers").fetchone()[0] == 3  # the two kept, and alice's
         assert conn.execute("SELECT count(*) FROM rollcall_answers").fetchone()[0] == 2
     finally:
         conn.close()
