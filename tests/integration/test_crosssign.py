@@ -180,10 +180,10 @@ async def test_strict_trust_keeps_cross_signed_member_devices_only(synapse: Loca
         created = await phone.room_create(invite=[bot_id], initial_state=[{
             "type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
         assert isinstance(created, RoomCreateResponse)
-        await bot.runtime.sync(timeout=3000, full_state=True)
+        await bot.sync(timeout=3000, full_state=True)
         await bot.join(created.room_id)
-        await bot.runtime.sync(timeout=3000, full_state=True)
-        assert bot.runtime.rooms[created.room_id].encrypted
+        await bot.sync(timeout=3000, full_state=True)
+        assert bot.rooms[created.room_id].encrypted
         await bot.keys_query()
         change = await crosssign.apply_trust(bot, "cross-signed", [member_id])
         devices = bot.device_store[member_id]
@@ -204,7 +204,7 @@ async def test_strict_trust_keeps_cross_signed_member_devices_only(synapse: Loca
         for member, text in ((phone, "from phone"), (laptop, "from laptop")):
             await member.room_send(created.room_id, "m.room.message", {"msgtype": "m.text", "body": text},
                                    ignore_unverified_devices=True)
-        response = await bot.runtime.sync(timeout=3000)
+        response = await bot.sync(timeout=3000)
         events = [e for e in response.rooms.join[created.room_id].timeline.events if isinstance(e, RoomMessageText)]
         senders = {e.body: crosssign.trusted_sender_device(bot, e) for e in events}
         assert senders == {"from phone": phone.device_id, "from laptop": None}

@@ -69,7 +69,8 @@ async def test_a_member_by_code_takes_part_hears_the_campaign_asks_and_leaves(ma
     assert "Welcome" in (await dora.ask(dm, f"!join {code}")).body
 
     # she takes part in her DM
-    assert "Created pledge" in (await organizer.ask(home, "!pledge create walk Walk out --threshold 2")).body
+    # with k = 2 a threshold is at least 2k - 1 = 3: dora, alice and the organizer meet it
+    assert "Created pledge" in (await organizer.ask(home, "!pledge create walk Walk out --threshold 3")).body
     assert "was recorded" in (await dora.ask(dm, "!pledge walk")).body
     assert "`!here <company>`" in (await organizer.ask(home, "!rollcall start meet Who comes?")).body
     assert "Recorded" in (await dora.ask(dm, "!here Amazon")).body
@@ -77,6 +78,7 @@ async def test_a_member_by_code_takes_part_hears_the_campaign_asks_and_leaves(ma
     # the threshold news and a broadcast reach her DM
     alice_dm = await alice.create_dm()
     await alice.ask(alice_dm, "!pledge walk")
+    await organizer.ask(await organizer.create_dm(), "!pledge walk")
     await wait_text(dora, dm, "Pledge `walk` is active")
     await broadcast(organizer, home, "Walkout ALPHA at noon")
     await wait_text(dora, dm, "Walkout ALPHA at noon")
@@ -112,7 +114,7 @@ async def test_a_member_by_code_takes_part_hears_the_campaign_asks_and_leaves(ma
     assert "`!join <code>`" in (await dora.ask(dm, "!pledges")).body
     left = rows(bot, ("hub_members", "hotline_questions", "hotline_blocked", "pledge_signers"))
     assert left["hub_members"] == 0 and left["hotline_questions"] == 0 and left["hotline_blocked"] == 0
-    assert left["pledge_signers"] == 1  # alice's
+    assert left["pledge_signers"] == 2  # alice's and the organizer's
     # no file under the data directory (bot.db, WAL, E2EE store) and no log line holds the code, the texts or her
     secrets = [code, code.replace("-", ""), "night shift", "everyone is welcome", dora.user_id]
     assert scan_for_secrets([bot.data_dir], secrets) == []

@@ -46,9 +46,11 @@ async def test_news_reaches_members_dms_only_and_outsiders_leave_no_trace(make_b
     await organizer.wait_for(lambda: {kim.user_id, lee.user_id}.isdisjoint(organizer.client.rooms[home].users))
     await asyncio.sleep(2)  # the bot's next sync sees them gone
 
-    assert "Created pledge" in (await organizer.ask(home, "!pledge create walk Walk out --threshold 2")).body
+    # with k = 2 a threshold is at least 2k - 1 = 3: bob, carol and the organizer meet it
+    assert "Created pledge" in (await organizer.ask(home, "!pledge create walk Walk out --threshold 3")).body
     await bob.ask(dms[bob.user_id], "!pledge walk")
     await carol.ask(dms[carol.user_id], "!pledge walk")
+    await organizer.ask(await organizer.create_dm(), "!pledge walk")
     await bob.wait_for(lambda: said(bob, dms[bob.user_id], NEWS), timeout=30)  # a member's DM gets the news
     await organizer.wait_for(lambda: said(organizer, home, NEWS), timeout=30)
 
