@@ -50,7 +50,7 @@ from tests.security.light import LightMember  # noqa: E402
 
 SIZES = (300, 1000)
 SECTION = "fanout"
-CONCURRENCY = 8  # bot/runtime/outbox.py PARALLEL
+CONCURRENCY = 8  # bot/runtime/sending/outbox.py PARALLEL
 CODE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}")
 DONE_LINE = "Broadcast to the DMs of members by code is done"
 Log = Callable[[str], None]

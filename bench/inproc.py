@@ -2,7 +2,7 @@
 
 Commands run the way the shell runs them: ``tests.fakes.World.run`` (parse, role check, handler,
 inside one transaction) plus the shell's dedup mark (``EventBook.claim``) and the rendering and
-queueing of every reply (``bot.runtime.outputs``), all in the same transaction.
+queueing of every reply (``bot.runtime.sending.outputs``), all in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.runtime.outputs import Send, content, put
+from bot.runtime.sending.outputs import Send, content, put
 from commands.base import Output, Role
 from storage import actions as action_store
 from storage import core

@@ -3,7 +3,7 @@ status``, and the lines the shell posts in the home room when a broadcast's DMs 
 
 A broadcast goes to the campaign's rooms and to the DM of every member by code who is not quiet,
 one DM at a time: thousands of DMs take minutes, so a coordinator is told how long to expect
-(at the rate the last broadcasts measured, ``storage/broadcasts.py``) and can ask how far it got.
+(at the rate the last broadcasts measured, ``storage/hub/broadcasts.py``) and can ask how far it got.
 The number of members by code is a small count like any other: below ``exact_from(BOT_MIN_CELL)``
 it is shown as "fewer than …", and then so is everything it could be derived from.
 """
@@ -36,7 +36,7 @@ from commands.common.i18n import N_, translations
 from commands.common.smallcell import exact_from, in_words, suppress_total
 from commands.common.timeparse import format_duration
 from storage import actions as store
-from storage import broadcasts
+from storage.hub import broadcasts
 from storage.hub import members as hub_members
 
 Wording = Callable[[str], str]  # a line in the reader's language

@@ -12,7 +12,7 @@ Decisions where the issue left room:
   who just voted. At the close the votes are counted once and the shown result is kept
   (``commands.common.smallcell.suppress_votes``); with fewer than k voters there is no result.
 * **The close** (by ``--closes`` or ``!poll close``) is announced once, to the poll's rooms, in
-  the next announcement round (``bot/runtime/outputs.py``), in each room's language.
+  the next announcement round (``bot/runtime/sending/outputs.py``), in each room's language.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ from bot.config import Settings
 from bot.e2ee import crosssign, saved_session
 from bot.e2ee import store as e2ee_store
 from bot.e2ee.crosssign import Check
-from bot.runtime import health, ratelimit, undecrypted
+from bot.runtime import health, undecrypted
 from bot.runtime.awards import lookup as award_alerts
+from bot.runtime.sending import ratelimit
 
 
 async def run_checks(settings: Settings) -> list[Check]:

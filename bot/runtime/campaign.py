@@ -25,8 +25,9 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from bot.config import Settings
-from bot.runtime import hub, outputs
-from bot.runtime.outputs import Send
+from bot.runtime import hub
+from bot.runtime.sending import outputs
+from bot.runtime.sending.outputs import Send
 from commands.base import Role
 from commands.common.i18n import N_, Gettext, translations
 from commands.language import reader_language

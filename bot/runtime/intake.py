@@ -23,11 +23,12 @@ from nio import AsyncClient, LocalProtocolError, MatrixRoom, MegolmEvent, RoomMe
 
 from bot.config import Settings
 from bot.e2ee import crosssign
-from bot.runtime import campaign, outputs
+from bot.runtime import campaign
 from bot.runtime.campaign import Gate
-from bot.runtime.outbox import Outbox
-from bot.runtime.outputs import Origin, ReplyTarget, SendDM
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending import outputs
+from bot.runtime.sending.outbox import Outbox
+from bot.runtime.sending.outputs import Origin, ReplyTarget, SendDM
 from bot.runtime.throttle import Throttle
 from bot.runtime.undecrypted import Undecrypted
 from commands import base

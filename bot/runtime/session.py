@@ -31,7 +31,7 @@ from bot.e2ee import store as e2ee_store
 from bot.e2ee.fallback_keys import KeyUpkeep
 from bot.e2ee.keywork import KeyWork
 from bot.e2ee.peer_keys import PeerKeys
-from bot.runtime.ratelimit import RateGate
+from bot.runtime.sending.ratelimit import RateGate
 
 log = logging.getLogger("organizer_bot")
 
@@ -127,7 +127,7 @@ class Session:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: AsyncClient | None = None
-        self.rate_gate = RateGate()  # 429 answers pause every sender (see bot/runtime/ratelimit.py)
+        self.rate_gate = RateGate()  # 429 answers pause every sender (see bot/runtime/sending/ratelimit.py)
         self.master_fingerprint: str | None = None
         self.keys: KeyUpkeep | None = None  # from login on
 

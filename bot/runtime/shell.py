@@ -8,8 +8,8 @@
 - ``bot/runtime/campaign.py`` who belongs to the campaign and who commands it (asked by rooms and intake)
 - ``bot/runtime/intake.py``   event → command: filters, trust, throttling, dedup, running the handler
   (undecryptable events kept, retried and explained: ``bot/runtime/undecrypted.py``)
-- ``bot/runtime/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
-- ``bot/runtime/outbox.py``   sending: draining the outbox, DMs opened on demand, strict trust per send
+- ``bot/runtime/sending/outputs.py``  the one codec: handler outputs → typed outbox records → JSON rows and back
+- ``bot/runtime/sending/outbox.py``   sending: draining the outbox, DMs opened on demand, strict trust per send
 - ``bot/runtime/supervisor.py`` every long-lived task restarted with backoff when it dies, and counted
   (``bot/runtime/health.py``: health.json turns unhealthy when one keeps dying or the outbox stalls)
 
@@ -39,9 +39,9 @@ from nio import AsyncClient
 
 from bot.config import Settings
 from bot.runtime.intake import Intake
-from bot.runtime.outbox import Outbox, Stopping
-from bot.runtime.outputs import Origin
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending.outbox import Outbox, Stopping
+from bot.runtime.sending.outputs import Origin
 from bot.runtime.session import LoginFailed, Session, StoreUnreadable
 from bot.runtime.stages import StageTimes
 from bot.runtime.supervisor import Supervisor

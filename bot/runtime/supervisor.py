@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.runtime.outbox import Stopping
+from bot.runtime.sending.outbox import Stopping
 
 log = logging.getLogger("organizer_bot")
 

@@ -26,8 +26,8 @@ from bot.config import Settings
 from bot.e2ee import crosssign
 from bot.runtime import burst, health
 from bot.runtime.intake import Intake
-from bot.runtime.outbox import Outbox, Stopping
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending.outbox import Outbox, Stopping
 from bot.runtime.session import Session
 from storage import rebuild
 from storage.db import Database

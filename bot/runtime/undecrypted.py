@@ -7,7 +7,7 @@ so a restart does not lose them, retried when a room key for their session arriv
 start), and handed to the normal event path when they decrypt, so they are answered once (the
 handled-event mark de-duplicates). A member whose DM message stays unreadable past the grace
 period (``BOT_UNDECRYPTABLE_GRACE``) is told, once a day at most, that it could not be read and
-what to do: the notice is an outbox record of ``bot/runtime/outputs.py``, and "told" is a member flag of
+what to do: the notice is an outbox record of ``bot/runtime/sending/outputs.py``, and "told" is a member flag of
 the :class:`storage.core.EventBook` holding the day number. Logs carry counts only.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 from nio import AsyncClient, ForwardedRoomKeyEvent, MatrixRoom, MegolmEvent, RoomKeyEvent
 
 from bot.e2ee.crosssign import Check
-from bot.runtime import outputs
+from bot.runtime.sending import outputs
 from commands.common.i18n import DEFAULT, N_, translations
 from commands.language import reader_language
 from storage import undecrypted as store

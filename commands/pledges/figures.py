@@ -169,7 +169,7 @@ async def announce_rooms(db: Database, keyring: Keyring, pledge: Pledge) -> tupl
 async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str | None, k: int) -> list[Output]:
     """Announce a threshold once it is first reached; the announced mark is written in the same
     transaction as the signature and the queued notice, so it happens exactly once (the notice
-    itself waits for the next announcement round, see ``bot/runtime/outputs.py``). A threshold below
+    itself waits for the next announcement round, see ``bot/runtime/sending/outputs.py``). A threshold below
     2k-1 (set before thresholds had to be at least that) counts as 2k-1: "met" at a lower figure
     would let whoever adds k-1 signatures of their own tell that a group smaller than k signed."""
     if pledge.threshold is None:

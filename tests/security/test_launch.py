@@ -12,7 +12,7 @@ import pytest
 
 from bench.launch import burst, campaign_ids, create_pledge, make_members
 from bot.ops.localserver import LocalSynapse
-from bot.runtime import ratelimit
+from bot.runtime.sending import ratelimit
 from tests.security.light import LightMember
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

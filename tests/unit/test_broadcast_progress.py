@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
-from bot.runtime.outputs import Origin
+from bot.runtime.sending.outputs import Origin
 from commands.base import Broadcast, HubNews, Role
-from storage import broadcasts, prefs
+from storage import prefs
 from storage.hashing import Member
+from storage.hub import broadcasts
 from storage.hub import members as hub_members
 from tests.fakes import DM, ROOM, texts
 from tests.unit.test_outbox import FakeClient, _outbox

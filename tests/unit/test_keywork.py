@@ -10,10 +10,10 @@ from typing import Any
 from nio import KeysClaimResponse, KeysQueryError, KeysQueryResponse, MatrixRoom, RoomSendResponse
 
 from bot.e2ee.keywork import KeyWork
-from bot.runtime.outbox import Outbox, Stopping
-from bot.runtime.outputs import Origin, ReplyTarget
-from bot.runtime.ratelimit import RateGate
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending.outbox import Outbox, Stopping
+from bot.runtime.sending.outputs import Origin, ReplyTarget
+from bot.runtime.sending.ratelimit import RateGate
 from commands.base import Reply
 from storage.core import EventBook
 

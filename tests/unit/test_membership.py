@@ -11,10 +11,10 @@ from typing import Any
 
 from nio import MatrixRoom, RoomSendResponse
 
-from bot.runtime.outbox import SAYING_AT_ONCE, Outbox, Stopping
-from bot.runtime.outputs import Origin, Send, content
-from bot.runtime.ratelimit import RateGate
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending.outbox import SAYING_AT_ONCE, Outbox, Stopping
+from bot.runtime.sending.outputs import Origin, Send, content
+from bot.runtime.sending.ratelimit import RateGate
 from bot.runtime.throttle import Throttle
 from commands.base import Announce, Post, Reply
 from storage import campaign as campaign_store
@@ -117,7 +117,7 @@ async def test_the_outsiders_line_waits_out_the_homeservers_pause(world) -> None
     box.say(Send(DMS[MALLORY], content("only members")), "nm1")
     await asyncio.sleep(0.1)
     assert client.sent == []  # still paused
-    await asyncio.gather(*box._saying)
+    await asyncio.gather(*box.sayer.tasks)
     assert client.sent == [(DMS[MALLORY], "only members")] and client.sent_at[0] - asked >= 0.29
     assert await box.book.pending() == []  # no row
 
@@ -128,7 +128,7 @@ async def test_the_outsiders_lines_under_way_are_bounded(world) -> None:
     gate.hit(200)
     for n in range(SAYING_AT_ONCE + 50):
         box.say(Send(DMS[MALLORY], content("only members")), f"nm{n}")
-    assert len(box._saying) == SAYING_AT_ONCE
+    assert len(box.sayer.tasks) == SAYING_AT_ONCE
     await box.stop_saying()
 
 

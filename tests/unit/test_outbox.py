@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from nio import MatrixRoom, RoomSendResponse
 
-from bot.runtime import outbox as outbox_module
-from bot.runtime.outbox import Outbox, Stopping
-from bot.runtime.outputs import Origin, ReplyTarget
-from bot.runtime.ratelimit import RateGate
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending import outbox as outbox_module
+from bot.runtime.sending.outbox import Outbox, Stopping
+from bot.runtime.sending.outputs import Origin, ReplyTarget
+from bot.runtime.sending.ratelimit import RateGate
 from commands.base import Announce, Post, Reply
 from storage.core import EventBook
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from nio import Api, RoomSendResponse
 
-from bot.runtime import outputs
-from bot.runtime.outputs import PAD_BUCKET, PAD_KEY, PAD_LIMIT, pad, wire_size
+from bot.runtime.sending import outputs
+from bot.runtime.sending.outputs import PAD_BUCKET, PAD_KEY, PAD_LIMIT, pad, wire_size
 from commands.base import Reply
 from commands.rsvp import RsvpSequence
 from tests.fakes import DM, World, texts

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.runtime import ratelimit
-from bot.runtime.ratelimit import RateGate
+from bot.runtime.sending import ratelimit
+from bot.runtime.sending.ratelimit import RateGate
 
 
 class Clock:

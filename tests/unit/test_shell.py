@@ -11,10 +11,10 @@ import pytest
 from nio import MatrixRoom, RoomCreateEvent
 
 from bot.runtime import campaign as campaign_shell
-from bot.runtime import outputs
 from bot.runtime.campaign import not_member_answer
 from bot.runtime.intake import FAILED_TEXT, THROTTLE_TEXT
-from bot.runtime.outputs import BroadcastTo, Leave, Origin, Redact, ReplyTarget, Send, SendDM
+from bot.runtime.sending import outputs
+from bot.runtime.sending.outputs import BroadcastTo, Leave, Origin, Redact, ReplyTarget, Send, SendDM
 from bot.runtime.shell import MatrixShell
 from commands import base
 from commands.base import (

@@ -17,8 +17,8 @@ from nio import MatrixRoom
 
 from bot.ops import cli
 from bot.runtime import health, supervisor
-from bot.runtime.outbox import Stopping
 from bot.runtime.scheduler import Scheduler
+from bot.runtime.sending.outbox import Stopping
 from bot.runtime.shell import MatrixShell
 from bot.runtime.supervisor import Supervisor
 

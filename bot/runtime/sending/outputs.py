@@ -5,7 +5,7 @@ RedactCommand, Broadcast, LeaveRoom, Chart). :func:`enqueue` turns each into typ
 (:class:`Send`, :class:`SendDM`, :class:`Redact`, :class:`BroadcastTo`, :class:`Leave`,
 :class:`SendImage`) and stores them as
 outbox rows; :func:`decode` turns a stored row back into its record, which the sender
-(``bot/runtime/outbox.py``) performs by matching on its type. A new kind of output touches this
+(``bot/runtime/sending/outbox.py``) performs by matching on its type. A new kind of output touches this
 module and the sender only. Announcements and broadcasts reach only the campaign's rooms
 (``bot/runtime/campaign.py``), whatever room IDs a handler named, and news reaches only the DMs
 of current campaign members (checked again when it is sent: ``Outbox._deliver``).
@@ -39,8 +39,8 @@ from commands.base import (
     localized,
 )
 from commands.common.i18n import N_
-from storage import broadcasts
 from storage.core import ANSWER, BULK, EventBook
+from storage.hub import broadcasts
 
 log = logging.getLogger("organizer_bot")
 
@@ -171,7 +171,7 @@ class Leave(_Record):
 @dataclass(frozen=True)
 class SendImage(_Record):
     """A chart to one room: its spec is drawn, encrypted and uploaded when it is sent
-    (``bot/runtime/images.py``), so the row holds figures already shown in words, never an image."""
+    (``bot/runtime/sending/images.py``), so the row holds figures already shown in words, never an image."""
 
     kind: ClassVar[str] = "image"
     room_field: ClassVar[str] = "room_id"
@@ -259,7 +259,7 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
         records = await _records(output, origin, rooms, book)
         for suffix, record in records:
             await put(book, f"{stem}.{index}{suffix}", record, lane, held)
-        if isinstance(output, HubNews) and output.tracked and records:  # counts only (storage/broadcasts.py)
+        if isinstance(output, HubNews) and output.tracked and records:  # counts only (storage/hub/broadcasts.py)
             posted = sum(len(o.room_ids) for o in outputs if isinstance(o, Broadcast))
             group = f"{stem}.{index}"
             await broadcasts.start(book.db, group, book.outbox_group(group), len(records), posted, time.time())

@@ -1,5 +1,5 @@
 """Sending: the outbox drained by one task, each row performed by the type of its record
-(``bot/runtime/outputs.py``), with the row's fixed transaction ID; DMs opened on demand; strict
+(``bot/runtime/sending/outputs.py``), with the row's fixed transaction ID; DMs opened on demand; strict
 trust applied per send. A row is deleted only after the homeserver accepted it (or refused it
 for good); why that makes replies exactly-once is written down in ``bot/runtime/shell.py``.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +27,11 @@ from nio.api import RoomPreset
 from bot.config import Settings
 from bot.e2ee import crosssign
 from bot.e2ee.keywork import KeyWork
-from bot.runtime import images, outputs
-from bot.runtime.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM, SendImage
-from bot.runtime.progress import Progress
-from bot.runtime.ratelimit import RateGate
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending import images, outputs
+from bot.runtime.sending.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM, SendImage
+from bot.runtime.sending.progress import Progress
+from bot.runtime.sending.ratelimit import RateGate
 from bot.runtime.stages import StageTimes
 from commands.base import Output
 from commands.common.i18n import N_, translations
@@ -85,11 +86,11 @@ class Outbox:
     _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # no answer row left unsent
     _waiting_since: float | None = field(default=None, init=False)  # kicked, and not yet found empty
     _sent_at: float = field(default=0.0, init=False)  # the last row done
-    _saying: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # lines without a row, under way
     bulk_under_way: bool = field(default=False, init=False)  # the last rows read included bulk sends (a fan-out)
 
     def __post_init__(self) -> None:
         self.keys = KeyWork(self.client)
+        self.sayer = Sayer(self.gate, self.stopping)
         self.progress = Progress(self.book, self.rooms, self.settings.BOT_MIN_CELL, self.settings.BOT_COMMAND_PREFIX)
 
     # ------------------------------------------------------------ queueing
@@ -128,32 +129,11 @@ class Outbox:
             task.cancel()
 
     def say(self, message: Send, txn_id: str) -> None:
-        """Send one line that leaves no row: the answer to someone outside the campaign, of whom
-        nothing is stored. It waits out the homeserver's pause (429) like every send and is tried
-        again after transport trouble, but lives in memory only: at most :data:`SAYING_AT_ONCE`
-        are under way, and a flood beyond that is not answered (nothing grows without bound).
-        ``txn_id`` is derived from the event, so a resend is de-duplicated by the homeserver."""
-        if len(self._saying) >= SAYING_AT_ONCE:
-            log.info("too many answers to people outside the campaign under way; one was not sent")
-            return
-        task = asyncio.create_task(self._say(message, txn_id), name="say")
-        self._saying.add(task)
-        task.add_done_callback(self._saying.discard)
-
-    async def _say(self, message: Send, txn_id: str) -> None:
-        for attempt in range(3):
-            await self.gate.wait()
-            try:
-                await self.send(message.room_id, message.content, txn_id)
-                return
-            except (TimeoutError, aiohttp.ClientError, OSError):
-                await self.stopping.sleep(2.0 * (attempt + 1))
-        log.warning("could not answer someone outside the campaign")
+        """One line that leaves no row (to someone outside the campaign): see :class:`Sayer`."""
+        self.sayer.say(message, txn_id, self.send)
 
     async def stop_saying(self) -> None:
-        for task in self._saying:
-            task.cancel()
-        await asyncio.gather(*self._saying, return_exceptions=True)
+        await self.sayer.stop()
 
     # ------------------------------------------------------------ draining
 
@@ -290,7 +270,7 @@ class Outbox:
                         self.progress.dropped(item.txn_id)
                     return sent is not None
                 case SendDM(user=user, content=content, any_device=any_device):
-                    dm_room = await self.dm_room(user)
+                    dm_room = await open_dm(self.client, self.rooms, user)
                     if dm_room is None:
                         return True
                     return await self.send(dm_room, content, item.txn_id, any_device=any_device) is not None
@@ -382,25 +362,62 @@ class Outbox:
             await self.send(record.report_room, outputs.content(text), f"{txn_id}.report")
         return True
 
-    async def dm_room(self, user_id: str) -> str | None:
-        """The encrypted DM with ``user_id``, created (and the member invited) if none exists."""
-        existing = self.rooms.dm_with(user_id, invited=True)
-        if existing is not None:
-            return existing
-        result = await self.client.room_create(
-            is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
-            initial_state=[{"type": "m.room.encryption", "state_key": "",
-                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
-        )
-        if isinstance(result, RoomCreateError):
-            log.warning("could not open a DM: %s", result.status_code)
-            return None
-        await self.rooms.mark_dm(result.room_id)
-        # wait for the room to sync and the member to join: room keys are shared with joined members
-        for _ in range(200):
-            room = self.client.rooms.get(result.room_id)
-            if room is not None and room.encrypted and user_id in room.users:
-                return str(result.room_id)
-            await asyncio.sleep(0.1)
-        room = self.client.rooms.get(result.room_id)
-        return str(result.room_id) if room is not None and room.encrypted else None
+
+async def open_dm(client: AsyncClient, rooms: Rooms, user_id: str) -> str | None:
+    """The encrypted DM with ``user_id``, created (and the member invited) if none exists."""
+    existing = rooms.dm_with(user_id, invited=True)
+    if existing is not None:
+        return existing
+    result = await client.room_create(
+        is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
+        initial_state=[{"type": "m.room.encryption", "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+    )
+    if isinstance(result, RoomCreateError):
+        log.warning("could not open a DM: %s", result.status_code)
+        return None
+    await rooms.mark_dm(result.room_id)
+    # wait for the room to sync and the member to join: room keys are shared with joined members
+    for _ in range(200):
+        room = client.rooms.get(result.room_id)
+        if room is not None and room.encrypted and user_id in room.users:
+            return str(result.room_id)
+        await asyncio.sleep(0.1)
+    room = client.rooms.get(result.room_id)
+    return str(result.room_id) if room is not None and room.encrypted else None
+
+
+@dataclass
+class Sayer:
+    """One-line answers that leave no row: to someone outside the campaign, of whom nothing is
+    stored. Each waits out the homeserver's pause (429) like every send and is tried again after
+    transport trouble, but lives in memory only: at most :data:`SAYING_AT_ONCE` are under way,
+    and a flood beyond that is not answered (nothing grows without bound). The transaction ID is
+    derived from the event, so a resend is de-duplicated by the homeserver."""
+
+    gate: RateGate
+    stopping: Stopping
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def say(self, message: Send, txn_id: str, send: Callable[..., Awaitable[str | None]]) -> None:
+        if len(self.tasks) >= SAYING_AT_ONCE:
+            log.info("too many answers to people outside the campaign under way; one was not sent")
+            return
+        task = asyncio.create_task(self._say(message, txn_id, send), name="say")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _say(self, message: Send, txn_id: str, send: Callable[..., Awaitable[str | None]]) -> None:
+        for attempt in range(3):
+            await self.gate.wait()
+            try:
+                await send(message.room_id, message.content, txn_id)
+                return
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                await self.stopping.sleep(2.0 * (attempt + 1))
+        log.warning("could not answer someone outside the campaign")
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

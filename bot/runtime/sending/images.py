@@ -1,7 +1,7 @@
 """Sending a chart (``outputs.SendImage``): draw its spec, encrypt the PNG as Element does
 (AES-CTR with a fresh key, ``nio.crypto.attachments``), upload the ciphertext to the media
 repository and send an ``m.image`` whose encrypted ``file`` carries the key. Kept out of the
-:class:`bot.runtime.outbox.Outbox` class; it calls this from its one delivery path, so charts
+:class:`bot.runtime.sending.outbox.Outbox` class; it calls this from its one delivery path, so charts
 share its lanes, retries and rate gate.
 
 A retried row draws and uploads again (the upload is not idempotent; an orphaned upload is
@@ -20,7 +20,7 @@ import aiohttp
 from nio import AsyncClient, UploadError
 from nio.crypto.attachments import encrypt_attachment
 
-from bot.runtime.outputs import SendImage
+from bot.runtime.sending.outputs import SendImage
 from commands.common import chart
 
 Send = Callable[[str, dict[str, Any], str], Awaitable[str | None]]  # the outbox's send: room, content, txn

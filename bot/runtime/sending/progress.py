@@ -1,6 +1,6 @@
 """The sender's side of a broadcast's progress (issue 27): which outbox rows belong to a broadcast
 under way, how many of them are left, and the home room's lines when the last is done (or when
-sends fail and are retried). Counts only (``storage/broadcasts.py``); the wording is
+sends fail and are retried). Counts only (``storage/hub/broadcasts.py``); the wording is
 ``commands/fanout.py``.
 
 Per row sent this costs a prefix test against the broadcasts under way (usually none or one);
@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bot.runtime import outputs
-from bot.runtime.outputs import Send
 from bot.runtime.rooms import Rooms
+from bot.runtime.sending import outputs
+from bot.runtime.sending.outputs import Send
 from commands import fanout
-from storage import broadcasts
 from storage.core import ANSWER, EventBook
+from storage.hub import broadcasts
 
 
 @dataclass(eq=False)
