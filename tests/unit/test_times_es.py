@@ -255,3 +255,11 @@ def test_repeats_are_described_in_the_readers_language() -> None:
     assert parse_recurrence("mensual").describe(last, "es") == "cada mes el día 31 (o el último día de los meses más cortos)"
     assert parse_recurrence("monthly").describe(last) == "every month on the 31st (or the last day of shorter months)"
     assert parse_recurrence("días laborables").describe(None, "es") == "cada día laborable (de lunes a viernes)"
+
+
+def test_two_units_are_joined_with_y_in_spanish():
+    from commands.common.timeparse import format_duration
+
+    assert format_duration(86400 + 5 * 3600, "es") == "1 día y 5 horas"
+    assert format_duration(2 * 3600 + 60, "es") == "2 horas y 1 minuto"
+    assert format_duration(86400 + 5 * 3600, "en") == "1 day 5 hours"

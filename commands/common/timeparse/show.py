@@ -114,4 +114,6 @@ def format_duration(seconds: float | timedelta, lang: str = "en") -> str:
             break  # "1 day 5 minutes" would hide that hours were skipped; stop at a gap
         if len(parts) == 2:
             break
-    return " ".join(parts)
+    if len(parts) == 2:  # "1 día y 5 horas": Spanish joins the two units with "y"
+        return t.gettext(N_("{first} {second}")).format(first=parts[0], second=parts[1])
+    return parts[0]
