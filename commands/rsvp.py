@@ -44,6 +44,7 @@ from commands.base import (
     member_data,
 )
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
+from commands.common.rounds import figures_changed
 from commands.common.sensitive import own_answer
 from commands.common.smallcell import in_words, suppress_total
 from commands.common.timeparse import show_instant
@@ -70,8 +71,8 @@ async def turnout_text(db: Any, action_id: int, k: int, _: Any, after: bool = Fa
 
 def turnout_words(counts: dict[str, int], k: int, _: Any, after: bool = False) -> str:
     """:func:`turnout_text` from counts read earlier (a reminder is worded per room, later)."""
-    if not counts["yes"] and not counts["maybe"]:
-        return ""
+    # shown whether or not anyone answered: 0 reads like a few (issue #23), so the line itself
+    # never says that the first member answered
     text = _(N_("RSVPs: yes {yes}, maybe {maybe}")).format(yes=in_words(suppress_total(counts["yes"], k), _),
                                                           maybe=in_words(suppress_total(counts["maybe"], k), _))
     if after or counts["went"]:  # a recurring action's earlier occurrences, once members told
@@ -126,6 +127,7 @@ async def _rsvp(ctx: Context, args: Args) -> str:
         before = await store.answer(ctx.db, ctx.keyring, action.id, ref, reply, dm_room or "")
         if reply != "no":
             await store.plan(ctx.db, action.id, _stages(action), ctx.now)
+        await figures_changed(ctx)  # the turnout readers see follows at the round
     ctx.wake("scheduler")
     said = ctx._(ANSWER_NAMES[reply])
     if before is not None and before != reply:
@@ -148,6 +150,7 @@ async def _went(ctx: Context, action: Action, ref: bytes, went: bool) -> str:
                                .format(n=action.id))
         if not await store.count_went(ctx.db, action.id, ref, went):
             raise CommandError(ctx._("You had not said you would come to #{n}.").format(n=action.id))
+        await figures_changed(ctx)
     return ctx._("Thanks! Only the count is kept.")
 
 
@@ -216,4 +219,6 @@ class RsvpData:
         removed = 0
         for action_id in await store.action_ids(ctx.db):
             removed += await store.forget(ctx.db, action_id, ctx.member.ref(member_purpose(action_id)))
+        if removed:
+            await figures_changed(ctx)
         return removed

@@ -1,4 +1,5 @@
-"""What everyone sees of a pledge changes only at announcement rounds (issue #23 item 8).
+"""What everyone sees of a pledge (and of an action's RSVP turnout, :mod:`storage.rsvps`) changes
+only at announcement rounds (issue #23 items 6 and 8).
 
 A signature, a withdrawal or a ``!forget`` changes the live counts at once (the threshold
 crossing is decided on them, in the same transaction), but every figure a reader sees (counts,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 
+from storage import rsvps
 from storage.core import round_at
 from storage.db import Database, Schema
 from storage.pledges import Figures, live_figures
@@ -81,6 +83,7 @@ async def publish(db: Database, now: float | None = None) -> int:
             [(pid, token, int(bool(met)), _dumps(live[pid])) for pid, token, met in rows])
     await db.execute("DELETE FROM meta WHERE key=?", (DUE,))
     await db.execute("DELETE FROM pledge_shown WHERE pledge_id NOT IN (SELECT id FROM pledges)")
+    await rsvps.publish_turnout(db)  # RSVP turnout follows the same rounds
     return len(stale)
 
 

@@ -47,7 +47,15 @@ SCHEMA = Schema(
             PRIMARY KEY (action_id, kind)
         ) WITHOUT ROWID;
         CREATE INDEX rsvp_stages_due ON rsvp_stages (due_at);
+        """,
+        # 2 (issue #23): turnout as readers see it, published at announcement rounds
+        # (storage.published), never at the moment a member answered
         """
+        CREATE TABLE rsvp_shown (
+            action_id INTEGER PRIMARY KEY REFERENCES actions(id) ON DELETE CASCADE,
+            yes INTEGER NOT NULL, maybe INTEGER NOT NULL, went INTEGER NOT NULL
+        );
+        """,
     ],
 )
 
@@ -91,7 +99,26 @@ async def count_went(db: Database, action_id: int, member_ref: bytes, went: bool
 
 
 async def turnout(db: Database, action_id: int) -> dict[str, int]:
-    """Counts of yes, maybe and went (exact: callers pass them through the small-cell rule)."""
+    """Counts of yes, maybe and went as last published (:func:`publish_turnout`, at announcement
+    rounds); exact: callers pass them through the small-cell rule."""
+    row = await db.fetchone("SELECT yes, maybe, went FROM rsvp_shown WHERE action_id=?", (action_id,))
+    yes, maybe, went = row if row else (0, 0, 0)
+    return {"yes": int(yes), "maybe": int(maybe), "no": 0, "went": int(went)}
+
+
+async def publish_turnout(db: Database) -> None:
+    """Every action's turnout as it stands now becomes what readers see (see storage.published)."""
+    await db.execute("DELETE FROM rsvp_shown")
+    await db.execute(
+        "INSERT INTO rsvp_shown (action_id, yes, maybe, went) SELECT a.id, "
+        "(SELECT count(*) FROM rsvps r WHERE r.action_id = a.id AND r.answer = 'yes'), "
+        "(SELECT count(*) FROM rsvps r WHERE r.action_id = a.id AND r.answer = 'maybe'), "
+        "coalesce((SELECT went FROM rsvp_went w WHERE w.action_id = a.id), 0) FROM actions a "
+        "WHERE a.id IN (SELECT action_id FROM rsvps UNION SELECT action_id FROM rsvp_went)")
+
+
+async def live_turnout(db: Database, action_id: int) -> dict[str, int]:
+    """Counts of yes, maybe and went now (exact: callers pass them through the small-cell rule)."""
     rows = await db.fetchall("SELECT answer, count(*) FROM rsvps WHERE action_id=? GROUP BY answer", (action_id,))
     found = {"yes": 0, "maybe": 0, "no": 0, "went": 0}
     for reply, n in rows:

@@ -61,6 +61,7 @@ from commands.base import (
     retention_hook,
 )
 from commands.common.i18n import N_, sentence
+from commands.common.rounds import figures_changed
 from commands.common.sensitive import sensitive
 from commands.common.smallcell import UNLISTED_COMPANY, exact_from
 from commands.common.words import room_verb
@@ -71,7 +72,6 @@ from commands.pledges.figures import (
     close_pledge,
     company_lines,
     crossings,
-    figures_changed,
     figures_of,
     have_signed,
     progress_line,

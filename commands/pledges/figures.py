@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from commands.base import Announce, Context, Env, Output, due_source
+from commands.base import Announce, Env, Output, due_source
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.smallcell import (
     OTHER_COMPANIES,
@@ -50,14 +50,6 @@ class Tally:
 async def figures_of(db: Database, pledge: Pledge) -> store.Figures:
     """The figures readers see: the last published ones (:mod:`storage.published`, issue #23)."""
     return (await published.shown(db, [pledge.id]))[pledge.id]
-
-
-async def figures_changed(ctx: Context) -> None:
-    """A signature, withdrawal or deletion changed a pledge's live counts (inside the caller's
-    transaction): what readers see follows at the announcement round, not at once. The scheduler
-    is woken to plan that publication (:class:`PledgeFigures`), or it would sleep past it."""
-    await published.changed(ctx.db, ctx.settings.announce_delay)
-    ctx.wake("scheduler")
 
 
 _SUPPRESSED: dict[tuple[int, bool], tuple[int, dict[str, int], Any]] = {}  # (pledge id, rows?) → (k, input, output)
@@ -237,9 +229,9 @@ def company_lines(rows: Suppressed, _: Gettext = _english) -> list[str]:
     return lines
 
 
-@due_source("pledge figures")
-class PledgeFigures:
-    """Publish what readers see of the pledges at the planned announcement round (issue #23)."""
+@due_source("published figures")
+class PublishedFigures:
+    """Publish what readers see (pledge figures, RSVP turnout) at the planned announcement round (issue #23)."""
 
     @staticmethod
     async def next_due(db: Database) -> datetime | None:

@@ -130,7 +130,7 @@ def test_families_register_every_registry_once_by_name():
     assert set(base.MEMBER_DATA) == {"pledges", "rollcalls", "reminders", "undecrypted", "unverified device", "prefs",
                                      "polls", "rsvps", "hub", "hotline"}
     assert set(base.DUE_SOURCES) == {"pledges", "rollcalls", "actions", "retention", "rebuild", "polls", "rsvps",
-                                     "hotline", "alerts", "pledge figures", "digest"}
+                                     "hotline", "alerts", "published figures", "digest"}
     assert set(base.RETENTION_HOOKS) == {"pledges", "rollcalls", "actions", "polls"}
     assert set(base.EXPORT_HOOKS) == {"pledges", "rollcalls", "actions", "polls"}
     assert all(e.name == n for r in (base.MEMBER_DATA, base.DUE_SOURCES) for n, e in r.items())

@@ -75,7 +75,7 @@ async def test_the_crossing_shows_nothing_until_the_round(make_world_with) -> No
     assert "fewer than 5" in crossing.lower()  # the crossing signer's own acknowledgement shows no jump
     assert "scheduler" in world.woken  # or it sleeps past the round and the figures never change
     assert texts(await world.run("!pledges", room=ROOM)) == before  # nor does anyone else's reading
-    source = DUE_SOURCES["pledge figures"]
+    source = DUE_SOURCES["published figures"]
     due = await source.next_due(world.db)
     wall = datetime.now(UTC)  # rounds are drawn on the wall clock, as the outbox holds rows
     assert due is not None and timedelta(seconds=58) <= due - wall <= timedelta(seconds=301)
@@ -84,3 +84,23 @@ async def test_the_crossing_shows_nothing_until_the_round(make_world_with) -> No
         await source.fire(world.env())
     after = texts(await world.run("!pledges", room=ROOM))
     assert "5 have signed" in after and "threshold 5: met" in after
+
+
+async def test_rsvp_turnout_changes_only_at_the_round(make_world_with) -> None:
+    """The same for RSVPs: with five yeses an exact figure could show the fifth arrive; it shows
+    at the round, and an action nobody answered reads like one a few did."""
+    world = await make_world_with(BOT_MIN_CELL=K, BOT_ANNOUNCE_DELAY_MIN=60, BOT_ANNOUNCE_DELAY_MAX=300)
+    world.shell.dms.update({f"@m{i}:example.org": DM.room_id for i in range(5)})
+    await world.run("!action add tomorrow 18:00 | Picket", user=COORD, role=Role.ROOM_COORDINATOR, room=ROOM)
+    empty = texts(await world.run("!actions", room=ROOM))
+    assert "RSVPs: yes fewer than 5, maybe fewer than 5" in empty
+    for i in range(5):
+        await world.run("!rsvp 1 yes", user=f"@m{i}:example.org", room=DM)
+    assert texts(await world.run("!actions", room=ROOM)) == empty  # five yeses, nothing shows yet
+    source = DUE_SOURCES["published figures"]
+    due = await source.next_due(world.db)
+    assert due is not None
+    world.now = due
+    async with world.db.transaction():
+        await source.fire(world.env())
+    assert "RSVPs: yes 5, maybe fewer than 5" in texts(await world.run("!actions", room=ROOM))

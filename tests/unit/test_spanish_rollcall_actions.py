@@ -218,17 +218,21 @@ async def test_a_spanish_room_schedules_an_action_and_gets_its_reminders_in_span
     assert spanish(out) == ("Acción #1 programada para el martes 24 de noviembre a las 13:30 UTC; habrá recordatorios 1 hora y "
                             "30 segundos antes. Sin recordatorio 1 día antes: ese momento ya pasó.")
     assert spanish(await world.run("!acciones", room=ROOM)) == (
-        "**Próximas acciones**\n**#1** martes 24 de noviembre a las 13:30 UTC, una vez: Piquete")
+        "**Próximas acciones**\n**#1** martes 24 de noviembre a las 13:30 UTC, una vez: Piquete "
+        "(Asistencia: sí menos de 5, quizás menos de 5)")  # shown with no answer too: 0 reads like a few
     world.now += timedelta(minutes=30)
     first = await fire(world)
     assert [p.room_id for p in first] == [ROOM.room_id] and callable(first[0].text)
-    assert spanish(first) == "⏰ Recordatorio: Piquete, empieza en 1 hora (martes 24 de noviembre a las 13:30 UTC, acción #1)"
-    assert texts(first, "en") == "⏰ Reminder: Piquete, starts in 1 hour (Tuesday 24 November at 13:30 UTC, action #1)"
+    assert spanish(first) == ("⏰ Recordatorio: Piquete, empieza en 1 hora (martes 24 de noviembre a las 13:30 UTC, "
+                              "acción #1)\nAsistencia: sí menos de 5, quizás menos de 5")
+    assert texts(first, "en") == ("⏰ Reminder: Piquete, starts in 1 hour (Tuesday 24 November at 13:30 UTC, action #1)"
+                                  "\nRSVPs: yes fewer than 5, maybe fewer than 5")
     world.now += timedelta(minutes=59, seconds=30)
     assert "empieza en 30 segundos" in spanish(await fire(world))
     world.now += timedelta(seconds=40)  # 10 s late
     late = spanish(await fire(world))
     assert late == ("⏰ Piquete: empezó el martes 24 de noviembre a las 13:30 UTC (acción #1)\n"
+                    "Asistencia: sí menos de 5, quizás menos de 5\n"
                     "(Llega tarde: estuve sin conexión cuando tocaba.)")
     assert spanish(await world.run("!acciones", room=ROOM)).startswith("Aquí no hay acciones próximas.")
 
@@ -268,8 +272,10 @@ async def test_a_room_linked_to_a_spanish_action_reads_in_its_own_language(world
     assert "(programada en otra sala)" not in texts(await world.run("!actions", room=OTHER))
     world.now += timedelta(hours=1)
     read = {p.room_id: await as_read(world, p) for p in await fire(world)}
-    assert read == {ROOM.room_id: "⏰ Empieza ahora: Mitin (martes 24 de noviembre a las 13:00 UTC, acción #1)",
-                    OTHER.room_id: "⏰ Starting now: Mitin (Tuesday 24 November at 13:00 UTC, action #1)"}
+    assert read == {ROOM.room_id: "⏰ Empieza ahora: Mitin (martes 24 de noviembre a las 13:00 UTC, acción #1)\n"
+                                  "Asistencia: sí menos de 5, quizás menos de 5",
+                    OTHER.room_id: "⏰ Starting now: Mitin (Tuesday 24 November at 13:00 UTC, action #1)\n"
+                                   "RSVPs: yes fewer than 5, maybe fewer than 5"}
     assert spanish(await world.run("!action rooms 1 remove", user=COORD, role=C, room=ROOM)) == (
         "Esta sala no recibe recordatorios adicionales de la acción #1.")
 
