@@ -10,19 +10,16 @@ The image shows only what those words show: an exact figure as a bar, a pooled o
 
 from __future__ import annotations
 
-from typing import Any
-
 from commands import rollcall
 from commands.base import Args, Chart, CommandError, Context, Output, UsageError, code, command
 from commands.common import chart
-from commands.common.i18n import N_, Gettext
+from commands.common.i18n import N_
 from commands.common.smallcell import exact_from, in_words, suppress_total
 from commands.pledges import find, pledge_info
-from commands.pledges.figures import Tally, tally
+from commands.pledges.figures import figure, pledge_spec, tally
 from commands.rsvp import turnout_words
 from storage import actions as actions_store
 from storage import rsvps
-from storage.pledges import Pledge
 
 KINDS = {"pledge": "pledge", "compromiso": "pledge", "rollcall": "rollcall", "lista": "rollcall",
          "turnout": "turnout", "asistencia": "turnout"}
@@ -46,25 +43,6 @@ async def chart_cmd(ctx: Context, args: Args) -> list[Output]:
     if kind == "rollcall":
         return await _rollcall(ctx, name)
     return await _turnout(ctx, name)
-
-
-def figure(text: str, _: Gettext) -> tuple[int | None, str]:
-    """A shown figure's exact value (``None`` when it is pooled or a bound) and its words."""
-    return (int(text) if text.isdigit() else None), in_words(text, _)
-
-
-def pledge_spec(pledge: Pledge, t: Tally, k: int, _: Gettext) -> dict[str, Any]:
-    """A pledge's chart: one bar per company shown by name, the pooled row, or one bar of signatures."""
-    rows: list[tuple[str, int | None, str]]
-    if t.companies is not None:
-        rows = [(in_words(row.label, _), row.exact_value, in_words(row.shown_text, _)) for row in t.companies.rows]
-    else:
-        rows = [(_("Signed"), *figure(t.text, _))]
-    goal = (pledge.goal, _("goal {goal}").format(goal=pledge.goal)) if pledge.goal else None
-    floor = exact_from(k)
-    return chart.spec(_("Pledge {slug}: {title}").format(slug=pledge.slug, title=pledge.title), rows, floor=floor,
-                      subtitle=_("Total: {total}").format(total=in_words(t.text, _)), goal=goal,
-                      note=_("Groups of fewer than {k} are pooled and drawn as a range.").format(k=floor))
 
 
 async def _pledge(ctx: Context, slug: str) -> list[Output]:

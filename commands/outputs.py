@@ -85,11 +85,13 @@ class Chart:
     """A chart as an encrypted image (``m.image``): ``spec`` is what
     :func:`commands.common.chart.render` draws (or a function of the reader's language giving
     it), ``text`` the same facts in words, its ``body`` for screen readers and text-only
-    clients. ``room_id`` ``None``: an answer in the command's room; else posted to that room."""
+    clients. ``room_id`` ``None``: an answer in the command's room; else posted to that room.
+    ``news``: held for the next announcement round, like the :class:`Announce` it goes with."""
 
     spec: dict[str, Any] | Callable[[str], dict[str, Any]]
     text: str | Localized
     room_id: str | None = None
+    news: bool = False
 
 
 # What a handler returns: messages, and leaving a room. How each becomes an outbox row is

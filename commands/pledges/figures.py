@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from commands.base import Announce, Env, Output, due_source
+from commands.base import Announce, Chart, Env, Output, due_source
+from commands.common import chart
 from commands.common.i18n import DEFAULT, LANGUAGES, N_, translations
 from commands.common.smallcell import (
     OTHER_COMPANIES,
@@ -187,7 +188,15 @@ async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str
         return translations(lang).gettext(said).format(slug=pledge.slug, company=display, n=pledge.threshold,
                                                        title=title)
 
-    return [Announce(text, await announce_rooms(db, keyring, pledge))]
+    rooms = await announce_rooms(db, keyring, pledge)
+    shown = await tally(db, pledge, k, (await store.figures(db, [pledge.id]))[pledge.id])  # as it is at the crossing
+
+    def drawn(lang: str) -> dict[str, Any]:
+        return pledge_spec(pledge, shown, k, translations(lang).gettext)
+
+    # the chart goes to the rooms with the announcement, held for the same round (not to every DM:
+    # one upload per DM would cost the fan-out dearly)
+    return [Announce(text, rooms), *(Chart(drawn, text, room_id=room, news=True) for room in rooms)]
 
 
 async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: datetime, k: int,
@@ -244,3 +253,22 @@ class PublishedFigures:
         if due is not None and due <= env.now.timestamp():
             await published.publish(env.db)
         return []
+
+
+def figure(text: str, _: Gettext) -> tuple[int | None, str]:
+    """A shown figure's exact value (``None`` when it is pooled or a bound) and its words."""
+    return (int(text) if text.isdigit() else None), in_words(text, _)
+
+
+def pledge_spec(pledge: Pledge, t: Tally, k: int, _: Gettext) -> dict[str, Any]:
+    """A pledge's chart: one bar per company shown by name, the pooled row, or one bar of signatures."""
+    rows: list[tuple[str, int | None, str]]
+    if t.companies is not None:
+        rows = [(in_words(row.label, _), row.exact_value, in_words(row.shown_text, _)) for row in t.companies.rows]
+    else:
+        rows = [(_("Signed"), *figure(t.text, _))]
+    goal = (pledge.goal, _("goal {goal}").format(goal=pledge.goal)) if pledge.goal else None
+    floor = exact_from(k)
+    return chart.spec(_("Pledge {slug}: {title}").format(slug=pledge.slug, title=pledge.title), rows, floor=floor,
+                      subtitle=_("Total: {total}").format(total=in_words(t.text, _)), goal=goal,
+                      note=_("Groups of fewer than {k} are pooled and drawn as a range.").format(k=floor))

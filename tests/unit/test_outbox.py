@@ -331,3 +331,32 @@ async def test_the_sync_loop_is_spaced_only_while_a_fan_out_goes_out(world):
     assert not box.bulk_under_way  # an answer alone: syncs are not spaced
     assert spacing(True, 0.2) == pytest.approx(BULK_SYNC_SPACING - 0.2)
     assert spacing(True, BULK_SYNC_SPACING + 1) == 0 and spacing(False, 0.0) == 0
+
+
+async def test_a_threshold_chart_waits_for_the_announcements_round(make_world_with):
+    """Issue #28: the threshold announcement carries the pledge's chart to its rooms, held for the
+    same round as the announcement (a chart sent at once would show when the crossing happened)."""
+    from commands.base import Chart, Role
+    from commands.pledges.figures import crossings
+    from storage import pledges as pledge_store
+    from tests.fakes import DM, ROOM
+
+    world = await make_world_with(BOT_MIN_CELL=3, BOT_ANNOUNCE_DELAY_MIN=60, BOT_ANNOUNCE_DELAY_MAX=300)
+    await world.run("!pledge create carta The letter --threshold 5", user="@c:x", role=Role.COORDINATOR)
+    for i in range(4):
+        await world.run("!pledge carta", user=f"@m{i}:x", room=DM)
+    out = await world.run("!pledge carta", user="@m4:x", room=DM)  # the crossing
+    charts = [o for o in out if isinstance(o, Chart)]
+    assert [c.room_id for c in charts] == [ROOM.room_id] and all(c.news for c in charts)
+    spec = charts[0].spec("en") if callable(charts[0].spec) else charts[0].spec
+    assert "Pledge carta" in str(spec)
+    pledge = await pledge_store.by_slug(world.db, world.keyring, "carta")
+    assert pledge is not None
+    async with world.db.transaction():
+        assert await crossings(world.db, world.keyring, pledge, None, 3) == []  # once
+    client = FakeClient([ROOM.room_id])
+    box, book = await _outbox(world, client)
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    await _queue(world, box, charts, "$chart")
+    assert await book.pending() == []  # held: nothing due before the round
+    assert await book.next_round() is not None

@@ -255,7 +255,8 @@ async def enqueue(book: EventBook, rooms: RoomsSeen, outputs: list[Output], orig
     stem = f"ob{book.txn_prefix(origin.txn_base)}"
     for index, output in enumerate(outputs):
         lane = BULK if isinstance(output, _BULK) or (isinstance(output, Chart) and output.room_id) else ANSWER
-        held = await book.announce_round(announce_delay) if isinstance(output, Announce) else 0
+        news = isinstance(output, Announce) or (isinstance(output, Chart) and output.news)
+        held = await book.announce_round(announce_delay) if news else 0
         records = await _records(output, origin, rooms, book)
         for suffix, record in records:
             await put(book, f"{stem}.{index}{suffix}", record, lane, held)
