@@ -34,6 +34,10 @@ from bot.ops.localserver import LocalSynapse
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 HOME_NOTICE = "This is the campaign's home room."
+# what the bot posts on its own, never as an answer: reminders, threshold announcements (a close
+# announcement is the answer to `!pledge close`),
+# award alerts, a broadcast's reports to the home room
+NEWS = ("⏰", "📣", "📄", "Broadcast to the DMs of members by code", "Broadcast: some DMs")
 
 
 def bot_command() -> list[str]:
@@ -338,8 +342,9 @@ class Member:
     async def ask(self, room_id: str, text: str, timeout: float = 45, **kwargs: Any) -> Received:
         """Send a command and return the bot's next message in that room that answers it: a reply
         to this event, or a message without a reply relation (private acknowledgements). Replies
-        to other members' commands that arrive meanwhile are skipped, and so are scheduled posts
-        (reminders start with ⏰), which carry no reply relation either and may land in between."""
+        to other members' commands that arrive meanwhile are skipped, and so is news (:data:`NEWS`:
+        reminders, announcements, award alerts, a broadcast's reports), which carries no reply
+        relation either and may land in between."""
         seen = len(self.from_bot(room_id))
         sent = await self.send(room_id, text, **kwargs)
 
@@ -348,8 +353,10 @@ class Member:
                 target = (message.relates_to.get("m.in_reply_to") or {}).get("event_id")
                 if message.body.startswith(HOME_NOTICE):
                     continue  # said when the room became the campaign's home room: answers no command
-                if message.body.startswith("⏰"):
-                    continue  # a reminder that came due meanwhile: answers no command
+                if message.body.startswith(NEWS):
+                    continue  # a reminder, announcement, alert or broadcast report that came meanwhile
+                if message.content.get("msgtype") == "m.image" and target is None:
+                    continue  # a chart that came with an announcement
                 if target is None or target == sent:
                     return message
             return None

@@ -196,7 +196,11 @@ async def crossings(db: Database, keyring: Keyring, pledge: Pledge, company: str
 
     # the chart goes to the rooms with the announcement, held for the same round (not to every DM:
     # one upload per DM would cost the fan-out dearly)
-    return [Announce(text, rooms), *(Chart(drawn, text, room_id=room, news=True) for room in rooms)]
+    def words(lang: str) -> str:  # the chart's facts for screen readers, not the announcement again
+        _ = translations(lang).gettext
+        return _("Pledge {slug}: {title}").format(slug=pledge.slug, title=title) + ": " + have_signed(shown, _) + "."
+
+    return [Announce(text, rooms), *(Chart(drawn, words, room_id=room, news=True) for room in rooms)]
 
 
 async def close_pledge(db: Database, keyring: Keyring, pledge: Pledge, now: datetime, k: int,

@@ -213,7 +213,10 @@ async def test_without_settling_the_same_reading_links_nearly_every_member(
     world = await make_world_with(at_rest=True)
     order, pledge_id, rollcall_id = await sign_in_random_order(world)
     linked = await attack(world, order, pledge_id, rollcall_id)
-    assert all(right >= 0.9 * MEMBERS for right in linked.values()), linked
+    # each table is given away by at least one reading (the times are day-coarse now, so the
+    # commit order and the place in the page are what link them)
+    for table in ("signers", "answers"):
+        assert max(n for reading, n in linked.items() if reading.startswith(table)) >= 0.9 * MEMBERS, linked
 
 
 def test_right_guesses_counts_a_random_ranking_near_one() -> None:
