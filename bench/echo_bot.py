@@ -2,7 +2,9 @@
 
 It syncs the way organizer-bot does (long-poll, key maintenance after each sync) and does no
 other work, so its send → decrypted-reply time is what the homeserver and the client library
-cost. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR``.
+cost. It joins every room it is invited to (from its first sync on). On stdout: ``ready`` once
+it has synced, then ``answered`` (or ``failed``, not retried) for each answer, which
+bench/launch_floor.py counts. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, RoomMessageText, SyncResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    MatrixRoom,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncResponse,
+)
 
 
 async def main(homeserver: str, user_id: str, password: str, store: str) -> None:
@@ -23,10 +33,11 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
     async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender == client.user_id or not event.body.startswith("!"):
             return
-        await client.room_send(room.room_id, "m.room.message",
-                               {"msgtype": "m.notice", "body": event.body,
-                                "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}},
-                               ignore_unverified_devices=True)
+        sent = await client.room_send(room.room_id, "m.room.message",
+                                      {"msgtype": "m.notice", "body": event.body,
+                                       "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}},
+                                      ignore_unverified_devices=True)
+        print("answered" if isinstance(sent, RoomSendResponse) else f"failed: {type(sent).__name__}", flush=True)
 
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == client.user_id and event.membership == "invite":
@@ -42,6 +53,7 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
         if first:  # skip history: register callbacks only after the first sync
             client.add_event_callback(on_message, RoomMessageText)  # type: ignore[arg-type]
             client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
+            print("ready", flush=True)
         token, first = response.next_batch, False
         if client.should_upload_keys:
             await client.keys_upload()

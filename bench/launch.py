@@ -12,7 +12,8 @@ device (tests/security/light.py); the bot is the real ``organizer-bot run`` proc
 tells a homeserver admin to. Latencies are measured on the homeserver's clock: the member's command
 event → the bot's answer event (both ``origin_server_ts``), so the benchmark's own load (N clients
 in one Python process) does not count against the bot; every answer is then fetched and decrypted
-by its member, so "answered" means the member could read it.
+by its member, so "answered" means the member could read it. After each size, unless ``--no-floor``,
+the same burst against the echo floor (bench/launch_floor.py), reported beside it with the ratios.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,86 +37,25 @@ if __name__ == "__main__":  # run on its own: the same environment as bench/run.
     ensure_environment(Path(__file__))
 
 from bench.inproc import pct  # noqa: E402
+from bench.launch_burst import (  # noqa: E402
+    LaunchResult,
+    answers_to,
+    burst,
+    campaign_ids,
+    create_pledge,
+    homeserver,
+    late_size,
+    make_members,
+)
+from bench.launch_floor import run_floor  # noqa: E402
 from bench.live import proc_stats  # noqa: E402
-from bench.postgres import LocalPostgres  # noqa: E402
 from bot.ops.localserver import LocalSynapse  # noqa: E402
-from tests.harness import PASSWORD, BotProcess, Received, gather_limited, handled_so_far, outbox_waiting  # noqa: E402
+from tests.harness import PASSWORD, BotProcess  # noqa: E402
 from tests.security.light import LightMember  # noqa: E402
 
 SIZES = (100, 300, 1000)
-ANNOUNCED = re.compile(r"Pledge `letter` is active")
-RECORDED = re.compile(r"A pledge to `letter` was recorded")
 SECTION = "launch"
 STAGE_EVERY = 10  # seconds between the bot's stage-time lines (BOT_STAGE_STATS)
-
-
-def late_size(n: int) -> int:
-    """The second wave: members who sign while the announcement goes out."""
-    return max(10, n // 10)
-
-
-@dataclass
-class LaunchResult:
-    n: int
-    threshold: int
-    answered: int = 0  # members holding exactly one decrypted answer to their command
-    missing: int = 0  # members with none
-    duplicates: int = 0  # answers beyond the first
-    ack_ms: list[float] = field(default_factory=list)  # command → answer, homeserver clock
-    announce_expected: int = 0  # members the bot had surely answered before the threshold was met
-    met_ms: float = float("nan")  # when the benchmark saw the threshold's signature handled (wall clock, ms)
-    announced: int = 0  # of those, how many hold the announcement
-    announce_s: float = float("nan")  # threshold met → the announcement in the last of those DMs
-    during_ms: list[float] = field(default_factory=list)  # acks of commands sent while it went out
-    late_n: int = 0  # the second wave: members who sign once the threshold is met
-    late_answered: int = 0
-    late_ms: list[float] = field(default_factory=list)  # their acks (command → answer)
-    late_during: int = 0  # of their commands, those sent before the announcement reached its last DM
-    cpu_per_answer_ms: float = float("nan")
-    peak_rss: int = 0
-    restart_s: float = float("nan")  # the bot restarted with every DM: start → a member holds an answer
-    restart_rss: int = 0  # its peak RSS by then
-    burst_t0: float = 0.0  # wall clock when the burst began
-    burst_s: float = float("nan")  # first command → last command accepted by the homeserver
-    done_s: float = float("nan")  # first command → last answer
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.answered == self.n and self.late_answered == self.late_n and self.duplicates == 0
-
-
-def _answers(member: LightMember, dm: str, event_id: str) -> list[Received]:
-    """The bot's answers to the member's one command: replies to it, or private acknowledgements
-    (no reply relation; a pledge is acknowledged privately), not the announcement."""
-    return [r for r in member.from_bot(dm) if not ANNOUNCED.search(r.body)
-            and (r.relates_to.get("m.in_reply_to") or {}).get("event_id", event_id) == event_id]
-
-
-def campaign_ids(hs: LocalSynapse, groups: list[tuple[str, int]]) -> list[str]:
-    """The Matrix IDs :func:`make_members` will register. Only campaign members may use the bot
-    (issue #16); the burst's members are listed as admins rather than joined to a campaign room,
-    so the setup does not make N room joins (the DM path measured is the same)."""
-    return [f"@{prefix}{i}:{hs.server_name}" for prefix, n in groups for i in range(n)]
-
-
-async def make_members(hs: LocalSynapse, n: int, directory: Path, bot_id: str, prefix: str,
-                       log: Callable[[str], None] = print) -> list[LightMember]:
-    """N new users, registered through the shared-secret admin API, each logged in with its own device."""
-    t0 = time.monotonic()
-    made: list[LightMember] = await gather_limited(
-        [LightMember.create(hs, f"{prefix}{i}", directory, bot_id) for i in range(n)], limit=16)
-    log(f"  {n} members registered and logged in in {time.monotonic() - t0:.0f} s")
-    return made
-
-
-async def create_pledge(coordinator: LightMember, threshold: int) -> str:
-    """The coordinator's DM, where it created the pledge."""
-    dm = await coordinator.open_dm(until_joined=True)
-    sent = await coordinator.send(dm, f'!pledge create letter "Launch letter" --threshold {threshold}',
-                                  txn_id="launch.create")
-    await coordinator.sync_until(lambda: _answers(coordinator, dm, sent), timeout=120)
-    return dm
 
 
 async def restart(bot: BotProcess, coordinator: LightMember, dm: str) -> tuple[float, int]:
@@ -126,161 +65,21 @@ async def restart(bot: BotProcess, coordinator: LightMember, dm: str) -> tuple[f
     t0 = time.monotonic()
     bot.start(timeout=600)
     sent = await coordinator.send(dm, "!pledges", txn_id="launch.restart")
-    await coordinator.sync_until(lambda: _answers(coordinator, dm, sent), timeout=600)
+    await coordinator.sync_until(lambda: answers_to(coordinator, dm, sent), timeout=600)
     elapsed = time.monotonic() - t0
     assert bot.process is not None
     return elapsed, proc_stats(bot.process.pid)[1]
 
 
-async def burst(bot: BotProcess, members: list[LightMember], threshold: int, *, timeout: float = 600,
-                stall: float = 90, late: list[LightMember] | None = None,
-                log: Callable[[str], None] = print) -> LaunchResult:
-    """Every member opens a DM and signs at once (the ``late`` ones, whose DMs are opened first,
-    sign the moment the threshold is met); waits until the bot is done (or makes no progress for
-    ``stall`` seconds), then every member fetches what it got."""
-    assert bot.process is not None
-    late = late or []
-    n, everyone = len(members), [*members, *late]
-    res = LaunchResult(n, threshold, late_n=len(late))
-    late_dms = await gather_limited([m.open_dm(until_joined=True) for m in late], limit=16)
-    handled_before = handled_so_far(bot)
-    cpu0, _ = proc_stats(bot.process.pid)
-    sent: dict[int, tuple[str, str]] = {}
-
-    opening: list[float] = []  # the benchmark's own side: room creation + its sync, then the send
-    sending: list[float] = []
-
-    async def sign(i: int) -> None:
-        t = time.monotonic()
-        dm = await members[i].open_dm()  # the bot is invited; the member types at once
-        opening.append(time.monotonic() - t)
-        t = time.monotonic()
-        sent[i] = (dm, await members[i].send(dm, "!pledge letter", txn_id=f"launch.{i}"))
-        sending.append(time.monotonic() - t)
-
-    async def sign_late() -> None:
-        # the bot's database is another process's: polled, no event to wait on
-        while handled_so_far(bot) - handled_before < threshold:  # noqa: ASYNC110 - queued by then
-            await asyncio.sleep(0.1)
-        t_late = time.time()
-        res.met_ms = t_late * 1000
-
-        async def one(j: int) -> None:
-            sent[n + j] = (late_dms[j], await late[j].send(late_dms[j], "!pledge letter", txn_id=f"launch.late.{j}"))
-
-        await gather_limited([one(j) for j in range(len(late))], limit=64)
-        log(f"  {len(late)} late commands sent in {time.time() - t_late:.1f} s once the threshold was met")
-
-    t0 = res.burst_t0 = time.time()
-    late_task = asyncio.create_task(sign_late())
-    await gather_limited([sign(i) for i in range(n)], limit=64)
-    res.burst_s = time.time() - t0
-    log(f"  {n} commands sent in {res.burst_s:.1f} s (members' side: open a DM p50 {pct(opening, 50):.1f} s "
-        f"p95 {pct(opening, 95):.1f} s, first send p50 {pct(sending, 50):.1f} s p95 {pct(sending, 95):.1f} s)")
-
-    deadline, last, last_change = time.monotonic() + timeout, (-2, -2), time.monotonic()
-    while time.monotonic() < deadline:
-        now = (handled_so_far(bot) - handled_before, outbox_waiting(bot))
-        if now != last:
-            last, last_change = now, time.monotonic()
-        if now[0] >= n + len(late) and now[1] == 0:
-            break
-        if time.monotonic() - last_change > stall:
-            res.notes.append(f"no progress for {stall:.0f} s: {now[0]} of {n} handled, {now[1]} queued")
-            break
-        await asyncio.sleep(0.5)
-    cpu1, res.peak_rss = proc_stats(bot.process.pid)
-    late_task.cancel()
-    await asyncio.gather(late_task, return_exceptions=True)
-
-    async def fetch(i: int) -> None:
-        m = everyone[i]
-        dm, event_id = sent[i]
-        try:
-            await m.sync_until(lambda: _answers(m, dm, event_id) and (
-                dm not in m.bot_joined_ts or any(ANNOUNCED.search(r.body) for r in m.from_bot(dm))), timeout=20)
-        except TimeoutError:
-            pass
-
-    await gather_limited([fetch(i) for i in sent], limit=32)
-    _tally(res, everyone, sent)
-    res.cpu_per_answer_ms = (cpu1 - cpu0) * 1000 / max(1, res.answered + res.late_answered)
-    return res
-
-
-def _tally(res: LaunchResult, members: list[LightMember], sent: dict[int, tuple[str, str]]) -> None:
-    """``members``: the first wave, then the late ones (index ``res.n`` on)."""
-    acks: list[tuple[int, int]] = []  # (command ts, answer ts), first wave
-    late_acks: list[tuple[int, int]] = []
-    announced: dict[int, int] = {}  # member → announcement ts
-    answered_at: dict[int, int] = {}  # member → answer ts
-    reasons: dict[str, int] = {}  # why members hold no answer (diagnostics)
-    first_cmd = min((members[i].sent_ts.get(e, 0) for i, (_, e) in sent.items()), default=0)
-    for i, (dm, event_id) in sent.items():
-        m = members[i]
-        answers = _answers(m, dm, event_id)
-        res.duplicates += max(0, len(answers) - 1)
-        if answers and not RECORDED.match(answers[0].body):
-            res.notes.append(f"an unexpected answer: {answers[0].body[:80]}")
-        is_late = i >= res.n
-        if answers:
-            answered_at[i] = answers[0].ts
-        if answers and is_late:
-            res.late_answered += 1
-        elif answers:
-            res.answered += 1
-        if answers and event_id in m.sent_ts:
-            (late_acks if is_late else acks).append((m.sent_ts[event_id], answers[0].ts))
-        elif answers:
-            res.notes.append("a member's own command was not in its timeline (no latency for it)")
-        else:
-            res.missing += 1
-            got = m.from_bot(dm)
-            why = (f"{len(got)} readable message(s) from the bot (not an answer), {len(m.undecrypted)} unreadable"
-                   if got or m.undecrypted else "nothing from the bot")
-            reasons[why] = reasons.get(why, 0) + 1
-        news = [r.ts for r in m.from_bot(dm) if ANNOUNCED.search(r.body)]
-        if news:
-            announced[i] = min(news)
-    res.ack_ms = [float(a - c) for c, a in acks]
-    res.late_ms = [float(a - c) for c, a in late_acks]
-    res.notes.extend(f"{count} members without an answer hold {why}" for why, count in reasons.items())
-    if announced:
-        # the announcement is queued with the answer to the signature that met the threshold and sent
-        # right after it: its first delivery marks the moment the threshold was met
-        met = min(announced.values())
-        # expected in the DMs the bot surely knew when it queued the announcement (with the answer to
-        # the threshold's signature): those it had answered in a second before the benchmark saw that
-        # signature handled (polled every 0.1 s), so handled before it. Not "answered before the
-        # announcement's first delivery" (answers go before bulk sends, so DMs joined after it was
-        # queued counted: 70/106), nor "joined before" (a DM joined while the bot works through a
-        # sync's invites is known only from the next sync: 128/144 at N = 200)
-        known = res.met_ms - 1000 if res.met_ms == res.met_ms else met
-        expected = [i for i, a in answered_at.items() if a < known]
-        res.announce_expected = len(expected)
-        res.announced = sum(1 for i in expected if i in announced)
-        last = max(announced.values())
-        res.announce_s = (last - met) / 1000
-        # the late wave signs once the threshold-meeting command is handled, just before the
-        # announcement's first delivery: counted as during it when sent before its last
-        res.during_ms = [float(a - c) for c, a in acks if met <= c <= last]
-        res.during_ms += [float(a - c) for c, a in late_acks if c <= last]
-        res.late_during = sum(1 for c, _ in late_acks if c <= last)
-    if acks:
-        res.done_s = (max(a for _, a in acks) - first_cmd) / 1000
-
-
 async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print, synapse_cost: bool = False,
                    bot_code: Path | None = None, synapse_db: str = "sqlite") -> LaunchResult:
     """One size on a fresh homeserver and a fresh bot, so every member is new to it."""
-    pg = LocalPostgres().start() if synapse_db == "postgres" else None
-    try:
-        hs = LocalSynapse(work / "synapse", bcrypt_rounds=4, access_log=synapse_cost,
-                          database=pg.synapse_database() if pg else None).start()
-    except BaseException:
-        if pg is not None:
-            pg.stop()
-        raise
+    with homeserver(work / "synapse", synapse_db, access_log=synapse_cost) as hs:
+        return await _run_size(hs, work, n, log=log, synapse_cost=synapse_cost, bot_code=bot_code)
+
+
+async def _run_size(hs: LocalSynapse, work: Path, n: int, *, log: Callable[[str], None], synapse_cost: bool,
+                    bot_code: Path | None) -> LaunchResult:
     bot: BotProcess | None = None
     members: list[LightMember] = []
     late: list[LightMember] = []
@@ -320,9 +119,6 @@ async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print, sy
             await m.close()
         if bot is not None:
             bot.stop()
-        hs.stop()
-        if pg is not None:
-            pg.stop()
 
 
 _ACCESS = re.compile(r"\{(?P<who>[^}]*)\} Processed request: (?P<total>[\d.]+)sec/[\d.]+sec "
@@ -377,13 +173,26 @@ def _log_findings(text: str) -> list[str]:
 
 async def run_launch(work: Path, sizes: tuple[int, ...] = SIZES, *, log: Callable[[str], None] = print,
                      synapse_cost: bool = False, bot_code: Path | None = None,
-                     synapse_db: str = "sqlite") -> list[LaunchResult]:
+                     synapse_db: str = "sqlite", floor: bool = True) -> list[LaunchResult]:
+    """Each size on its own homeserver; with ``floor``, then the same burst against the echo floor
+    on another fresh one (bench/launch_floor.py), the bot's homeserver and process stopped."""
     results = []
     for n in sizes:
         log(f"  launch burst, N = {n}, Synapse on {synapse_db} …")
-        results.append(await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost, bot_code=bot_code,
-                                      synapse_db=synapse_db))
+        res = await run_size(work / f"n{n}", n, log=log, synapse_cost=synapse_cost, bot_code=bot_code,
+                             synapse_db=synapse_db)
+        if floor:
+            log(f"  the same burst against the echo floor, N = {n} …")
+            res.floor = await run_floor(work / f"n{n}-floor", n, log=log, synapse_db=synapse_db)
+            log(f"  bot / echo: ack p50 {ratio(res.ack_ms, res.floor.ack_ms, 50)}, p95 "
+                f"{ratio(res.ack_ms, res.floor.ack_ms, 95)}, CPU per answer "
+                f"{res.cpu_per_answer_ms / res.floor.cpu_per_answer_ms:.2f}×")
+        results.append(res)
     return results
+
+
+def ratio(bot: list[float], floor: list[float], q: float) -> str:
+    return f"{pct(bot, q) / pct(floor, q):.2f}×" if bot and floor and pct(floor, q) > 0 else "–"
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -407,19 +216,36 @@ def render(results: list[LaunchResult], machine: str = "", synapse_db: str = "sq
            "threshold is met: their answers are what a member sees while the announcement goes out "
            "(\"sent during\": of their commands, how many the homeserver stamped before the announcement reached "
            "its last DM).", "",
-           "| N | answered | twice | ack p50 | ack p95 | ack max | announcement: in DMs answered before it, time | acks during it p95 "
-           "| late wave: answered, sent during, ack p50 / p95 | first command → last answer | RSS | CPU per answer | restart with every DM: start → answer, RSS |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "The **echo floor** row (bench/launch_floor.py; `--no-floor` skips it) is the same burst in the same run "
+           "against bench/echo_bot.py, a bare matrix-nio E2EE bot that answers each command with a notice: N "
+           "new members on a fresh homeserver of the same kind (the bot's is stopped), the same concurrency, the "
+           "late wave signing once the floor has answered N/2 (it announces nothing). Target (issue #27): at "
+           "N = 300 and 1,000, organizer-bot's ack p50/p95 ≤ 1.3× the floor's, CPU per answer ≤ 2×.", "",
+           "| N | bot | answered | twice | ack p50 | ack p95 | ack max | announcement: in DMs answered before it, time "
+           "| acks during it p95 | late wave: answered, sent during, ack p50 / p95 | first command → last answer | RSS "
+           "| CPU per answer | bot / echo: ack p50, ack p95, CPU per answer | load before → after "
+           "| restart with every DM: start → answer, RSS |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        out.append(
-            f"| {r.n:,} | {'✅' if r.answered == r.n else '❌'} {r.answered}/{r.n} | {r.duplicates} | "
-            f"{_ms(r.ack_ms, 50)} | {_ms(r.ack_ms, 95)} | {_ms(r.ack_ms, 100)} | "
-            f"{r.announced}/{r.announce_expected}, {r.announce_s:.1f} s | {_ms(r.during_ms, 95)} "
-            f"({len(r.during_ms)}) | {r.late_answered}/{r.late_n}, {r.late_during}, {_ms(r.late_ms, 50)} / "
-            f"{_ms(r.late_ms, 95)} | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | {r.cpu_per_answer_ms:.1f} ms | "
-            f"{r.restart_s:.1f} s, {r.restart_rss / 2**20:.0f} MB |")
-    notes = [f"- N={r.n}: {note}" for r in results for note in r.notes]
+        out.append(_row(r, "organizer-bot"))
+        if r.floor is not None:
+            out.append(_row(r.floor, "echo floor"))
+    notes = [f"- N={r.n}{' (echo floor)' if f is r.floor else ''}: {note}" for r in results
+             for f in (r, r.floor) if f is not None for note in f.notes]
     return "\n".join([*out, "", *notes, f"<!-- /{name} -->", ""])
+
+
+def _row(r: LaunchResult, who: str) -> str:
+    bot = who == "organizer-bot"
+    vs = (f"{ratio(r.ack_ms, r.floor.ack_ms, 50)}, {ratio(r.ack_ms, r.floor.ack_ms, 95)}, "
+          f"{r.cpu_per_answer_ms / r.floor.cpu_per_answer_ms:.2f}×") if r.floor is not None else "–"
+    return (f"| {r.n:,} | {who} | {'✅' if r.answered == r.n else '❌'} {r.answered}/{r.n} | {r.duplicates} | "
+            f"{_ms(r.ack_ms, 50)} | {_ms(r.ack_ms, 95)} | {_ms(r.ack_ms, 100)} | "
+            + (f"{r.announced}/{r.announce_expected}, {r.announce_s:.1f} s | {_ms(r.during_ms, 95)} ({len(r.during_ms)}) | "
+               f"{r.late_answered}/{r.late_n}, {r.late_during}, " if bot else f"– | – | {r.late_answered}/{r.late_n}, –, ")
+            + f"{_ms(r.late_ms, 50)} / {_ms(r.late_ms, 95)} | {r.done_s:.1f} s | {r.peak_rss / 2**20:.0f} MB | "
+            f"{r.cpu_per_answer_ms:.1f} ms | {vs} | {r.load_before or '–'} → {r.load_after or '–'} | "
+            + (f"{r.restart_s:.1f} s, {r.restart_rss / 2**20:.0f} MB |" if bot else "– |"))
 
 
 def write_section(path: Path, text: str, name: str = SECTION) -> None:
@@ -445,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synapse-db", choices=("sqlite", "postgres"), default="sqlite",
                         help="the homeserver's database: SQLite (default, no set-up) or a throwaway PostgreSQL "
                         "(Synapse's production database; needs PostgreSQL's server programs)")
+    parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
+                        help="after each size, the same burst against the echo floor (bench/echo_bot.py) on a fresh "
+                        "homeserver, reported beside the bot with the ratios (default: on)")
+    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the section into --out (--no-write: only print it)")
     opts = parser.parse_args(argv)
     sizes = tuple(int(x) for x in opts.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="organizer-launch-"))
@@ -452,15 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = asyncio.run(run_launch(work, sizes, synapse_cost=opts.synapse_cost,
                                          bot_code=Path(opts.bot_code).resolve() if opts.bot_code else None,
-                                         synapse_db=opts.synapse_db))
+                                         synapse_db=opts.synapse_db, floor=opts.floor))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
     text = render(results, f"{os.cpu_count()} cores", opts.synapse_db)
     print("\n" + text)
-    write_section(Path(opts.out), text, section_name(opts.synapse_db))
-    print(f"written to {opts.out}")
-    return 0 if all(r.ok for r in results) else 1
+    if opts.write:
+        write_section(Path(opts.out), text, section_name(opts.synapse_db))
+        print(f"written to {opts.out}")
+    return 0 if all(r.ok and (r.floor is None or r.floor.ok) for r in results) else 1
 
 
 if __name__ == "__main__":

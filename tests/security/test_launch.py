@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.launch import burst, campaign_ids, create_pledge, make_members
+from bench.launch_burst import burst, campaign_ids, create_pledge, make_members
 from bot.ops.localserver import LocalSynapse
 from bot.runtime.sending import ratelimit
 from tests.security.light import LightMember

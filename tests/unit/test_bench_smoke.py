@@ -82,8 +82,25 @@ def test_launch_section_replaces_only_itself(tmp_path: Path) -> None:
     launch.write_section(out, launch.render([result]))  # a second run replaces the section
     text = out.read_text()
     assert text.startswith("# results\n\nother parts\n") and text.count("## Launch day") == 1
-    assert "| 3 | ❌ 2/3 | 0 |" in text and "3/3, 1.5 s" in text and "hold nothing" in text
+    assert "| 3 | organizer-bot | ❌ 2/3 | 0 |" in text and "3/3, 1.5 s" in text and "hold nothing" in text
     assert not result.ok
+
+
+def test_launch_table_puts_the_echo_floor_beside_the_bot_with_the_ratios() -> None:
+    bot = launch.LaunchResult(n=300, threshold=150, answered=300, ack_ms=[1300.0] * 10, cpu_per_answer_ms=30.0,
+                              load_before="1.00 0.90 0.80", load_after="2.50 1.20 0.90")
+    bot.floor = launch.LaunchResult(n=300, threshold=150, answered=300, ack_ms=[1000.0] * 10,
+                                    cpu_per_answer_ms=12.0, load_before="2.00 1.10 0.90", load_after="2.20 1.30 1.00")
+    bot.floor.notes.append("echo floor: 2 sends failed (it does not retry)")
+    text = launch.render([bot])
+    rows = [line for line in text.splitlines() if line.startswith("| 300 |")]
+    assert [r.split(" | ")[1] for r in rows] == ["organizer-bot", "echo floor"]
+    assert "| 1.30×, 1.30×, 2.50× | 1.00 0.90 0.80 → 2.50 1.20 0.90 |" in rows[0]
+    assert "| 2.00 1.10 0.90 → 2.20 1.30 1.00 | – |" in rows[1]
+    header = next(line for line in text.splitlines() if line.startswith("| N |"))
+    assert rows[0].count("|") == rows[1].count("|") == header.count("|")
+    assert "- N=300 (echo floor): echo floor: 2 sends failed" in text
+    assert bot.ok and launch.ratio([], [1.0], 50) == "–"
 
 
 async def test_the_many_rooms_bench_runs_and_its_bot_knows_every_dm(tmp_path: Path) -> None:
