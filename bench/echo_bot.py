@@ -2,7 +2,9 @@
 
 It syncs the way organizer-bot does (long-poll, key maintenance after each sync) and does no
 other work, so its send → decrypted-reply time is what the homeserver and the client library
-cost. It joins every room it is invited to (from its first sync on). On stdout: ``ready`` once
+cost. It joins every room it is invited to (from its first sync on). Like organizer-bot's outbox it
+answers and joins :data:`CONCURRENCY` at a time, off the sync loop, so a burst does not queue
+behind one send at a time (a floor slower than it could be would flatter the bot). On stdout: ``ready`` once
 it has synced, then ``answered`` (or ``failed``, not retried) for each answer, which
 bench/launch_floor.py counts. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR``.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from nio import (
     AsyncClient,
@@ -22,6 +26,8 @@ from nio import (
     SyncResponse,
 )
 
+CONCURRENCY = 8  # sends (and joins) at once, as organizer-bot's outbox
+
 
 async def main(homeserver: str, user_id: str, password: str, store: str) -> None:
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=None)
@@ -30,18 +36,33 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
     if client.should_upload_keys:
         await client.keys_upload()
 
-    async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
-        if event.sender == client.user_id or not event.body.startswith("!"):
-            return
-        sent = await client.room_send(room.room_id, "m.room.message",
-                                      {"msgtype": "m.notice", "body": event.body,
-                                       "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}},
-                                      ignore_unverified_devices=True)
+    limit = asyncio.Semaphore(CONCURRENCY)
+    running: set[asyncio.Task[None]] = set()
+
+    def spawn(work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    async def answer(room_id: str, event: RoomMessageText) -> None:
+        async with limit:
+            sent = await client.room_send(room_id, "m.room.message",
+                                          {"msgtype": "m.notice", "body": event.body,
+                                           "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}},
+                                          ignore_unverified_devices=True)
         print("answered" if isinstance(sent, RoomSendResponse) else f"failed: {type(sent).__name__}", flush=True)
+
+    async def join(room_id: str) -> None:
+        async with limit:
+            await client.join(room_id)
+
+    async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
+        if event.sender != client.user_id and event.body.startswith("!"):
+            spawn(answer(room.room_id, event))
 
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == client.user_id and event.membership == "invite":
-            await client.join(room.room_id)
+            spawn(join(room.room_id))
 
     token = None
     first = True
