@@ -36,6 +36,7 @@ if __name__ == "__main__":  # run on its own: the same environment as bench/run.
 
     ensure_environment(Path(__file__))
 
+from bench.crowd import restart  # noqa: E402
 from bench.inproc import pct  # noqa: E402
 from bench.launch_burst import (  # noqa: E402
     LaunchResult,
@@ -48,7 +49,6 @@ from bench.launch_burst import (  # noqa: E402
     make_members,
 )
 from bench.launch_floor import run_floor  # noqa: E402
-from bench.live import proc_stats  # noqa: E402
 from bot.ops.localserver import LocalSynapse  # noqa: E402
 from tests.harness import PASSWORD, BotProcess  # noqa: E402
 from tests.security.light import LightMember  # noqa: E402
@@ -56,19 +56,6 @@ from tests.security.light import LightMember  # noqa: E402
 SIZES = (100, 300, 1000)
 SECTION = "launch"
 STAGE_EVERY = 10  # seconds between the bot's stage-time lines (BOT_STAGE_STATS)
-
-
-async def restart(bot: BotProcess, coordinator: LightMember, dm: str) -> tuple[float, int]:
-    """Many rooms: stop the bot, start it again with every DM of the burst, and time how long
-    until the coordinator holds an answer to ``!pledges`` (seconds), with the bot's peak RSS then."""
-    assert bot.stop() == 0
-    t0 = time.monotonic()
-    bot.start(timeout=600)
-    sent = await coordinator.send(dm, "!pledges", txn_id="launch.restart")
-    await coordinator.sync_until(lambda: answers_to(coordinator, dm, sent), timeout=600)
-    elapsed = time.monotonic() - t0
-    assert bot.process is not None
-    return elapsed, proc_stats(bot.process.pid)[1]
 
 
 async def run_size(work: Path, n: int, *, log: Callable[[str], None] = print, synapse_cost: bool = False,
@@ -107,9 +94,11 @@ async def _run_size(hs: LocalSynapse, work: Path, n: int, *, log: Callable[[str]
         res.notes.extend(_log_findings(bot.log()))
         for line in stage_lines(bot.log()):
             log(f"  bot: {line}")
-        res.restart_s, res.restart_rss = await restart(bot, coordinator, coordinator_dm)
-        log(f"  restart with {n + len(late) + 1} DMs: answered {res.restart_s:.1f} s after the start, "
-            f"RSS {res.restart_rss / 2**20:.0f} MB")
+        # many rooms: the bot started again with every DM of the burst, timed to its answer to `!pledges`
+        restarted = await restart(bot, coordinator, coordinator_dm, "!pledges",
+                                  lambda sent: answers_to(coordinator, coordinator_dm, sent))
+        res.restart_s, res.restart_rss = restarted.answer_s, restarted.rss
+        log(f"  restart with {n + len(late) + 1} DMs: {restarted.text()}")
         if synapse_cost:
             for line in synapse_cost_lines(hs.directory / "homeserver.log", bot_id, t_burst=res.burst_t0):
                 log(f"  synapse: {line}")

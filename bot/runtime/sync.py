@@ -110,6 +110,8 @@ class Syncer:
             self.rooms.stages.record("batch", time.monotonic() - started)
             if first:  # kept events whose keys came while the bot was down
                 await self.intake.undecrypted.retry_all(client)
+                # how long a start takes with this many rooms (counts only): the bot answers from here on
+                log.info("first sync handled: %d rooms, %.1f s", len(client.rooms), time.monotonic() - asked)
             await asyncio.sleep(0)  # the outbox starts sending this batch's answers before the housekeeping
             token = response.next_batch
             unsaved.append((token, joins))

@@ -103,6 +103,33 @@ def test_launch_table_puts_the_echo_floor_beside_the_bot_with_the_ratios() -> No
     assert bot.ok and launch.ratio([], [1.0], 50) == "–"
 
 
+def test_fanout_reports_the_restart_against_its_target() -> None:
+    from bench.crowd import Restarted
+
+    delivery = fanout.Delivery(n=3, got=3, latency_ms=[100.0, 200.0], last_s=1.0, sender_s=0.5, cpu_s=0.1)
+    fast = fanout.SizeResult(3, delivery, delivery, 0.4, restarted=Restarted(12.5, 10.0, 7.5, 4, 150 * 2**20))
+    slow = fanout.SizeResult(3000, delivery, delivery, 0.4, restarted=Restarted(31.0, 20.0, 15.0, 3001, 2**28))
+    text = fanout.render([fast, slow], "test")
+    assert "| 3 | ✅ 12.5 s | 10.0 s (7.5 s, 4 rooms) | 150 MB |" in text
+    assert "| 3,000 | ❌ 31.0 s |" in text and "≤ 30 s at 3,000 DMs" in text
+    assert "Restart with N DMs" not in fanout.render([fanout.SizeResult(3, delivery, delivery, 0.4)], "test")
+    assert fanout.allowed(100) == 600 and fanout.allowed(3000) > 600
+
+
+async def test_a_long_setup_logs_its_progress_while_it_runs() -> None:
+    import asyncio
+
+    from bench.crowd import Progress
+
+    lines: list[str] = []
+    progress = Progress(lines.append, 2, every=0.05)
+    async with progress.phase("joined"):
+        progress.step("joined")
+        await asyncio.sleep(0.2)
+    assert any(line.startswith("  … joined:") and "joined 1/2" in line for line in lines)
+    assert lines[-1].startswith("  2 members joined in ") and "CPU members" in lines[-1]
+
+
 async def test_the_many_rooms_bench_runs_and_its_bot_knows_every_dm(tmp_path: Path) -> None:
     from bench import manyrooms
 
