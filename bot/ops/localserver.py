@@ -12,6 +12,7 @@ with an explicit port needs no ``.well-known`` or SRV lookup). docs/operations.m
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -34,16 +35,20 @@ GENEROUS = {"per_second": 1000, "burst_count": 1000}
 
 
 def synapse_python() -> Path:
-    """The Python of a venv with Synapse, created and installed if missing."""
+    """The Python of a venv with Synapse, created and installed if missing (by one process at a
+    time: parallel test workers and a demo started beside the tests share the venv)."""
     venv = Path(os.environ.get("ORGANIZER_SYNAPSE_VENV", Path.home() / ".cache/organizer-bot/synapse-venv"))
     python = venv / "bin" / "python"
     probe = [str(python), "-c", "import synapse"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    print(f"Installing Synapse (test homeserver) into {venv} …", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", SYNAPSE_SPEC],
-                   check=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+            return python
+        print(f"Installing Synapse (test homeserver) into {venv} …", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", SYNAPSE_SPEC],
+                       check=True)
     return python
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
@@ -22,16 +20,6 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse
 from bot.ops.localserver import LocalSynapse
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSynapse]:
-    os.environ.setdefault("ORGANIZER_SYNAPSE_VENV", "/tmp/venv-syn")
-    server = LocalSynapse(tmp_path_factory.mktemp("synapse")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def e2ee_login(server: LocalSynapse, user_id: str, store: Path, password: str = PASSWORD) -> AsyncClient:

@@ -14,9 +14,7 @@ from bot.e2ee import crosssign
 from bot.e2ee.crosssign import CrossSigningError, CrossSigningKeys, ensure_cross_signing
 from bot.ops.localserver import LocalSynapse
 
-from .crosssign_support import PASSWORD, e2ee_login, only_key, raw_keys_query, signed_by, synapse
-
-__all__ = ["synapse"]
+from .crosssign_support import PASSWORD, e2ee_login, only_key, raw_keys_query, signed_by
 
 pytestmark = pytest.mark.integration
 STORE_KEY = "a store key of at least sixteen chars"

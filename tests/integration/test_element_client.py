@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import shutil
 import subprocess
@@ -21,9 +22,7 @@ from nio import AsyncClient, InviteMemberEvent, MatrixRoom, MegolmEvent, RoomMes
 from bot.e2ee.crosssign import ensure_cross_signing
 from bot.ops.localserver import LocalSynapse
 
-from .crosssign_support import PASSWORD, e2ee_login, synapse
-
-__all__ = ["synapse"]
+from .crosssign_support import PASSWORD, e2ee_login
 
 pytestmark = pytest.mark.integration
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
@@ -35,10 +34,12 @@ def element_client_script() -> Path:
     """The Node client, its npm packages installed on first use (``npm ci``, a few seconds)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed for the Element-stack client (tests/js)")
-    if not (JS_DIR / "node_modules" / "matrix-js-sdk").exists():
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(JS_DIR)],
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"npm ci failed:\n{done.stderr[-2000:]}"
+    with open(JS_DIR / ".npm-ci.lock", "w") as lock:  # parallel test workers: one installs
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (JS_DIR / "node_modules" / "matrix-js-sdk").exists():
+            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(JS_DIR)],
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"npm ci failed:\n{done.stderr[-2000:]}"
     return JS_DIR / "element_client.mjs"
 
 
