@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,12 +163,14 @@ class EventBook:
         :func:`round_at`)."""
         return await round_at(self.db, delay, now)
 
-    async def pending(self, limit: int = 100, now: float | None = None) -> list[Outgoing]:
+    async def pending(self, limit: int = 100, now: float | None = None, skip: Collection[int] = ()) -> list[Outgoing]:
         """The next rows to send: every queued answer before any bulk row, each lane in the
-        order queued; rows held for a later announcement round are left."""
+        order queued; rows held for a later announcement round are left, and so are the rows
+        ``skip`` names (read before and not yet done: the sender unseals each row once)."""
+        others = f"AND id NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
         rows = await self.db.fetchall(
             "SELECT id, txn_id, room_sealed, payload_sealed, lane, txn_sealed FROM outbox WHERE not_before <= ? "
-            "ORDER BY lane, id LIMIT ?", (int(now if now is not None else time.time()), limit),
+            f"{others}ORDER BY lane, id LIMIT ?", (int(now if now is not None else time.time()), *skip, limit),
         )
         unseal = self.keyring.unseal
         return [Outgoing(row[0], row[1] if row[5] is None else unseal("outbox", row[5]),  # None: queued before #23

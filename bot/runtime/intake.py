@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -29,11 +29,11 @@ from bot.runtime.rooms import Rooms
 from bot.runtime.sending import outputs
 from bot.runtime.sending.outbox import Outbox
 from bot.runtime.sending.outputs import Origin, ReplyTarget, SendDM
-from bot.runtime.throttle import Throttle
 from bot.runtime.undecrypted import Undecrypted
 from commands import base
 from commands.base import Args, CommandError, Context, Output, Reply, UsageError
 from commands.common.i18n import N_, translations
+from commands.common.tries import TryLimit
 from commands.language import first_contact, reader_language, reader_zone
 from storage.core import TOLD_UNTRUSTED_FLAG, EventBook
 from storage.hashing import Member
@@ -68,11 +68,11 @@ class Intake:
     shell: base.Shell  # what handlers may ask (Context.shell)
     wake: Callable[[Iterable[str]], None]  # wakes background services by name
     undecrypted: Undecrypted = field(init=False)  # events waiting for their room key
-    throttle: Throttle = field(init=False)  # per sender, bounded (bot/runtime/throttle.py)
+    throttle: TryLimit = field(init=False)  # commands a minute per sender, bounded (commands/common/tries.py)
     in_flight: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self.throttle = Throttle(self.settings.BOT_MEMBER_RATE)
+        self.throttle = TryLimit("commands", self.settings.BOT_MEMBER_RATE, timedelta(minutes=1))
         # an event that decrypts late takes the normal path (handled once: the dedup mark)
         self.undecrypted = Undecrypted(self.book, self.settings.BOT_UNDECRYPTABLE_GRACE, self.handle_event,
                                        self.outbox.kick, language=self.settings.BOT_DEFAULT_LANGUAGE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 from nio import MatrixRoom, RoomSendResponse
@@ -15,8 +16,8 @@ from bot.runtime.rooms import Rooms
 from bot.runtime.sending.outbox import SAYING_AT_ONCE, Outbox, Stopping
 from bot.runtime.sending.outputs import Origin, Send, content
 from bot.runtime.sending.ratelimit import RateGate
-from bot.runtime.throttle import Throttle
 from commands.base import Announce, Post, Reply
+from commands.common.tries import TryLimit
 from storage import campaign as campaign_store
 from storage.core import EventBook
 
@@ -133,7 +134,7 @@ async def test_the_outsiders_lines_under_way_are_bounded(world) -> None:
 
 
 def test_the_throttle_keeps_bounded_memory() -> None:
-    throttle = Throttle(rate=2, cap=100)
+    throttle = TryLimit("commands", 2, timedelta(minutes=1), capacity=100)
     for n in range(10_000):  # a crowd of outsiders, each writing once
         assert throttle.check(f"sender{n}", now=1000.0 + n * 0.001) == (False, False)
     assert len(throttle) == 100

@@ -360,3 +360,55 @@ async def test_a_threshold_chart_waits_for_the_announcements_round(make_world_wi
     await _queue(world, box, charts, "$chart")
     assert await book.pending() == []  # held: nothing due before the round
     assert await book.next_round() is not None
+
+
+async def test_a_fan_out_unseals_each_row_once_not_once_per_send_before_it(world, monkeypatch):
+    """A 300-DM broadcast's profile: the outbox read and unsealed its window of up to 40 rows again
+    each time one send finished (≈ 40 × N rows). Now each row is read once, and the database is
+    asked again only when the rows read run low (or new rows were committed)."""
+    dms = [f"!dm{i}:example.org" for i in range(200)]
+    client = FakeClient(dms, delay=0.001)
+    box, book = await _outbox(world, client)
+    box.rooms.member_dms = lambda: dms  # type: ignore[method-assign]
+    box.rooms.is_campaign_room = lambda room_id: True  # type: ignore[method-assign]
+    await _queue(world, box, [Announce("news", ())], "$news")
+    unsealed: list[str] = []
+    unseal = world.keyring.unseal
+
+    def counting(purpose: str, blob: bytes) -> str:
+        if purpose == "outbox":
+            unsealed.append(purpose)
+        return unseal(purpose, blob)
+
+    monkeypatch.setattr(world.keyring, "unseal", counting)
+    reads = []
+    pending = book.pending
+
+    async def counting_reads(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return await pending(*args, **kwargs)
+
+    monkeypatch.setattr(book, "pending", counting_reads)
+    await box.drain()
+    assert sorted(room for room, _ in client.sent) == sorted(dms)  # each exactly once
+    rows = len(unsealed) // 3  # its transaction ID, room and payload
+    assert rows <= len(dms) + outbox_module.PARALLEL * outbox_module.WAVE_DEPTH  # was 832: up to 40 per send finished
+    assert len(reads) <= len(dms) // 8  # was one per send finished
+    monkeypatch.undo()
+    assert await book.pending() == [] and not box.bulk_under_way
+
+
+async def test_a_round_that_comes_due_during_a_fan_out_goes_out_in_it(world):
+    """Rows read once are not read again, but a held row whose round comes while a fan-out is under
+    way is still found, though every row due was read at the start."""
+    dms = [f"!dm{i}:example.org" for i in range(24)]
+    client = FakeClient([*dms, "!room:example.org"], delay=0.5)  # the fan-out takes 1.5 s
+    box, book = await _outbox(world, client)
+    async with world.db.transaction():
+        await book.enqueue("held", "!room:example.org", {"kind": "send", "content": {"body": "held"}},
+                           not_before=int(time.time()) + 1)  # due within a second
+    for dm in dms:
+        await _queue(world, box, [Post(dm, "bulk")], f"$p{dm}")
+    await box.drain()
+    assert ("!room:example.org", "held") in client.sent[:-8] and len(client.sent) == 25
+    assert await book.pending() == [] and await book.next_round() is None

@@ -19,6 +19,7 @@ from bot.ops import cli
 from bot.runtime import health, supervisor
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.sending.outbox import Stopping
+from bot.runtime.sending.window import Window
 from bot.runtime.shell import MatrixShell
 from bot.runtime.supervisor import Supervisor
 
@@ -122,7 +123,7 @@ async def test_a_stalled_outbox_is_unhealthy_after_five_minutes_a_sending_one_is
                            sync_age=False)[0].startswith("messages have waited 30")
     outbox._sent_at = since + 200  # a row went out meanwhile: waiting counts from then
     assert outbox.undrained_since == since + 200
-    await outbox._start_groups({}, None)  # the sender finds the outbox empty
+    await outbox._start_groups({}, Window(outbox.book, 32), None)  # the sender finds the outbox empty
     assert outbox.undrained_since is None
 
 

@@ -32,6 +32,7 @@ from bot.runtime.sending import images, outputs
 from bot.runtime.sending.outputs import BroadcastTo, Delivery, Leave, Origin, Redact, Send, SendDM, SendImage
 from bot.runtime.sending.progress import Progress
 from bot.runtime.sending.ratelimit import RateGate
+from bot.runtime.sending.window import Row, Window
 from bot.runtime.stages import StageTimes
 from commands.base import Output
 from commands.common.i18n import N_, translations
@@ -166,22 +167,24 @@ class Outbox:
         shortly."""
         deadline = None if timeout is None else time.monotonic() + timeout
         running: dict[str, tuple[asyncio.Task[bool], set[int]]] = {}  # destination → its send, its row IDs
+        window = Window(self.book, PARALLEL * WAVE_DEPTH)  # the rows read: each is unsealed once
         failed = False
         kicked: asyncio.Task[Any] | None = None
         try:
             while True:
                 starting = not failed and (deadline is None or time.monotonic() <= deadline)
                 if starting:
-                    await self._start_groups(running, deadline)
+                    await self._start_groups(running, window, deadline)
                 if not running:
                     break
                 if starting and (kicked is None or kicked.done()):
                     kicked = asyncio.create_task(self._kick.wait())  # new rows: a free slot can take them
                 waits = [task for task, _ in running.values()] + ([kicked] if starting and kicked else [])
                 done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                for destination, (task, _ids) in list(running.items()):
+                for destination, (task, ids) in list(running.items()):
                     if task in done:
                         del running[destination]
+                        window.finish(ids)
                         failed = failed or not task.result()
         finally:
             for task, _ids in running.values():
@@ -195,25 +198,27 @@ class Outbox:
             if not self.stopping.is_set():
                 self._kick.set()
 
-    async def _start_groups(self, running: dict[str, tuple[asyncio.Task[bool], set[int]]],
+    async def _start_groups(self, running: dict[str, tuple[asyncio.Task[bool], set[int]]], window: Window,
                             deadline: float | None) -> None:
-        """Read the next rows and start a send for each free destination, up to :data:`PARALLEL`."""
-        taken = {row_id for _, ids in running.values() for row_id in ids}
-        self._kick.clear()  # what is committed from here on is read now or kicks again
-        async with self.book.db.transaction():  # never read another task's uncommitted rows
-            batch = await self.book.pending(limit=PARALLEL * WAVE_DEPTH + len(taken))
-            if await self.progress.refresh():
-                self._kick.set()  # the home room's line, read by the next wave
-        if not any(item.lane == ANSWER for item in batch):  # answers come first: none is left
+        """Read the rows not read yet, if any may be due (see :mod:`bot.runtime.sending.window`), and
+        start a send for each free destination, up to :data:`PARALLEL`."""
+        now = time.time()
+        everything = window.stale(self._kick.is_set(), now)
+        if window.wants(everything):
+            if everything:
+                self._kick.clear()  # what is committed from here on is read now or kicks again
+            async with self.book.db.transaction():  # never read another task's uncommitted rows
+                if everything and await self.progress.refresh():
+                    self._kick.set()  # the home room's line, read by the next wave
+                await window.read(everything, now)
+        lanes = window.lanes()
+        if ANSWER not in lanes:  # answers come first: none is left
             self._answered.set()
-        self.bulk_under_way = any(item.lane == BULK for item in batch)
-        if not batch:  # nothing due, nothing under way
+        self.bulk_under_way = BULK in lanes
+        if not lanes:  # nothing due, nothing under way
             self._waiting_since = None
-        groups: dict[str, list[tuple[Outgoing, Delivery | None]]] = {}
-        for item in batch:
-            if item.id in taken:
-                continue
-            record = outputs.decode(item.room_id, item.payload)
+        groups: dict[str, list[Row]] = {}
+        for item, record in window.waiting():
             destination = _destination(item, record)
             if destination not in running:  # its earlier rows are still being sent: order kept
                 groups.setdefault(destination, []).append((item, record))
@@ -223,8 +228,9 @@ class Outbox:
             if len(running) >= PARALLEL:
                 break
             rows = rows[:WAVE_DEPTH]
-            running[destination] = (asyncio.create_task(self._send_group(rows, deadline)),
-                                    {item.id for item, _ in rows})
+            ids = {item.id for item, _ in rows}
+            window.start(ids)
+            running[destination] = (asyncio.create_task(self._send_group(rows, deadline)), ids)
 
     def _room_of(self, record: Delivery | None) -> str | None:
         """The room a row's message goes to, if it is known now."""
@@ -235,7 +241,7 @@ class Outbox:
                 return self.rooms.dm_with(user)
         return None
 
-    async def _send_group(self, rows: list[tuple[Outgoing, Delivery | None]], deadline: float | None) -> bool:
+    async def _send_group(self, rows: list[Row], deadline: float | None) -> bool:
         """One destination's rows, in order; stops at the first that must be retried."""
         for item, record in rows:
             if deadline is not None and time.monotonic() > deadline:
