@@ -56,12 +56,17 @@ def run(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
+    """Lint, types, then pytest in ORGANIZER_TEST_WORKERS parallel workers (default 3: the
+    integration tests mostly wait on the homeserver and the bot, so 3 fill 2 cores without
+    starving them). A test file stays on one worker; each worker starts its own Synapse.
+    ``-n 0`` among the arguments runs everything in this process."""
     ensure_venv("[test]")
+    workers = os.environ.get("ORGANIZER_TEST_WORKERS", "3")
     lint = [d for d in ("bot", "commands", "storage", "tests", "bench") if (ROOT / d).exists()]
     steps = [
         [BIN / "ruff", "check", *lint],
         [BIN / "mypy", "bot", "commands", "storage"],
-        [BIN / "python", "-m", "pytest", *(args or ["tests"])],
+        [BIN / "python", "-m", "pytest", "-n", workers, "--dist", "loadfile", *(args or ["tests"])],
     ]
     for step in steps:
         print("$", " ".join(str(s) for s in step), flush=True)
