@@ -4,7 +4,9 @@ It syncs the way organizer-bot does (long-poll, key maintenance after each sync)
 other work, so its send → decrypted-reply time is what the homeserver and the client library
 cost. It joins every room it is invited to (from its first sync on). Like organizer-bot's outbox it
 answers and joins :data:`CONCURRENCY` at a time, off the sync loop, so a burst does not queue
-behind one send at a time (a floor slower than it could be would flatter the bot). On stdout: ``ready`` once
+behind one send at a time (a floor slower than it could be would flatter the bot). A command whose
+room key has not arrived yet (the member's key and message race, often under a burst) is held and
+decrypted again after each sync, as any client that means to answer must. On stdout: ``ready`` once
 it has synced, then ``answered`` (or ``failed``, not retried) for each answer, which
 bench/launch_floor.py counts. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR``.
 """
@@ -19,8 +21,10 @@ from typing import Any
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    EncryptionError,
     InviteMemberEvent,
     MatrixRoom,
+    MegolmEvent,
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
@@ -60,6 +64,22 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
         if event.sender != client.user_id and event.body.startswith("!"):
             spawn(answer(room.room_id, event))
 
+    held: list[MegolmEvent] = []  # commands whose room key has not arrived yet
+
+    async def on_undecrypted(room: MatrixRoom, event: MegolmEvent) -> None:
+        event.room_id = room.room_id
+        held.append(event)
+
+    def decrypt_held() -> None:
+        for event in list(held):
+            try:
+                found = client.decrypt_event(event)
+            except EncryptionError:
+                continue  # its key is still missing
+            held.remove(event)
+            if isinstance(found, RoomMessageText) and found.sender != client.user_id and found.body.startswith("!"):
+                spawn(answer(event.room_id, found))
+
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == client.user_id and event.membership == "invite":
             spawn(join(room.room_id))
@@ -74,8 +94,10 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
         if first:  # skip history: register callbacks only after the first sync
             client.add_event_callback(on_message, RoomMessageText)  # type: ignore[arg-type]
             client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
+            client.add_event_callback(on_undecrypted, MegolmEvent)  # type: ignore[arg-type]
             print("ready", flush=True)
         token, first = response.next_batch, False
+        decrypt_held()
         if client.should_upload_keys:
             await client.keys_upload()
         if client.should_query_keys:
