@@ -6,9 +6,13 @@ cost. It joins every room it is invited to (from its first sync on). Like organi
 answers and joins :data:`CONCURRENCY` at a time, off the sync loop, so a burst does not queue
 behind one send at a time (a floor slower than it could be would flatter the bot). A command whose
 room key has not arrived yet (the member's key and message race, often under a burst) is held and
-decrypted again after each sync, as any client that means to answer must. On stdout: ``ready`` once
+decrypted again after each sync, as any client that means to answer must. With a fifth argument
+``upkeep`` it keeps its one-time keys topped up and a fallback key published with organizer-bot's
+``KeyUpkeep`` (bot/e2ee/fallback_keys.py): bare matrix-nio 0.26 uploads at most 50 one-time keys
+and no fallback key, so in a burst of new members most cannot open an Olm session with it, their
+room keys never arrive, and their commands stay unreadable (at N = 1,000 it answered 167). On stdout: ``ready`` once
 it has synced, then ``answered`` (or ``failed``, not retried) for each answer, which
-bench/launch_floor.py counts. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR``.
+bench/launch_floor.py counts. Usage: ``python bench/echo_bot.py HOMESERVER USER_ID PASSWORD STORE_DIR [upkeep]``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from nio import (
@@ -33,10 +38,17 @@ from nio import (
 CONCURRENCY = 8  # sends (and joins) at once, as organizer-bot's outbox
 
 
-async def main(homeserver: str, user_id: str, password: str, store: str) -> None:
+async def main(homeserver: str, user_id: str, password: str, store: str, upkeep: bool = False) -> None:
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=None)
     client = AsyncClient(homeserver, user_id, store_path=store, config=config)
     await client.login(password, device_name="echo-floor")
+    keys = None
+    if upkeep:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from bot.e2ee.fallback_keys import KeyUpkeep
+
+        keys = KeyUpkeep.attach(client)
+        asyncio.create_task(keys.run())  # noqa: RUF006 - runs as long as the process: tops up during long syncs
     if client.should_upload_keys:
         await client.keys_upload()
 
@@ -98,7 +110,9 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
             print("ready", flush=True)
         token, first = response.next_batch, False
         decrypt_held()
-        if client.should_upload_keys:
+        if keys is not None:
+            await keys.after_sync()
+        elif client.should_upload_keys:
             await client.keys_upload()
         if client.should_query_keys:
             await client.keys_query()
@@ -108,4 +122,4 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:5], upkeep=sys.argv[5:6] == ["upkeep"]))

@@ -51,12 +51,13 @@ class Helper:
                 self.process.wait()
 
 
-def start_echo(hs: LocalSynapse, directory: Path, password: str) -> Helper:
+def start_echo(hs: LocalSynapse, directory: Path, password: str, upkeep: bool = False) -> Helper:
+    """bench/echo_bot.py; ``upkeep``: with organizer-bot's one-time and fallback key upkeep."""
     directory.mkdir(parents=True, exist_ok=True)
     user_id = hs.register("echofloor", password)
     log = open(directory / "echo.log", "wb")  # noqa: SIM115 - owned by the process
     process = subprocess.Popen([sys.executable, str(HERE / "echo_bot.py"), hs.url, user_id, password,
-                                str(directory)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                str(directory), *(["upkeep"] if upkeep else [])], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return Helper(user_id, process)
 
 
