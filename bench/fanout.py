@@ -212,16 +212,18 @@ async def broadcast(bot: BotProcess, hub: Hub, text: str, timeout: float | None 
 # ---------------------------------------------------------------- floors
 
 
-async def bare_nio(hs: LocalSynapse, bot: BotProcess, work: Path, hub: Hub, text: str) -> Delivery:
+async def bare_nio(hs: LocalSynapse, bot: BotProcess, work: Path, hub: Hub, text: str,
+                   padded: bool = False) -> Delivery:
     """A bare matrix-nio client, logged in as the bot's account (new device), sends ``text`` to the
-    same DMs, :data:`CONCURRENCY` at a time, in its own process (its CPU measured there)."""
+    same DMs, :data:`CONCURRENCY` at a time, in its own process (its CPU measured there); ``padded``:
+    padded to the bot's 4 KiB bucket (bench/fanout_floor.py)."""
     rooms = work / "floor-rooms.json"
     rooms.write_text(json.dumps(hub.dms))
     store = work / f"floor-store-{secrets.token_hex(3)}"
     store.mkdir()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("fanout_floor.py")), hs.url, bot.user_id, PASSWORD, str(store),
-        str(rooms), text, str(CONCURRENCY), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        str(rooms), text, str(CONCURRENCY), *(["padded"] if padded else []), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     while (line := await asyncio.wait_for(proc.stdout.readline(), allowed(len(hub.dms), 900, 0.6))).strip() != b"ready":  # logged in, warm
         if not line:
@@ -283,9 +285,10 @@ class SizeResult:
     load_before: str = ""
     load_after: str = ""
     restarted: Restarted | None = None  # the bot started again after the floors, with every DM
+    padded: Delivery | None = None  # the bare client again, its text padded as the bot's (--padded-floor)
 
 
-async def run_size(work: Path, n: int, log: Log = print) -> SizeResult:
+async def run_size(work: Path, n: int, log: Log = print, padded_floor: bool = False) -> SizeResult:
     hs = LocalSynapse(work / "synapse", bcrypt_rounds=4).start()
     tag = f"f{n}x{os.getpid()}"
     coordinator = f"{tag}coord"
@@ -304,13 +307,17 @@ async def run_size(work: Path, n: int, log: Log = print) -> SizeResult:
         bot.stop()  # the floors run alone, on the same rooms
         floor = await bare_nio(hs, bot, work, hub, f"Floor text ({n})")
         log(f"  bare nio: {floor.got}/{n} once, last {floor.last_s:.1f} s, CPU {floor.cpu_s:.1f} s")
+        padded = None
+        if padded_floor:
+            padded = await bare_nio(hs, bot, work, hub, f"Padded floor text ({n})", padded=True)
+            log(f"  bare nio, padded: {padded.got}/{n} once, sent in {padded.sender_s:.1f} s, CPU {padded.cpu_s:.1f} s")
         raw_s, _ = await raw_puts(hs, bot, hub.dms)
         log(f"  raw PUTs: {raw_s:.1f} s")
         load_after = load_average()
         # start-up with N real DMs: the bot again (stopped for the floors), timed to its first answer
         restarted = await restart(bot, hub.coordinator, hub.home, RESTART_COMMAND, timeout=allowed(n))
         log(f"  restart with {n} DMs: {restarted.text()}")
-        return SizeResult(n, res, floor, raw_s, preview, done, rss, load_before, load_after, restarted)
+        return SizeResult(n, res, floor, raw_s, preview, done, rss, load_before, load_after, restarted, padded)
     finally:
         bot.stop()
         if hub is not None:
@@ -339,7 +346,8 @@ def render(results: list[SizeResult], machine: str) -> str:
     rows = []
     for r in results:
         floor = r.floor.sender_s if r.floor else float("nan")
-        for name, d in (("organizer-bot", r.bot), ("bare matrix-nio (floor)", r.floor)):
+        for name, d in (("organizer-bot", r.bot), ("bare matrix-nio (floor)", r.floor),
+                        ("bare matrix-nio, padded to 4 KiB as the bot's", r.padded)):
             if d is None:
                 continue
             rows.append(f"| {r.n:,} | {name} | {'✅' if d.ok else '❌'} {d.got}/{d.n}, {d.twice} twice | "
@@ -376,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--padded-floor", action="store_true",
+                        help="also the bare client with its text padded as the bot pads (what bigger events cost)")
     args = parser.parse_args(argv)
     more_open_files()
     results = []
@@ -383,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix=f"fanout-{n}-"))
         print(f"N = {n} (load {load_average()})", flush=True)
         try:
-            results.append(asyncio.run(run_size(work, n)))
+            results.append(asyncio.run(run_size(work, n, padded_floor=args.padded_floor)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     machine = f"{os.cpu_count()} cores, run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"

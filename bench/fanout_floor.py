@@ -5,7 +5,11 @@ waits for a line on stdin; then it sends, and does nothing else: what any matrix
 (a key query and claim for the members' devices, an Olm-encrypted room key per device, one
 Megolm-encrypted event per room).
 
-Usage: ``python bench/fanout_floor.py HOMESERVER USER_ID PASSWORD STORE_DIR ROOMS.json TEXT CONCURRENCY``.
+With a last argument ``padded`` the text goes out padded as organizer-bot pads every message (to a
+4 KiB bucket, ``bot.runtime.sending.outputs.pad``, so its size tells nothing): what the bot's bigger
+events cost the homeserver, apart from its own work.
+
+Usage: ``python bench/fanout_floor.py HOMESERVER USER_ID PASSWORD STORE_DIR ROOMS.json TEXT CONCURRENCY [padded]``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import asyncio
 import json
 import resource
 import sys
+from pathlib import Path
+from typing import Any
 
 from nio import AsyncClient, AsyncClientConfig, RoomSendResponse, SyncResponse
 
@@ -23,12 +29,18 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def send_all(client: AsyncClient, rooms: list[str], text: str, concurrency: int) -> int:
+async def send_all(client: AsyncClient, rooms: list[str], text: str, concurrency: int, padded: bool = False) -> int:
     """Send ``text`` to every room, ``concurrency`` at a time; returns how many failed."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for room in rooms:
         queue.put_nowait(room)
     failed = 0
+    content: dict[str, Any] = {"msgtype": "m.text", "body": text}
+    if padded:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from bot.runtime.sending.outputs import pad
+
+        content = pad(content)
 
     async def worker() -> None:
         nonlocal failed
@@ -36,7 +48,7 @@ async def send_all(client: AsyncClient, rooms: list[str], text: str, concurrency
             room = queue.get_nowait()
             for _ in range(5):
                 try:
-                    sent = await client.room_send(room, "m.room.message", {"msgtype": "m.text", "body": text},
+                    sent = await client.room_send(room, "m.room.message", content,
                                                   ignore_unverified_devices=True)
                 except Exception:  # noqa: BLE001 - retry, as a bot would
                     continue
@@ -50,7 +62,7 @@ async def send_all(client: AsyncClient, rooms: list[str], text: str, concurrency
 
 
 async def main(homeserver: str, user_id: str, password: str, store: str, rooms_file: str, text: str,
-               concurrency: int) -> None:
+               concurrency: int, padded: bool = False) -> None:
     rooms: list[str] = json.loads(open(rooms_file).read())
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=None)
     client = AsyncClient(homeserver, user_id, store_path=store, config=config)
@@ -67,7 +79,7 @@ async def main(homeserver: str, user_id: str, password: str, store: str, rooms_f
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # the benchmark's go
     cpu0 = cpu_seconds()
-    failed = await send_all(client, rooms, text, concurrency)
+    failed = await send_all(client, rooms, text, concurrency, padded)
     cpu = cpu_seconds() - cpu0
     await client.logout()
     await client.close()
@@ -75,4 +87,4 @@ async def main(homeserver: str, user_id: str, password: str, store: str, rooms_f
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:7], int(sys.argv[7])))
+    asyncio.run(main(*sys.argv[1:7], int(sys.argv[7]), padded=sys.argv[8:9] == ["padded"]))
