@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,10 @@ CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
 # bytes the WAL is cut back to when a writer restarts it after a checkpoint (0: emptied)
 JOURNAL_SIZE_LIMIT = 0
 TRUNCATE_WAIT_MS = 50  # how long the truncating checkpoint waits for readers and the write lock
+# A TRUNCATE that finds a reader's snapshot returns "busy" (no error) and copies only the frames
+# before it: the database file keeps older page images (a forgotten member's rows among them) until
+# the next checkpoint. So it is tried again, a little later each time (≈ 1 s in all), before giving up.
+TRUNCATE_TRIES = 6
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _TX_OWNER: contextvars.ContextVar[int | None] = contextvars.ContextVar("tx_owner", default=None)
 
@@ -297,9 +302,9 @@ class Database:
     def _checkpoint(self) -> None:
         """PASSIVE first (the bulk of the copying, never in anyone's way), then TRUNCATE, which
         takes the write lock for the few frames committed meanwhile and, once no reader uses the
-        WAL, cuts it to zero bytes. A TRUNCATE that finds readers gives up after
-        TRUNCATE_WAIT_MS (the loop's writers retry meanwhile); the next writer then restarts
-        the WAL and ``journal_size_limit`` cuts it back."""
+        WAL, cuts it to zero bytes. A TRUNCATE that finds readers is tried again
+        (:data:`TRUNCATE_TRIES`; the loop's writers retry meanwhile), then left to the next
+        checkpoint; the next writer restarts the WAL and ``journal_size_limit`` cuts it back."""
         assert self.path is not None
         try:
             if self._checkpoint_conn is None:  # used by one thread at a time (one checkpoint at a time)
@@ -307,7 +312,12 @@ class Database:
                 conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}").close()
                 self._checkpoint_conn = conn
             self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
-            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+            for attempt in range(TRUNCATE_TRIES):
+                busy = self._checkpoint_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    return
+                time.sleep(TRUNCATE_WAIT_MS / 1000 * (attempt + 1))  # a reader's snapshot: it ends soon
+            log.warning("WAL checkpoint: readers kept the WAL; the next checkpoint copies the rest")
         except sqlite3.Error as exc:  # the next one retries; the WAL only grows meanwhile
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 
