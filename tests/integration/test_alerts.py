@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.runtime.awards.api import SEARCH_PATH
 from tests.harness import BotProcess, Member
-from tests.unit.test_refresh import result
+from tests.unit.test_refresh import result, serve
 
 pytestmark = pytest.mark.integration
 
@@ -40,17 +41,6 @@ class FakeUSAspending:
         return web.json_response({"results": hits, "page_metadata": {"page": body["page"], "hasNext": False}})
 
 
-async def serve(fake: FakeUSAspending) -> tuple[web.AppRunner, str]:
-    app = web.Application()
-    app.router.add_post("/api/v2/search/spending_by_award/", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
-
-
 async def looked_up(bot: BotProcess, fake: FakeUSAspending, timeout: float = 90) -> dict[str, Any]:
     """Wait for a look-up of this run to end (success or error) and return what health.json says."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -72,6 +62,7 @@ def alerts(member: Member, room: str) -> list[str]:
 async def test_new_awards_and_changed_amounts_alert_once_and_outages_alert_nothing(make_bot, members):
     fake = FakeUSAspending()
     runner, url = await serve(fake)
+    url = url.removesuffix(SEARCH_PATH)  # the bot's setting is the site; it adds the path
     try:
         fake.results = [result(1), result(2)]
         bot = make_bot(BOT_AWARD_ALERTS="1h", BOT_USASPENDING_URL=url).start()

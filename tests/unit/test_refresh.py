@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.ops.contracts_cli import register, run
-from bot.runtime.awards.api import request_body, search_plan
+from bot.runtime.awards.api import SEARCH_PATH, request_body, search_plan
 from storage.db import Database
 from storage.directory import CompanyDirectory
 from storage.schema import open_database
@@ -62,15 +62,16 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-async def serve(replay: Replay) -> tuple[web.AppRunner, str]:
+async def serve(replay: Replay | Any) -> tuple[web.AppRunner, str]:
+    """A fake USAspending on loopback answering with ``replay.handle``; returns the search URL."""
     app = web.Application()
-    app.router.add_post("/api/v2/search/spending_by_award/", replay.handle)
+    app.router.add_post(SEARCH_PATH, replay.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/api/v2/search/spending_by_award/"
+    return runner, f"http://127.0.0.1:{port}{SEARCH_PATH}"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
